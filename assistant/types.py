@@ -87,3 +87,55 @@ class ScoredChunk:
     dense: float | None = None
     lexical: float | None = None
     extras: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Source:
+    """A numbered source as shown under an answer; ``n`` is what ``[n]`` refers to."""
+
+    n: int
+    id: str
+    title: str
+    municipality: str | None
+    date: str | None
+    url: str | None
+    chunk_id: str
+    score: float
+    text: str
+    highlight: list[int] | None = None  # [start, end) of the supporting sentence in text
+
+    @classmethod
+    def from_scored(cls, n: int, scored: ScoredChunk) -> Source:
+        c = scored.chunk
+        return cls(n=n, id=c.doc_id, title=c.title, municipality=c.municipality, date=c.date,
+                   url=c.url, chunk_id=c.chunk_id, score=round(scored.score, 4), text=c.text)
+
+
+@dataclass
+class Answer:
+    """The answer object of DESIGN.md, shared by the CLI, the HTTP API and the harness.
+
+    ``sources`` lists every passage the answer was built from, in retrieval rank
+    order; ``citations`` are the ``n`` values the answer text actually cites.
+    """
+
+    question: str
+    answer: str
+    refused: bool
+    mode: str
+    citations: list[int]
+    sources: list[Source]
+    timings_ms: dict[str, float]
+    model: str | None = None
+    notice: str | None = None  # e.g. why LLM mode fell back to extractive
+    flagged: list[int] = field(default_factory=list)  # citations without lexical support
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+    @property
+    def retrieved_ids(self) -> list[str]:
+        """Distinct source documents in rank order (what retrieval metrics look at)."""
+        return list(dict.fromkeys(s.id for s in sorted(self.sources, key=lambda s: s.n)))

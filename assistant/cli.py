@@ -1,0 +1,118 @@
+"""The ``assistant`` console script: ingest, ask, eval, serve, config, feedback.
+
+Each subcommand is a thin shell over the library; errors the user can fix are
+printed as one readable line (no traceback) with a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from assistant.config import Settings
+
+EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 3
+
+
+class UserError(Exception):
+    """Shown to the user as-is; the message says what to do."""
+
+
+def _settings(overrides: dict[str, object] | None = None) -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**(overrides or {}))  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        raise UserError(f"Ogiltig konfiguration: {problems}") from None
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from assistant.ingest.pipeline import ingest
+
+    settings = _settings()
+    summary = ingest(settings, [Path(p) for p in args.paths] or None, rebuild=args.rebuild,
+                     progress=not args.quiet)
+    if args.json:
+        print(json.dumps(summary.as_dict(), ensure_ascii=False))
+    else:
+        print(summary.render())
+    return EXIT_PARTIAL if summary.skipped else EXIT_OK
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    print(json.dumps(_settings().masked(), ensure_ascii=False, indent=2, default=str))
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    overrides: dict[str, object] = {}
+    if args.host:
+        overrides["host"] = args.host
+    if args.port:
+        overrides["port"] = args.port
+    from assistant.web.server import serve
+
+    serve(_settings(overrides))
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="assistant", description="Svensk RAG-assistent med källhänvisningar."
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="mer loggning (-vv för felsökning)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="läs in artiklar i indexet (inkrementellt)")
+    p.add_argument("paths", nargs="*", help="filer eller mappar (standard: korpusmappen)")
+    p.add_argument("--rebuild", action="store_true", help="bygg om hela indexet")
+    p.add_argument("--quiet", action="store_true", help="ingen förloppsindikator")
+    p.add_argument("--json", action="store_true", help="sammanfattning som JSON")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("config", help="visa gällande inställningar (hemligheter maskerade)")
+    p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("serve", help="starta webbappen (samma som python app.py)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=cmd_serve)
+
+    from assistant.evaluation.cli import add_eval_parser
+
+    add_eval_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    args = build_parser().parse_args(argv)
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    from assistant.retrieval.embeddings import ConfigError
+    from assistant.retrieval.store import IndexUnavailableError
+
+    try:
+        code: int = args.func(args)
+    except (UserError, ConfigError, IndexUnavailableError, FileNotFoundError, ValueError) as exc:
+        print(f"fel: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("avbrutet", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""Dense + lexical retrieval, fused, filtered, municipality-aware, de-duplicated.
+
+Weights and boosts are module constants chosen with the eval harness
+(`assistant eval eval/questions.jsonl --compare hybrid,dense,bm25`); see the README's
+retrieval section for the measurements behind them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from assistant.retrieval.lexical import LexicalIndex
+from assistant.retrieval.store import ChromaStore, DocRecord
+from assistant.text import words
+from assistant.types import Chunk, ScoredChunk
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
+    from assistant.config import Settings
+
+Mode = Literal["hybrid", "dense", "bm25"]
+
+RRF_K = 20  # small k: the top ranks of each list matter most on short result lists
+DENSE_WEIGHT = 1.0
+LEXICAL_WEIGHT = 1.0
+MUNICIPALITY_BOOST = 0.5  # fraction of the best fused score added for a named municipality
+DUPLICATE_JACCARD = 0.8
+FILTER_KEYS = ("municipality", "doc_id", "date_from", "date_to")
+
+
+class FilterError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Filters:
+    municipality: str | None = None
+    doc_id: str | None = None
+    date_from: str | None = None  # ISO dates, inclusive
+    date_to: str | None = None
+
+    @classmethod
+    def parse(cls, pairs: dict[str, str] | Sequence[str] | None) -> Filters:
+        """From ``{"municipality": "Lund"}`` or ``["municipality=Lund"]``; unknown keys fail."""
+        if not pairs:
+            return cls()
+        items: dict[str, str] = {}
+        if isinstance(pairs, dict):
+            items = {str(k): str(v) for k, v in pairs.items() if v not in (None, "")}
+        else:
+            for pair in pairs:
+                key, sep, value = pair.partition("=")
+                if not sep:
+                    raise FilterError(f"Filtret {pair!r} ska ha formen nyckel=värde")
+                items[key.strip()] = value.strip()
+        unknown = sorted(set(items) - set(FILTER_KEYS))
+        if unknown:
+            raise FilterError(
+                f"Okänt filter: {', '.join(unknown)}. Tillåtna: {', '.join(FILTER_KEYS)}"
+            )
+        for key in ("date_from", "date_to"):
+            if key in items and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", items[key]):
+                raise FilterError(f"{key} ska vara ett datum som 2023-11-09")
+        return cls(**items)
+
+    @property
+    def empty(self) -> bool:
+        return not any((self.municipality, self.doc_id, self.date_from, self.date_to))
+
+    def matches(self, chunk: Chunk) -> bool:
+        if self.municipality and (chunk.municipality or "").casefold() != \
+                self.municipality.casefold():
+            return False
+        if self.doc_id and chunk.doc_id != self.doc_id:
+            return False
+        if (self.date_from or self.date_to) and not chunk.date:
+            return False
+        if self.date_from and (chunk.date or "") < self.date_from:
+            return False
+        return not (self.date_to and (chunk.date or "") > self.date_to)
+
+    def where(self) -> dict[str, object] | None:
+        """The Chroma pre-filter for the dense path (dates are checked afterwards)."""
+        clauses: list[dict[str, object]] = []
+        if self.municipality:
+            clauses.append({"municipality": self.municipality})
+        if self.doc_id:
+            clauses.append({"doc_id": self.doc_id})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+@dataclass
+class Retrieval:
+    question: str
+    chunks: list[ScoredChunk]
+    municipalities: list[str] = field(default_factory=list)
+    best_dense: float = 0.0  # cosine similarity of the best chunk
+    query_vector: list[float] | None = None  # kept so answering need not embed again
+
+
+class Retriever:
+    """Built once per process from what Chroma holds; cheap to query."""
+
+    def __init__(self, store: ChromaStore, embeddings: Embeddings,
+                 manifest: dict[str, DocRecord] | None = None) -> None:
+        self.store = store
+        self.embeddings = embeddings
+        self.manifest = store.manifest() if manifest is None else manifest
+        self.lexical = LexicalIndex(store.live_chunks(self.manifest))
+        names = {r.municipality for r in self.manifest.values() if r.municipality}
+        self._municipality_patterns = {
+            name: re.compile(rf"\b{re.escape(name)}s?\b", re.IGNORECASE) for name in names
+        }
+
+    @classmethod
+    def from_settings(cls, settings: Settings, embeddings: Embeddings | None = None) -> Retriever:
+        from assistant.retrieval.embeddings import get_embeddings, model_id
+
+        embeddings = embeddings or get_embeddings(settings)
+        store = ChromaStore.from_settings(settings)
+        store.open(model_id(embeddings))
+        return cls(store, embeddings)
+
+    @property
+    def municipalities(self) -> list[str]:
+        return sorted(self._municipality_patterns)
+
+    def named_municipalities(self, question: str) -> list[str]:
+        return [m for m, pat in self._municipality_patterns.items() if pat.search(question)]
+
+    def retrieve(self, question: str, k: int = 5, filters: Filters | None = None,
+                 mode: Mode = "hybrid") -> Retrieval:
+        filters = filters or Filters()
+        pool = max(4 * k, 20)
+        dense: list[tuple[Chunk, float]] = []
+        best_dense = 0.0
+        vector: list[float] | None = None
+        if mode in ("hybrid", "dense"):
+            vector = self.embeddings.embed_query(question)
+            dense = self.store.query(vector, pool, filters.where(), self.manifest)
+            dense = [(c, s) for c, s in dense if filters.matches(c)]
+            best_dense = dense[0][1] if dense else 0.0
+        lexical: list[tuple[Chunk, float]] = []
+        if mode in ("hybrid", "bm25"):
+            scores = self.lexical.scores(question)
+            order = np.argsort(-scores, kind="stable")
+            for i in order:
+                chunk = self.lexical.chunks[int(i)]
+                if scores[i] <= 0 or len(lexical) >= pool:
+                    break
+                if filters.matches(chunk):
+                    lexical.append((chunk, float(scores[i])))
+        fused = self._fuse(dense, lexical)
+        named = self.named_municipalities(question)
+        if named and fused and not filters.municipality:
+            top = max(s.score for s in fused)
+            for s in fused:
+                if s.chunk.municipality in named:
+                    s.score += MUNICIPALITY_BOOST * top
+            fused.sort(key=lambda s: -s.score)
+        return Retrieval(question, _collapse(fused)[:k], named, best_dense, vector)
+
+    @staticmethod
+    def _fuse(dense: list[tuple[Chunk, float]],
+              lexical: list[tuple[Chunk, float]]) -> list[ScoredChunk]:
+        """Weighted reciprocal-rank fusion: robust to the two score scales."""
+        merged: dict[str, ScoredChunk] = {}
+        for rank, (chunk, sim) in enumerate(dense):
+            item = merged.setdefault(chunk.chunk_id, ScoredChunk(chunk, 0.0))
+            item.dense = sim
+            item.score += DENSE_WEIGHT / (RRF_K + rank + 1)
+        for rank, (chunk, bm25) in enumerate(lexical):
+            item = merged.setdefault(chunk.chunk_id, ScoredChunk(chunk, 0.0))
+            item.lexical = bm25
+            item.score += LEXICAL_WEIGHT / (RRF_K + rank + 1)
+        return sorted(merged.values(), key=lambda s: -s.score)
+
+
+def _collapse(ranked: list[ScoredChunk]) -> list[ScoredChunk]:
+    """Near-duplicate passages (syndicated or repeated text) would waste citation slots."""
+    kept: list[tuple[ScoredChunk, set[str]]] = []
+    for item in ranked:
+        bag = set(words(item.chunk.text))
+        if any(_jaccard(bag, other) >= DUPLICATE_JACCARD for _, other in kept):
+            continue
+        kept.append((item, bag))
+    return [item for item, _ in kept]
+
+
+def _jaccard(a: set[str], b: set[str]) -> float:
+    return len(a & b) / len(a | b) if a and b else 0.0
