@@ -48,6 +48,43 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if summary.skipped else EXIT_OK
 
 
+def _read_history(path: str | None) -> list[dict[str, str]]:
+    if not path:
+        return []
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"Kan inte läsa historiken i {path}: {exc}") from None
+    turns = data.get("history", data) if isinstance(data, dict) else data
+    if not isinstance(turns, list) or not all(
+        isinstance(t, dict) and isinstance(t.get("content"), str) for t in turns
+    ):
+        raise UserError(f"{path}: historiken ska vara en lista av {{'role', 'content'}}")
+    return turns
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from assistant.answer import Assistant
+    from assistant.citations import render_sources_text
+    from assistant.retrieval.hybrid import Filters
+
+    settings = _settings()
+    filters = Filters.parse(args.filter)
+    answer = Assistant.from_settings(settings).ask(
+        args.question, _read_history(args.history), k=args.k, filters=filters
+    )
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+        return EXIT_OK
+    print(answer.answer)
+    if answer.notice:
+        print(f"\n({answer.notice})")
+    if not answer.refused:
+        print("\nKällor:")
+        print(render_sources_text(answer))
+    return EXIT_OK
+
+
 def cmd_config(args: argparse.Namespace) -> int:
     print(json.dumps(_settings().masked(), ensure_ascii=False, indent=2, default=str))
     return EXIT_OK
@@ -79,6 +116,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="ingen förloppsindikator")
     p.add_argument("--json", action="store_true", help="sammanfattning som JSON")
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("ask", help="ställ en fråga till artiklarna")
+    p.add_argument("question")
+    p.add_argument("--history", help="JSON-fil med tidigare turer [{role, content}, ...]")
+    p.add_argument("--k", type=int, help="antal passager att hämta")
+    p.add_argument("--filter", action="append", default=[], metavar="NYCKEL=VÄRDE",
+                   help="municipality=, doc_id=, date_from=, date_to= (upprepningsbar)")
+    p.add_argument("--json", action="store_true", help="svarsobjektet som JSON")
+    p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("config", help="visa gällande inställningar (hemligheter maskerade)")
     p.set_defaults(func=cmd_config)

@@ -54,7 +54,12 @@ class QueryTerms:
 
 class LexicalIndex:
     def __init__(self, chunks: Sequence[Chunk], expansion_weight: float = 0.6) -> None:
+        import logging
+
         import bm25s
+
+        # bm25s sets its own logger to DEBUG at import; keep our CLI output clean.
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
 
         self.chunks = list(chunks)
         self.expansion_weight = expansion_weight

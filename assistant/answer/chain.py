@@ -1,0 +1,204 @@
+"""The answering chain: condense → retrieve → answer (+ cite), as LangChain runnables.
+
+Every stage is a named runnable built by :func:`build_chain`; nothing is created at
+import time. The chain streams events: ``("sources", [Source])`` once retrieval is
+done, ``("token", str)`` while the answer is produced, ``("done", Answer)`` last.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
+
+from assistant.answer import extractive
+from assistant.answer.condense import condense_offline
+from assistant.citations import REFUSAL_TEXT, check_citations, detect_language, is_refusal
+from assistant.retrieval.hybrid import Filters, Mode, Retrieval, Retriever
+from assistant.types import Answer, Source
+
+if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+    from langchain_openai import ChatOpenAI
+
+    from assistant.config import Settings
+    from assistant.retrieval.store import ChromaStore
+
+log = logging.getLogger("assistant.answer")
+
+Event = tuple[str, Any]
+
+# Refusal: a question is answered only when the best sentence is close enough to it
+# in the embedding space, or shares enough of its content terms. Calibrated on the
+# eval set (README, "Refusal calibration").
+MIN_EVIDENCE = 0.88
+MIN_LEXICAL = 0.5
+NOT_SOURCED = ("Svaret saknar giltiga källhänvisningar och ska inte läsas som hämtat ur "
+               "artiklarna.")
+
+
+class Assistant:
+    """Retriever + answerer for one index; thread-safe, built once per process."""
+
+    def __init__(self, settings: Settings, retriever: Retriever,
+                 chat_model: ChatOpenAI | None = None) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.chat_model = chat_model
+        self._chain: Runnable[dict[str, Any], Event] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, embeddings: Embeddings | None = None) -> Assistant:
+        chat = None
+        if settings.llm == "openai":
+            from assistant.answer.llm import build_chat_model
+
+            chat = build_chat_model(settings)
+        return cls(settings, Retriever.from_settings(settings, embeddings), chat)
+
+    @property
+    def store(self) -> ChromaStore:
+        return self.retriever.store
+
+    @property
+    def embeddings(self) -> Embeddings:
+        return self.retriever.embeddings
+
+    @property
+    def mode(self) -> str:
+        return "llm" if self.chat_model is not None else "extractive"
+
+    @property
+    def mode_label(self) -> str:
+        return f"llm ({self.settings.llm_model})" if self.chat_model is not None else "extractive"
+
+    @property
+    def chain(self) -> Runnable[dict[str, Any], Event]:
+        if self._chain is None:
+            self._chain = build_chain(self)
+        return self._chain
+
+    def stream(self, question: str, history: Sequence[dict[str, str]] = (), k: int | None = None,
+               filters: Filters | dict[str, str] | None = None,
+               retriever: Mode | None = None) -> Iterator[Event]:
+        if not isinstance(filters, Filters):
+            filters = Filters.parse(filters)
+        state = {"question": question.strip(), "history": list(history),
+                 "k": k or self.settings.k, "filters": filters,
+                 "retriever": retriever or self.settings.retriever,
+                 "started": time.perf_counter()}
+        yield from self.chain.stream(state)
+
+    def ask(self, question: str, history: Sequence[dict[str, str]] = (), k: int | None = None,
+            filters: Filters | dict[str, str] | None = None,
+            retriever: Mode | None = None) -> Answer:
+        for kind, payload in self.stream(question, history, k, filters, retriever):
+            if kind == "done":
+                return payload
+        raise RuntimeError("the answer chain ended without an answer")
+
+
+def build_chain(assistant: Assistant) -> Runnable[dict[str, Any], Event]:
+    def condense(state: dict[str, Any]) -> dict[str, Any]:
+        question, history = state["question"], state["history"]
+        standalone = condense_offline(question, history,
+                                      lambda q: bool(assistant.retriever.named_municipalities(q)))
+        if assistant.chat_model is not None and history:
+            from assistant.answer.llm import LLMError, condense
+
+            try:
+                standalone = condense(assistant.chat_model, question, history)
+            except LLMError as exc:
+                state["notice"] = exc.message_sv
+        return {**state, "standalone": standalone}
+
+    def retrieve(state: dict[str, Any]) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        retrieval = assistant.retriever.retrieve(state["standalone"], state["k"],
+                                                 state["filters"], state["retriever"])
+        sources = [Source.from_scored(n, sc) for n, sc in enumerate(retrieval.chunks, start=1)]
+        return {**state, "retrieval": retrieval, "sources": sources,
+                "retrieve_ms": (time.perf_counter() - t0) * 1000}
+
+    def answer(states: Iterator[dict[str, Any]]) -> Iterator[Event]:
+        for state in states:
+            yield from _answer(assistant, state)
+
+    return (
+        RunnableLambda(condense, name="condense")
+        | RunnableLambda(retrieve, name="retrieve")
+        | RunnableGenerator(answer, name="answer")
+    )
+
+
+def _answer(assistant: Assistant, state: dict[str, Any]) -> Iterator[Event]:
+    t0 = time.perf_counter()
+    question: str = state["question"]
+    retrieval: Retrieval = state["retrieval"]
+    sources: list[Source] = state["sources"]
+    language = detect_language(question)
+    yield ("sources", sources)
+
+    extract = _extract(assistant, state, retrieval)
+    supported = bool(extract.sentences) and (
+        extract.best_score >= MIN_EVIDENCE or extract.best_lexical >= MIN_LEXICAL)
+    notice: str | None = state.get("notice")
+    text, refused, model = REFUSAL_TEXT, True, None
+    if supported and assistant.chat_model is not None:
+        from assistant.answer.llm import LLMError, stream_generate
+
+        pieces: list[str] = []
+        try:
+            for token in stream_generate(assistant.chat_model, question, sources,
+                                         state["history"], language,
+                                         assistant.settings.context_tokens):
+                pieces.append(token)
+                yield ("token", token)
+            text, refused, model = "".join(pieces).strip(), False, assistant.settings.llm_model
+            refused = is_refusal(text)
+        except LLMError as exc:
+            log.warning("LLM failed (%s); falling back to the extractive answer", exc.kind)
+            notice = exc.message_sv
+            supported_text = extractive.compose(extract, retrieval.chunks, language)
+            text, refused = supported_text, False
+            yield ("token", text)
+    elif supported:
+        text, refused = extractive.compose(extract, retrieval.chunks, language), False
+        yield ("token", text)
+    else:
+        yield ("token", text)
+
+    citations: list[int] = []
+    flagged: list[int] = []
+    if not refused:
+        check = check_citations(text, sources)
+        text, citations, flagged = check.text, check.citations, check.flagged
+        if not check.sourced:
+            notice = NOT_SOURCED
+    for cand in extract.sentences:
+        if cand.n in citations and sources[cand.n - 1].highlight is None:
+            sources[cand.n - 1].highlight = [cand.start, cand.end]
+    now = time.perf_counter()
+    timings = {"retrieve": round(state["retrieve_ms"], 1),
+               "generate": round((now - t0) * 1000, 1),
+               "total": round((now - state["started"]) * 1000, 1)}
+    yield ("done", Answer(question=question, answer=text, refused=refused,
+                          mode=assistant.mode if model or assistant.chat_model is None
+                          else "extractive",
+                          citations=citations, sources=sources, timings_ms=timings,
+                          model=model, notice=notice, flagged=flagged))
+
+
+def _extract(assistant: Assistant, state: dict[str, Any],
+             retrieval: Retrieval) -> extractive.Extract:
+    chunks = retrieval.chunks[: extractive.CANDIDATE_CHUNKS]
+    if not chunks:
+        return extractive.Extract()
+    vectors = assistant.store.sentence_vectors([c.chunk for c in chunks])
+    query_vector = retrieval.query_vector or assistant.embeddings.embed_query(state["standalone"])
+    terms = assistant.retriever.lexical.terms(state["question"])
+    ranked = extractive.candidates(chunks, vectors, query_vector, terms)
+    return extractive.select(ranked)

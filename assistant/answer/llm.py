@@ -1,0 +1,458 @@
+"""LLM mode: grounded answers and follow-up condensing through any OpenAI-compatible endpoint.
+
+Everything here talks to the model through LangChain runnables
+(``prompt | model | StrOutputParser``) built by small factories, so the chain shows up with
+named steps in traces and a test can swap the model. Endpoint failures never escape as
+``openai``/``httpx`` exceptions: they become :class:`LLMError` with a ``kind`` and a Swedish
+message a user can read, so the caller can fall back to the extractive answer.
+
+Prompts live in ``prompts/answer.sv.md`` and ``prompts/condense.sv.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from assistant.citations import REFUSAL_TEXT, detect_language, refusal_text
+from assistant.prompts import Prompt, load_prompt
+from assistant.text import count_tokens, encoding, sentence_spans
+from assistant.types import Source
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import BaseMessage
+    from langchain_core.runnables import Runnable
+    from langchain_openai import ChatOpenAI
+
+    from assistant.config import Settings
+
+LLMErrorKind = Literal["timeout", "auth", "rate_limit", "server", "connection", "bad_response"]
+Language = Literal["sv", "en"]
+History = Sequence[Mapping[str, str]]
+
+ANSWER_PROMPT = "answer.sv"
+CONDENSE_PROMPT = "condense.sv"
+HISTORY_MESSAGES = 8  # earlier turns sent along; older ones rarely matter and cost tokens
+HISTORY_CHARS = 1200  # per turn in the condense prompt: long answers drown the question
+
+_FALLBACK = "visar ett utdrag ur artiklarna i stället."
+_LANGUAGE_NAMES = {"sv": "svenska", "en": "engelska"}
+_MARKERS = re.compile(r"\s*\[\s*\d{1,3}(?:\s*[-–,;]\s*\d{1,3})*\s*\]")
+
+
+class LLMConfigError(ValueError):
+    """LLM mode was chosen but the settings cannot reach any endpoint."""
+
+
+class LLMError(Exception):
+    """A failed model call, classified so the caller can explain it and fall back.
+
+    ``message_sv`` is meant for end users (no URLs or keys); ``detail`` is the original
+    technical error for logs; ``status`` the HTTP status when there was one.
+    """
+
+    def __init__(
+        self,
+        kind: LLMErrorKind,
+        message_sv: str,
+        *,
+        detail: str = "",
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message_sv)
+        self.kind: LLMErrorKind = kind
+        self.message_sv = message_sv
+        self.detail = detail
+        self.status = status
+
+    def __repr__(self) -> str:
+        return f"LLMError(kind={self.kind!r}, status={self.status!r}, detail={self.detail!r})"
+
+
+# --- model -------------------------------------------------------------------------------
+
+
+def build_chat_model(settings: Settings) -> ChatOpenAI:
+    """A ``ChatOpenAI`` for ``ASSISTANT_LLM_MODEL`` at ``ASSISTANT_LLM_BASE_URL``.
+
+    Local servers (Ollama, vLLM, llama.cpp) need no key, but the client insists on one, so
+    a placeholder is sent when only a base URL is set. ``temperature=0`` because grounded
+    answers should not vary between identical requests.
+    """
+    from langchain_openai import ChatOpenAI
+    from pydantic import SecretStr
+
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
+    if not key and not settings.llm_base_url:
+        raise LLMConfigError(
+            "LLM mode needs OPENAI_API_KEY (OpenAI) or ASSISTANT_LLM_BASE_URL (an "
+            "OpenAI-compatible server such as Ollama or vLLM); set one of them, or set "
+            "ASSISTANT_LLM=extractive to answer without a language model"
+        )
+    return ChatOpenAI(
+        model=settings.llm_model,
+        base_url=settings.llm_base_url,
+        api_key=SecretStr(key or "unused"),
+        timeout=settings.llm_timeout,
+        max_retries=settings.llm_max_retries,
+        temperature=0,
+    )
+
+
+# --- context -----------------------------------------------------------------------------
+
+
+def source_header(source: Source) -> str:
+    """``[n] Titel (Kommun, datum)``: the number the model must cite, and what it is."""
+    where = ", ".join(part for part in (source.municipality, source.date) if part)
+    return f"[{source.n}] {source.title}" + (f" ({where})" if where else "")
+
+
+def format_sources(sources: Sequence[Source]) -> str:
+    """The numbered context block, one ``header\\npassage`` per source, blank-line separated."""
+    return "\n\n".join(f"{source_header(s)}\n{s.text.strip()}" for s in sources)
+
+
+def _truncate(source: Source, budget_tokens: int) -> str | None:
+    """The longest block for ``source`` within the budget, cut at a sentence boundary.
+
+    Falls back to a token cut when even the first sentence is too long; ``None`` when not
+    even the header fits.
+    """
+    header = source_header(source)
+    if count_tokens(header) > budget_tokens:
+        return None
+    text = source.text.strip()
+    best: str | None = None
+    for _, end in sentence_spans(text):
+        candidate = f"{header}\n{text[:end]}"
+        if count_tokens(candidate) > budget_tokens:
+            break
+        best = candidate
+    if best is not None:
+        return best
+    room = budget_tokens - count_tokens(header + "\n")
+    if room <= 0:
+        return None
+    tokens = encoding().encode(text, disallowed_special=())[:room]
+    candidate = f"{header}\n{encoding().decode(tokens)}"
+    while tokens and count_tokens(candidate) > budget_tokens:  # re-encoding can differ by one
+        tokens = tokens[:-1]
+        candidate = f"{header}\n{encoding().decode(tokens)}"
+    return candidate if tokens else None
+
+
+def fit_context(sources: Sequence[Source], budget_tokens: int) -> tuple[str, list[Source]]:
+    """Numbered context within ``budget_tokens`` (cl100k tokens) and the sources it holds.
+
+    Sources are added in the given (rank) order until the next one would exceed the budget;
+    later ones are left out rather than skipped over, so the model sees the best passages.
+    A first source that alone exceeds the budget is cut at a sentence boundary. The returned
+    sources are the caller's objects (numbers unchanged), so ``[n]`` still resolves.
+    """
+    blocks: list[str] = []
+    included: list[Source] = []
+    for source in sources:
+        block = f"{source_header(source)}\n{source.text.strip()}"
+        candidate = "\n\n".join([*blocks, block])
+        if count_tokens(candidate) <= budget_tokens:
+            blocks.append(block)
+            included.append(source)
+            continue
+        if not blocks:
+            cut = _truncate(source, budget_tokens)
+            if cut is not None:
+                blocks.append(cut)
+                included.append(source)
+        break
+    return "\n\n".join(blocks), included
+
+
+# --- chains ------------------------------------------------------------------------------
+
+
+def _checked(name: str, provided: set[str]) -> Prompt:
+    """The prompt, refused at build time if it uses a placeholder the code never fills.
+
+    Otherwise an edited prompt file would fail inside the model call, where the error
+    would be mistaken for a bad endpoint reply.
+    """
+    prompt = load_prompt(name)
+    unknown = sorted(prompt.variables - provided)
+    if unknown:
+        raise ValueError(
+            f"prompts/{name}.md uses unknown placeholders {', '.join(unknown)}; "
+            f"available: {', '.join(sorted(provided))}"
+        )
+    return prompt
+
+
+def answer_chain(model: BaseChatModel) -> Runnable[dict[str, Any], str]:
+    """``answer prompt | model | str``; inputs: sources, question, language_name, refusal,
+    history (messages)."""
+    from langchain_core.output_parsers import StrOutputParser
+
+    prompt = _checked(ANSWER_PROMPT, {"sources", "question", "language_name", "refusal"})
+    chain = prompt.chat_template(history=True) | model | StrOutputParser()
+    return chain.with_config(run_name="answer")
+
+
+def condense_chain(model: BaseChatModel) -> Runnable[dict[str, Any], str]:
+    """``condense prompt | model | str``; inputs: history (text), question."""
+    from langchain_core.output_parsers import StrOutputParser
+
+    prompt = _checked(CONDENSE_PROMPT, {"history", "question"})
+    chain = prompt.chat_template() | model | StrOutputParser()
+    return chain.with_config(run_name="condense")
+
+
+def _strip_markers(text: str) -> str:
+    """Earlier answers' ``[n]`` referred to an earlier source list: drop them from history."""
+    return _MARKERS.sub("", text)
+
+
+def history_messages(history: History) -> list[BaseMessage]:
+    """The last turns as chat messages (user/assistant), citation markers removed."""
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    out: list[BaseMessage] = []
+    for turn in list(history)[-HISTORY_MESSAGES:]:
+        content = str(turn.get("content", "")).strip()
+        if not content:
+            continue
+        if turn.get("role") == "assistant":
+            out.append(AIMessage(content=_strip_markers(content)))
+        else:
+            out.append(HumanMessage(content=content))
+    return out
+
+
+def history_text(history: History) -> str:
+    """The last turns as "Användare: …" / "Assistent: …" lines for the condense prompt."""
+    lines: list[str] = []
+    for turn in list(history)[-HISTORY_MESSAGES:]:
+        content = " ".join(_strip_markers(str(turn.get("content", ""))).split())
+        if not content:
+            continue
+        if len(content) > HISTORY_CHARS:
+            content = content[:HISTORY_CHARS].rsplit(" ", 1)[0] + " …"
+        who = "Assistent" if turn.get("role") == "assistant" else "Användare"
+        lines.append(f"{who}: {content}")
+    return "\n".join(lines)
+
+
+def _answer_inputs(
+    question: str,
+    sources: Sequence[Source],
+    history: History,
+    language: Language | None,
+    context_tokens: int | None,
+) -> dict[str, Any]:
+    if context_tokens is not None:
+        context, _ = fit_context(sources, context_tokens)
+    else:
+        context = format_sources(sources)
+    lang = language or detect_language(question)
+    return {
+        "sources": context,
+        "question": question.strip(),
+        "language_name": _LANGUAGE_NAMES[lang],
+        "refusal": REFUSAL_TEXT,
+        "history": history_messages(history),
+    }
+
+
+# --- errors ------------------------------------------------------------------------------
+
+
+def _timeout_text(model: object) -> str:
+    value = getattr(model, "request_timeout", None)
+    if isinstance(value, int | float):
+        return f" (timeout efter {value:g} s)"
+    return ""
+
+
+def to_llm_error(exc: BaseException, model: object = None) -> LLMError:
+    """Classify an exception from ``openai``/``langchain_openai`` (or a broken reply)."""
+    import openai
+
+    detail = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, LLMError):
+        return exc
+    if isinstance(exc, openai.APITimeoutError):
+        return LLMError(
+            "timeout",
+            f"Språkmodellen svarade inte i tid{_timeout_text(model)}; {_FALLBACK}",
+            detail=detail,
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        return LLMError(
+            "connection",
+            "Det gick inte att ansluta till språkmodellen (kontrollera "
+            f"ASSISTANT_LLM_BASE_URL och att tjänsten är igång); {_FALLBACK}",
+            detail=detail,
+        )
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status in (401, 403):
+            return LLMError(
+                "auth",
+                f"Språkmodellen nekade åtkomst (HTTP {status}); kontrollera OPENAI_API_KEY. "
+                f"Visar ett utdrag ur artiklarna i stället.",
+                detail=detail,
+                status=status,
+            )
+        if status == 429:
+            quota = getattr(exc, "code", None) == "insufficient_quota"
+            reason = "kvoten är slut" if quota else "för många förfrågningar just nu"
+            return LLMError(
+                "rate_limit",
+                f"Språkmodellen tar inte emot fler frågor ({reason}, HTTP 429); {_FALLBACK}",
+                detail=detail,
+                status=status,
+            )
+        if status == 408:
+            return LLMError(
+                "timeout",
+                f"Språkmodellen svarade inte i tid (HTTP 408); {_FALLBACK}",
+                detail=detail,
+                status=status,
+            )
+        if status >= 500:
+            return LLMError(
+                "server",
+                f"Språkmodellens tjänst har ett fel (HTTP {status}); {_FALLBACK}",
+                detail=detail,
+                status=status,
+            )
+        hint = " (finns modellen? kontrollera ASSISTANT_LLM_MODEL)" if status == 404 else ""
+        return LLMError(
+            "bad_response",
+            f"Språkmodellen avvisade frågan (HTTP {status}){hint}; {_FALLBACK}",
+            detail=detail,
+            status=status,
+        )
+    return LLMError(
+        "bad_response",
+        f"Språkmodellen gav ett svar som inte gick att tolka; {_FALLBACK}",
+        detail=detail,
+    )
+
+
+def _handled() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "the endpoint failed", not "our code is wrong".
+
+    ``ValueError`` covers invalid JSON and pydantic validation of a malformed reply;
+    ``KeyError``/``TypeError`` a reply whose shape is not a chat completion.
+    """
+    import httpx
+    import openai
+
+    return (openai.OpenAIError, httpx.HTTPError, json.JSONDecodeError, ValueError, KeyError,
+            TypeError)
+
+
+def _empty(model: object) -> LLMError:
+    return LLMError("bad_response", f"Språkmodellen gav ett tomt svar; {_FALLBACK}",
+                    detail=f"empty completion from {getattr(model, 'model_name', model)!r}")
+
+
+# --- public calls ------------------------------------------------------------------------
+
+
+def generate(
+    model: BaseChatModel,
+    question: str,
+    sources: Sequence[Source],
+    history: History = (),
+    language: Language | None = None,
+    context_tokens: int | None = None,
+) -> str:
+    """The model's answer to ``question`` from the numbered ``sources`` (raw, unchecked).
+
+    Pass the sources returned by :func:`fit_context` (or set ``context_tokens`` to fit
+    here). ``language`` defaults to :func:`detect_language` of the question. With no
+    sources the only correct answer is the refusal, so the model is not called. Run
+    :func:`assistant.citations.check_citations` on the result before showing it.
+    Raises :class:`LLMError` on any endpoint failure or an empty reply.
+    """
+    if not sources:
+        return refusal_text(language or detect_language(question))
+    inputs = _answer_inputs(question, sources, history, language, context_tokens)
+    chain = answer_chain(model)
+    try:
+        text = chain.invoke(inputs)
+    except _handled() as exc:
+        raise to_llm_error(exc, model) from exc
+    if not text.strip():
+        raise _empty(model)
+    return text.strip()
+
+
+def stream_generate(
+    model: BaseChatModel,
+    question: str,
+    sources: Sequence[Source],
+    history: History = (),
+    language: Language | None = None,
+    context_tokens: int | None = None,
+) -> Iterator[str]:
+    """Like :func:`generate`, yielding non-empty text pieces as they arrive.
+
+    A failure raises :class:`LLMError` from the iterator, possibly after some pieces were
+    yielded: callers streaming to a user must discard or replace the partial text. The
+    pieces are the raw text; check citations on their join once the stream ends.
+    """
+    if not sources:
+        yield refusal_text(language or detect_language(question))
+        return
+    inputs = _answer_inputs(question, sources, history, language, context_tokens)
+    chain = answer_chain(model)
+    produced = False
+    try:
+        for piece in chain.stream(inputs):
+            if piece:
+                produced = produced or bool(piece.strip())
+                yield piece
+    except _handled() as exc:
+        raise to_llm_error(exc, model) from exc
+    if not produced:
+        raise _empty(model)
+
+
+_LABEL = re.compile(
+    r"^\s*(?:fristående fråga|omformulerad fråga|standalone question|fråga|question)\s*:\s*",
+    re.IGNORECASE,
+)
+
+
+def _clean_condensed(text: str) -> str:
+    """First non-empty line, without a "Fristående fråga:" label or surrounding quotes."""
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    line = _LABEL.sub("", line).strip()
+    if len(line) >= 2 and line[0] in "\"'“”«»" and line[-1] in "\"'“”«»":
+        line = line[1:-1].strip()
+    return line
+
+
+def condense(model: BaseChatModel, question: str, history: History) -> str:
+    """A standalone version of a follow-up ``question``, using the conversation ``history``.
+
+    Without history the question already stands alone, so the model is not called.
+    Raises :class:`LLMError` on any endpoint failure or an empty reply.
+    """
+    text = history_text(history)
+    if not text:
+        return question
+    chain = condense_chain(model)
+    try:
+        raw = chain.invoke({"history": text, "question": question.strip()})
+    except _handled() as exc:
+        raise to_llm_error(exc, model) from exc
+    standalone = _clean_condensed(raw)
+    if not standalone:
+        raise _empty(model)
+    return standalone
