@@ -275,13 +275,26 @@ def _timeout_text(model: object) -> str:
     return ""
 
 
+def _detail(exc: BaseException) -> str:
+    """The technical story for logs: error, request URL and the underlying cause."""
+    parts = [f"{type(exc).__name__}: {exc}"]
+    request = getattr(exc, "request", None)
+    url = getattr(request, "url", None)
+    if url is not None:
+        parts.append(f"{getattr(request, 'method', '')} {url}".strip())
+    cause = exc.__cause__ or exc.__context__
+    if cause is not None and str(cause) and str(cause) not in parts[0]:
+        parts.append(f"cause: {type(cause).__name__}: {cause}")
+    return "; ".join(parts)
+
+
 def to_llm_error(exc: BaseException, model: object = None) -> LLMError:
     """Classify an exception from ``openai``/``langchain_openai`` (or a broken reply)."""
     import openai
 
-    detail = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, LLMError):
         return exc
+    detail = _detail(exc)
     if isinstance(exc, openai.APITimeoutError):
         return LLMError(
             "timeout",

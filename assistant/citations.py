@@ -1,0 +1,234 @@
+"""Citation markers: parsing, validation against the sources, refusal and rendering.
+
+A generated answer is only as trustworthy as its ``[n]`` markers, and a model can cite a
+source that does not exist or one that says nothing about the sentence. Validation is
+therefore done after generation, on plain text, independent of the model:
+
+- a marker whose number is not one of the sources is removed (``removed``);
+- a sentence whose cited passages share no content term with it is flagged (``flagged``):
+  a cheap lexical signal of an unsupported claim, not proof, so the text is kept;
+- an answer with no valid marker left is not sourced (``sourced`` is false), so callers
+  do not present it as backed by the articles.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from assistant.retrieval.lexical import MIN_PREFIX, MIN_SUFFIX, analyse
+from assistant.text import sentence_spans
+from assistant.types import Answer, Source
+
+REFUSAL_TEXT = "Jag hittar inget om det i artiklarna."
+REFUSAL_TEXT_EN = "I can't find anything about that in the articles."
+
+# "[1]", "[1, 2]", "[1;2]", "[1-3]" / "[1–3]". At most three digits: "[2023]" is a year.
+_NUMBER = r"\d{1,3}(?:\s*[-–]\s*\d{1,3})?"
+_MARKER = re.compile(rf"\[\s*({_NUMBER}(?:\s*[,;]\s*{_NUMBER})*)\s*\]")
+# A marker with the horizontal whitespace before it, so removing it leaves no " ." behind.
+_MARKER_WITH_SPACE = re.compile(rf"([ \t]*){_MARKER.pattern}")
+_MAX_RANGE = 20  # "[1-999]" is not a citation worth expanding
+
+
+def _numbers(group: str) -> list[int]:
+    out: list[int] = []
+    for part in re.split(r"\s*[,;]\s*", group.strip()):
+        bounds = re.split(r"\s*[-–]\s*", part)
+        if len(bounds) == 2:
+            low, high = int(bounds[0]), int(bounds[1])
+            if low <= high and high - low < _MAX_RANGE:
+                out.extend(range(low, high + 1))
+            else:
+                out.extend([low, high])
+        else:
+            out.append(int(bounds[0]))
+    return out
+
+
+def markers(text: str) -> list[int]:
+    """Every cited number in order of appearance, duplicates kept.
+
+    ``"a [1][2] b [1, 3]"`` → ``[1, 2, 1, 3]``; ranges ``[1-3]`` expand to 1, 2, 3.
+    """
+    out: list[int] = []
+    for match in _MARKER.finditer(text):
+        out.extend(_numbers(match.group(1)))
+    return out
+
+
+@dataclass
+class CitationCheck:
+    """The outcome of :func:`check_citations`; ``text`` is what should be shown."""
+
+    text: str
+    citations: list[int] = field(default_factory=list)
+    flagged: list[int] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+    sourced: bool = False
+
+
+def _strip_invalid(answer: str, valid: set[int], removed: list[int]) -> str:
+    def replace(match: re.Match[str]) -> str:
+        space, group = match.group(1), match.group(2)
+        numbers = _numbers(group)
+        kept = list(dict.fromkeys(n for n in numbers if n in valid))
+        removed.extend(n for n in numbers if n not in valid)
+        if len(kept) == len(numbers):
+            return match.group(0)
+        if kept:
+            joiner = ", " if ("," in group or ";" in group) else "]["
+            return f"{space}[{joiner.join(str(n) for n in kept)}]"
+        following = answer[match.end() : match.end() + 1]
+        # "text [7]." → "text."; "a [7] b" → "a b" (the space after survives);
+        # "a [7]b" → "a b" (keep the space before, words must not merge).
+        if following == "" or following.isspace() or following in ".,;:!?)":
+            return ""
+        preceding = answer[match.start() - 1 : match.start()] if match.start() else ""
+        return space or (" " if preceding.isalnum() and following.isalnum() else "")
+
+    return _MARKER_WITH_SPACE.sub(replace, answer)
+
+
+def _terms_match(a: str, b: str) -> bool:
+    """Exact stems, or a compound head/tail: "segregation" supports "skolsegregation".
+
+    Same thresholds as the BM25 query expansion, so "supported" means what retrieval means.
+    """
+    if a == b:
+        return True
+    short, long = (a, b) if len(a) <= len(b) else (b, a)
+    return (len(short) >= MIN_PREFIX and long.startswith(short)) or (
+        len(short) >= MIN_SUFFIX and long.endswith(short)
+    )
+
+
+def supports(sentence: str, passage_terms: set[str]) -> bool:
+    """Whether a passage gives a sentence any lexical support.
+
+    Rule: at least one content term of the sentence (``analyse``: lower-cased, Swedish
+    stopwords dropped, Snowball-stemmed; names and numbers are content terms too) occurs in
+    the passage, exactly or as a compound head/tail. A sentence with no content terms at all
+    ("Det stämmer [1].") cannot be checked and counts as supported. The rule is lenient by
+    design: it catches citations to an unrelated passage, not subtle misreadings.
+    """
+    terms = set(analyse(_MARKER.sub(" ", sentence)))
+    if not terms:
+        return True
+    if terms & passage_terms:
+        return True
+    return any(_terms_match(t, p) for t in terms for p in passage_terms)
+
+
+def check_citations(answer: str, sources: Sequence[Source]) -> CitationCheck:
+    """Validate the ``[n]`` markers of a generated answer against its numbered sources.
+
+    A passage is the source's title plus its text (the model sees both). A sentence with
+    several markers is supported if any of its cited passages supports it; otherwise all of
+    its cited numbers are flagged.
+    """
+    by_n = {s.n: s for s in sources}
+    removed: list[int] = []
+    text = _strip_invalid(answer, set(by_n), removed).strip()
+
+    passage_terms: dict[int, set[str]] = {}
+    flagged: list[int] = []
+    for start, end in sentence_spans(text):
+        sentence = text[start:end]
+        cited = list(dict.fromkeys(markers(sentence)))
+        if not cited:
+            continue
+        for n in cited:
+            if n not in passage_terms:
+                source = by_n[n]
+                passage_terms[n] = set(analyse(f"{source.title}\n{source.text}"))
+        if not any(supports(sentence, passage_terms[n]) for n in cited):
+            flagged.extend(n for n in cited if n not in flagged)
+
+    citations = list(dict.fromkeys(markers(text)))
+    return CitationCheck(
+        text=text,
+        citations=citations,
+        flagged=flagged,
+        removed=list(dict.fromkeys(removed)),
+        sourced=bool(citations),
+    )
+
+
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def _normalise(text: str) -> str:
+    return " ".join(_NON_WORD.sub(" ", text.lower()).split())
+
+
+def is_refusal(text: str) -> bool:
+    """Whether the text contains the fixed refusal phrase.
+
+    Case, punctuation, quotes and whitespace are ignored, so "jag hittar inget om det i
+    artiklarna" or the phrase followed by an English translation both count.
+    """
+    return _normalise(REFUSAL_TEXT) in _normalise(text)
+
+
+def refusal_text(language: str = "sv") -> str:
+    """The fixed refusal, with the English translation appended for English questions."""
+    return REFUSAL_TEXT if language != "en" else f"{REFUSAL_TEXT} {REFUSAL_TEXT_EN}"
+
+
+def format_source_line(source: Source) -> str:
+    """``[1] Titel — Kommun, datum (id)`` plus `` <url>`` when known; missing parts omitted."""
+    where = ", ".join(part for part in (source.municipality, source.date) if part)
+    line = f"[{source.n}] {source.title}"
+    if where:
+        line += f" — {where}"
+    line += f" ({source.id})"
+    if source.url:
+        line += f" {source.url}"
+    return line
+
+
+def render_sources_text(answer: Answer, *, only_cited: bool = True) -> str:
+    """Plain-text numbered source list for the CLI and the OpenAI-compatible endpoint.
+
+    By default only the sources the answer cites are listed (an uncited passage is not a
+    source of the answer); a refused or unsourced answer then gives ``""``. Lines are in
+    ``n`` order; the caller adds any heading such as "Källor:".
+    """
+    cited = set(answer.citations)
+    chosen = [s for s in answer.sources if not only_cited or s.n in cited]
+    return "\n".join(format_source_line(s) for s in sorted(chosen, key=lambda s: s.n))
+
+
+_SV_WORDS = frozenset(
+    "och att det som är av för med på till vad hur vem vilka vilken vilket när varför var "
+    "gjorde gör har hade inte om jag vi de den ett en kan ska skulle finns fanns blev "
+    "eller men också från mot hos efter sina sitt sin deras vår våra här där något".split()
+)
+_EN_WORDS = frozenset(
+    "the and what how who which whom when why where did does do is are was were has have "
+    "had not about with from against for of to in on at this that these those their its "
+    "can could should would there any some into by an".split()
+)
+_SV_LETTERS = re.compile(r"[åäö]")
+
+
+def detect_language(text: str) -> Literal["sv", "en"]:
+    """``"en"`` or ``"sv"`` from function words, cheaply and offline.
+
+    Each known Swedish or English function word scores one point for its language; a
+    lower-case word with å/ä/ö scores for Swedish (capitalised words are skipped: names like
+    "Trollhättan" appear in English questions too). Ties go to Swedish, the default.
+    """
+    sv = en = 0
+    for raw in re.findall(r"\w+", text, re.UNICODE):
+        word = raw.lower()
+        if word in _SV_WORDS:
+            sv += 1
+        elif word in _EN_WORDS:
+            en += 1
+        elif raw[0].islower() and _SV_LETTERS.search(word):
+            sv += 1
+    return "en" if en > sv else "sv"

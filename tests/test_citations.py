@@ -1,0 +1,166 @@
+"""Citation parsing and validation, refusal detection, language detection, rendering."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.citations import (
+    REFUSAL_TEXT,
+    check_citations,
+    detect_language,
+    is_refusal,
+    markers,
+    refusal_text,
+    render_sources_text,
+)
+from assistant.types import Answer, Source
+
+
+def _source(n: int, text: str, title: str = "Artikel", **kw: object) -> Source:
+    fields: dict = dict(
+        n=n, id=f"00{n}_x.txt", title=title, municipality=None, date=None, url=None,
+        chunk_id=f"c{n}", score=0.9, text=text,
+    )
+    fields.update(kw)
+    return Source(**fields)
+
+
+SOURCES = [
+    _source(1, "Trollhättan arbetar mot skolsegregationen i Kronogården.",
+            title="SKR-nätverk mot segregation", municipality="Trollhättan", date="2023-11-09"),
+    _source(2, "Lund och Landskrona utbytte erfarenheter om måluppfyllelse 2012.",
+            title="Utbyte mellan kommuner", municipality="Lund"),
+    _source(3, "Söderhamn startade ett kommunalt kunskapslyft för lärare.",
+            title="Kommunalt kunskapslyft", municipality="Söderhamn", date="2012-11-20"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Inget här.", []),
+        ("A [1].", [1]),
+        ("A [1][2] och B [3].", [1, 2, 3]),
+        ("A [1, 2] och [2;3].", [1, 2, 2, 3]),
+        ("A [ 2 ].", [2]),
+        ("A [1-3].", [1, 2, 3]),
+        ("Året [2023] är inget källnummer.", []),
+    ],
+)
+def test_markers(text: str, expected: list[int]) -> None:
+    assert markers(text) == expected
+
+
+def test_valid_citations_are_kept_in_order_of_first_use() -> None:
+    answer = "Söderhamn startade ett kunskapslyft [3]. Trollhättan motverkar segregation [1][3]."
+    check = check_citations(answer, SOURCES)
+    assert check.text == answer
+    assert check.citations == [3, 1]
+    assert check.removed == [] and check.flagged == []
+    assert check.sourced
+
+
+def test_citation_outside_the_sources_is_removed() -> None:
+    check = check_citations("Trollhättan motverkar segregation [1][7]. Lund [7].", SOURCES)
+    assert check.text == "Trollhättan motverkar segregation [1]. Lund."
+    assert check.removed == [7]
+    assert check.citations == [1]
+    assert check.sourced
+
+
+def test_removal_tidies_whitespace_and_keeps_list_style() -> None:
+    check = check_citations("Lund [2, 9] och Söderhamn [9] samarbetade [8].", SOURCES)
+    assert check.text == "Lund [2] och Söderhamn samarbetade."
+    assert check.removed == [9, 8]
+
+
+def test_sentence_without_support_is_flagged() -> None:
+    answer = ("Söderhamn startade ett kunskapslyft [3]. "
+              "Katter tycker om fisk och mjölk [2].")
+    check = check_citations(answer, SOURCES)
+    assert check.flagged == [2]
+    assert check.citations == [3, 2]
+    assert check.text == answer  # flagged text is kept: the flag is a signal, not a verdict
+
+
+def test_compound_and_number_count_as_support() -> None:
+    # "segregation" is the tail of "skolsegregationen"; "2012" is shared verbatim.
+    check = check_citations("Arbetet gäller segregation [1]. Det skedde 2012 [2].", SOURCES)
+    assert check.flagged == []
+
+
+def test_sentence_with_several_markers_needs_one_supporting_passage() -> None:
+    check = check_citations("Kunskapslyftet i Söderhamn [2][3].", SOURCES)
+    assert check.flagged == []
+    check = check_citations("Katter tycker om fisk [2][3].", SOURCES)
+    assert check.flagged == [2, 3]
+
+
+def test_answer_without_valid_citation_is_not_sourced() -> None:
+    assert not check_citations("Trollhättan motverkar segregation.", SOURCES).sourced
+    only_invalid = check_citations("Trollhättan motverkar segregation [5].", SOURCES)
+    assert not only_invalid.sourced
+    assert only_invalid.citations == [] and only_invalid.removed == [5]
+    assert only_invalid.text == "Trollhättan motverkar segregation."
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        REFUSAL_TEXT,
+        "  jag hittar inget om det i artiklarna  ",
+        "Jag hittar inget om det i artiklarna. I can't find anything about that in the articles.",
+        '"Jag  hittar inget\nom det i artiklarna!"',
+        refusal_text("en"),
+    ],
+)
+def test_refusal_detected(text: str) -> None:
+    assert is_refusal(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["Trollhättan motverkar segregation [1].", "Jag hittar", "Jag hittar inget om det."]
+)
+def test_non_refusal(text: str) -> None:
+    assert not is_refusal(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("What did Trollhättan do against segregation?", "en"),
+        ("Vad gjorde Trollhättan mot segregation?", "sv"),
+        ("Who hosted the visit?", "en"),
+        ("Vem var värd för besöket?", "sv"),
+        ("Berätta om kunskapslyftet", "sv"),
+        ("Tell me about the school network in Lund", "en"),
+        ("Trollhättan", "sv"),  # nothing to go on: Swedish is the default
+    ],
+)
+def test_detect_language(text: str, language: str) -> None:
+    assert detect_language(text) == language
+
+
+def _answer(citations: list[int]) -> Answer:
+    return Answer(question="q", answer="a", refused=False, mode="llm", citations=citations,
+                  sources=list(SOURCES), timings_ms={})
+
+
+def test_render_sources_text_lists_cited_sources() -> None:
+    text = render_sources_text(_answer([3, 1]))
+    assert text.splitlines() == [
+        "[1] SKR-nätverk mot segregation — Trollhättan, 2023-11-09 (001_x.txt)",
+        "[3] Kommunalt kunskapslyft — Söderhamn, 2012-11-20 (003_x.txt)",
+    ]
+
+
+def test_render_sources_text_all_and_missing_fields() -> None:
+    answer = _answer([])
+    assert render_sources_text(answer) == ""
+    lines = render_sources_text(answer, only_cited=False).splitlines()
+    assert lines[1] == "[2] Utbyte mellan kommuner — Lund (002_x.txt)"
+    bare = _source(4, "x", title="Titel", url="https://example.se/a")
+    answer.sources = [bare]
+    assert render_sources_text(answer, only_cited=False) == (
+        "[4] Titel (004_x.txt) https://example.se/a"
+    )
