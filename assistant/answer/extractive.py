@@ -3,27 +3,85 @@
 Quoting keeps names, numbers and dates exactly as the article has them, and every
 sentence carries the number of the passage it was taken from, so a citation can
 never point at a passage that does not contain the claim.
+
+Scoring a sentence against the question combines
+
+* the cosine similarity of its precomputed vector (no embedding at question time);
+* IDF-weighted coverage of the question's content terms. Weights come from the
+  candidate sentences themselves: a term every candidate shares (the municipality of
+  the only retrieved article, "kunskapslyft" in an article about it) says little,
+  the rare one ("samarbetspartners", "Ett-steg-före") says which sentence answers;
+* context: a sentence also covers, at half weight, the terms of its section heading
+  and its article's title and municipality ("Ett-steg-före\\nEn skola … gå före …",
+  "Vem leder skolförvaltningen i Söderhamn?" answered by a sentence without the name);
+* the expected answer type: a "hur många"/"när" question prefers sentences with a
+  number/date, and is refused when no supporting sentence has one.
+
+A run of short lines under a heading (a list of partners, schools, municipalities)
+is one candidate, so a list question gets the whole list.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from assistant.retrieval.lexical import QueryTerms, analyse
-from assistant.text import words
-from assistant.types import ScoredChunk
+from assistant.retrieval.lexical import QueryTerms, analyse, term_match
+from assistant.text import paragraph_spans, sentence_spans, words
+from assistant.types import Chunk, ScoredChunk
 
-LEXICAL_WEIGHT = 0.25  # added to the cosine similarity for full term coverage
-EXPANDED_WEIGHT = 0.5  # a compound/inflection match counts half an exact one
+LEXICAL_WEIGHT = 0.25  # added to the cosine similarity for full (weighted) term coverage
+CONTEXT_WEIGHT = 0.5  # a term found only in the heading/title/municipality counts half
+REPEAT_WEIGHT = 0.5  # a term already covered by a chosen sentence counts half again
+TYPE_BONUS = 0.05  # a sentence of the expected answer type (number, date) is preferred
+TYPE_SHARE = 0.5  # ...if it covers at least this share of what the best sentence covers
 RANK_PRIOR = 0.02  # prefers the better-ranked passage when sentences tie
-MAX_SENTENCES = 3
-MARGIN = 0.05  # further sentences must score within this of the best one
+MAX_SENTENCES = 5
+MARGIN = 0.08  # further sentences must score within this of the best one
 REDUNDANT_JACCARD = 0.5
-CANDIDATE_CHUNKS = 4
-MIN_WORDS = 5  # shorter lines are headings, captions or contact details
+CANDIDATE_CHUNKS = 5
+MIN_WORDS = 5  # shorter lines are headings, captions or contact details...
+HEADING_WORDS = 8  # ...a line this short without final punctuation is a heading
+LIST_MIN_ITEMS = 2  # ...and two or more of them under a heading form a list
+
+AnswerType = str  # "number" | "date" | ""
+
+# The answer type a question asks for, from its question phrase. Only phrases whose
+# answer is always a number or a point in time; "vilken"/"what" alone are not.
+_NUMBER_Q = re.compile(
+    r"\b(hur (många|mycket|stor|stort|stora|ofta|länge|gammal)|vilken summa|vilket belopp|"
+    r"how (many|much|often|long|old)|what amount)\b", re.IGNORECASE)
+# "när"/"when" only opens a question ("Vem tog emot dem när de kom?" asks for a person).
+_DATE_Q = re.compile(r"^\W*(när|when)\b|\b(vilket år|vilken dag|vilket datum|what year|"
+                     r"what date|which year)\b", re.IGNORECASE)
+_NUMBER_WORDS = ("två tre fyra fem sex sju åtta nio tio elva tolv tjugo trettio hundra tusen "
+                 "miljon miljoner miljard miljarder dubbelt hälften")
+_NUMBER = re.compile(rf"\d|\b({'|'.join(_NUMBER_WORDS.split())})\b", re.IGNORECASE)
+_MONTHS = ("januari februari mars april maj juni juli augusti september oktober november "
+           "december måndag tisdag onsdag torsdag fredag lördag söndag våren sommaren hösten "
+           "vintern igår idag imorgon")
+_DATE = re.compile(rf"\b(1[89]\d\d|20\d\d)\b|\b({'|'.join(_MONTHS.split())})\w*", re.IGNORECASE)
+_FINAL = re.compile(r"[.!?:;,\"”’]$")
+
+
+def answer_type(question: str) -> AnswerType:
+    if _NUMBER_Q.search(question):
+        return "number"
+    if _DATE_Q.search(question):
+        return "date"
+    return ""
+
+
+def has_type(text: str, kind: AnswerType) -> bool:
+    if kind == "number":
+        return bool(_NUMBER.search(text))
+    if kind == "date":
+        return bool(_DATE.search(text))
+    return True
 
 
 @dataclass
@@ -35,30 +93,96 @@ class Candidate:
     dense: float
     lexical: float
     score: float
+    matches: dict[str, float] = field(default_factory=dict)  # term → 0..1
+    typed: bool = True  # has the answer type the question asks for
+    doc_id: str = ""
+    weights: dict[str, float] = field(default_factory=dict)  # shared by one ranking
 
 
 @dataclass
 class Extract:
     sentences: list[Candidate] = field(default_factory=list)
     best_score: float = 0.0
-    best_lexical: float = 0.0
+    best_lexical: float = 0.0  # best IDF-weighted term coverage among the top candidates
     best_dense: float = 0.0
+    answer_type: AnswerType = ""
+    typed: bool = True  # a chosen sentence has the expected answer type
+
+
+@dataclass
+class _Unit:
+    start: int  # chunk-local
+    end: int
+    text: str
+    context: str  # heading (or "") the unit sits under
+    heading: tuple[int, int] | None  # chunk-local span of that heading
+    is_list: bool = False
+
+
+def _is_heading(line: str) -> bool:
+    n = len(words(line))
+    return 0 < n <= HEADING_WORDS and not _FINAL.search(line.strip()) and \
+        not line.lstrip().startswith(("-", "–"))
+
+
+def _is_item(line: str) -> bool:
+    """A list line: short, unpunctuated, no digits (digits mean addresses, phone numbers)."""
+    return 0 < len(words(line)) < MIN_WORDS and not _FINAL.search(line.strip()) and \
+        not re.search(r"\d", line)
+
+
+def units(chunk: Chunk) -> list[_Unit]:
+    """Sentences and list blocks of a passage, each with the heading it sits under."""
+    text = chunk.text
+    out: list[_Unit] = []
+    section: tuple[int, int] | None = None
+    for p_start, p_end in paragraph_spans(text):
+        spans = sentence_spans(text, p_start, p_end)
+        lines = [text[s:e] for s, e in spans]
+        if len(spans) == 1 and _is_heading(lines[0]):
+            section = spans[0]
+            continue
+        heading = section
+        first = 0
+        all_items = len(spans) >= LIST_MIN_ITEMS and all(_is_item(line) for line in lines)
+        if not all_items and len(spans) > 1 and _is_heading(lines[0]) and \
+                "\n" in text[spans[0][1]:spans[1][0]]:
+            heading, first = spans[0], 1
+        context = text[heading[0]:heading[1]] if heading else ""
+        body = spans[first:]
+        if len(body) >= LIST_MIN_ITEMS and all(_is_item(text[s:e]) for s, e in body):
+            joined = ", ".join(text[s:e].strip() for s, e in body)
+            out.append(_Unit(body[0][0], body[-1][1], joined, context, heading, True))
+            continue
+        for s, e in body:
+            sentence = text[s:e]
+            if len(words(sentence)) < MIN_WORDS or sentence.strip() == chunk.title.strip():
+                continue
+            out.append(_Unit(s, e, sentence, context, heading))
+    return out
+
+
+def coverage(matches: dict[str, float], weights: dict[str, float]) -> float:
+    total = sum(weights.values())
+    return sum(weights[t] * matches.get(t, 0.0) for t in weights) / total if total else 0.0
+
+
+def term_weights(terms: QueryTerms, bags: Sequence[set[str]]) -> dict[str, float]:
+    """IDF of each question term over the candidate sentences (with their context)."""
+    n = len(bags)
+    weights: dict[str, float] = {}
+    for term in terms.exact:
+        df = sum(1 for bag in bags if term_match(term, bag, terms.expanded) > 0)
+        weights[term] = math.log(1.0 + (n + 1) / (df + 1))
+    return weights
 
 
 def lexical_coverage(terms: QueryTerms, sentence: str) -> float:
     """Share of the question's content terms the sentence contains (expanded: half)."""
     if not terms.exact:
         return 0.0
-    stems = analyse(sentence)
-    bag = set(stems)
-    hits = 0.0
-    for term in terms.exact:
-        if term in bag:
-            hits += 1.0
-        elif any(s.startswith(term) or term.startswith(s) and len(s) >= 4 for s in bag):
-            hits += EXPANDED_WEIGHT
-    hits = max(hits, EXPANDED_WEIGHT * sum(t in bag for t in terms.expanded))
-    return min(1.0, hits / len(terms.exact))
+    bag = set(analyse(sentence))
+    return sum(term_match(t, bag, terms.expanded) for t in terms.exact) / len(terms.exact)
 
 
 def candidates(
@@ -66,48 +190,97 @@ def candidates(
     sentence_vectors: Sequence[tuple[str, int, int, list[float]]],
     query_vector: Sequence[float],
     terms: QueryTerms,
+    question: str = "",
 ) -> list[Candidate]:
     q = np.asarray(query_vector, dtype=np.float32)
-    out: dict[tuple[str, int, int], Candidate] = {}
-    for doc_id, start, end, vector in sentence_vectors:
-        holder = next(
-            (n for n, sc in enumerate(chunks, start=1)
-             if sc.chunk.doc_id == doc_id and sc.chunk.start <= start and end <= sc.chunk.end),
-            None,
-        )
-        if holder is None:
-            continue
-        chunk = chunks[holder - 1].chunk
-        text = chunk.text[start - chunk.start : end - chunk.start]
-        if len(words(text)) < MIN_WORDS or text.strip() == chunk.title.strip():
-            continue
-        dense = float(np.dot(q, np.asarray(vector, dtype=np.float32)))
-        lexical = lexical_coverage(terms, text)
-        score = dense + LEXICAL_WEIGHT * lexical + RANK_PRIOR / holder
-        key = (doc_id, start, end)
-        if key not in out or out[key].score < score:
-            out[key] = Candidate(holder, start - chunk.start, end - chunk.start, text, dense,
-                                 lexical, score)
-    return sorted(out.values(), key=lambda c: -c.score)
+    vectors = {(d, s, e): v for d, s, e, v in sentence_vectors}
+
+    def dense_of(chunk: Chunk, span: tuple[int, int]) -> float | None:
+        v = vectors.get((chunk.doc_id, chunk.start + span[0], chunk.start + span[1]))
+        return None if v is None else float(np.dot(q, np.asarray(v, dtype=np.float32)))
+
+    kind = answer_type(question)
+    raw: list[tuple[int, _Unit, float, set[str], set[str]]] = []
+    seen: set[tuple[str, int, int]] = set()
+    for n, scored in enumerate(chunks, start=1):
+        chunk = scored.chunk
+        doc_context = set(analyse(f"{chunk.title} {chunk.municipality or ''}"))
+        for unit in units(chunk):
+            key = (chunk.doc_id, chunk.start + unit.start, chunk.start + unit.end)
+            if key in seen:  # overlapping passages: keep the better-ranked one
+                continue
+            seen.add(key)
+            if unit.is_list:
+                # List lines embed poorly on their own; the heading carries the topic.
+                dense = dense_of(chunk, unit.heading) if unit.heading else None
+            else:
+                dense = dense_of(chunk, (unit.start, unit.end))
+            if dense is None:
+                continue
+            context = doc_context | set(analyse(unit.context))
+            own = set(analyse(unit.text))
+            if unit.is_list:  # the heading names what the list is: it counts in full
+                own |= set(analyse(unit.context))
+            raw.append((n, unit, dense, own, context))
+    weights = term_weights(terms, [own | ctx for _, _, _, own, ctx in raw])
+    out: list[Candidate] = []
+    for n, unit, dense, own, ctx in raw:
+        matches = {t: max(term_match(t, own, terms.expanded),
+                          CONTEXT_WEIGHT * term_match(t, ctx, terms.expanded))
+                   for t in terms.exact}
+        lexical = coverage(matches, weights)
+        typed = has_type(unit.text, kind)
+        score = (dense + LEXICAL_WEIGHT * lexical + RANK_PRIOR / n
+                 + (TYPE_BONUS if kind and typed else 0.0))
+        out.append(Candidate(n, unit.start, unit.end, unit.text, dense, lexical, score,
+                             matches, typed, chunks[n - 1].chunk.doc_id, weights))
+    out.sort(key=lambda c: -c.score)
+    return out
 
 
-def select(ranked: Sequence[Candidate], max_sentences: int = MAX_SENTENCES) -> Extract:
-    """Best sentence plus close runners-up that add something new."""
+def select(ranked: Sequence[Candidate], max_sentences: int = MAX_SENTENCES,
+           kind: AnswerType = "") -> Extract:
+    """Greedy: the best sentence, then runners-up that cover what is still missing.
+
+    A term already covered counts REPEAT_WEIGHT, so the second sentence of a
+    two-part question ("vem leder … i Söderhamn och vem är … i Lund") is the one
+    that answers the other part, often from another article.
+    """
     if not ranked:
-        return Extract()
-    best = ranked[0]
+        return Extract(answer_type=kind)
+    weights = ranked[0].weights
+    total = sum(weights.values()) or 1.0
+    covered: dict[str, float] = {}
     chosen: list[Candidate] = []
     bags: list[set[str]] = []
-    for cand in ranked:
-        if len(chosen) >= max_sentences or cand.score < best.score - MARGIN:
+    first = -math.inf
+    pool = list(ranked)
+    while pool and len(chosen) < max_sentences:
+        def gain(c: Candidate) -> float:
+            lex = sum(w * c.matches.get(t, 0.0) * (1 - REPEAT_WEIGHT * covered.get(t, 0.0))
+                      for t, w in weights.items()) / total
+            return c.score + LEXICAL_WEIGHT * (lex - c.lexical)
+
+        best = max(pool, key=gain)
+        value = gain(best)
+        pool.remove(best)
+        if first == -math.inf:
+            first = value
+        elif value < first - MARGIN:
             break
-        bag = set(words(cand.text))
+        bag = set(words(best.text))
         if any(len(bag & b) / len(bag | b) > REDUNDANT_JACCARD for b in bags):
             continue
-        chosen.append(cand)
+        chosen.append(best)
         bags.append(bag)
-    return Extract(chosen, best.score, max(c.lexical for c in ranked[:5]),
-                   max(c.dense for c in ranked[:5]))
+        for t, m in best.matches.items():
+            covered[t] = max(covered.get(t, 0.0), m)
+    top = ranked[:5]
+    best_lexical = max(c.lexical for c in top)
+    # The typed sentence must itself be about the question, not just any sentence with a
+    # number next to the real evidence ("Hur många lärare …" vs "fler än 20 elever").
+    typed = not kind or any(c.typed and c.lexical >= TYPE_SHARE * best_lexical for c in chosen)
+    return Extract(chosen, ranked[0].score, best_lexical, max(c.dense for c in top), kind, typed)
 
 
 def compose(extract: Extract, chunks: Sequence[ScoredChunk], language: str) -> str:

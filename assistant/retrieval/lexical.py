@@ -21,6 +21,7 @@ from assistant.types import Chunk
 
 MIN_PREFIX = 4  # "lund" → "lundalärare"; shorter stems match too much
 MIN_SUFFIX = 6  # "segregation" → "skolsegregation"; short tails are often accidental
+EXPANDED_MATCH = 0.5  # a compound/inflection match counts half an exact one
 
 
 @lru_cache(maxsize=1)
@@ -52,6 +53,36 @@ class QueryTerms:
     expanded: tuple[str, ...]
 
 
+def compound_match(term: str, token: str) -> bool:
+    """``token`` is a compound or inflection of ``term`` (or the other way round).
+
+    "kunskapslyft" ~ "kunskapslyftet", "segregation" ~ "skolsegregationen",
+    "fokuser" ~ "fokus"; hyphenated terms match on any long part
+    ("skr-nätverket" ~ "nätverket").
+    """
+    if term == token:
+        return True
+    if len(term) >= MIN_PREFIX and token.startswith(term):
+        return True
+    if len(token) >= MIN_PREFIX and term.startswith(token):
+        return True
+    if len(term) >= MIN_SUFFIX and token.endswith(term):
+        return True
+    if "-" in term:
+        return any(len(p) >= MIN_PREFIX and compound_match(p, token)
+                   for p in term.split("-"))
+    return False
+
+
+def term_match(term: str, bag: set[str], expanded: Sequence[str] = ()) -> float:
+    """1 for the exact stem, EXPANDED_MATCH for a compound/inflection, else 0."""
+    if term in bag:
+        return 1.0
+    if any(compound_match(term, token) for token in bag):
+        return EXPANDED_MATCH
+    return 0.0
+
+
 class LexicalIndex:
     def __init__(self, chunks: Sequence[Chunk], expansion_weight: float = 0.6) -> None:
         import logging
@@ -68,6 +99,7 @@ class LexicalIndex:
         if self.chunks:
             self._bm25.index(corpus, show_progress=False)
         self._vocab = sorted(t for t in self._bm25.vocab_dict if t) if self.chunks else []
+        self._vocab_set = frozenset(self._vocab)
 
     def terms(self, query: str) -> QueryTerms:
         exact = tuple(dict.fromkeys(analyse(query)))
@@ -80,7 +112,16 @@ class LexicalIndex:
                     len(term) >= MIN_SUFFIX and v.endswith(term)
                 ):
                     expanded.append(v)
+            if "-" in term:  # "skr-nätverket": its parts are searchable words
+                expanded.extend(st for p in term.split("-") for st in analyse(p)
+                                if len(st) >= MIN_PREFIX and st in self._vocab_set)
         return QueryTerms(exact, tuple(dict.fromkeys(expanded)))
+
+    def knows(self, term: str) -> bool:
+        """Whether the corpus has the term, or a compound/inflection of it."""
+        if term in self._vocab_set:
+            return True
+        return any(compound_match(term, v) for v in self._vocab)
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk, in index order."""

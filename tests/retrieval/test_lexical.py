@@ -1,0 +1,49 @@
+"""Swedish BM25 with compound matching, on a tiny synthetic corpus."""
+
+from __future__ import annotations
+
+from assistant.retrieval.lexical import LexicalIndex, compound_match, term_match
+from assistant.types import Chunk
+
+
+def _chunk(i: int, text: str) -> Chunk:
+    return Chunk(chunk_id=f"c{i}", doc_id=f"d{i}.txt", doc_hash="h", ordinal=0, text=text,
+                 start=0, end=len(text), content_hash=f"x{i}", title=f"Titel {i}")
+
+
+CHUNKS = [
+    _chunk(0, "Att minska skolsegregationen är högst prioriterat."),
+    _chunk(1, "Kommunen satsar på kunskapslyftet för lärare."),
+    _chunk(2, "Vädret i Visby var soligt."),
+]
+
+
+def test_compound_and_inflection_match() -> None:
+    assert compound_match("segregation", "skolsegregation")
+    assert compound_match("kunskapslyft", "kunskapslyftet")
+    assert compound_match("skr-nätverket", "nätverk")
+    assert not compound_match("år", "årskurs")  # short stems would match too much
+
+
+def test_term_match_weights_exact_over_expanded() -> None:
+    assert term_match("lund", {"lund"}) == 1.0
+    assert term_match("lund", {"lundalärare"}) == 0.5
+    assert term_match("lund", {"malmö"}) == 0.0
+
+
+def test_segregation_finds_skolsegregationen() -> None:
+    index = LexicalIndex(CHUNKS)
+    scores = index.scores("segregation")
+    assert scores.argmax() == 0 and scores[0] > 0
+
+
+def test_kunskapslyft_finds_kunskapslyftet() -> None:
+    index = LexicalIndex(CHUNKS)
+    scores = index.scores("Vad är kunskapslyft?")
+    assert scores.argmax() == 1 and scores[1] > 0
+
+
+def test_knows_vocabulary_and_compounds() -> None:
+    index = LexicalIndex(CHUNKS)
+    assert index.knows("segregation")
+    assert not index.knows("göteborg")
