@@ -158,17 +158,21 @@ def _answer(assistant: Assistant, state: dict[str, Any]) -> Iterator[Event]:
     notice: str | None = state.get("notice")
     text, refused, model = REFUSAL_TEXT, True, None
     if supported and assistant.chat_model is not None:
-        from assistant.answer.llm import LLMError, stream_generate
+        from assistant.answer.llm import LLMError, fit_context, stream_generate
 
+        # Only the sources that fit the token budget reach the model, so only they may
+        # be cited: a [n] beyond them would be an invented citation.
+        _, included = fit_context(sources, assistant.settings.context_tokens)
         pieces: list[str] = []
         try:
-            for token in stream_generate(assistant.chat_model, question, sources,
+            for token in stream_generate(assistant.chat_model, question, included,
                                          state["history"], language,
                                          assistant.settings.context_tokens):
                 pieces.append(token)
                 yield ("token", token)
             text, refused, model = "".join(pieces).strip(), False, assistant.settings.llm_model
             refused = is_refusal(text)
+            sources = list(included)
         except LLMError as exc:
             log.warning("LLM failed (%s); falling back to the extractive answer", exc.kind)
             notice = exc.message_sv
