@@ -102,6 +102,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_feedback(args: argparse.Namespace) -> int:
+    """Thumbs-down from the UI/API become draft eval lines that a person reviews."""
+    from assistant.web.feedback import FeedbackStore
+
+    store = FeedbackStore(_settings().feedback_db)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as out:
+            count = store.export_eval(out)
+        print(f"{count} rader skrivna till {args.out} (granska dem för hand innan de används)",
+              file=sys.stderr)
+    else:
+        count = store.export_eval(sys.stdout)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="assistant", description="Svensk RAG-assistent med källhänvisningar."
@@ -133,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("feedback", help="återkoppling från chatten (tumme upp/ned)")
+    feedback_sub = p.add_subparsers(dest="feedback_command", required=True)
+    fp = feedback_sub.add_parser("export", help="tumme ned som utkast till eval-rader (JSONL)")
+    fp.add_argument("--format", choices=["eval"], default="eval")
+    fp.add_argument("--out", help="fil att skriva (standard: stdout)")
+    fp.set_defaults(func=cmd_feedback)
 
     from assistant.evaluation.cli import add_eval_parser
 

@@ -1,0 +1,27 @@
+"""The web app: chat UI, HTTP API, OpenAI-compatible endpoint and embeddable widget."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from assistant.answer import Assistant
+    from assistant.config import Settings
+
+__all__ = ["create_app", "serve"]
+
+
+def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAPI:
+    """See :func:`assistant.web.server.create_app` (imported lazily: Gradio is heavy)."""
+    from assistant.web.server import create_app as _create_app
+
+    return _create_app(settings, assistant)
+
+
+def serve(settings: Settings) -> None:
+    """See :func:`assistant.web.server.serve`."""
+    from assistant.web.server import serve as _serve
+
+    _serve(settings)

@@ -1,0 +1,30 @@
+() => {
+  /* Skolassistenten chat UI: citation links [n] in the chat jump to their source card.
+   * Gradio may open Markdown links in a new tab; we intercept in the capture phase. */
+  if (window.__saCitations) return;
+  window.__saCitations = true;
+  const root = () => document.querySelector('gradio-app') || document;
+  function find(id) {
+    const r = root();
+    return (r.querySelector && r.querySelector('#' + CSS.escape(id))) ||
+      (r.shadowRoot && r.shadowRoot.getElementById(id)) || document.getElementById(id);
+  }
+  document.addEventListener('click', (ev) => {
+    const path = ev.composedPath ? ev.composedPath() : [ev.target];
+    const a = path.find((n) => n && n.tagName === 'A' && /^#kalla-\d+-\d+$/.test(n.getAttribute('href') || ''));
+    if (!a) return;
+    ev.preventDefault();
+    ev.stopPropagation();
+    const card = find(a.getAttribute('href').slice(1));
+    if (!card) return;
+    const details = card.closest('details');
+    if (details) details.open = true;
+    card.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
+    card.classList.add('sa-flash');
+    card.focus({ preventScroll: true });
+    const mark = card.querySelector('mark');
+    const passage = card.querySelector('.sa-passage');
+    if (mark && passage) passage.scrollTop = Math.max(0, mark.offsetTop - passage.offsetTop - 8);
+    setTimeout(() => card.classList.remove('sa-flash'), 1800);
+  }, true);
+}

@@ -1,0 +1,215 @@
+"""Thumbs up/down from the chat UI and the API, kept in SQLite.
+
+Feedback is only useful if it can flow back into evaluation: every thumbs-down
+becomes a candidate eval line (``assistant feedback export --format eval``)
+that a person checks and completes before it joins an eval file. SQLite keeps
+this dependency-free and lets the operator point ``ASSISTANT_FEEDBACK_DB`` at a
+shared volume when several replicas run.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+__all__ = ["FeedbackRecord", "FeedbackStore", "MAX_COMMENT_CHARS"]
+
+MAX_COMMENT_CHARS = 2000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS feedback (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at TEXT NOT NULL,
+    question TEXT NOT NULL,
+    answer TEXT NOT NULL,
+    sources TEXT NOT NULL,
+    citations TEXT NOT NULL,
+    history TEXT NOT NULL,
+    rating INTEGER NOT NULL CHECK (rating IN (-1, 1)),
+    comment TEXT,
+    mode TEXT,
+    channel TEXT
+);
+"""
+
+
+@dataclass(frozen=True)
+class FeedbackRecord:
+    """One stored rating with everything needed to reproduce what the user saw."""
+
+    id: int
+    created_at: str
+    question: str
+    answer: str
+    sources: list[dict[str, Any]]
+    citations: list[int]
+    history: list[dict[str, str]]
+    rating: int
+    comment: str | None
+    mode: str | None
+    channel: str | None
+
+    def cited_source_ids(self) -> list[str]:
+        """Distinct document ids the answer actually cited, in citation order.
+
+        These are the eval file's ``expected_sources`` candidates: what the user
+        judged is what the answer pointed at, and a reviewer corrects it by hand.
+        """
+        by_n = {int(s["n"]): str(s["id"]) for s in self.sources if "n" in s and "id" in s}
+        ids = [by_n[n] for n in self.citations if n in by_n]
+        return list(dict.fromkeys(ids))
+
+
+class FeedbackStore:
+    """A tiny SQLite-backed store; one connection per call keeps it thread-safe."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._init_lock = threading.Lock()
+        self._ready = False
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        # Created lazily, so merely building the app never touches the disk.
+        with self._init_lock:
+            if not self._ready:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=10)
+        try:
+            with self._init_lock:
+                if not self._ready:
+                    conn.execute("PRAGMA journal_mode=WAL")
+                    conn.executescript(_SCHEMA)
+                    self._ready = True
+            with conn:
+                yield conn
+        finally:
+            conn.close()
+
+    def record(
+        self,
+        *,
+        question: str,
+        answer: str,
+        rating: int,
+        sources: Sequence[Mapping[str, Any]] = (),
+        citations: Sequence[int] = (),
+        history: Sequence[Mapping[str, str]] = (),
+        comment: str | None = None,
+        mode: str | None = None,
+        channel: str | None = None,
+    ) -> int:
+        """Store one rating (+1 or -1) and return its id, so a comment can follow later."""
+        if rating not in (-1, 1):
+            raise ValueError("rating must be 1 (tumme upp) or -1 (tumme ned)")
+        row = (
+            datetime.now(UTC).isoformat(timespec="seconds"),
+            question,
+            answer,
+            json.dumps([dict(s) for s in sources], ensure_ascii=False),
+            json.dumps([int(n) for n in citations]),
+            json.dumps([dict(m) for m in history], ensure_ascii=False),
+            rating,
+            _clean_comment(comment),
+            mode,
+            channel,
+        )
+        with self._connect() as conn:
+            cur = conn.execute(
+                "INSERT INTO feedback (created_at, question, answer, sources, citations, history,"
+                " rating, comment, mode, channel) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                row,
+            )
+            return int(cur.lastrowid or 0)
+
+    def update(self, record_id: int, *, rating: int | None = None,
+               comment: str | None = None) -> bool:
+        """Change the rating or add a comment after the fact (the UI asks for it second)."""
+        sets: list[str] = []
+        values: list[Any] = []
+        if rating is not None:
+            if rating not in (-1, 1):
+                raise ValueError("rating must be 1 or -1")
+            sets.append("rating = ?")
+            values.append(rating)
+        if comment is not None:
+            sets.append("comment = ?")
+            values.append(_clean_comment(comment))
+        if not sets:
+            return False
+        with self._connect() as conn:
+            cur = conn.execute(f"UPDATE feedback SET {', '.join(sets)} WHERE id = ?",
+                               (*values, record_id))
+            return cur.rowcount > 0
+
+    def all(self, rating: int | None = None) -> list[FeedbackRecord]:
+        """Every record (optionally only one rating), oldest first."""
+        if not self.path.exists():
+            return []
+        query = "SELECT * FROM feedback"
+        params: tuple[Any, ...] = ()
+        if rating is not None:
+            query += " WHERE rating = ?"
+            params = (rating,)
+        with self._connect() as conn:
+            conn.row_factory = sqlite3.Row
+            rows = conn.execute(query + " ORDER BY id", params).fetchall()
+        return [_from_row(row) for row in rows]
+
+    def export_eval(self, out: TextIO) -> int:
+        """Write every thumbs-down as an eval JSONL line; returns the number written.
+
+        The lines are drafts: ``expected_sources`` is what the answer cited (maybe
+        wrong, that is why it got a thumbs-down), ``must_mention`` is empty and
+        ``reference_answer`` null, so a person must review each one before it
+        is added to an eval file. The user's comment says what was wrong.
+        """
+        count = 0
+        for rec in self.all(rating=-1):
+            line: dict[str, Any] = {
+                "id": f"feedback-{rec.id}",
+                "question": rec.question,
+                "expected_sources": rec.cited_source_ids(),
+                "must_mention": [],
+                "reference_answer": None,
+                "kind": "feedback",
+                "comment": rec.comment,
+            }
+            if rec.history:
+                line["history"] = rec.history
+            line["feedback_answer"] = rec.answer
+            line["feedback_created_at"] = rec.created_at
+            line["needs_review"] = True
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            count += 1
+        return count
+
+
+def _clean_comment(comment: str | None) -> str | None:
+    if comment is None:
+        return None
+    text = comment.strip()[:MAX_COMMENT_CHARS]
+    return text or None
+
+
+def _from_row(row: sqlite3.Row) -> FeedbackRecord:
+    return FeedbackRecord(
+        id=int(row["id"]),
+        created_at=str(row["created_at"]),
+        question=str(row["question"]),
+        answer=str(row["answer"]),
+        sources=json.loads(row["sources"]),
+        citations=[int(n) for n in json.loads(row["citations"])],
+        history=json.loads(row["history"]),
+        rating=int(row["rating"]),
+        comment=row["comment"],
+        mode=row["mode"],
+        channel=row["channel"],
+    )

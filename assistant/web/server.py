@@ -1,0 +1,121 @@
+"""One server for everything: FastAPI with the Gradio UI mounted at ``/``.
+
+``create_app`` builds a fresh app from Settings (nothing happens at import, so
+tests can build as many differently configured apps as they like, sharing one
+loaded :class:`Assistant`); ``serve`` runs it with uvicorn.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from assistant.config import Settings, parse_rate_limit
+from assistant.web.api import (
+    ApiContext,
+    build_asset_router,
+    build_router,
+    install_error_handlers,
+    read_asset,
+)
+from assistant.web.feedback import FeedbackStore
+from assistant.web.security import (
+    ApiKeys,
+    OriginPolicy,
+    RateLimiter,
+    SecurityMiddleware,
+    SecurityPolicy,
+)
+
+if TYPE_CHECKING:
+    from assistant.answer import Assistant
+
+log = logging.getLogger("assistant.web")
+
+API_DESCRIPTION = """\
+Svensk RAG-assistent för frågor om skolutveckling. Varje svar har numrerade
+källhänvisningar `[n]` som pekar på artiklarna i `sources`.
+
+* `POST /api/chat` – svarsobjektet, eller SSE (`sources`, `token`, `done`) med `"stream": true`
+* `POST /v1/chat/completions` – OpenAI-kompatibelt (källor som numrerad lista i texten)
+* Anrop från andra webbplatser kräver att ursprunget finns i `ASSISTANT_ALLOWED_ORIGINS`;
+  server-till-server-anrop kan kräva en API-nyckel (`ASSISTANT_API_KEYS`).
+"""
+
+
+def build_policy(settings: Settings) -> SecurityPolicy:
+    limit, window = parse_rate_limit(settings.rate_limit)
+    return SecurityPolicy(
+        origins=OriginPolicy(settings.allowed_origins),
+        keys=ApiKeys(k.get_secret_value() for k in settings.api_keys),
+        limiter=RateLimiter(limit, window),
+        max_body_bytes=settings.max_body_bytes,
+        max_other_body_bytes=max(settings.max_body_bytes, 2_000_000),
+    )
+
+
+def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAPI:
+    """The complete web app. Opens the index unless an ``assistant`` is given.
+
+    Raises :class:`assistant.retrieval.store.IndexUnavailableError` when there is
+    no index yet, so the operator learns at start-up (not at the first question)
+    to run ``assistant ingest``.
+    """
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+
+    from assistant.web.ui import build_ui
+
+    if assistant is None:
+        from assistant.answer import Assistant
+
+        assistant = Assistant.from_settings(settings)
+
+    policy = build_policy(settings)
+    feedback = FeedbackStore(settings.feedback_db)
+    # The proxy prefix (root_path) is the server's business (see serve); Gradio is told
+    # separately because it builds absolute asset URLs.
+    app = FastAPI(
+        title="Skolassistenten API", version="1.0", description=API_DESCRIPTION,
+        docs_url="/docs", redoc_url=None, openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.assistant = assistant
+    app.state.feedback = feedback
+    app.state.policy = policy
+    install_error_handlers(app)
+    app.include_router(build_router(ApiContext(settings, assistant, feedback)))
+    app.include_router(build_asset_router())
+
+    blocks, ui = build_ui(assistant, settings, feedback, policy.limiter, read_asset)
+    gr.mount_gradio_app(
+        app, blocks, path="/", theme=ui.theme, css=ui.css, js=ui.js,
+        footer_links=[], run_history=False, show_error=False, ssr_mode=False, pwa=False,
+        mcp_server=False, enable_monitoring=False,
+        root_path=settings.root_path.rstrip("/") or None,
+    )
+    # Outermost, so it guards the Gradio app too and sees every request first.
+    app.add_middleware(SecurityMiddleware, policy=policy)
+    return app
+
+
+def serve(settings: Settings) -> None:
+    """Run the app with uvicorn on ``settings.host:settings.port``.
+
+    Behind a reverse proxy that strips a public prefix (``/assistent/`` → ``/``)
+    set ``ASSISTANT_ROOT_PATH=/assistent``; uvicorn believes ``X-Forwarded-*`` only from ``FORWARDED_ALLOW_IPS``
+    (default 127.0.0.1), which also decides the client address used for rate
+    limiting.
+    """
+    import uvicorn
+
+    app = create_app(settings)
+    shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    log.warning("Skolassistenten: http://%s:%d%s/ (läge: %s)", shown_host, settings.port,
+                settings.root_path.rstrip("/"), app.state.assistant.mode_label)
+    uvicorn.run(app, host=settings.host, port=settings.port, proxy_headers=True,
+                root_path=settings.root_path.rstrip("/"), log_level="info",
+                timeout_graceful_shutdown=5)
