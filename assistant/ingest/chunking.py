@@ -54,6 +54,28 @@ def _word_windows(text: str, start: int, end: int, max_tokens: int, opens: bool)
     return out
 
 
+def _extent(
+    text: str,
+    units: list[_Unit],
+    i: int,
+    chunk_tokens: int,
+    fits: Callable[[str], bool] | None,
+) -> int:
+    """Index one past the last unit of the chunk that starts at unit ``i``."""
+    j, total = i, 0
+    while j < len(units):
+        u = units[j]
+        if j > i and total + u.tokens > chunk_tokens:
+            break
+        if j > i and u.opens_paragraph and total >= 0.7 * chunk_tokens:
+            break
+        total += u.tokens
+        j += 1
+    while fits is not None and j - i > 1 and not fits(text[units[i].start : units[j - 1].end]):
+        j -= 1
+    return j
+
+
 def chunk_text(
     text: str,
     chunk_tokens: int = 300,
@@ -71,17 +93,7 @@ def chunk_text(
     spans: list[tuple[int, int]] = []
     i = 0
     while i < len(units):
-        j, total = i, 0
-        while j < len(units):
-            u = units[j]
-            if j > i and total + u.tokens > chunk_tokens:
-                break
-            if j > i and u.opens_paragraph and total >= 0.7 * chunk_tokens:
-                break
-            total += u.tokens
-            j += 1
-        while fits is not None and j - i > 1 and not fits(text[units[i].start : units[j - 1].end]):
-            j -= 1
+        j = _extent(text, units, i, chunk_tokens, fits)
         spans.append((units[i].start, units[j - 1].end))
         if j >= len(units):
             break
@@ -90,6 +102,14 @@ def chunk_text(
         while back - 1 > i and carried + units[back - 1].tokens <= overlap_tokens:
             back -= 1
             carried += units[back].tokens
+        if back == j and overlap_tokens > 0 and j - 1 > i:
+            # The last sentence alone exceeds the overlap budget: carry it anyway, or
+            # neighbouring chunks would share no context at all.
+            back = j - 1
+        # Never carry so much that the next chunk ends where this one does: it would
+        # be a mere copy of this chunk's tail.
+        while back < j and _extent(text, units, back, chunk_tokens, fits) <= j:
+            back += 1
         i = back
     return spans
 

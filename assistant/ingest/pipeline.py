@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("assistant.ingest")
 
 # Bumped when cleaning or chunking changes in a way that must re-embed every document.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 
 
 @dataclass
@@ -201,7 +201,7 @@ def ingest(
     store.delete_ids([cid for cid in store.all_ids() if cid not in live])
     hashes = {r.doc_id: r.doc_hash[:12] for r in final.values()}
     store.delete_ids([sid for sid in store.all_ids(store.sentences)
-                      if hashes.get(sid.split("#", 1)[0]) != sid.split("#", 1)[1][:12]],
+                      if hashes.get(sid.rsplit("#", 1)[0]) != sid.rsplit("#", 1)[1][:12]],
                      store.sentences)
     summary.chunks = sum(r.n_chunks for r in final.values())
     summary.seconds = time.perf_counter() - started
