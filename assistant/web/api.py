@@ -11,6 +11,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -135,11 +136,16 @@ class ChatRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    question: str
-    history: list[HistoryMessage] = Field(default_factory=list)
-    filters: dict[str, str] | None = None
-    stream: bool = False
-    k: int | None = Field(None, ge=1, le=50)
+    question: str = Field(description="Frågan (högst ASSISTANT_MAX_QUESTION_CHARS tecken).",
+                          examples=["Vad gjorde Trollhättan mot segregation?"])
+    history: list[HistoryMessage] = Field(
+        default_factory=list,
+        description="Tidigare meddelanden (högst ASSISTANT_MAX_HISTORY_TURNS), äldst först.")
+    filters: dict[str, str] | None = Field(
+        None, description="municipality, doc_id, date_from, date_to (ISO-datum).",
+        examples=[{"municipality": "Trollhättan"}])
+    stream: bool = Field(False, description="true: SSE-händelser sources, token, done.")
+    k: int | None = Field(None, ge=1, le=50, description="Antal passager att hämta.")
 
 
 class FeedbackRequest(BaseModel):
@@ -147,7 +153,7 @@ class FeedbackRequest(BaseModel):
 
     question: str = Field(min_length=1)
     answer: str = Field(max_length=50_000)
-    rating: Literal[1, -1, "up", "down"]
+    rating: Literal[1, -1, "up", "down"] = Field(description="1/up = tumme upp, -1/down = ned.")
     comment: str | None = Field(None, max_length=MAX_COMMENT_CHARS)
     sources: list[dict[str, Any]] = Field(default_factory=list, max_length=50)
     citations: list[int] = Field(default_factory=list, max_length=200)
@@ -179,6 +185,21 @@ class OpenAIChatRequest(BaseModel):
     stream: bool = False
     stream_options: dict[str, Any] | None = None
     filters: dict[str, str] | None = None  # extension: same filters as /api/chat
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="Felet i klartext (svenska).")
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": text} for status, text in (
+        (401, "API-nyckel saknas eller är ogiltig"),
+        (403, "Ursprunget (Origin) är inte tillåtet"),
+        (413, "För stor förfrågan"),
+        (422, "Ogiltig fråga, historik eller filter"),
+        (429, "För många förfrågningar; se Retry-After"),
+    )
+}
 
 
 # --- shared context -----------------------------------------------------------------------
@@ -248,7 +269,7 @@ def _doc_text(chunks: Sequence[Chunk]) -> str:
 
 
 def build_router(ctx: ApiContext) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(responses=ERROR_RESPONSES)
 
     @router.get("/healthz", tags=["drift"], summary="Hälsokontroll")
     async def healthz() -> dict[str, Any]:
@@ -504,5 +525,132 @@ def build_asset_router() -> APIRouter:
         base = str(request.base_url).rstrip("/")
         page = asset("widget-demo.html").replace("{{ASSISTANT_URL}}", html.escape(base))
         return HTMLResponse(page, headers={"cache-control": "no-store"})
+
+    return router
+
+
+# --- /docs: an API reference without any CDN ------------------------------------------------
+
+
+def _type_of(schema: dict[str, Any]) -> str:
+    """A short, readable type for a JSON-schema node (``str | null``, ``list[Message]``)."""
+    if "$ref" in schema:
+        return str(schema["$ref"]).rsplit("/", 1)[-1]
+    if "anyOf" in schema:
+        return " | ".join(_type_of(s) for s in schema["anyOf"])
+    if "enum" in schema:
+        return " | ".join(json.dumps(v, ensure_ascii=False) for v in schema["enum"])
+    kind = str(schema.get("type", "any"))
+    if kind == "array":
+        return f"list[{_type_of(schema.get('items', {}))}]"
+    if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
+        return f"dict[str, {_type_of(schema['additionalProperties'])}]"
+    return {"string": "str", "integer": "int", "boolean": "bool", "number": "float"}.get(kind, kind)
+
+
+def _inline_code(text: str) -> str:
+    """Escaped text with ``code`` spans from docstrings shown as code."""
+    return re.sub(r"``?([^`]+?)``?", r"<code>\1</code>", html.escape(text))
+
+
+def _fields_table(name: str, schemas: dict[str, Any]) -> str:
+    e = html.escape
+    schema = schemas.get(name, {})
+    required = set(schema.get("required", []))
+    rows: list[str] = []
+    for field, spec in schema.get("properties", {}).items():
+        note = str(spec.get("description", ""))
+        default = spec.get("default")
+        if default not in (None, [], {}):
+            note += f" Standard: {json.dumps(default, ensure_ascii=False)}."
+        flag = " <em>krävs</em>" if field in required else ""
+        rows.append(f"<tr><td><code>{e(field)}</code>{flag}</td>"
+                    f"<td><code>{e(_type_of(spec))}</code></td><td>{e(note.strip())}</td></tr>")
+    return (f"<table><caption>{e(name)}</caption><tr><th>Fält</th><th>Typ</th>"
+            f"<th>Beskrivning</th></tr>{''.join(rows)}</table>")
+
+
+def docs_page(openapi: dict[str, Any], base: str) -> str:
+    """The API reference as one static page: every route from the OpenAPI schema, with
+    examples. Self-contained on purpose (no Swagger UI from a CDN); tools that want the
+    machine-readable form import ``/openapi.json``."""
+    e = html.escape
+    schemas = openapi.get("components", {}).get("schemas", {})
+    sections: list[str] = []
+    for path, operations in openapi.get("paths", {}).items():
+        for method, op in operations.items():
+            body_ref = (op.get("requestBody", {}).get("content", {}).get("application/json", {})
+                        .get("schema", {}).get("$ref", ""))
+            body = _fields_table(body_ref.rsplit("/", 1)[-1], schemas) if body_ref else ""
+            nested = ""
+            if body_ref.endswith(("ChatRequest", "FeedbackRequest")):
+                nested = _fields_table("HistoryMessage", schemas)
+            elif body_ref.endswith("OpenAIChatRequest"):
+                nested = _fields_table("OpenAIMessage", schemas)
+            codes = ", ".join(sorted(op.get("responses", {})))
+            sections.append(
+                f'<section><h3><span class="m m-{e(method)}">{e(method.upper())}</span> '
+                f"<code>{e(path)}</code></h3><p><strong>{e(op.get('summary', ''))}</strong></p>"
+                f"<p>{_inline_code(op.get('description', ''))}</p>{body}{nested}"
+                f'<p class="codes">Svarskoder: {e(codes)}</p></section>')
+    examples = f"""curl -s {base}/api/chat -H 'Content-Type: application/json' \\
+  -d '{{"question": "Vad gjorde Trollhättan mot segregation?"}}'
+
+curl -sN {base}/api/chat -H 'Content-Type: application/json' \\
+  -d '{{"question": "Vad gjorde Trollhättan mot segregation?", "stream": true}}'
+
+# OpenAI-kompatibelt (valfri klient):
+from openai import OpenAI
+client = OpenAI(base_url="{base}/v1", api_key="API-NYCKEL eller valfritt")
+client.chat.completions.create(model="{MODEL_ID}",
+    messages=[{{"role": "user", "content": "Vad gjorde Trollhättan mot segregation?"}}])
+
+# Widgeten på en intranätsida (ursprunget måste finnas i ASSISTANT_ALLOWED_ORIGINS):
+<script src="{base}/widget.js" data-assistant-url="{base}"
+        data-title="Fråga om skolutveckling" data-lang="sv" data-position="right" defer></script>"""
+    return f"""<!doctype html>
+<html lang="sv"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{e(str(openapi.get("info", {}).get("title", "API")))}</title>
+<style>
+body {{ font: 15px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif;
+  color: #1f2328; max-width: 60rem; margin: 0 auto; padding: 1.5rem 1rem 4rem; }}
+h1 {{ margin-bottom: .2rem; }} h2 {{ margin-top: 2rem; border-bottom: 1px solid #d5dbe1; }}
+section {{ border: 1px solid #d5dbe1; border-radius: 8px; padding: .2rem 1rem .6rem;
+  margin: 1rem 0; background: #fff; }}
+code, pre {{ font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }}
+pre {{ background: #f4f6f9; padding: .8rem; border-radius: 6px; overflow-x: auto; }}
+table {{ border-collapse: collapse; width: 100%; margin: .5rem 0; font-size: .92rem; }}
+caption {{ text-align: left; font-weight: 600; color: #57606a; }}
+th, td {{ text-align: left; border-bottom: 1px solid #e3e7eb; padding: .3rem .5rem;
+  vertical-align: top; }}
+.m {{ display: inline-block; min-width: 3.6rem; text-align: center; border-radius: 4px;
+  color: #fff; font-size: .8rem; padding: 0 .4rem; background: #57606a; }}
+.m-post {{ background: #1d4f91; }} .m-get {{ background: #2e6b35; }}
+.codes {{ color: #57606a; font-size: .85rem; }} a {{ color: #0a58ca; }}
+</style></head><body><main>
+<h1>{e(str(openapi.get("info", {}).get("title", "API")))}</h1>
+<p>Version {e(str(openapi.get("info", {}).get("version", "")))} ·
+<a href="openapi.json">openapi.json</a> · <a href="./">Chatten</a> ·
+<a href="widget-demo">Widget-demo</a></p>
+<p>Fel returneras som JSON <code>{{"error": "…"}}</code> (under <code>/v1</code> i
+OpenAI-format). Anrop från andra webbplatser kräver att ursprunget finns i
+<code>ASSISTANT_ALLOWED_ORIGINS</code>; med <code>ASSISTANT_API_KEYS</code> satt kräver
+server-till-server-anrop <code>Authorization: Bearer NYCKEL</code> eller
+<code>X-API-Key</code>. För många anrop ger 429 med <code>Retry-After</code>.</p>
+<h2>Exempel</h2><pre>{e(examples)}</pre>
+<h2>Endpoints</h2>{"".join(sections)}
+</main></body></html>"""
+
+
+def build_docs_router(app: FastAPI) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/docs", include_in_schema=False)
+    async def docs(request: Request) -> Response:
+        base = str(request.base_url).rstrip("/")
+        return HTMLResponse(docs_page(app.openapi(), base), headers={
+            "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
+        })
 
     return router

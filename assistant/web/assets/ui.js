@@ -22,9 +22,20 @@
     card.scrollIntoView({ behavior: 'smooth', block: 'nearest' });
     card.classList.add('sa-flash');
     card.focus({ preventScroll: true });
-    const mark = card.querySelector('mark');
-    const passage = card.querySelector('.sa-passage');
-    if (mark && passage) passage.scrollTop = Math.max(0, mark.offsetTop - passage.offsetTop - 8);
+    showMark(card);
     setTimeout(() => card.classList.remove('sa-flash'), 1800);
   }, true);
+
+  // Scroll each passage so its highlighted supporting sentence is in view.
+  function showMark(card) {
+    const mark = card.querySelector('mark');
+    const passage = card.querySelector('.sa-passage');
+    if (mark && passage) passage.scrollTop = Math.max(0, mark.offsetTop - 8);
+  }
+  new MutationObserver(() => {
+    document.querySelectorAll('.sa-card:not([data-sa-shown])').forEach((card) => {
+      card.setAttribute('data-sa-shown', '');
+      showMark(card);
+    });
+  }).observe(document.body, { childList: true, subtree: true });
 }

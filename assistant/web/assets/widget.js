@@ -149,6 +149,8 @@
     var wrap = el('div', 'sources');
     cited.forEach(n => { wrap.appendChild(card(byN[n], uid)); });
     box.appendChild(wrap);
+    // Bring each highlighted supporting sentence into view inside its passage.
+    requestAnimationFrame(() => { Array.from(wrap.children).forEach(showMark); });
   }
 
   function citeButton(n, uid) {
