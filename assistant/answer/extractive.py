@@ -117,6 +117,7 @@ class _Unit:
     context: str  # heading (or "") the unit sits under
     heading: tuple[int, int] | None  # chunk-local span of that heading
     is_list: bool = False
+    previous: str = ""  # the sentence before it in its paragraph ("Fokus har legat på …")
 
 
 def _is_heading(line: str) -> bool:
@@ -154,11 +155,14 @@ def units(chunk: Chunk) -> list[_Unit]:
             joined = ", ".join(text[s:e].strip() for s, e in body)
             out.append(_Unit(body[0][0], body[-1][1], joined, context, heading, True))
             continue
+        previous = ""
         for s, e in body:
             sentence = text[s:e]
             if len(words(sentence)) < MIN_WORDS or sentence.strip() == chunk.title.strip():
+                previous = sentence
                 continue
-            out.append(_Unit(s, e, sentence, context, heading))
+            out.append(_Unit(s, e, sentence, context, heading, previous=previous))
+            previous = sentence
     return out
 
 
@@ -217,7 +221,7 @@ def candidates(
                 dense = dense_of(chunk, (unit.start, unit.end))
             if dense is None:
                 continue
-            context = doc_context | set(analyse(unit.context))
+            context = doc_context | set(analyse(f"{unit.context} {unit.previous}"))
             own = set(analyse(unit.text))
             if unit.is_list:  # the heading names what the list is: it counts in full
                 own |= set(analyse(unit.context))
@@ -253,8 +257,10 @@ def select(ranked: Sequence[Candidate], max_sentences: int = MAX_SENTENCES,
     covered: dict[str, float] = {}
     chosen: list[Candidate] = []
     bags: list[set[str]] = []
-    first = -math.inf
-    pool = list(ranked)
+    # Eligible: within MARGIN of the best sentence on its own score. The order among
+    # them is by what they add, but a sentence is not dropped merely because it repeats
+    # a term: "… besök på Kronans skola …" repeats "besök" yet names the schools.
+    pool = [c for c in ranked if c.score >= ranked[0].score - MARGIN]
     while pool and len(chosen) < max_sentences:
         def gain(c: Candidate) -> float:
             lex = sum(w * c.matches.get(t, 0.0) * (1 - REPEAT_WEIGHT * covered.get(t, 0.0))
@@ -262,12 +268,7 @@ def select(ranked: Sequence[Candidate], max_sentences: int = MAX_SENTENCES,
             return c.score + LEXICAL_WEIGHT * (lex - c.lexical)
 
         best = max(pool, key=gain)
-        value = gain(best)
         pool.remove(best)
-        if first == -math.inf:
-            first = value
-        elif value < first - MARGIN:
-            break
         bag = set(words(best.text))
         if any(len(bag & b) / len(bag | b) > REDUNDANT_JACCARD for b in bags):
             continue
@@ -279,7 +280,11 @@ def select(ranked: Sequence[Candidate], max_sentences: int = MAX_SENTENCES,
     best_lexical = max(c.lexical for c in top)
     # The typed sentence must itself be about the question, not just any sentence with a
     # number next to the real evidence ("Hur många lärare …" vs "fler än 20 elever").
-    typed = not kind or any(c.typed and c.lexical >= TYPE_SHARE * best_lexical for c in chosen)
+    # The best-ranked sentence itself having the type also counts: a paraphrased question
+    # ("Hur ofta ses medlemmarna …?") shares few words with its answer ("… två gånger per
+    # år"), so no sentence reaches the lexical share, yet the closest one answers it.
+    typed = not kind or ranked[0].typed or any(
+        c.typed and c.lexical >= TYPE_SHARE * best_lexical for c in chosen)
     return Extract(chosen, ranked[0].score, best_lexical, max(c.dense for c in top), kind, typed)
 
 

@@ -22,6 +22,12 @@ from assistant.types import Chunk
 MIN_PREFIX = 4  # "lund" → "lundalärare"; shorter stems match too much
 MIN_SUFFIX = 6  # "segregation" → "skolsegregation"; short tails are often accidental
 EXPANDED_MATCH = 0.5  # a compound/inflection match counts half an exact one
+# BM25 of the expanded (compound/inflection) terms is added at this weight. 0.3, not
+# 0.6: at 0.6 "Landskrona" → "Landskronamodellen" pulled the wrong Landskrona article
+# to the top (q39); hit@1 over eval/questions.jsonl is 0.925 at 0.3 and 0.900 at 0.6
+# (README, "Retrieval and refusal calibration").
+EXPANSION_WEIGHT = 0.3
+_CACHE_SIZE = 100_000  # query terms whose expansions are remembered (bounded memory)
 
 
 @lru_cache(maxsize=1)
@@ -53,6 +59,7 @@ class QueryTerms:
     expanded: tuple[str, ...]
 
 
+@lru_cache(maxsize=65536)  # pure, and called for every (question term, sentence word) pair
 def compound_match(term: str, token: str) -> bool:
     """``token`` is a compound or inflection of ``term`` (or the other way round).
 
@@ -84,7 +91,7 @@ def term_match(term: str, bag: set[str], expanded: Sequence[str] = ()) -> float:
 
 
 class LexicalIndex:
-    def __init__(self, chunks: Sequence[Chunk], expansion_weight: float = 0.6) -> None:
+    def __init__(self, chunks: Sequence[Chunk], expansion_weight: float = EXPANSION_WEIGHT) -> None:
         import logging
 
         import bm25s
@@ -100,28 +107,44 @@ class LexicalIndex:
             self._bm25.index(corpus, show_progress=False)
         self._vocab = sorted(t for t in self._bm25.vocab_dict if t) if self.chunks else []
         self._vocab_set = frozenset(self._vocab)
+        # Per-term caches; the index is immutable, so they never go stale.
+        self._expansion_cache: dict[str, tuple[str, ...]] = {}
+        self._known_cache: dict[str, bool] = {}
 
     def terms(self, query: str) -> QueryTerms:
         exact = tuple(dict.fromkeys(analyse(query)))
         expanded: list[str] = []
         for term in exact:
-            for v in self._vocab:
-                if v == term or v in exact:
-                    continue
-                if (len(term) >= MIN_PREFIX and v.startswith(term)) or (
-                    len(term) >= MIN_SUFFIX and v.endswith(term)
-                ):
-                    expanded.append(v)
-            if "-" in term:  # "skr-nätverket": its parts are searchable words
-                expanded.extend(st for p in term.split("-") for st in analyse(p)
-                                if len(st) >= MIN_PREFIX and st in self._vocab_set)
+            expanded.extend(v for v in self._expansions(term) if v not in exact)
         return QueryTerms(exact, tuple(dict.fromkeys(expanded)))
+
+    def _expansions(self, term: str) -> tuple[str, ...]:
+        """Vocabulary terms a query term expands to, cached: the scan over the whole
+        vocabulary would otherwise run for every term of every question."""
+        cached = self._expansion_cache.get(term)
+        if cached is not None:
+            return cached
+        found = [v for v in self._vocab if v != term and (
+            (len(term) >= MIN_PREFIX and v.startswith(term))
+            or (len(term) >= MIN_SUFFIX and v.endswith(term)))]
+        if "-" in term:  # "skr-nätverket": its parts are searchable words
+            found.extend(st for p in term.split("-") for st in analyse(p)
+                         if len(st) >= MIN_PREFIX and st in self._vocab_set)
+        result = tuple(dict.fromkeys(found))
+        if len(self._expansion_cache) < _CACHE_SIZE:
+            self._expansion_cache[term] = result
+        return result
 
     def knows(self, term: str) -> bool:
         """Whether the corpus has the term, or a compound/inflection of it."""
         if term in self._vocab_set:
             return True
-        return any(compound_match(term, v) for v in self._vocab)
+        known = self._known_cache.get(term)
+        if known is None:
+            known = any(compound_match(term, v) for v in self._vocab)
+            if len(self._known_cache) < _CACHE_SIZE:
+                self._known_cache[term] = known
+        return known
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every chunk, in index order."""

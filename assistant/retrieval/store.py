@@ -311,13 +311,13 @@ class ChromaStore:
     ) -> list[tuple[Chunk, float]]:
         """Nearest chunks with cosine similarity; uncommitted chunks are skipped."""
         manifest = self.manifest() if manifest is None else manifest
-        total = self.chunks.count()
-        if total == 0:
-            return []
         # Over-fetch a little: stale chunks of an interrupted ingest are filtered below.
+        # No count() first: Chroma caps n_results at the collection size itself (an empty
+        # collection answers with no ids), and the extra round-trip costs a request per
+        # question against a Chroma server.
         got = self.chunks.query(
             query_embeddings=[list(vector)],  # type: ignore[arg-type]
-            n_results=min(total, n + 10),
+            n_results=n + 10,
             where=where,
             include=["documents", "metadatas", "distances"],
         )

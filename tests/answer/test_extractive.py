@@ -61,3 +61,56 @@ def test_answer_types() -> None:
     assert extractive.answer_type("How much did it cost?") == "number"
     assert extractive.has_type("den 11-12 oktober", "date")
     assert not extractive.has_type("avveckling av skolor", "number")
+
+
+def _ranked(text: str, question: str) -> list[extractive.Candidate]:
+    chunk = Chunk(chunk_id="c0", doc_id="000.txt", doc_hash="h", ordinal=0, text=text, start=0,
+                  end=len(text), content_hash="x", title="Seminarium i Almedalen",
+                  municipality="Landskrona")
+    vectors = [("000.txt", s, e, [1.0, 0.0]) for s, e in sentence_spans(text)]
+    terms = LexicalIndex([chunk]).terms(question)
+    return extractive.candidates([ScoredChunk(chunk, 1.0)], vectors, [0.8, 0.6], terms, question)
+
+
+def test_previous_sentence_gives_context() -> None:
+    # "Fokus har legat på …" never names the model classes; the sentence before does.
+    text = ("Modellklasserna har haft stark koppling till forskning och undervisning. "
+            "Fokus har legat på modermålshandledning, språkutveckling och matematik.\n\n"
+            "Resultaten i kommunen har varit uppseendeväckande för alla skolor.")
+    ranked = _ranked(text, "Vad har modellklasserna fokuserat på?")
+    focus = next(c for c in ranked if c.text.startswith("Fokus"))
+    other = next(c for c in ranked if c.text.startswith("Resultaten"))
+    assert focus.matches["modellklass"] == extractive.CONTEXT_WEIGHT
+    assert focus.score > other.score
+    chosen = " ".join(c.text for c in extractive.select(ranked).sentences)
+    assert "modermålshandledning" in chosen
+
+
+def test_a_sentence_repeating_covered_terms_is_still_chosen() -> None:
+    # The second sentence repeats "besök" and "Trollhättan" but names the schools.
+    text = ("I veckan besökte nätverket Trollhättan för att lära mer om arbetet i skolan. "
+            "På schemat fanns besök på Kronans skola och Paradisskolan i Trollhättan.")
+    ranked = _ranked(text, "Vilka skolor besökte nätverket i Trollhättan?")
+    chosen = " ".join(c.text for c in extractive.select(ranked).sentences)
+    assert "Kronans skola" in chosen
+
+
+def test_far_weaker_sentences_are_not_added() -> None:
+    cands = [extractive.Candidate(1, 0, 5, f"mening {i}", 0.9, 0.5, score, {"a": 1.0},
+                                  weights={"a": 1.0})
+             for i, score in enumerate([1.0, 1.0 - extractive.MARGIN / 2, 0.5])]
+    assert [c.text for c in extractive.select(cands).sentences] == ["mening 0", "mening 1"]
+
+
+def test_type_is_met_by_the_best_ranked_sentence() -> None:
+    # A paraphrase shares few words with its answer; the closest sentence has the number.
+    best = extractive.Candidate(1, 0, 5, "Deltagarna träffas två gånger per år.", 0.86, 0.02,
+                                0.92, {}, typed=True, weights={"oft": 1.0, "medlemm": 1.0})
+    other = extractive.Candidate(1, 6, 9, "Nätverket är ett samarbete mellan medelstora "
+                                 "kommuner.", 0.81, 0.5, 0.9, {"medlemm": 1.0}, typed=False,
+                                 weights=best.weights)
+    kind = extractive.answer_type("Hur ofta ses medlemmarna?")
+    assert kind == "number"
+    assert extractive.select([best, other], kind=kind).typed
+    other.score, best.score = 0.95, 0.9
+    assert not extractive.select([other, best], kind=kind).typed

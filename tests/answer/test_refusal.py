@@ -45,3 +45,41 @@ def test_followup_retrieves_host_article(sample_index: Settings) -> None:
     assert "004_02e4e99ec918efc6.txt" in answer.retrieved_ids
     assert not answer.refused
     assert "Katarina Nyman" in answer.answer
+
+
+class _Sentences:
+    def __init__(self, vectors: list[list[float]]) -> None:
+        self.vectors = vectors
+        self.calls = 0
+
+    def get(self, include: list[str], limit: int) -> dict[str, Any]:
+        self.calls += 1
+        return {"ids": [str(i) for i in range(len(self.vectors))], "embeddings": self.vectors}
+
+
+def test_standout_measures_distance_from_the_corpus_background() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    background = rng.normal(size=(200, 64))
+    background /= np.linalg.norm(background, axis=1, keepdims=True)
+    sentences = _Sentences(background.tolist())
+    store = SimpleNamespace(sentences=sentences)
+    assistant = chain.Assistant(None, SimpleNamespace(store=store))  # type: ignore[arg-type]
+    q = background[0]
+    sims = background @ q
+    typical = float(np.median(sims))
+    # A sentence that matches the question stands out; a typical one does not.
+    assert assistant.standout(q.tolist(), 1.0) > chain.MIN_STANDOUT_EN
+    assert assistant.standout(q.tolist(), typical) < 1.0
+    assistant.standout(q.tolist(), 0.5)
+    assert sentences.calls == 1  # background statistics are computed once
+
+
+def test_type_rule_still_refuses_when_best_sentence_lacks_the_number() -> None:
+    top = extractive.Candidate(1, 0, 10, "det var ett modigt beslut att flytta elever", 0.9, 0.6,
+                               1.0, {"flytt": 1.0}, typed=False, weights={"flytt": 1.0})
+    low = extractive.Candidate(1, 20, 30, "ca 30 deltagare från hela landet", 0.8, 0.05, 0.9,
+                               {}, typed=True, weights={"flytt": 1.0})
+    kind = extractive.answer_type("Hur mycket kostade flytten?")
+    assert not extractive.select([top, low], kind=kind).typed

@@ -1,8 +1,12 @@
-"""Near-duplicate collapse (pure function, no index needed)."""
+"""Retrieval without an index: near-duplicate collapse, fusion over an in-memory store,
+municipality preference and filters on both the dense and the lexical path."""
 
 from __future__ import annotations
 
-from assistant.retrieval.hybrid import _collapse
+import pytest
+
+from assistant.retrieval.hybrid import FilterError, Filters, Retriever, _collapse
+from assistant.retrieval.store import DocRecord
 from assistant.types import Chunk, ScoredChunk
 
 
@@ -15,4 +19,107 @@ def _sc(i: int, text: str, score: float) -> ScoredChunk:
 def test_near_duplicates_are_collapsed() -> None:
     text = "Landskrona lyfts fram som ett gott exempel när det gäller skolutveckling."
     ranked = [_sc(0, text, 0.9), _sc(1, text + " Igen.", 0.8), _sc(2, "Helt annan text här.", 0.7)]
+    assert [s.chunk.chunk_id for s in _collapse(ranked)] == ["c0", "c2"]
+
+
+# -- Retriever with an in-memory store: fusion, municipality preference, filters -------
+
+_DOCS = {
+    "lund.txt": ("Lund", "2012-10-10", "Nätverksträffen i kommunen handlar om nyanlända elever."),
+    "troll.txt": ("Trollhättan", "2023-11-09",
+                  "Nätverksträffen i kommunen handlar om segregation och nyanlända elever."),
+    "lands.txt": ("Landskrona", None, "Modellklasser för nyanlända elever och deras resultat."),
+}
+
+
+def _chunk(doc_id: str) -> Chunk:
+    municipality, date, text = _DOCS[doc_id]
+    return Chunk(chunk_id=f"{doc_id}#0", doc_id=doc_id, doc_hash="h", ordinal=0, text=text,
+                 start=0, end=len(text), content_hash=doc_id, title=doc_id,
+                 municipality=municipality, date=date)
+
+
+class _Store:
+    """Dense order is fixed: Trollhättan, Landskrona, Lund (as if by cosine)."""
+
+    order = ("troll.txt", "lands.txt", "lund.txt")
+
+    def __init__(self) -> None:
+        self.wheres: list[object] = []
+
+    def live_chunks(self, manifest: object = None) -> list[Chunk]:
+        return [_chunk(d) for d in sorted(_DOCS)]
+
+    def query(self, vector: object, n: int, where: dict[str, object] | None = None,
+              manifest: object = None) -> list[tuple[Chunk, float]]:
+        self.wheres.append(where)
+        clauses = where.get("$and", [where]) if where else []
+        out = []
+        for rank, doc_id in enumerate(self.order):
+            chunk = _chunk(doc_id)
+            if all(getattr(chunk, k) == v for c in clauses  # type: ignore[union-attr]
+                   for k, v in c.items()):
+                out.append((chunk, 0.9 - 0.01 * rank))
+        return out[:n]
+
+
+class _Embeddings:
+    def embed_query(self, text: str) -> list[float]:
+        return [1.0, 0.0]
+
+
+def _retriever() -> Retriever:
+    manifest = {d: DocRecord(d, "h", 1, d, m) for d, (m, _, _) in _DOCS.items()}
+    return Retriever(_Store(), _Embeddings(), manifest)  # type: ignore[arg-type]
+
+
+def test_named_municipality_is_preferred() -> None:
+    retriever = _retriever()
+    top = retriever.retrieve("Vad handlar nätverksträffen om i Lund?", k=3)
+    assert top.chunks[0].chunk.municipality == "Lund"
+    assert top.municipalities == ["Lund"]
+    # The genitive names the municipality too.
+    top = retriever.retrieve("Vad handlar Landskronas arbete med nyanlända om?", k=3)
+    assert top.chunks[0].chunk.municipality == "Landskrona"
+    assert retriever.named_municipalities("Trollhättans skolor") == ["Trollhättan"]
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_filters_apply_on_every_path(mode: str) -> None:
+    retriever = _retriever()
+    question = "nätverksträffen nyanlända elever"
+    cases = [
+        (Filters(municipality="lund"), {"lund.txt"}),
+        (Filters(doc_id="troll.txt"), {"troll.txt"}),
+        (Filters(date_from="2020-01-01"), {"troll.txt"}),
+        (Filters(date_to="2015-12-31"), {"lund.txt"}),
+        (Filters(date_from="2012-01-01", date_to="2023-12-31"), {"lund.txt", "troll.txt"}),
+    ]
+    for filters, expected in cases:
+        got = retriever.retrieve(question, k=5, filters=filters, mode=mode)  # type: ignore[arg-type]
+        assert {c.chunk.doc_id for c in got.chunks} == expected, (mode, filters)
+
+
+def test_dense_path_prefilters_in_chroma() -> None:
+    retriever = _retriever()
+    retriever.retrieve("elever", filters=Filters(municipality="Lund", doc_id="lund.txt"),
+                       mode="dense")
+    assert retriever.store.wheres[-1] == {  # type: ignore[attr-defined]
+        "$and": [{"municipality": "Lund"}, {"doc_id": "lund.txt"}]}
+
+
+def test_unknown_filter_key_raises() -> None:
+    with pytest.raises(FilterError, match="kommun"):
+        Filters.parse({"kommun": "Lund"})
+    with pytest.raises(FilterError):
+        Filters.parse(["municipality"])
+    with pytest.raises(FilterError):
+        Filters.parse({"date_from": "10 okt 2012"})
+    assert Filters.parse(["municipality=Lund"]) == Filters(municipality="Lund")
+
+
+def test_collapse_keeps_the_better_ranked_duplicate_in_retrieval() -> None:
+    text = "Nätverksträffen i kommunen handlar om nyanlända elever och deras skolgång."
+    ranked = [_sc(0, text, 0.9), _sc(1, text.replace("deras", "elevernas"), 0.8),
+              _sc(2, "Något helt annat om kunskapslyftet i Söderhamn.", 0.7)]
     assert [s.chunk.chunk_id for s in _collapse(ranked)] == ["c0", "c2"]

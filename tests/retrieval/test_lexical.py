@@ -47,3 +47,25 @@ def test_knows_vocabulary_and_compounds() -> None:
     index = LexicalIndex(CHUNKS)
     assert index.knows("segregation")
     assert not index.knows("göteborg")
+
+
+def test_expansions_are_cached_and_stable() -> None:
+    index = LexicalIndex([_chunk(0, "Skolsegregationen minskar i kommunen."),
+                          _chunk(1, "Kunskapslyftet och kunskapslyft i Söderhamn.")])
+    first = index.terms("Vad gör kommunen mot segregation?")
+    assert "skolsegregation" in first.expanded
+    assert index.terms("Vad gör kommunen mot segregation?") == first
+    assert "segregation" in index._expansion_cache
+    assert index.knows("segregation") and not index.knows("kanelbull")
+    assert index.knows("kanelbull") is False  # cached negative answer
+
+
+def test_expanded_terms_count_at_the_expansion_weight() -> None:
+    from assistant.retrieval import lexical
+
+    chunks = [_chunk(0, "Skolsegregationen minskar i kommunen."),
+              _chunk(1, "Segregation i skolan minskar.")]
+    index = LexicalIndex(chunks)
+    assert index.expansion_weight == lexical.EXPANSION_WEIGHT
+    scores = index.scores("segregation")
+    assert scores[1] > scores[0] > 0
