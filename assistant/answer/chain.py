@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("assistant.answer")
 
 Event = tuple[str, Any]
+# Split after each citation or line break, keeping the separators: "".join == text.
+_PIECE = re.compile(r"(?<=\]\s)|(?<=\n)")
 
 # Refusal (calibrated on eval/questions.jsonl; README, "Refusal calibration"). A
 # question is refused when any of these holds:
@@ -203,14 +205,15 @@ def _answer(assistant: Assistant, state: dict[str, Any]) -> Iterator[Event]:
         except LLMError as exc:
             log.warning("LLM failed (%s); falling back to the extractive answer", exc.kind)
             notice = exc.message_sv
-            supported_text = extractive.compose(extract, retrieval.chunks, language)
-            text, refused = supported_text, False
-            yield ("token", text)
+            text, refused = extractive.compose(extract, retrieval.chunks, language), False
     elif supported:
         text, refused = extractive.compose(extract, retrieval.chunks, language), False
-        yield ("token", text)
-    else:
-        yield ("token", text)
+    if model is None:
+        # Not streamed by a model: stream the quotes one by one all the same, so every
+        # client renders the answer progressively the same way in both modes.
+        for piece in _PIECE.split(text):
+            if piece:
+                yield ("token", piece)
 
     citations: list[int] = []
     flagged: list[int] = []

