@@ -24,7 +24,7 @@ index: setup
 run: index
 	$(BIN)/python app.py
 
-# Debian's chromium for the browser tests (never `playwright install`: no downloads at run time).
+# Debian's chromium for the browser tests: Playwright drives it; it never fetches a browser.
 chromium:
 	@command -v chromium >/dev/null 2>&1 || bash scripts/install-chromium.sh
 

@@ -117,8 +117,8 @@ def shot(page: Page, name: str, docs_name: str | None = None) -> None:
 @pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is missing: install it with `apt-get install chromium` "
-                    "(the project's setup does this); CI=true turns this skip into a failure")
+        pytest.fail("Debian's chromium is missing: run `make chromium` (or "
+                    "`apt-get install chromium`); the browser tests never download a browser")
     with sync_playwright() as pw:
         yield pw
 
