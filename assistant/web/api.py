@@ -1,14 +1,14 @@
-"""The JSON/SSE HTTP API, the OpenAI-compatible endpoint and the widget's assets.
+"""The JSON/SSE HTTP API and the OpenAI-compatible endpoint.
 
 Routes are thin: they validate input against the configured limits, run the
 blocking (CPU-bound) assistant in a worker thread so the event loop keeps
 serving other clients, and shape the result. Origin, key, rate and size checks
-happen earlier, in :mod:`assistant.web.security`.
+happen earlier, in :mod:`assistant.web.security`; the plain pages (widget,
+source page, /docs) are in :mod:`assistant.web.pages`.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import logging
 import re
@@ -16,13 +16,13 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass
-from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -32,7 +32,8 @@ from assistant.retrieval.hybrid import FilterError, Filters
 from assistant.retrieval.store import IndexUnavailableError
 from assistant.types import Answer, Chunk
 from assistant.web.feedback import MAX_COMMENT_CHARS, FeedbackStore
-from assistant.web.security import error_body, route_path
+from assistant.web.pages import source_response
+from assistant.web.security import error_body, question_problem, route_path
 
 if TYPE_CHECKING:
     from assistant.answer import Assistant
@@ -42,10 +43,7 @@ log = logging.getLogger("assistant.web")
 
 MODEL_ID = "skolassistent"
 SOURCES_HEADING = "Källor:"
-ASSET_TYPES = {
-    "widget.js": "text/javascript; charset=utf-8",
-    "widget.css": "text/css; charset=utf-8",
-}
+FAILED = "Något gick fel när svaret togs fram."
 
 
 # --- errors -------------------------------------------------------------------------------
@@ -69,19 +67,33 @@ def _error_response(request: Request, status: int, message: str,
 _PYDANTIC_SV = {
     "missing": "saknas",
     "string_type": "ska vara text",
+    "text_invalid": "innehåller ogiltiga tecken",
     "bool_type": "ska vara true eller false",
+    "bool_parsing": "ska vara true eller false",
     "int_type": "ska vara ett heltal",
     "int_parsing": "ska vara ett heltal",
+    "int_from_float": "ska vara ett heltal",
+    "finite_number": "ska vara ett tal",
     "list_type": "ska vara en lista",
     "dict_type": "ska vara ett objekt",
     "model_type": "ska vara ett objekt",
+    "model_attributes_type": "ska vara ett objekt",
     "literal_error": "har ett otillåtet värde",
     "json_invalid": "är inte giltig JSON",
     "string_too_long": "är för lång",
     "string_too_short": "är för kort",
     "too_long": "har för många element",
+    "too_short": "har för få element",
     "greater_than_equal": "är för litet",
     "less_than_equal": "är för stort",
+}
+
+# Errors the framework raises itself (all of ours are ApiError), in Swedish.
+_HTTP_SV = {
+    400: "Ogiltig förfrågan: innehållet kunde inte läsas (ska vara JSON i UTF-8).",
+    404: "Hittades inte.",
+    413: "Förfrågan är för stor.",
+    405: "Metoden stöds inte här.",
 }
 
 
@@ -100,11 +112,19 @@ def readable_validation(exc: RequestValidationError) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Every error the API returns is JSON with a readable ``error`` text."""
+    """Every error the API returns is JSON with a readable ``error`` text, never a trace."""
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
         return _error_response(request, exc.status, exc.message)
+
+    @app.exception_handler(FilterError)
+    async def _filter(request: Request, exc: FilterError) -> Response:
+        return _error_response(request, 422, str(exc))
+
+    @app.exception_handler(IndexUnavailableError)
+    async def _no_index(request: Request, exc: IndexUnavailableError) -> Response:
+        return _error_response(request, 503, str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -112,29 +132,53 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
-        message = exc.detail if isinstance(exc.detail, str) else "Fel i förfrågan."
-        if exc.status_code == 404 and message == "Not Found":
-            message = "Hittades inte."
-        elif exc.status_code == 405:
-            message = "Metoden stöds inte här."
+        message = _HTTP_SV.get(exc.status_code, "Fel i förfrågan.")
         return _error_response(request, exc.status_code, message,
                                dict(exc.headers) if exc.headers else None)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # The traceback goes to the server log (Starlette re-raises), never to the client.
+        return _error_response(request, 500, "Något gick fel på servern. Försök igen.")
 
 
 # --- request models -----------------------------------------------------------------------
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
-class HistoryMessage(BaseModel):
+
+def _has_surrogate(value: object) -> bool:
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogate(v) for v in value)
+    return False
+
+
+class RequestModel(BaseModel):
+    """Unknown fields are ignored (clients may send more than we read); text with an
+    unpaired surrogate (valid as a JSON escape, not as UTF-8) is refused up front,
+    because the embedder and SQLite would otherwise fail on it with a 500."""
+
     model_config = ConfigDict(extra="ignore")
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _encodable(cls, value: Any) -> Any:
+        if _has_surrogate(value):
+            raise PydanticCustomError("text_invalid", "contains unpaired surrogates")
+        return value
+
+
+class HistoryMessage(RequestModel):
     role: Literal["user", "assistant"]
     content: str
 
 
-class ChatRequest(BaseModel):
+class ChatRequest(RequestModel):
     """``POST /api/chat``; limits that are configurable are checked in the route."""
-
-    model_config = ConfigDict(extra="ignore")
 
     question: str = Field(description="Frågan (högst ASSISTANT_MAX_QUESTION_CHARS tecken).",
                           examples=["Vad gjorde Trollhättan mot segregation?"])
@@ -148,9 +192,7 @@ class ChatRequest(BaseModel):
     k: int | None = Field(None, ge=1, le=50, description="Antal passager att hämta.")
 
 
-class FeedbackRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class FeedbackRequest(RequestModel):
     question: str = Field(min_length=1)
     answer: str = Field(max_length=50_000)
     rating: Literal[1, -1, "up", "down"] = Field(description="1/up = tumme upp, -1/down = ned.")
@@ -161,9 +203,7 @@ class FeedbackRequest(BaseModel):
     mode: str | None = Field(None, max_length=100)
 
 
-class OpenAIMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class OpenAIMessage(RequestModel):
     role: str
     content: str | list[dict[str, Any]] | None = None
 
@@ -177,9 +217,7 @@ class OpenAIMessage(BaseModel):
         return ""
 
 
-class OpenAIChatRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class OpenAIChatRequest(RequestModel):
     model: str | None = None
     messages: list[OpenAIMessage] = Field(min_length=1)
     stream: bool = False
@@ -207,30 +245,36 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @dataclass
 class ApiContext:
+    """What the routes share: one per app, so differently configured apps can coexist."""
+
     settings: Settings
     assistant: Assistant
     feedback: FeedbackStore
 
-    def validate_question(self, question: str,
-                          history: Sequence[HistoryMessage | dict[str, str]]) -> str:
-        """The configurable input limits, with messages a user can act on."""
-        text = question.strip()
-        if not text:
-            raise ApiError(422, "Frågan är tom.")
-        limit = self.settings.max_question_chars
-        if len(text) > limit:
-            raise ApiError(422, f"Frågan är för lång ({len(text)} tecken, högst {limit}).")
-        if len(history) > self.settings.max_history_turns:
-            raise ApiError(422, f"Historiken är för lång ({len(history)} meddelanden, högst "
-                                f"{self.settings.max_history_turns}).")
+    def question(self, text: str, history_length: int) -> str:
+        """The stripped question, if it and the history are within the configured limits;
+        else a 422 whose message says what to change."""
+        text = text.strip()
+        problem = question_problem(text, self.settings.max_question_chars)
+        if problem:
+            raise ApiError(422, problem)
+        limit = self.settings.max_history_turns
+        if history_length > limit:
+            raise ApiError(422, f"Historiken är för lång ({history_length} meddelanden, "
+                                f"högst {limit}).")
         return text
 
-    @staticmethod
-    def parse_filters(filters: dict[str, str] | None) -> Filters:
-        try:
-            return Filters.parse(filters)
-        except FilterError as exc:
-            raise ApiError(422, str(exc)) from None
+    # Answering is blocking and CPU-bound: it runs in worker threads so the event loop
+    # keeps serving other clients (and streams) meanwhile.
+
+    async def ask(self, question: str, history: list[dict[str, str]], filters: Filters,
+                  k: int | None = None) -> Answer:
+        return await run_in_threadpool(self.assistant.ask, question, history, k, filters)
+
+    def events(self, question: str, history: list[dict[str, str]], filters: Filters,
+               k: int | None = None) -> AsyncIterator[tuple[str, Any]]:
+        return iterate_in_threadpool(
+            self.assistant.stream(question, history, k=k, filters=filters))
 
 
 def _history(messages: Sequence[HistoryMessage]) -> list[dict[str, str]]:
@@ -239,14 +283,6 @@ def _history(messages: Sequence[HistoryMessage]) -> list[dict[str, str]]:
 
 def sse(event: str, data: Any) -> dict[str, str]:
     return {"event": event, "data": json.dumps(data, ensure_ascii=False)}
-
-
-async def answer_events(ctx: ApiContext, question: str, history: list[dict[str, str]],
-                        filters: Filters, k: int | None) -> AsyncIterator[tuple[str, Any]]:
-    """The assistant's event stream, each blocking step run in a worker thread."""
-    stream = ctx.assistant.stream(question, history, k=k, filters=filters)
-    async for kind, payload in iterate_in_threadpool(stream):
-        yield kind, payload
 
 
 def _doc_text(chunks: Sequence[Chunk]) -> str:
@@ -265,6 +301,29 @@ def _doc_text(chunks: Sequence[Chunk]) -> str:
     return out
 
 
+def _load_source(ctx: ApiContext, doc_id: str) -> dict[str, Any] | None:
+    """One document as the running retriever knows it. The id is only ever a key into
+    the manifest, never a path, so ``../../etc/passwd`` is simply not found."""
+    record = ctx.assistant.retriever.manifest.get(doc_id)
+    if record is None:
+        return None
+    got = ctx.assistant.store.chunks.get(
+        where={"$and": [{"doc_id": doc_id}, {"doc_hash": record.doc_hash}]},
+        include=["documents", "metadatas"])
+    chunks = sorted(
+        (Chunk.from_record(cid, text or "", dict(meta))
+         for cid, text, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [],
+                                    strict=True)),
+        key=lambda c: c.ordinal)
+    return {
+        "id": record.doc_id, "title": record.title, "municipality": record.municipality,
+        "date": record.date, "url": record.url,
+        "text": _doc_text(chunks),
+        "chunks": [{"chunk_id": c.chunk_id, "ordinal": c.ordinal, "start": c.start,
+                    "end": c.end, "text": c.text} for c in chunks],
+    }
+
+
 # --- routes -------------------------------------------------------------------------------
 
 
@@ -279,20 +338,16 @@ def build_router(ctx: ApiContext) -> APIRouter:
     async def chat(body: ChatRequest) -> Response:
         """Returns the answer object of DESIGN.md; with ``stream: true`` an SSE stream of
         ``sources``, ``token`` (``{"text": ...}``) and ``done`` (the answer object)."""
-        question = ctx.validate_question(body.question, body.history)
-        filters = ctx.parse_filters(body.filters)
+        question = ctx.question(body.question, len(body.history))
+        filters = Filters.parse(body.filters)
         history = _history(body.history)
         if not body.stream:
-            try:
-                answer: Answer = await run_in_threadpool(
-                    ctx.assistant.ask, question, history, body.k, filters)
-            except IndexUnavailableError as exc:
-                raise ApiError(503, str(exc)) from None
+            answer = await ctx.ask(question, history, filters, body.k)
             return JSONResponse(answer.to_dict())
 
         async def events() -> AsyncIterator[dict[str, str]]:
             try:
-                async for kind, payload in answer_events(ctx, question, history, filters, body.k):
+                async for kind, payload in ctx.events(question, history, filters, body.k):
                     if kind == "sources":
                         yield sse("sources", {"sources": [asdict(s) for s in payload]})
                     elif kind == "token":
@@ -303,15 +358,14 @@ def build_router(ctx: ApiContext) -> APIRouter:
                 yield sse("error", {"error": str(exc), "status": 503})
             except Exception:
                 log.exception("streamed answer failed")
-                yield sse("error", {"error": "Något gick fel när svaret togs fram.",
-                                    "status": 500})
+                yield sse("error", {"error": FAILED, "status": 500})
 
         return EventSourceResponse(events(), ping=15)
 
     @router.post("/api/feedback", tags=["api"], summary="Tumme upp/ned med kommentar",
                  status_code=201)
     async def feedback(body: FeedbackRequest) -> dict[str, Any]:
-        question = ctx.validate_question(body.question, body.history)
+        question = ctx.question(body.question, len(body.history))
         rating = {"up": 1, "down": -1}.get(str(body.rating), body.rating)
         record_id = await run_in_threadpool(
             lambda: ctx.feedback.record(
@@ -331,10 +385,7 @@ def build_router(ctx: ApiContext) -> APIRouter:
             raise ApiError(404, f"Källan {doc_id!r} finns inte i indexet.")
         accept = request.headers.get("accept", "")
         if "text/html" in accept and "application/json" not in accept:
-            return HTMLResponse(_source_page(data), headers={
-                "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
-                "x-content-type-options": "nosniff",
-            })
+            return source_response(data)
         return JSONResponse(data)
 
     # --- OpenAI-compatible -------------------------------------------------------------
@@ -353,70 +404,81 @@ def build_router(ctx: ApiContext) -> APIRouter:
         if not turns or turns[-1].role != "user":
             raise ApiError(422, "Sista meddelandet ska vara en fråga från användaren.")
         history = [{"role": m.role, "content": m.text()} for m in turns[:-1]]
-        question = ctx.validate_question(turns[-1].text(), history)
-        filters = ctx.parse_filters(body.filters)
-        model = body.model or MODEL_ID
-        completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
-        created = int(time.time())
-        prompt_tokens = sum(len(m.text().split()) for m in turns)
+        question = ctx.question(turns[-1].text(), len(history))
+        filters = Filters.parse(body.filters)
+        completion = Completion(model=body.model or MODEL_ID,
+                                prompt_tokens=sum(len(m.text().split()) for m in turns))
 
         if not body.stream:
-            try:
-                answer = await run_in_threadpool(ctx.assistant.ask, question, history, None,
-                                                  filters)
-            except IndexUnavailableError as exc:
-                raise ApiError(503, str(exc)) from None
-            content = openai_content(answer)
-            completion_tokens = len(content.split())
-            return JSONResponse({
-                "id": completion_id, "object": "chat.completion", "created": created,
-                "model": model,
-                "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                             "message": {"role": "assistant", "content": content}}],
-                "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                          "total_tokens": prompt_tokens + completion_tokens},
-            })
+            answer = await ctx.ask(question, history, filters)
+            return JSONResponse(completion.message(openai_content(answer)))
 
         include_usage = bool((body.stream_options or {}).get("include_usage"))
 
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, str]:
-            return {"data": json.dumps({
-                "id": completion_id, "object": "chat.completion.chunk", "created": created,
-                "model": model, "choices": [{"index": 0, "delta": delta, "logprobs": None,
-                                             "finish_reason": finish}]}, ensure_ascii=False)}
-
         async def events() -> AsyncIterator[dict[str, str]]:
-            yield chunk({"role": "assistant", "content": ""})
+            yield completion.chunk({"role": "assistant", "content": ""})
             streamed = ""
             try:
-                async for kind, payload in answer_events(ctx, question, history, filters, None):
+                async for kind, payload in ctx.events(question, history, filters):
                     if kind == "token":
                         streamed += payload
-                        yield chunk({"content": payload})
-                    elif kind == "done":
-                        tail = _tail(streamed, payload)
-                        if tail:
-                            streamed += tail
-                            yield chunk({"content": tail})
+                        yield completion.chunk({"content": payload})
+                    elif kind == "done" and (tail := _tail(streamed, payload)):
+                        streamed += tail
+                        yield completion.chunk({"content": tail})
             except Exception:
                 log.exception("streamed completion failed")
-                tail = "\n\n(Något gick fel när svaret togs fram.)"
+                tail = f"\n\n({FAILED})"
                 streamed += tail
-                yield chunk({"content": tail})
-            yield chunk({}, "stop")
+                yield completion.chunk({"content": tail})
+            yield completion.chunk({}, "stop")
             if include_usage:
-                completion_tokens = len(streamed.split())
-                yield {"data": json.dumps({
-                    "id": completion_id, "object": "chat.completion.chunk", "created": created,
-                    "model": model, "choices": [],
-                    "usage": {"prompt_tokens": prompt_tokens,
-                              "completion_tokens": completion_tokens,
-                              "total_tokens": prompt_tokens + completion_tokens}})}
+                yield completion.usage_chunk(streamed)
             yield {"data": "[DONE]"}
 
         return EventSourceResponse(events(), ping=15)
 
     return router
+
+
+# --- OpenAI response shapes ---------------------------------------------------------------
+
+
+class Completion:
+    """One ``chat.completion`` answer, whole or as chunks; tokens are counted as words
+    (there is no tokenizer for the extractive "model", and clients only display them)."""
+
+    def __init__(self, model: str, prompt_tokens: int) -> None:
+        self.id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        self.created = int(time.time())
+        self.model = model
+        self.prompt_tokens = prompt_tokens
+
+    def _envelope(self, kind: str, **fields: Any) -> dict[str, Any]:
+        return {"id": self.id, "object": kind, "created": self.created, "model": self.model,
+                **fields}
+
+    def _usage(self, content: str) -> dict[str, int]:
+        completion_tokens = len(content.split())
+        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": completion_tokens,
+                "total_tokens": self.prompt_tokens + completion_tokens}
+
+    def message(self, content: str) -> dict[str, Any]:
+        return self._envelope(
+            "chat.completion",
+            choices=[{"index": 0, "finish_reason": "stop", "logprobs": None,
+                      "message": {"role": "assistant", "content": content}}],
+            usage=self._usage(content))
+
+    def chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, str]:
+        return {"data": json.dumps(self._envelope(
+            "chat.completion.chunk",
+            choices=[{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]),
+            ensure_ascii=False)}
+
+    def usage_chunk(self, streamed: str) -> dict[str, str]:
+        return {"data": json.dumps(self._envelope(
+            "chat.completion.chunk", choices=[], usage=self._usage(streamed)))}
 
 
 def openai_content(answer: Answer) -> str:
@@ -438,219 +500,3 @@ def _tail(streamed: str, answer: Answer) -> str:
         return full[len(stripped):]
     listing = render_sources_text(answer)
     return f"\n\n{SOURCES_HEADING}\n{listing}" if listing else ""
-
-
-def _load_source(ctx: ApiContext, doc_id: str) -> dict[str, Any] | None:
-    store = ctx.assistant.store
-    record = store.manifest().get(doc_id)
-    if record is None:
-        return None
-    got = store.chunks.get(where={"$and": [{"doc_id": doc_id}, {"doc_hash": record.doc_hash}]},
-                           include=["documents", "metadatas"])
-    chunks = sorted(
-        (Chunk.from_record(cid, text or "", dict(meta))
-         for cid, text, meta in zip(got["ids"], got["documents"] or [], got["metadatas"] or [],
-                                    strict=True)),
-        key=lambda c: c.ordinal)
-    return {
-        "id": record.doc_id, "title": record.title, "municipality": record.municipality,
-        "date": record.date, "url": record.url,
-        "text": _doc_text(chunks),
-        "chunks": [{"chunk_id": c.chunk_id, "ordinal": c.ordinal, "start": c.start,
-                    "end": c.end, "text": c.text} for c in chunks],
-    }
-
-
-def _source_page(data: dict[str, Any]) -> str:
-    """A plain, script-free page for reading one article (every value escaped)."""
-    e = html.escape
-    meta = " · ".join(e(str(x)) for x in (data.get("municipality"), data.get("date")) if x)
-    url = data.get("url")
-    link = (f'<p><a href="{e(url)}" rel="noopener noreferrer">Originalartikeln</a></p>'
-            if isinstance(url, str) and url.startswith(("http://", "https://")) else "")
-    paragraphs = "".join(f"<p>{e(p)}</p>" for p in str(data.get("text", "")).split("\n\n")
-                         if p.strip())
-    return f"""<!doctype html>
-<html lang="sv"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{e(str(data["title"]))}</title>
-<style>
-body {{ font: 16px/1.6 system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif;
-  color: #1f2328; max-width: 46rem; margin: 2rem auto; padding: 0 1rem; }}
-h1 {{ font-size: 1.6rem; line-height: 1.3; margin-bottom: .25rem; }}
-.meta {{ color: #57606a; margin-top: 0; }} .id {{ color: #57606a; font-size: .85rem; }}
-p {{ white-space: pre-wrap; }} a {{ color: #0a58ca; }}
-</style></head>
-<body><main>
-<h1>{e(str(data["title"]))}</h1>
-<p class="meta">{meta}</p>{link}
-<article>{paragraphs}</article>
-<p class="id">Källa: {e(str(data["id"]))}</p>
-</main></body></html>"""
-
-
-def read_asset(name: str) -> str:
-    """A packaged asset's text (read when a route needs it, never at import)."""
-    return resources.files("assistant.web").joinpath("assets", name).read_text("utf-8")
-
-
-def build_asset_router() -> APIRouter:
-    """The widget bundle and its demo page; public, cacheable, and CORP cross-origin
-    so intranet pages with strict embedder policies can still load the script."""
-    router = APIRouter()
-    cache: dict[str, str] = {}
-
-    def asset(name: str) -> str:
-        if name not in cache:
-            cache[name] = read_asset(name)
-        return cache[name]
-
-    def serve_asset(name: str) -> Response:
-        return Response(asset(name), media_type=ASSET_TYPES[name], headers={
-            "cache-control": "public, max-age=300",
-            "cross-origin-resource-policy": "cross-origin",
-            "x-content-type-options": "nosniff",
-        })
-
-    @router.get("/widget.js", include_in_schema=False)
-    async def widget_js() -> Response:
-        return serve_asset("widget.js")
-
-    @router.get("/widget.css", include_in_schema=False)
-    async def widget_css() -> Response:
-        return serve_asset("widget.css")
-
-    @router.get("/widget-demo", include_in_schema=False)
-    async def widget_demo(request: Request) -> Response:
-        base = str(request.base_url).rstrip("/")
-        page = asset("widget-demo.html").replace("{{ASSISTANT_URL}}", html.escape(base))
-        return HTMLResponse(page, headers={"cache-control": "no-store"})
-
-    return router
-
-
-# --- /docs: an API reference without any CDN ------------------------------------------------
-
-
-def _type_of(schema: dict[str, Any]) -> str:
-    """A short, readable type for a JSON-schema node (``str | null``, ``list[Message]``)."""
-    if "$ref" in schema:
-        return str(schema["$ref"]).rsplit("/", 1)[-1]
-    if "anyOf" in schema:
-        return " | ".join(_type_of(s) for s in schema["anyOf"])
-    if "enum" in schema:
-        return " | ".join(json.dumps(v, ensure_ascii=False) for v in schema["enum"])
-    kind = str(schema.get("type", "any"))
-    if kind == "array":
-        return f"list[{_type_of(schema.get('items', {}))}]"
-    if kind == "object" and isinstance(schema.get("additionalProperties"), dict):
-        return f"dict[str, {_type_of(schema['additionalProperties'])}]"
-    return {"string": "str", "integer": "int", "boolean": "bool", "number": "float"}.get(kind, kind)
-
-
-def _inline_code(text: str) -> str:
-    """Escaped text with ``code`` spans from docstrings shown as code."""
-    return re.sub(r"``?([^`]+?)``?", r"<code>\1</code>", html.escape(text))
-
-
-def _fields_table(name: str, schemas: dict[str, Any]) -> str:
-    e = html.escape
-    schema = schemas.get(name, {})
-    required = set(schema.get("required", []))
-    rows: list[str] = []
-    for field, spec in schema.get("properties", {}).items():
-        note = str(spec.get("description", ""))
-        default = spec.get("default")
-        if default not in (None, [], {}):
-            note += f" Standard: {json.dumps(default, ensure_ascii=False)}."
-        flag = " <em>krävs</em>" if field in required else ""
-        rows.append(f"<tr><td><code>{e(field)}</code>{flag}</td>"
-                    f"<td><code>{e(_type_of(spec))}</code></td><td>{e(note.strip())}</td></tr>")
-    return (f"<table><caption>{e(name)}</caption><tr><th>Fält</th><th>Typ</th>"
-            f"<th>Beskrivning</th></tr>{''.join(rows)}</table>")
-
-
-def docs_page(openapi: dict[str, Any], base: str) -> str:
-    """The API reference as one static page: every route from the OpenAPI schema, with
-    examples. Self-contained on purpose (no Swagger UI from a CDN); tools that want the
-    machine-readable form import ``/openapi.json``."""
-    e = html.escape
-    schemas = openapi.get("components", {}).get("schemas", {})
-    sections: list[str] = []
-    for path, operations in openapi.get("paths", {}).items():
-        for method, op in operations.items():
-            body_ref = (op.get("requestBody", {}).get("content", {}).get("application/json", {})
-                        .get("schema", {}).get("$ref", ""))
-            body = _fields_table(body_ref.rsplit("/", 1)[-1], schemas) if body_ref else ""
-            nested = ""
-            if body_ref.endswith(("ChatRequest", "FeedbackRequest")):
-                nested = _fields_table("HistoryMessage", schemas)
-            elif body_ref.endswith("OpenAIChatRequest"):
-                nested = _fields_table("OpenAIMessage", schemas)
-            codes = ", ".join(sorted(op.get("responses", {})))
-            sections.append(
-                f'<section><h3><span class="m m-{e(method)}">{e(method.upper())}</span> '
-                f"<code>{e(path)}</code></h3><p><strong>{e(op.get('summary', ''))}</strong></p>"
-                f"<p>{_inline_code(op.get('description', ''))}</p>{body}{nested}"
-                f'<p class="codes">Svarskoder: {e(codes)}</p></section>')
-    examples = f"""curl -s {base}/api/chat -H 'Content-Type: application/json' \\
-  -d '{{"question": "Vad gjorde Trollhättan mot segregation?"}}'
-
-curl -sN {base}/api/chat -H 'Content-Type: application/json' \\
-  -d '{{"question": "Vad gjorde Trollhättan mot segregation?", "stream": true}}'
-
-# OpenAI-kompatibelt (valfri klient):
-from openai import OpenAI
-client = OpenAI(base_url="{base}/v1", api_key="API-NYCKEL eller valfritt")
-client.chat.completions.create(model="{MODEL_ID}",
-    messages=[{{"role": "user", "content": "Vad gjorde Trollhättan mot segregation?"}}])
-
-# Widgeten på en intranätsida (ursprunget måste finnas i ASSISTANT_ALLOWED_ORIGINS):
-<script src="{base}/widget.js" data-assistant-url="{base}"
-        data-title="Fråga om skolutveckling" data-lang="sv" data-position="right" defer></script>"""
-    return f"""<!doctype html>
-<html lang="sv"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{e(str(openapi.get("info", {}).get("title", "API")))}</title>
-<style>
-body {{ font: 15px/1.55 system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif;
-  color: #1f2328; max-width: 60rem; margin: 0 auto; padding: 1.5rem 1rem 4rem; }}
-h1 {{ margin-bottom: .2rem; }} h2 {{ margin-top: 2rem; border-bottom: 1px solid #d5dbe1; }}
-section {{ border: 1px solid #d5dbe1; border-radius: 8px; padding: .2rem 1rem .6rem;
-  margin: 1rem 0; background: #fff; }}
-code, pre {{ font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }}
-pre {{ background: #f4f6f9; padding: .8rem; border-radius: 6px; overflow-x: auto; }}
-table {{ border-collapse: collapse; width: 100%; margin: .5rem 0; font-size: .92rem; }}
-caption {{ text-align: left; font-weight: 600; color: #57606a; }}
-th, td {{ text-align: left; border-bottom: 1px solid #e3e7eb; padding: .3rem .5rem;
-  vertical-align: top; }}
-.m {{ display: inline-block; min-width: 3.6rem; text-align: center; border-radius: 4px;
-  color: #fff; font-size: .8rem; padding: 0 .4rem; background: #57606a; }}
-.m-post {{ background: #1d4f91; }} .m-get {{ background: #2e6b35; }}
-.codes {{ color: #57606a; font-size: .85rem; }} a {{ color: #0a58ca; }}
-</style></head><body><main>
-<h1>{e(str(openapi.get("info", {}).get("title", "API")))}</h1>
-<p>Version {e(str(openapi.get("info", {}).get("version", "")))} ·
-<a href="openapi.json">openapi.json</a> · <a href="./">Chatten</a> ·
-<a href="widget-demo">Widget-demo</a></p>
-<p>Fel returneras som JSON <code>{{"error": "…"}}</code> (under <code>/v1</code> i
-OpenAI-format). Anrop från andra webbplatser kräver att ursprunget finns i
-<code>ASSISTANT_ALLOWED_ORIGINS</code>; med <code>ASSISTANT_API_KEYS</code> satt kräver
-server-till-server-anrop <code>Authorization: Bearer NYCKEL</code> eller
-<code>X-API-Key</code>. För många anrop ger 429 med <code>Retry-After</code>.</p>
-<h2>Exempel</h2><pre>{e(examples)}</pre>
-<h2>Endpoints</h2>{"".join(sections)}
-</main></body></html>"""
-
-
-def build_docs_router(app: FastAPI) -> APIRouter:
-    router = APIRouter()
-
-    @router.get("/docs", include_in_schema=False)
-    async def docs(request: Request) -> Response:
-        base = str(request.base_url).rstrip("/")
-        return HTMLResponse(docs_page(app.openapi(), base), headers={
-            "content-security-policy": "default-src 'none'; style-src 'unsafe-inline'",
-        })
-
-    return router

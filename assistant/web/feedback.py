@@ -62,7 +62,12 @@ class FeedbackRecord:
         These are the eval file's ``expected_sources`` candidates: what the user
         judged is what the answer pointed at, and a reviewer corrects it by hand.
         """
-        by_n = {int(s["n"]): str(s["id"]) for s in self.sources if "n" in s and "id" in s}
+        by_n: dict[int, str] = {}
+        for source in self.sources:
+            try:
+                by_n[int(source["n"])] = str(source["id"])
+            except (KeyError, TypeError, ValueError):
+                continue  # stored as an API client sent it: a malformed entry cites nothing
         ids = [by_n[n] for n in self.citations if n in by_n]
         return list(dict.fromkeys(ids))
 

@@ -34,6 +34,8 @@ __all__ = [
     "SecurityPolicy",
     "error_body",
     "normalise_origin",
+    "question_problem",
+    "route_path",
 ]
 
 OriginVerdict = Literal["none", "same", "allowed", "denied"]
@@ -44,6 +46,10 @@ CORS_METHODS = "GET, POST, OPTIONS"
 CORS_EXPOSE = "Retry-After"
 # Paths anyone may fetch from any page (a <script src> needs no permission).
 PUBLIC_ASSETS = ("/widget.js", "/widget.css")
+# Gradio's file upload: our UI has no upload control, so nobody may write files through it.
+CLOSED_PATHS = ("/gradio_api/upload",)
+# Body limit outside /api and /v1 (the Gradio UI's own requests), at least this large.
+OTHER_BODY_BYTES = 2_000_000
 _DEFAULT_PORTS = {"http": "80", "https": "443"}
 
 
@@ -170,10 +176,6 @@ class RateLimiter:
         while len(self._hits) >= self.max_clients:
             self._hits.pop(next(iter(self._hits)))
 
-    def reset(self) -> None:
-        with self._lock:
-            self._hits.clear()
-
 
 @dataclass
 class SecurityPolicy:
@@ -183,7 +185,7 @@ class SecurityPolicy:
     keys: ApiKeys
     limiter: RateLimiter
     max_body_bytes: int
-    max_other_body_bytes: int = 2_000_000
+    max_other_body_bytes: int = OTHER_BODY_BYTES
     protected_prefixes: Sequence[str] = ("/api/", "/v1/")
 
     def is_api(self, path: str) -> bool:
@@ -194,6 +196,19 @@ class SecurityPolicy:
         if path.startswith("/v1/"):
             return method not in ("OPTIONS", "HEAD")
         return self.is_api(path) and method == "POST"
+
+
+def question_problem(text: str, max_chars: int) -> str | None:
+    """Why a (stripped) question cannot be asked, in Swedish, or ``None``.
+
+    The API and the chat UI both call this, so ASSISTANT_MAX_QUESTION_CHARS is
+    enforced once and reads the same wherever it is hit.
+    """
+    if not text:
+        return "Frågan är tom."
+    if len(text) > max_chars:
+        return f"Frågan är för lång ({len(text)} tecken, högst {max_chars})."
+    return None
 
 
 def error_body(path: str, status: int, message: str, **extra: object) -> bytes:
@@ -247,6 +262,10 @@ class SecurityMiddleware:
                               "Be administratören lägga till den i ASSISTANT_ALLOWED_ORIGINS.")
             return
         cors_origin = origin if verdict == "allowed" else None
+
+        if path.startswith(CLOSED_PATHS):
+            await self._reply(scope, send, path, 403, "Filuppladdning stöds inte.", cors_origin)
+            return
 
         if method == "OPTIONS" and "access-control-request-method" in headers:
             await self._preflight(send, cors_origin)

@@ -14,16 +14,11 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from assistant.config import Settings, parse_rate_limit
-from assistant.web.api import (
-    ApiContext,
-    build_asset_router,
-    build_docs_router,
-    build_router,
-    install_error_handlers,
-    read_asset,
-)
+from assistant.web.api import MODEL_ID, ApiContext, build_router, install_error_handlers
 from assistant.web.feedback import FeedbackStore
+from assistant.web.pages import build_asset_router, build_docs_router
 from assistant.web.security import (
+    OTHER_BODY_BYTES,
     ApiKeys,
     OriginPolicy,
     RateLimiter,
@@ -54,7 +49,7 @@ def build_policy(settings: Settings) -> SecurityPolicy:
         keys=ApiKeys(k.get_secret_value() for k in settings.api_keys),
         limiter=RateLimiter(limit, window),
         max_body_bytes=settings.max_body_bytes,
-        max_other_body_bytes=max(settings.max_body_bytes, 2_000_000),
+        max_other_body_bytes=max(settings.max_body_bytes, OTHER_BODY_BYTES),
     )
 
 
@@ -90,9 +85,10 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     install_error_handlers(app)
     app.include_router(build_router(ApiContext(settings, assistant, feedback)))
     app.include_router(build_asset_router())
-    app.include_router(build_docs_router(app))  # our own /docs: Swagger UI would need a CDN
+    # Our own /docs: Swagger UI would need a CDN.
+    app.include_router(build_docs_router(app, MODEL_ID))
 
-    blocks, ui = build_ui(assistant, settings, feedback, policy.limiter, read_asset)
+    blocks, ui = build_ui(assistant, settings, feedback, policy.limiter)
     gr.mount_gradio_app(
         app, blocks, path="/", theme=ui.theme, css=ui.css, js=ui.js,
         footer_links=[], run_history=False, show_error=False, ssr_mode=False, pwa=False,

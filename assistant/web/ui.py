@@ -13,15 +13,17 @@ hints (``gr.Request``, ``gr.LikeData``) at runtime to inject event data.
 import html
 import logging
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import gradio as gr
 
 from assistant.retrieval.hybrid import FilterError
-from assistant.web.feedback import FeedbackStore
-from assistant.web.security import RateLimiter
+from assistant.web.feedback import MAX_COMMENT_CHARS, FeedbackStore
+from assistant.web.pages import http_url, meta_line, read_asset
+from assistant.web.security import RateLimiter, question_problem
 
 if TYPE_CHECKING:
     from assistant.answer import Assistant
@@ -94,13 +96,11 @@ def source_card(source: dict[str, Any], turn: int, cited: bool = True) -> str:
     n = int(source.get("n", 0))
     doc_id = str(source.get("id") or "")
     title = str(source.get("title") or doc_id)
-    meta = " · ".join(e(str(x)) for x in (source.get("municipality"), source.get("date")) if x)
-    url = source.get("url")
-    if isinstance(url, str) and re.match(r"https?://", url, re.I):
+    meta = meta_line(source.get("municipality"), source.get("date"))
+    url = http_url(source.get("url"))
+    if url:
         href, label = url, "Öppna artikeln"
     else:  # relative, so it also works under a proxy prefix (root_path)
-        from urllib.parse import quote
-
         href, label = f"api/sources/{quote(doc_id)}", "Visa hela artikeln"
     passage = _passage_html(str(source.get("text") or ""), source.get("highlight"))
     return (
@@ -245,9 +245,9 @@ class ChatHandlers:
         yield chat_messages(turns), sources_panel(turns), turns, gr.skip()
 
     def _check(self, text: str, request: gr.Request | None) -> str | None:
-        limit = self.settings.max_question_chars
-        if len(text) > limit:
-            return f"Frågan är för lång ({len(text)} tecken, högst {limit})."
+        problem = question_problem(text, self.settings.max_question_chars)
+        if problem:
+            return problem
         client = getattr(getattr(request, "client", None), "host", None) or "unknown"
         retry = self.limiter.hit(f"ip:{client}")
         if retry is not None:
@@ -317,7 +317,7 @@ class UiAssets:
 
 
 def build_ui(assistant: "Assistant", settings: "Settings", feedback: FeedbackStore,
-             limiter: RateLimiter, read_asset: Callable[[str], str]) -> tuple[gr.Blocks, UiAssets]:
+             limiter: RateLimiter) -> tuple[gr.Blocks, UiAssets]:
     """The Blocks app plus its theme/CSS/JS (Gradio 6 takes those when mounting)."""
     handlers = ChatHandlers(assistant, settings, feedback, limiter)
     municipalities = list(assistant.retriever.municipalities)
@@ -343,7 +343,8 @@ def build_ui(assistant: "Assistant", settings: "Settings", feedback: FeedbackSto
                     feedback_note = gr.Markdown("", elem_id="sa-feedback-note")
                     with gr.Row():
                         comment = gr.Textbox(label="Kommentar (valfritt)", lines=1, max_lines=4,
-                                             max_length=2000, scale=4, elem_id="sa-comment")
+                                             max_length=MAX_COMMENT_CHARS, scale=4,
+                                             elem_id="sa-comment")
                         comment_btn = gr.Button("Skicka kommentar", scale=1, size="md")
                 feedback_thanks = gr.Markdown("", elem_id="sa-feedback-thanks")
                 with gr.Row(equal_height=True, elem_id="sa-composer"):

@@ -62,6 +62,8 @@ def test_health_docs_and_openapi(live_server: LiveServer) -> None:
     assert docs.status_code == 200 and "text/html" in docs.headers["content-type"]
     assert "/api/chat" in docs.text and "ChatRequest" in docs.text
     assert "cdn" not in docs.text.lower() and "<script" not in docs.text
+    assert "<caption>OpenAIMessage</caption>" in docs.text  # the completions body's messages
+    assert f"{live_server.url}/api/chat" in docs.text  # examples use this server's address
     paths = httpx.get(f"{live_server.url}/openapi.json").json()["paths"]
     for path in ("/api/chat", "/api/feedback", "/api/sources/{doc_id}", "/v1/chat/completions"):
         assert path in paths
@@ -135,6 +137,45 @@ def test_malformed_json_and_oversized_body(live_server: LiveServer) -> None:
                      json={"question": QUESTION, "history": [], "pad": "x" * 70_000})
     assert big.status_code == 413
     assert "för stor" in big.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "fragment"),
+    [
+        # Lone surrogates are valid JSON escapes but not UTF-8: once a 500 from the embedder.
+        ("/api/chat", rb'{"question": "Lund \ud800"}', 422, "question innehåller ogiltiga"),
+        ("/api/chat", rb'{"question": "Lund", "history": [{"role": "user", "content": "\udc00"}]}',
+         422, "history innehåller ogiltiga"),
+        ("/api/feedback", rb'{"question": "q", "answer": "a", "rating": 1, '
+                          rb'"sources": [{"id": "\ud800"}]}', 422, "sources innehåller ogiltiga"),
+        ("/api/chat", b'{"question": "\xff\xfe"}', 400, "UTF-8"),  # not UTF-8 at all
+        ("/api/chat", b"[1, 2]", 422, "förfrågan ska vara ett objekt"),
+        ("/api/chat", b'{"question": "Lund", "k": 2.5}', 422, "k ska vara ett heltal"),
+    ],
+)
+def test_unreadable_bodies_get_a_readable_4xx(live_server: LiveServer, path: str, body: bytes,
+                                              status: int, fragment: str) -> None:
+    response = httpx.post(f"{live_server.url}{path}", content=body,
+                          headers={"content-type": "application/json"}, timeout=30)
+    assert response.status_code == status
+    assert fragment in response.json()["error"]
+
+
+def test_openai_text_parts_with_surrogates_are_refused(live_server: LiveServer) -> None:
+    body = rb'{"messages": [{"role": "user", "content": [{"type": "text", "text": "\udc00"}]}]}'
+    response = httpx.post(f"{live_server.url}/v1/chat/completions", content=body,
+                          headers={"content-type": "application/json"}, timeout=30)
+    assert response.status_code == 422
+    assert "ogiltiga tecken" in response.json()["error"]["message"]
+
+
+def test_source_ids_are_never_paths(live_server: LiveServer) -> None:
+    for path in ("/api/sources/..%2F..%2Fetc%2Fpasswd", "/api/sources/%2e%2e/%2e%2e/etc/passwd",
+                 "/api/sources/a%00b"):
+        response = httpx.get(f"{live_server.url}{path}")
+        assert response.status_code == 404, path
+        assert "finns inte i indexet" in response.json()["error"]
+        assert "root:" not in response.text
 
 
 def test_source_endpoint_json_and_html(live_server: LiveServer) -> None:

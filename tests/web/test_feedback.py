@@ -46,6 +46,17 @@ def test_record_update_and_read(tmp_path: Path) -> None:
         store.record(question="q", answer="a", rating=0)
 
 
+def test_malformed_api_sources_do_not_break_the_export(tmp_path: Path) -> None:
+    """/api/feedback stores sources as the client sent them; odd entries cite nothing."""
+    store = FeedbackStore(tmp_path / "feedback.sqlite3")
+    store.record(question="q", answer="a [1] [2]", rating=-1, citations=[1, 2],
+                 sources=[{"n": "x", "id": "a.txt"}, {"id": "b.txt"}, {"n": None, "id": 1},
+                          {"n": "2", "id": "c.txt"}])
+    out = io.StringIO()
+    assert store.export_eval(out) == 1
+    assert json.loads(out.getvalue())["expected_sources"] == ["c.txt"]
+
+
 def test_export_eval_lines_load_in_the_harness(tmp_path: Path) -> None:
     store = FeedbackStore(tmp_path / "feedback.sqlite3")
     _, down = _fill(store)

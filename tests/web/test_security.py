@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -172,6 +173,31 @@ def test_body_size_limit_also_without_content_length(client: TestClient) -> None
         "X-API-Key": KEY, "Content-Type": "application/json"})
     assert response.status_code == 413
     assert "för stor" in response.json()["error"]
+
+
+def test_gradio_file_upload_is_closed(client: TestClient) -> None:
+    """The UI has no upload control, so Gradio's upload route must not write files."""
+    for headers in ({}, {"X-API-Key": KEY}, {"Origin": "http://testserver"}):
+        response = client.post("/gradio_api/upload", files={"files": ("a.txt", b"x")},
+                               headers=headers)
+        assert response.status_code == 403
+        assert "Filuppladdning" in response.json()["error"]
+
+
+def test_an_unexpected_error_is_json_without_a_trace(
+        web_assistant: Assistant, sample_index: Settings, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("intern detalj /hemlig/sökväg")
+
+    monkeypatch.setattr(web_assistant, "ask", broken)
+    app = create_app(configured(sample_index, tmp_path), web_assistant)
+    with TestClient(app, raise_server_exceptions=False) as test_client:
+        response = test_client.post("/api/chat", json={"question": "Vad gör Lund?"})
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("application/json")
+    assert "Något gick fel" in response.json()["error"]
+    assert "hemlig" not in response.text and "Traceback" not in response.text
 
 
 def test_no_secret_reaches_the_browser(client: TestClient) -> None:
