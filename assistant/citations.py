@@ -59,6 +59,15 @@ def markers(text: str) -> list[int]:
     return out
 
 
+def strip_markers(text: str) -> str:
+    """The text without its ``[n]`` markers (and the spaces just before them).
+
+    For earlier turns of a conversation: their numbers referred to an earlier source list,
+    so left in, they would read as citations of the current one.
+    """
+    return _MARKER_WITH_SPACE.sub("", text)
+
+
 @dataclass
 class CitationCheck:
     """The outcome of :func:`check_citations`; ``text`` is what should be shown."""

@@ -12,6 +12,7 @@ from assistant.citations import (
     markers,
     refusal_text,
     render_sources_text,
+    strip_markers,
 )
 from assistant.types import Answer, Source
 
@@ -49,6 +50,12 @@ SOURCES = [
 )
 def test_markers(text: str, expected: list[int]) -> None:
     assert markers(text) == expected
+
+
+def test_strip_markers_keeps_words_and_lines_apart() -> None:
+    assert strip_markers("De tog emot ett nätverk [2].") == "De tog emot ett nätverk."
+    assert strip_markers("A [1][2] och B [1-3].\nC [4]") == "A och B.\nC"
+    assert strip_markers("Året [2023] står kvar.") == "Året [2023] står kvar."
 
 
 def test_valid_citations_are_kept_in_order_of_first_use() -> None:

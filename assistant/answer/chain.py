@@ -22,7 +22,7 @@ from assistant.answer.condense import condense_offline
 from assistant.citations import REFUSAL_TEXT, check_citations, detect_language, is_refusal
 from assistant.retrieval.hybrid import Filters, Mode, Retrieval, Retriever
 from assistant.retrieval.lexical import analyse
-from assistant.types import Answer, Source
+from assistant.types import Answer, Chunk, Source
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -58,6 +58,7 @@ MIN_LEXICAL = 0.5
 # off-topic one ("train for a marathon") 2.70; Swedish off-topic questions 2.30-2.83.
 MIN_STANDOUT_EN = 2.9
 BACKGROUND_SAMPLE = 5000  # sentence vectors the background statistics are estimated from
+SENTENCE_CACHE_CHUNKS = 4096  # passages whose sentence vectors are kept (~1.5 kB per sentence)
 NOT_SOURCED = ("Svaret saknar giltiga källhänvisningar och ska inte läsas som hämtat ur "
                "artiklarna.")
 
@@ -72,6 +73,7 @@ class Assistant:
         self.chat_model = chat_model
         self._chain: Runnable[dict[str, Any], Event] | None = None
         self._background: tuple[np.ndarray, np.ndarray] | None = None
+        self._sentences: dict[tuple[str, str, int, int], list[extractive.SentenceVector]] = {}
 
     def standout(self, query_vector: Sequence[float], best: float) -> float:
         """How many standard deviations ``best`` lies above the question's similarity to
@@ -88,6 +90,32 @@ class Assistant:
         q = np.asarray(query_vector, dtype=np.float64)
         spread = math.sqrt(max(float(q @ cov @ q), 1e-12))
         return (best - float(q @ mean)) / spread
+
+    def sentence_vectors(self, chunks: Sequence[Chunk]) -> list[extractive.SentenceVector]:
+        """The stored vectors of the sentences inside ``chunks``, fetched once per passage.
+
+        A passage's sentences are fixed by its document's hash and the same few passages
+        answer most questions, so the Chroma lookup, most of the answering time, is not
+        repeated for every question.
+        """
+        def key(c: Chunk) -> tuple[str, str, int, int]:
+            return (c.doc_id, c.doc_hash, c.start, c.end)
+
+        fetched: dict[tuple[str, str, int, int], list[extractive.SentenceVector]] = {}
+        missing = [c for c in chunks if key(c) not in self._sentences]
+        if missing:
+            got = self.store.sentence_vectors(missing)
+            for c in missing:
+                fetched[key(c)] = [(d, s, e, np.asarray(v, dtype=np.float32))
+                                   for d, s, e, v in got
+                                   if d == c.doc_id and s >= c.start and e <= c.end]
+            if len(self._sentences) < SENTENCE_CACHE_CHUNKS:
+                self._sentences.update(fetched)
+        out: list[extractive.SentenceVector] = []
+        for c in chunks:
+            cached = self._sentences.get(key(c))
+            out.extend(cached if cached is not None else fetched[key(c)])
+        return out
 
     @classmethod
     def from_settings(cls, settings: Settings, embeddings: Embeddings | None = None) -> Assistant:
@@ -199,7 +227,7 @@ def _answer(assistant: Assistant, state: dict[str, Any]) -> Iterator[Event]:
                                          assistant.settings.context_tokens):
                 pieces.append(token)
                 yield ("token", token)
-            text, refused, model = "".join(pieces).strip(), False, assistant.settings.llm_model
+            text, model = "".join(pieces).strip(), assistant.settings.llm_model
             refused = is_refusal(text)
             sources = list(included)
         except LLMError as exc:
@@ -230,8 +258,7 @@ def _answer(assistant: Assistant, state: dict[str, Any]) -> Iterator[Event]:
                "generate": round((now - t0) * 1000, 1),
                "total": round((now - state["started"]) * 1000, 1)}
     yield ("done", Answer(question=question, answer=text, refused=refused,
-                          mode=assistant.mode if model or assistant.chat_model is None
-                          else "extractive",
+                          mode="llm" if model else "extractive",
                           citations=citations, sources=sources, timings_ms=timings,
                           model=model, notice=notice, flagged=flagged))
 
@@ -275,7 +302,7 @@ def _extract(assistant: Assistant, state: dict[str, Any],
     chunks = retrieval.chunks[: extractive.CANDIDATE_CHUNKS]
     if not chunks:
         return extractive.Extract()
-    vectors = assistant.store.sentence_vectors([c.chunk for c in chunks])
+    vectors = assistant.sentence_vectors([c.chunk for c in chunks])
     query_vector = retrieval.query_vector or assistant.embeddings.embed_query(state["standalone"])
     question = state["question"]
     terms = assistant.retriever.lexical.terms(question)

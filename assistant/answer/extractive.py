@@ -27,6 +27,8 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Literal
 
 import numpy as np
 
@@ -47,8 +49,11 @@ CANDIDATE_CHUNKS = 5
 MIN_WORDS = 5  # shorter lines are headings, captions or contact details...
 HEADING_WORDS = 8  # ...a line this short without final punctuation is a heading
 LIST_MIN_ITEMS = 2  # ...and two or more of them under a heading form a list
+UNIT_CACHE_CHUNKS = 4096  # passages whose split and stemmed sentences are kept
 
-AnswerType = str  # "number" | "date" | ""
+AnswerType = Literal["number", "date", ""]
+# (doc_id, start, end, vector) of a stored sentence; offsets are document-wide.
+SentenceVector = tuple[str, int, int, "Sequence[float] | np.ndarray"]
 
 # The answer type a question asks for, from its question phrase. Only phrases whose
 # answer is always a number or a point in time; "vilken"/"what" alone are not.
@@ -95,17 +100,14 @@ class Candidate:
     score: float
     matches: dict[str, float] = field(default_factory=dict)  # term → 0..1
     typed: bool = True  # has the answer type the question asks for
-    doc_id: str = ""
     weights: dict[str, float] = field(default_factory=dict)  # shared by one ranking
 
 
 @dataclass
 class Extract:
     sentences: list[Candidate] = field(default_factory=list)
-    best_score: float = 0.0
     best_lexical: float = 0.0  # best IDF-weighted term coverage among the top candidates
     best_dense: float = 0.0
-    answer_type: AnswerType = ""
     typed: bool = True  # a chosen sentence has the expected answer type
 
 
@@ -181,17 +183,33 @@ def term_weights(terms: QueryTerms, bags: Sequence[set[str]]) -> dict[str, float
     return weights
 
 
-def lexical_coverage(terms: QueryTerms, sentence: str) -> float:
-    """Share of the question's content terms the sentence contains (expanded: half)."""
-    if not terms.exact:
-        return 0.0
-    bag = set(analyse(sentence))
-    return sum(term_match(t, bag, terms.expanded) for t in terms.exact) / len(terms.exact)
+@dataclass(frozen=True)
+class _Analysed:
+    """A unit with its stemmed terms; cached and shared by every question: never mutate."""
+
+    unit: _Unit
+    own: set[str]  # the unit's terms; a list's heading too, since it names the list
+    context: set[str]  # heading, previous sentence, article title and municipality
+
+
+@lru_cache(maxsize=UNIT_CACHE_CHUNKS)
+def _analysed_units(chunk: Chunk) -> tuple[_Analysed, ...]:
+    """:func:`units` with their stemmed terms. Nothing here depends on the question and
+    the same few passages answer most questions, so each passage is analysed once."""
+    doc_context = set(analyse(f"{chunk.title} {chunk.municipality or ''}"))
+    out: list[_Analysed] = []
+    for unit in units(chunk):
+        own = set(analyse(unit.text))
+        if unit.is_list:
+            own |= set(analyse(unit.context))
+        context = doc_context | set(analyse(f"{unit.context} {unit.previous}"))
+        out.append(_Analysed(unit, own, context))
+    return tuple(out)
 
 
 def candidates(
     chunks: Sequence[ScoredChunk],
-    sentence_vectors: Sequence[tuple[str, int, int, list[float]]],
+    sentence_vectors: Sequence[SentenceVector],
     query_vector: Sequence[float],
     terms: QueryTerms,
     question: str = "",
@@ -208,24 +226,18 @@ def candidates(
     seen: set[tuple[str, int, int]] = set()
     for n, scored in enumerate(chunks, start=1):
         chunk = scored.chunk
-        doc_context = set(analyse(f"{chunk.title} {chunk.municipality or ''}"))
-        for unit in units(chunk):
+        for analysed in _analysed_units(chunk):
+            unit = analysed.unit
             key = (chunk.doc_id, chunk.start + unit.start, chunk.start + unit.end)
             if key in seen:  # overlapping passages: keep the better-ranked one
                 continue
             seen.add(key)
-            if unit.is_list:
-                # List lines embed poorly on their own; the heading carries the topic.
-                dense = dense_of(chunk, unit.heading) if unit.heading else None
-            else:
-                dense = dense_of(chunk, (unit.start, unit.end))
+            # List lines embed poorly on their own; the heading carries the topic.
+            span = unit.heading if unit.is_list else (unit.start, unit.end)
+            dense = dense_of(chunk, span) if span else None
             if dense is None:
                 continue
-            context = doc_context | set(analyse(f"{unit.context} {unit.previous}"))
-            own = set(analyse(unit.text))
-            if unit.is_list:  # the heading names what the list is: it counts in full
-                own |= set(analyse(unit.context))
-            raw.append((n, unit, dense, own, context))
+            raw.append((n, unit, dense, analysed.own, analysed.context))
     weights = term_weights(terms, [own | ctx for _, _, _, own, ctx in raw])
     out: list[Candidate] = []
     for n, unit, dense, own, ctx in raw:
@@ -237,7 +249,7 @@ def candidates(
         score = (dense + LEXICAL_WEIGHT * lexical + RANK_PRIOR / n
                  + (TYPE_BONUS if kind and typed else 0.0))
         out.append(Candidate(n, unit.start, unit.end, unit.text, dense, lexical, score,
-                             matches, typed, chunks[n - 1].chunk.doc_id, weights))
+                             matches, typed, weights))
     out.sort(key=lambda c: -c.score)
     return out
 
@@ -251,7 +263,7 @@ def select(ranked: Sequence[Candidate], max_sentences: int = MAX_SENTENCES,
     that answers the other part, often from another article.
     """
     if not ranked:
-        return Extract(answer_type=kind)
+        return Extract()
     weights = ranked[0].weights
     total = sum(weights.values()) or 1.0
     covered: dict[str, float] = {}
@@ -285,7 +297,7 @@ def select(ranked: Sequence[Candidate], max_sentences: int = MAX_SENTENCES,
     # år"), so no sentence reaches the lexical share, yet the closest one answers it.
     typed = not kind or ranked[0].typed or any(
         c.typed and c.lexical >= TYPE_SHARE * best_lexical for c in chosen)
-    return Extract(chosen, ranked[0].score, best_lexical, max(c.dense for c in top), kind, typed)
+    return Extract(chosen, best_lexical, max(c.dense for c in top), typed)
 
 
 def compose(extract: Extract, chunks: Sequence[ScoredChunk], language: str) -> str:

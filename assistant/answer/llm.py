@@ -16,7 +16,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
-from assistant.citations import REFUSAL_TEXT, detect_language, refusal_text
+from assistant.citations import REFUSAL_TEXT, detect_language, refusal_text, strip_markers
 from assistant.prompts import Prompt, load_prompt
 from assistant.text import count_tokens, encoding, sentence_spans
 from assistant.types import Source
@@ -40,7 +40,6 @@ HISTORY_CHARS = 1200  # per turn in the condense prompt: long answers drown the 
 
 _FALLBACK = "visar ett utdrag ur artiklarna i stället."
 _LANGUAGE_NAMES = {"sv": "svenska", "en": "engelska"}
-_MARKERS = re.compile(r"\s*\[\s*\d{1,3}(?:\s*[-–,;]\s*\d{1,3})*\s*\]")
 
 
 class LLMConfigError(ValueError):
@@ -209,11 +208,6 @@ def condense_chain(model: BaseChatModel) -> Runnable[dict[str, Any], str]:
     return chain.with_config(run_name="condense")
 
 
-def _strip_markers(text: str) -> str:
-    """Earlier answers' ``[n]`` referred to an earlier source list: drop them from history."""
-    return _MARKERS.sub("", text)
-
-
 def history_messages(history: History) -> list[BaseMessage]:
     """The last turns as chat messages (user/assistant), citation markers removed."""
     from langchain_core.messages import AIMessage, HumanMessage
@@ -224,7 +218,7 @@ def history_messages(history: History) -> list[BaseMessage]:
         if not content:
             continue
         if turn.get("role") == "assistant":
-            out.append(AIMessage(content=_strip_markers(content)))
+            out.append(AIMessage(content=strip_markers(content)))
         else:
             out.append(HumanMessage(content=content))
     return out
@@ -234,7 +228,7 @@ def history_text(history: History) -> str:
     """The last turns as "Användare: …" / "Assistent: …" lines for the condense prompt."""
     lines: list[str] = []
     for turn in list(history)[-HISTORY_MESSAGES:]:
-        content = " ".join(_strip_markers(str(turn.get("content", ""))).split())
+        content = " ".join(strip_markers(str(turn.get("content", ""))).split())
         if not content:
             continue
         if len(content) > HISTORY_CHARS:

@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
+    from assistant.answer import Assistant
     from assistant.config import Settings
     from assistant.evaluation.dataset import EvalQuestion
-    from assistant.evaluation.harness import EvalReport, QuestionResult, RunSpec
+    from assistant.evaluation.harness import Answerer, EvalReport, QuestionResult, RunSpec
 
 __all__ = ["EXIT_ERROR", "EXIT_GATE", "EXIT_OK", "add_eval_parser", "run_eval_command"]
 
@@ -135,9 +138,7 @@ def _load_questions(path: Path) -> tuple[list[EvalQuestion], list[dict[str, Any]
 
     try:
         questions, errors = load_eval_file(path)
-    except FileNotFoundError as exc:
-        raise _EvalUsageError(str(exc)) from None
-    except ValueError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         raise _EvalUsageError(str(exc)) from None
     for error in errors:
         _err(f"{path}:{error.line}: felaktig rad: {error.reason}")
@@ -243,15 +244,15 @@ def _run_specs(
         "eval_file": str(args.file),
         "questions": len(questions),
     }
-    assistant: Any = None
-    embeddings: Any = None
+    assistant: Assistant | None = None
+    embeddings: Embeddings | None = None
     known: set[str] | None = None
     if any(not spec.is_baseline for spec in specs):
         from assistant.answer import Assistant
 
         assistant = Assistant.from_settings(settings)
         embeddings = assistant.embeddings
-        known = set(assistant.store.manifest())
+        known = set(assistant.retriever.manifest)
     unknown: dict[str, list[str]] = {}
     if known is not None:
         unknown = _warn_unknown(questions, known, "indexet")
@@ -264,14 +265,11 @@ def _run_specs(
             if spec.is_baseline:
                 if baseline is None:
                     _progress(args, "Bygger baslinjens tillfälliga index …")
-                    from assistant.retrieval.embeddings import get_embeddings
-
-                    embeddings = embeddings or get_embeddings(settings)
                     baseline = TutorialBaseline.from_settings(settings, embeddings)
                     if known is None:
                         unknown = _warn_unknown(
                             questions, {d.doc_id for d in baseline.documents}, "korpusen")
-                answerer: Any = baseline
+                answerer: Answerer = baseline
                 stats = baseline.stats()
                 config: dict[str, Any] = {
                     "embedding_model": stats["embedding_model"],
@@ -287,6 +285,7 @@ def _run_specs(
                     warnings["skipped_files"] = [
                         {"id": doc, "reason": reason} for doc, reason in baseline.skipped]
             else:
+                assert assistant is not None  # built above for every non-baseline spec
                 answerer = assistant
                 stats = assistant.store.stats()
                 config = {
@@ -310,7 +309,7 @@ def _progress(args: argparse.Namespace, message: str) -> None:
         _err(message)
 
 
-def _run_one(answerer: Any, spec: RunSpec, questions: Sequence[EvalQuestion],
+def _run_one(answerer: Answerer, spec: RunSpec, questions: Sequence[EvalQuestion],
              config: dict[str, Any], warnings: dict[str, Any],
              args: argparse.Namespace) -> EvalReport:
     from tqdm import tqdm

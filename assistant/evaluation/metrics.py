@@ -10,12 +10,12 @@ quality. Aggregates average only the defined values and report ``None`` (JSON
 from __future__ import annotations
 
 import math
-import re
 import unicodedata
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from assistant.citations import markers
 from assistant.evaluation.dataset import EvalQuestion
 
 __all__ = [
@@ -55,10 +55,6 @@ METRIC_KEYS: dict[str, str] = {
     "false_refusal": "false_refusal_rate",
 }
 LATENCY_KEYS = ("retrieve_p50", "retrieve_p95", "total_p50", "total_p95")
-
-# "[1]", "[1, 2]", "[1,2; 3]"; adjacent "[1][2]" are simply two matches.
-_MARKER_RE = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
-_NUMBER_RE = re.compile(r"\d+")
 
 
 # --- text ------------------------------------------------------------------------------------
@@ -157,13 +153,11 @@ def fact_coverage(answer: str, groups: Sequence[Sequence[str]]) -> float:
 def citation_markers(answer: str) -> list[int]:
     """Every cited number in order of appearance, duplicates kept.
 
-    Handles ``[1]``, ``[1][2]`` and grouped ``[1, 2]`` forms, since generators
-    produce all of them.
+    The assistant's own parser (:func:`assistant.citations.markers`), so the metrics count
+    exactly the citations the answer object reports: ``[1][2]``, ``[1, 2]``, ranges
+    ``[1-3]``; a year in brackets (``[2023]``) is not a citation.
     """
-    numbers: list[int] = []
-    for match in _MARKER_RE.finditer(answer):
-        numbers.extend(int(number) for number in _NUMBER_RE.findall(match.group(1)))
-    return numbers
+    return markers(answer)
 
 
 def citation_validity(
@@ -179,11 +173,11 @@ def citation_validity(
     """
     if refused:
         return NAN
-    markers = citation_markers(answer)
-    if not markers:
+    cited = citation_markers(answer)
+    if not cited:
         return 0.0
     valid = set(source_numbers)
-    return 1.0 if all(marker in valid for marker in markers) else 0.0
+    return 1.0 if all(n in valid for n in cited) else 0.0
 
 
 def citation_precision(cited_sources: Sequence[str], expected: Sequence[str]) -> float:
@@ -223,7 +217,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     """Linear-interpolated percentile, ``q`` in [0, 100] (same as numpy's default).
 
     NaN values (e.g. a timing that could not be measured) are ignored; NaN if
-    nothing is left. Pure Python so the metrics module needs no numpy.
+    nothing is left.
     """
     if not 0.0 <= q <= 100.0:
         raise ValueError(f"percentile q must be within [0, 100], got {q}")

