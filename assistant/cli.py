@@ -29,10 +29,16 @@ def _settings(overrides: dict[str, object] | None = None) -> Settings:
     try:
         return Settings(**(overrides or {}))  # type: ignore[arg-type]
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"{_env_name(e['loc'])}: {e['msg']}" for e in exc.errors())
         raise UserError(f"Ogiltig konfiguration: {problems}") from None
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    """The variable to fix (``ASSISTANT_CHUNK_TOKENS``), not the Python field name."""
+    if not loc:
+        return "settings"
+    name = str(loc[0])
+    return name if name.isupper() else f"ASSISTANT_{name.upper()}"
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -113,7 +119,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
         print(f"{count} rader skrivna till {args.out} (granska dem för hand innan de används)",
               file=sys.stderr)
     else:
-        count = store.export_eval(sys.stdout)
+        store.export_eval(sys.stdout)
     return EXIT_OK
 
 

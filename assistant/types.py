@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -86,7 +86,6 @@ class ScoredChunk:
     score: float
     dense: float | None = None
     lexical: float | None = None
-    extras: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -131,8 +130,6 @@ class Answer:
     flagged: list[int] = field(default_factory=list)  # citations without lexical support
 
     def to_dict(self) -> dict[str, Any]:
-        from dataclasses import asdict
-
         return asdict(self)
 
     @property

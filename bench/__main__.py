@@ -15,29 +15,17 @@ import resource
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from assistant.config import Settings
 
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def _pct(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    pos = (len(ordered) - 1) * q / 100
-    lo, hi = int(pos), min(int(pos) + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
 def bench_ingest(rounds: int) -> tuple[list[list[str]], Path]:
@@ -65,9 +53,8 @@ def bench_ingest(rounds: int) -> tuple[list[list[str]], Path]:
             store = ChromaStore.from_settings(settings)
             store.open(model.model_id)
             chunks = store.live_chunks()
-            sentences = store.sentences.get(include=["metadatas"])
             texts = [c.embed_text for c in chunks] + _sentence_texts(settings)
-            assert len(texts) == len(chunks) + len(sentences["ids"])
+            assert len(texts) == len(chunks) + store.sentences.count()
         t0 = time.perf_counter()
         model.embed_documents(texts)
         raw = time.perf_counter() - t0
@@ -95,9 +82,9 @@ def _sentence_texts(settings: Settings) -> list[str]:
     from assistant.text import sentence_spans
 
     corpus = Path(settings.corpus_dir)
-    patterns = load_patterns(None)
+    patterns = load_patterns(settings.clean_patterns_file)
     out: list[str] = []
-    for _doc_id, path in discover([corpus], corpus, "metadata.json"):
+    for _doc_id, path in discover([corpus], corpus, settings.metadata_file):
         text = clean_text(load_document(path).text, patterns).text
         out += [text[s:e] for s, e in sentence_spans(text)]
     return out
@@ -108,6 +95,7 @@ def bench_queries(index_dir: Path, rounds: int) -> list[list[str]]:
     from assistant.config import Settings
     from assistant.evaluation.baseline import TutorialBaseline
     from assistant.evaluation.dataset import load_eval_file
+    from assistant.evaluation.metrics import percentile as pct
 
     settings = Settings(corpus_dir=ROOT / "data/articles", index_dir=index_dir, llm="extractive")
     questions, _ = load_eval_file(ROOT / "eval/questions.jsonl")
@@ -132,16 +120,17 @@ def bench_queries(index_dir: Path, rounds: int) -> list[list[str]]:
     baseline.close()
     return [
         ["retrieve p50 / p95 (ms, hybrid k=5)",
-         f"{_pct(retrieve, 50):.1f} / {_pct(retrieve, 95):.1f}",
-         f"{_pct(base, 50):.1f} / {_pct(base, 95):.1f} (baseline dense top-4)",
-         f"{_pct(retrieve, 50) / _pct(base, 50):.2f}x"],
-        ["extractive answer p50 / p95 (ms)", f"{_pct(answer, 50):.1f} / {_pct(answer, 95):.1f}",
+         f"{pct(retrieve, 50):.1f} / {pct(retrieve, 95):.1f}",
+         f"{pct(base, 50):.1f} / {pct(base, 95):.1f} (baseline dense top-4)",
+         f"{pct(retrieve, 50) / pct(base, 50):.2f}x"],
+        ["extractive answer p50 / p95 (ms)", f"{pct(answer, 50):.1f} / {pct(answer, 95):.1f}",
          "", ""],
         ["queries timed", str(len(answer)), "", ""],
     ]
 
 
 def main() -> None:
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--rounds", type=int, default=3, help="ingest rounds (medians)")
     parser.add_argument("--query-rounds", type=int, default=3)

@@ -90,10 +90,19 @@ def chunk_text(
     """
     units = _units(text, chunk_tokens)
     overlap_tokens = int(chunk_tokens * overlap)
+    extents: dict[int, int] = {}
+
+    def extent(start: int) -> int:
+        # The overlap search below probes the extent the next chunk will have; memoised
+        # because ``fits`` runs the embedding model's tokenizer.
+        if start not in extents:
+            extents[start] = _extent(text, units, start, chunk_tokens, fits)
+        return extents[start]
+
     spans: list[tuple[int, int]] = []
     i = 0
     while i < len(units):
-        j = _extent(text, units, i, chunk_tokens, fits)
+        j = extent(i)
         spans.append((units[i].start, units[j - 1].end))
         if j >= len(units):
             break
@@ -108,7 +117,7 @@ def chunk_text(
             back = j - 1
         # Never carry so much that the next chunk ends where this one does: it would
         # be a mere copy of this chunk's tail.
-        while back < j and _extent(text, units, back, chunk_tokens, fits) <= j:
+        while back < j and extent(back) <= j:
             back += 1
         i = back
     return spans

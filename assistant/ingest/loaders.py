@@ -61,6 +61,15 @@ def _check_text(text: str) -> str:
     return _normalise_newlines(text)
 
 
+def _reject_non_text(data: bytes) -> None:
+    """Without a UTF-16 BOM, a NUL byte means binary data: the 8-bit codecs tried
+    afterwards would decode it without complaint."""
+    if not data.strip():
+        raise LoadError("empty file")
+    if b"\x00" in data:
+        raise LoadError("binary file (not text)")
+
+
 def decode_text(data: bytes) -> str:
     """Decode bytes of unknown encoding without ever mangling å/ä/ö.
 
@@ -74,10 +83,7 @@ def decode_text(data: bytes) -> str:
             return _check_text(data.decode("utf-16"))
         except UnicodeDecodeError as exc:
             raise LoadError("binary file (not text)") from exc
-    if not data.strip():
-        raise LoadError("empty file")
-    if b"\x00" in data:
-        raise LoadError("binary file (not text)")
+    _reject_non_text(data)
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     try:
@@ -206,10 +212,7 @@ def _decode_html(data: bytes) -> str:
         declared = match.group(1).decode("ascii").lower()
         codec = _CHARSET_ALIASES.get(declared, declared)
         if codec.replace("_", "-") not in ("utf-8", "utf8"):
-            if not data.strip():
-                raise LoadError("empty file")
-            if b"\x00" in data:
-                raise LoadError("binary file (not text)")
+            _reject_non_text(data)
             try:
                 return _check_text(data.decode(codec))
             except (LookupError, UnicodeDecodeError):

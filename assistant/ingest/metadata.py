@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from assistant.ingest.cleaning import load_patterns, normalise_whitespace
@@ -104,10 +105,10 @@ def _is_headline_like(line: str) -> bool:
     )
 
 
-def _is_noise(line: str) -> bool:
+def _is_noise(line: str, patterns: Sequence[re.Pattern[str]]) -> bool:
     """Lines that are never a title: chrome, start-page links, datelines, labelled captions."""
     return bool(
-        any(p.fullmatch(line) for p in load_patterns())
+        any(p.fullmatch(line) for p in patterns)
         or _STARTPAGE.search(line)
         or _CAPTION_PREFIX.match(line)
         or _date_in_line(line) is not None
@@ -128,17 +129,22 @@ def _is_caption(line: str, following: str | None) -> bool:
     )
 
 
-def derive_title(text: str, title_hint: str | None = None) -> str:
+def derive_title(
+    text: str, title_hint: str | None = None, patterns: Sequence[re.Pattern[str]] | None = None
+) -> str:
     """The first headline-like line that is not chrome, a dateline or a picture caption.
 
     Headline-like: a line on its own (blank line after it), at most 15 words, not
     ending in a period/colon and not a quote. ``title_hint`` (from HTML ``<h1>``, DOCX
     properties, PDF metadata or a Markdown heading) wins because the format said so.
     Falls back to the first meaningful line, shortened; returns ``""`` for empty text.
+    ``patterns`` are the chrome patterns cleaning uses (default: the built-in ones), so
+    a line the cleaner removes can never become the title.
     """
     if title_hint and title_hint.strip():
         return " ".join(title_hint.split())
-    candidates = [p for p in _single_line_paragraphs(text) if not _is_noise(p)]
+    patterns = load_patterns() if patterns is None else patterns
+    candidates = [p for p in _single_line_paragraphs(text) if not _is_noise(p, patterns)]
     for index, line in enumerate(candidates):
         if not _is_headline_like(line):
             continue
@@ -147,7 +153,7 @@ def derive_title(text: str, title_hint: str | None = None) -> str:
             continue
         return line
     for line in normalise_whitespace(text).split("\n"):
-        if line and not _is_noise(line):
+        if line and not _is_noise(line, patterns):
             return _shorten(line)
     return ""
 
@@ -267,12 +273,13 @@ def document_meta(
     text: str,
     sidecar: dict[str, dict[str, str | None]],
     title_hint: str | None = None,
+    patterns: Sequence[re.Pattern[str]] | None = None,
 ) -> DocumentMeta:
     """Merge curated and derived metadata; a sidecar null or "" means "derive it"."""
     entry = sidecar.get(doc_id) or sidecar.get(_normalise_doc_id(doc_id)) or {}
     title = (
         _present(entry.get("title"))
-        or derive_title(text, title_hint)
+        or derive_title(text, title_hint, patterns)
         or PurePosixPath(_normalise_doc_id(doc_id)).stem
         or doc_id
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -110,9 +111,21 @@ def _is_under(path: Path, parent: Path) -> bool:
     return True
 
 
-def fingerprint(raw_text: str, meta_json: str, settings: Settings) -> str:
-    """Changes when the text, its metadata or the chunking recipe changes."""
-    recipe = f"{PIPELINE_VERSION}|{settings.chunk_tokens}|{settings.chunk_overlap}"
+def recipe(settings: Settings, patterns: Sequence[re.Pattern[str]]) -> str:
+    """What shapes every document's chunks besides its own text and metadata.
+
+    The built-in chrome patterns are covered by :data:`PIPELINE_VERSION`; a user's own
+    patterns file is not, so its patterns are part of the recipe: editing the file
+    must re-clean and re-embed the documents, not report them as unchanged.
+    """
+    parts = [PIPELINE_VERSION, str(settings.chunk_tokens), str(settings.chunk_overlap)]
+    if settings.clean_patterns_file is not None:
+        parts.append(sha256("\n".join(p.pattern for p in patterns)))
+    return "|".join(parts)
+
+
+def fingerprint(raw_text: str, meta_json: str, recipe: str) -> str:
+    """Changes when the text, its metadata or the recipe (see :func:`recipe`) changes."""
     return sha256(f"{recipe}\n{meta_json}\n{raw_text}")
 
 
@@ -150,32 +163,31 @@ def ingest(
 
     sidecar = read_sidecar(corpus_dir, settings.metadata_file)
     patterns = load_patterns(settings.clean_patterns_file)
+    doc_recipe = recipe(settings, patterns)
     seen: set[str] = set()
     todo: list[_Prepared] = []
     for doc_id, path in discover(roots, corpus_dir, settings.metadata_file):
         if path.suffix.lower() not in SUPPORTED_SUFFIXES:
             summary.skipped.append((doc_id, f"unsupported file type {path.suffix or '(none)'}"))
             continue
-        seen.add(doc_id)
+        # A skipped file stays out of ``seen``, so it loses its old chunks below too.
         try:
             loaded = load_document(path)
         except LoadError as exc:
             summary.skipped.append((doc_id, exc.reason))
             log.warning("skipped %s: %s", doc_id, exc.reason)
-            seen.discard(doc_id)  # an unreadable file loses its old chunks too
             continue
         except OSError as exc:
             summary.skipped.append((doc_id, f"unreadable: {exc.strerror or exc}"))
-            seen.discard(doc_id)
             continue
         cleaned = clean_text(loaded.text, patterns).text
         if not cleaned.strip():
             summary.skipped.append((doc_id, "no text left after cleaning"))
-            seen.discard(doc_id)
             continue
-        meta = document_meta(doc_id, loaded.text, sidecar, loaded.title_hint)
+        seen.add(doc_id)
+        meta = document_meta(doc_id, loaded.text, sidecar, loaded.title_hint, patterns)
         doc_hash = fingerprint(loaded.text, json.dumps(sidecar.get(doc_id), sort_keys=True),
-                               settings)
+                               doc_recipe)
         old = manifest.get(doc_id)
         if old is not None and old.doc_hash == doc_hash and not rebuild:
             summary.unchanged.append(doc_id)
@@ -193,7 +205,7 @@ def ingest(
 
     # Documents whose file is gone (under a scanned directory) lose their chunks.
     for doc_id, record in manifest.items():
-        if doc_id not in seen and _covered(record, roots, doc_id, corpus_dir):
+        if doc_id not in seen and _covered(record, roots, corpus_dir):
             store.forget_doc(doc_id)
             summary.removed.append(doc_id)
     final = store.manifest()
@@ -208,8 +220,9 @@ def ingest(
     return summary
 
 
-def _covered(record: DocRecord, roots: Sequence[Path], doc_id: str, corpus_dir: Path) -> bool:
-    source = Path(record.source) if record.source else corpus_dir / doc_id
+def _covered(record: DocRecord, roots: Sequence[Path], corpus_dir: Path) -> bool:
+    """Whether this run scanned where the document's file was, so its absence means deleted."""
+    source = Path(record.source) if record.source else corpus_dir / record.doc_id
     return any((root.is_dir() and _is_under(source, root)) or source == root for root in roots)
 
 

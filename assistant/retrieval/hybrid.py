@@ -78,10 +78,6 @@ class Filters:
                 raise FilterError(f"{key} ska vara ett datum som 2023-11-09")
         return cls(**items)
 
-    @property
-    def empty(self) -> bool:
-        return not any((self.municipality, self.doc_id, self.date_from, self.date_to))
-
     def matches(self, chunk: Chunk) -> bool:
         if self.municipality and (chunk.municipality or "").casefold() != \
                 self.municipality.casefold():
@@ -175,7 +171,7 @@ class Retriever:
                 if s.chunk.municipality in named:
                     s.score += MUNICIPALITY_BOOST * top
             fused.sort(key=lambda s: -s.score)
-        return Retrieval(question, _collapse(fused)[:k], named, best_dense, vector)
+        return Retrieval(question, _collapse(fused, k), named, best_dense, vector)
 
     def _canonical(self, filters: Filters) -> Filters:
         """The municipality spelled as the index has it: Chroma's ``where`` matches
@@ -203,10 +199,15 @@ class Retriever:
         return sorted(merged.values(), key=lambda s: -s.score)
 
 
-def _collapse(ranked: list[ScoredChunk]) -> list[ScoredChunk]:
-    """Near-duplicate passages (syndicated or repeated text) would waste citation slots."""
+def _collapse(ranked: list[ScoredChunk], limit: int | None = None) -> list[ScoredChunk]:
+    """Near-duplicate passages (syndicated or repeated text) would waste citation slots.
+
+    Stops once ``limit`` passages are kept: the rest of the pool need not be tokenised.
+    """
     kept: list[tuple[ScoredChunk, set[str]]] = []
     for item in ranked:
+        if limit is not None and len(kept) >= limit:
+            break
         bag = set(words(item.chunk.text))
         if any(_jaccard(bag, other) >= DUPLICATE_JACCARD for _, other in kept):
             continue

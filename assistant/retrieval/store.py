@@ -116,9 +116,12 @@ class ChromaStore:
 
     # -- collections -----------------------------------------------------------------
 
-    def _existing(self, name: str) -> Collection | None:
-        names = {c if isinstance(c, str) else c.name for c in self._client.list_collections()}
-        if name not in names:
+    def _names(self) -> set[str]:
+        return {c if isinstance(c, str) else c.name for c in self._client.list_collections()}
+
+    def _existing(self, name: str, names: set[str] | None = None) -> Collection | None:
+        """``names`` saves the listing round-trip when several collections are looked up."""
+        if name not in (self._names() if names is None else names):
             return None
         return self._client.get_collection(name, embedding_function=None)
 
@@ -135,9 +138,10 @@ class ChromaStore:
 
     def open(self, model: str) -> None:
         """Open an existing index for reading, refusing one built with another model."""
-        chunks = self._existing(self.name)
-        docs = self._existing(self.docs_name)
-        sentences = self._existing(self.sentences_name)
+        names = self._names()
+        chunks = self._existing(self.name, names)
+        docs = self._existing(self.docs_name, names)
+        sentences = self._existing(self.sentences_name, names)
         if chunks is None or docs is None or sentences is None:
             raise IndexUnavailableError("Indexet saknas. Bygg det med: assistant ingest")
         self._check_model(chunks, model)
@@ -171,18 +175,19 @@ class ChromaStore:
         )
 
     def drop(self) -> None:
+        existing = self._names()
         for name in (self.name, self.docs_name, self.sentences_name):
-            if self._existing(name) is not None:
+            if name in existing:
                 self._client.delete_collection(name)
         self._chunks = self._docs = self._sentences = None
 
-    def _check_model(self, chunks: Collection, model: str, dim: int | None = None) -> None:
+    def _check_model(self, chunks: Collection, model: str) -> None:
         meta = chunks.metadata or {}
         have_model, have_dim = meta.get("embedding_model"), meta.get("embedding_dim")
-        if have_model != model or (dim is not None and have_dim != dim):
+        if have_model != model:
             raise IndexMismatchError(
-                f"Indexet byggdes med {have_model} ({have_dim} dim) men inställningen är {model}"
-                f"{f' ({dim} dim)' if dim else ''}. Bygg om indexet: assistant ingest --rebuild"
+                f"Indexet byggdes med {have_model} ({have_dim} dim) men inställningen är "
+                f"{model}. Bygg om indexet: assistant ingest --rebuild"
             )
 
     @property

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -129,6 +130,16 @@ def test_title_fallback_and_empty() -> None:
     assert derive_title("En kort mening.") == "En kort mening"
     assert derive_title("") == ""
     assert derive_title("Skip to main content") == ""
+
+
+def test_title_skips_lines_of_a_custom_chrome_file() -> None:
+    """Regression: titles were checked against the built-in patterns only, so a line the
+    user's ASSISTANT_CLEAN_PATTERNS_FILE strips from the text could still become the title."""
+    patterns = (re.compile("Nyheter från förvaltningen", re.IGNORECASE),)
+    text = "Nyheter från förvaltningen\n\nRektorn på Skolan\n\nBrödtext här, lång mening."
+    assert derive_title(text) == "Nyheter från förvaltningen"
+    assert derive_title(text, patterns=patterns) == "Rektorn på Skolan"
+    assert document_meta("a.txt", text, {}, None, patterns).title == "Rektorn på Skolan"
 
 
 # --------------------------------------------------------------------------- date

@@ -278,6 +278,30 @@ def test_sidecar_metadata_change_updates_the_document(tmp_path: Path,
     assert store.manifest()["lund.txt"].municipality == "Lund"
 
 
+def test_editing_the_clean_patterns_file_reingests_what_it_changes(
+    tmp_path: Path, openai_server: OpenAIServer
+) -> None:
+    """Regression: the patterns were not part of the fingerprint, so after editing
+    ASSISTANT_CLEAN_PATTERNS_FILE every document was reported unchanged and kept the
+    lines the new pattern removes."""
+    corpus = write_corpus(tmp_path / "corpus")
+    patterns = tmp_path / "patterns.txt"
+    patterns.write_text("# own chrome\nDela sidan\n", encoding="utf-8")
+    settings = openai_settings(openai_server, corpus, tmp_path / "index",
+                               clean_patterns_file=patterns)
+    ingest(settings, progress=False)
+    assert ingest(settings, progress=False).unchanged == sorted(SMALL_CORPUS)
+
+    patterns.write_text("# own chrome\nDela sidan\nLund bygger nya förskolor\n",
+                        encoding="utf-8")
+    summary = ingest(settings, progress=False)
+    assert sorted(summary.updated) == sorted(SMALL_CORPUS)
+    store = open_store(settings, get_embeddings(settings))
+    lund = [c for c in store.live_chunks() if c.doc_id == "lund.txt"]
+    assert lund and not any("Lund bygger nya förskolor" in c.text for c in lund)
+    assert ingest(settings, progress=False).unchanged == sorted(SMALL_CORPUS)
+
+
 def test_ingesting_one_file_leaves_the_rest_alone(tmp_path: Path,
                                                   openai_server: OpenAIServer) -> None:
     corpus = write_corpus(tmp_path / "corpus")
