@@ -53,12 +53,11 @@ class _Store:
     def query(self, vector: object, n: int, where: dict[str, object] | None = None,
               manifest: object = None) -> list[tuple[Chunk, float]]:
         self.wheres.append(where)
-        clauses = where.get("$and", [where]) if where else []
+        clauses: list[dict[str, object]] = where.get("$and", [where]) if where else []  # type: ignore[assignment]
         out = []
         for rank, doc_id in enumerate(self.order):
             chunk = _chunk(doc_id)
-            if all(getattr(chunk, k) == v for c in clauses  # type: ignore[union-attr]
-                   for k, v in c.items()):
+            if all(getattr(chunk, k) == v for c in clauses for k, v in c.items()):
                 out.append((chunk, 0.9 - 0.01 * rank))
         return out[:n]
 
