@@ -6,6 +6,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
+def place_and_date(municipality: str | None, date: str | None) -> str:
+    """"Trollhättan, 2023-11-09" with missing parts left out, as every citation shows it."""
+    return ", ".join(part for part in (municipality, date) if part)
+
+
 @dataclass(frozen=True)
 class DocumentMeta:
     """What a citation shows about an article. Unknown fields stay ``None``."""

@@ -34,7 +34,7 @@ import numpy as np
 
 from assistant.retrieval.lexical import QueryTerms, analyse, term_match
 from assistant.text import paragraph_spans, sentence_spans, words
-from assistant.types import Chunk, ScoredChunk
+from assistant.types import Chunk, ScoredChunk, place_and_date
 
 LEXICAL_WEIGHT = 0.25  # added to the cosine similarity for full (weighted) term coverage
 CONTEXT_WEIGHT = 0.5  # a term found only in the heading/title/municipality counts half
@@ -178,7 +178,7 @@ def term_weights(terms: QueryTerms, bags: Sequence[set[str]]) -> dict[str, float
     n = len(bags)
     weights: dict[str, float] = {}
     for term in terms.exact:
-        df = sum(1 for bag in bags if term_match(term, bag, terms.expanded) > 0)
+        df = sum(1 for bag in bags if term_match(term, bag) > 0)
         weights[term] = math.log(1.0 + (n + 1) / (df + 1))
     return weights
 
@@ -241,8 +241,8 @@ def candidates(
     weights = term_weights(terms, [own | ctx for _, _, _, own, ctx in raw])
     out: list[Candidate] = []
     for n, unit, dense, own, ctx in raw:
-        matches = {t: max(term_match(t, own, terms.expanded),
-                          CONTEXT_WEIGHT * term_match(t, ctx, terms.expanded))
+        matches = {t: max(term_match(t, own),
+                          CONTEXT_WEIGHT * term_match(t, ctx))
                    for t in terms.exact}
         lexical = coverage(matches, weights)
         typed = has_type(unit.text, kind)
@@ -308,7 +308,7 @@ def compose(extract: Extract, chunks: Sequence[ScoredChunk], language: str) -> s
     docs = {chunks[n - 1].chunk.doc_id for n in by_source}
     if len(docs) == 1:
         c = chunks[next(iter(by_source)) - 1].chunk
-        where = ", ".join(x for x in (c.municipality, c.date) if x)
+        where = place_and_date(c.municipality, c.date)
         where = f" ({where})" if where else ""
         lead = (f"According to the article “{c.title}”{where}, in Swedish:" if language == "en"
                 else f"Enligt artikeln ”{c.title}”{where}:")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from assistant.citations import REFUSAL_TEXT, detect_language, refusal_text, strip_markers
 from assistant.prompts import Prompt, load_prompt
 from assistant.text import count_tokens, encoding, sentence_spans
-from assistant.types import Source
+from assistant.types import Source, place_and_date
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -106,7 +106,7 @@ def build_chat_model(settings: Settings) -> ChatOpenAI:
 
 def source_header(source: Source) -> str:
     """``[n] Titel (Kommun, datum)``: the number the model must cite, and what it is."""
-    where = ", ".join(part for part in (source.municipality, source.date) if part)
+    where = place_and_date(source.municipality, source.date)
     return f"[{source.n}] {source.title}" + (f" ({where})" if where else "")
 
 

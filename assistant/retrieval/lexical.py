@@ -81,7 +81,7 @@ def compound_match(term: str, token: str) -> bool:
     return False
 
 
-def term_match(term: str, bag: set[str], expanded: Sequence[str] = ()) -> float:
+def term_match(term: str, bag: set[str]) -> float:
     """1 for the exact stem, EXPANDED_MATCH for a compound/inflection, else 0."""
     if term in bag:
         return 1.0
