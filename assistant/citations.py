@@ -14,13 +14,13 @@ therefore done after generation, on plain text, independent of the model:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 from assistant.retrieval.lexical import MIN_PREFIX, MIN_SUFFIX, analyse
 from assistant.text import sentence_spans
-from assistant.types import Answer, Source
+from assistant.types import Answer, Source, place_and_date
 
 REFUSAL_TEXT = "Jag hittar inget om det i artiklarna."
 REFUSAL_TEXT_EN = "I can't find anything about that in the articles."
@@ -48,15 +48,18 @@ def _numbers(group: str) -> list[int]:
     return out
 
 
+def marker_spans(text: str) -> Iterator[tuple[int, int, list[int]]]:
+    """(start, end, numbers) of each marker, so renderers link exactly what is checked."""
+    for match in _MARKER.finditer(text):
+        yield match.start(), match.end(), _numbers(match.group(1))
+
+
 def markers(text: str) -> list[int]:
     """Every cited number in order of appearance, duplicates kept.
 
     ``"a [1][2] b [1, 3]"`` → ``[1, 2, 1, 3]``; ranges ``[1-3]`` expand to 1, 2, 3.
     """
-    out: list[int] = []
-    for match in _MARKER.finditer(text):
-        out.extend(_numbers(match.group(1)))
-    return out
+    return [n for _, _, numbers in marker_spans(text) for n in numbers]
 
 
 def strip_markers(text: str) -> str:
@@ -189,7 +192,7 @@ def refusal_text(language: str = "sv") -> str:
 
 def format_source_line(source: Source) -> str:
     """``[1] Titel — Kommun, datum (id)`` plus `` <url>`` when known; missing parts omitted."""
-    where = ", ".join(part for part in (source.municipality, source.date) if part)
+    where = place_and_date(source.municipality, source.date)
     line = f"[{source.n}] {source.title}"
     if where:
         line += f" — {where}"

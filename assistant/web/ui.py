@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import gradio as gr
 
+from assistant.citations import marker_spans
 from assistant.retrieval.hybrid import FilterError
 from assistant.web.feedback import MAX_COMMENT_CHARS, FeedbackStore
 from assistant.web.pages import http_url, meta_line, read_asset
@@ -47,7 +48,6 @@ MONO_FONTS = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation
 
 # Characters that Markdown would interpret; escaped so corpus text renders literally.
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
-_MARKER = re.compile(r"\[(\d{1,3}(?:\s*,\s*\d{1,3})*)\]")
 
 
 # --- rendering (pure functions: easy to test, no Gradio involved) ------------------------
@@ -68,13 +68,12 @@ def answer_markdown(answer: dict[str, Any], turn: int) -> str:
     valid = set() if answer.get("refused") else {int(n) for n in answer.get("citations") or []}
     out: list[str] = []
     last = 0
-    for match in _MARKER.finditer(text):
-        numbers = [int(x) for x in re.findall(r"\d+", match.group(1))]
+    for start, end, numbers in marker_spans(text):
         if not numbers or not set(numbers) <= valid:
             continue
-        out.append(md_escape(text[last:match.start()]))
+        out.append(md_escape(text[last:start]))
         out.append("".join(f"[\\[{n}\\]](#{card_id(turn, n)})" for n in numbers))
-        last = match.end()
+        last = end
     out.append(md_escape(text[last:]))
     body = "".join(out)
     if answer.get("notice"):

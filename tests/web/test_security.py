@@ -247,3 +247,11 @@ def test_source_cards_escape_everything() -> None:
         "answer": "a [1]", "citations": [1], "sources": [_source()]}}])
     assert "<script" not in panel and "<img" not in panel
 
+
+
+def test_ui_links_every_marker_form_the_checker_accepts() -> None:
+    answer = {"answer": "A [1-2]. B [1; 3]. C [2023].", "citations": [1, 2, 3], "refused": False}
+    rendered = answer_markdown(answer, 0)
+    for n in (1, 2, 3):
+        assert f"](#kalla-0-{n})" in rendered
+    assert "kalla-0-2023" not in rendered  # a year in brackets is not a citation
