@@ -61,12 +61,13 @@ def _read_history(path: str | None) -> list[dict[str, str]]:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise UserError(f"Kan inte läsa historiken i {path}: {exc}") from None
+    from assistant.evaluation.dataset import parse_history
+
     turns = data.get("history", data) if isinstance(data, dict) else data
-    if not isinstance(turns, list) or not all(
-        isinstance(t, dict) and isinstance(t.get("content"), str) for t in turns
-    ):
-        raise UserError(f"{path}: historiken ska vara en lista av {{'role', 'content'}}")
-    return turns
+    try:
+        return list(parse_history(turns))
+    except ValueError as exc:
+        raise UserError(f"{path}: {exc}") from None
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
@@ -75,10 +76,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     from assistant.retrieval.hybrid import Filters
 
     settings = _settings()
+    # Bad input fails before the index and model are loaded.
     filters = Filters.parse(args.filter)
-    answer = Assistant.from_settings(settings).ask(
-        args.question, _read_history(args.history), k=args.k, filters=filters
-    )
+    history = _read_history(args.history)
+    answer = Assistant.from_settings(settings).ask(args.question, history, k=args.k,
+                                                   filters=filters)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return EXIT_OK

@@ -65,7 +65,7 @@ class DatasetError:
         return f"line {self.line}: {self.reason}"
 
 
-class _LineError(Exception):
+class _LineError(ValueError):
     """Carries one reason out of the field parsers without building DatasetError there."""
 
 
@@ -152,7 +152,7 @@ def _parse_record(record: dict[str, Any], number: int, errors: list[str]) -> Eva
         ("question", lambda: _parse_question(record)),
         ("expected_sources", lambda: _parse_expected_sources(record)),
         ("must_mention", lambda: _parse_must_mention(record.get("must_mention"))),
-        ("history", lambda: _parse_history(record.get("history"))),
+        ("history", lambda: parse_history(record.get("history"))),
         ("reference_answer", lambda: _parse_reference_answer(record.get("reference_answer"))),
         ("kind", lambda: _parse_kind(record.get("kind"))),
     )
@@ -223,7 +223,10 @@ def _parse_must_mention(value: Any) -> tuple[tuple[str, ...], ...]:
     return tuple(groups)
 
 
-def _parse_history(value: Any) -> tuple[dict[str, str], ...]:
+def parse_history(value: Any) -> tuple[dict[str, str], ...]:
+    """Validate conversation turns; shared by eval files and ``assistant ask --history``.
+
+    Raises ``ValueError`` naming the first bad entry."""
     if value is None:
         return ()
     if not isinstance(value, list):
