@@ -1,33 +1,19 @@
 """Start the web app: chat UI at /, HTTP API at /api, widget at /widget.js, docs at /docs.
 
-Same as ``assistant serve``; host, port and root path come from the settings
+Same as ``assistant -v serve`` (it is that command: one process set-up, one error →
+exit-code table); host, port and root path come from the settings
 (``ASSISTANT_HOST``, ``ASSISTANT_PORT``, ``ASSISTANT_ROOT_PATH``).
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 
 
 def main() -> int:
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    from pydantic import ValidationError
+    from assistant.cli import main as cli_main
 
-    from assistant.config import get_settings
-    from assistant.retrieval.store import IndexUnavailableError
-    from assistant.web import serve
-
-    try:
-        serve(get_settings())
-    except (IndexUnavailableError, ValidationError) as exc:
-        # Problems the operator fixes (no index yet, a bad setting): one readable message.
-        print(f"fel: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return cli_main(["-v", "serve"])  # -v: info logging, so the start-up lines show
 
 
 if __name__ == "__main__":

@@ -13,17 +13,20 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from assistant.answer import Assistant, build_chain
     from assistant.config import Settings, get_settings
+    from assistant.errors import AssistantError
     from assistant.ingest.pipeline import IngestSummary, ingest
     from assistant.retrieval.embeddings import get_embeddings
-    from assistant.retrieval.hybrid import Filters, Retriever
+    from assistant.retrieval.filters import Filters
+    from assistant.retrieval.hybrid import Retriever
     from assistant.types import Answer, Chunk, Source
     from assistant.web import create_app, serve
 
 _EXPORTS = {
     "Answer": "assistant.types",
     "Assistant": "assistant.answer",
+    "AssistantError": "assistant.errors",
     "Chunk": "assistant.types",
-    "Filters": "assistant.retrieval.hybrid",
+    "Filters": "assistant.retrieval.filters",
     "IngestSummary": "assistant.ingest.pipeline",
     "Retriever": "assistant.retrieval.hybrid",
     "Settings": "assistant.config",
@@ -37,8 +40,9 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "Answer", "Assistant", "Chunk", "Filters", "IngestSummary", "Retriever", "Settings",
-    "Source", "build_chain", "create_app", "get_embeddings", "get_settings", "ingest", "serve",
+    "Answer", "Assistant", "AssistantError", "Chunk", "Filters", "IngestSummary", "Retriever",
+    "Settings", "Source", "build_chain", "create_app", "get_embeddings", "get_settings", "ingest",
+    "serve",
 ]
 
 

@@ -16,9 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
 
-from assistant.retrieval.lexical import MIN_PREFIX, MIN_SUFFIX, analyse
+from assistant.language import analyse, compound_match
 from assistant.text import sentence_spans
 from assistant.types import Answer, Source, place_and_date
 
@@ -104,25 +103,13 @@ def _strip_invalid(answer: str, valid: set[int], removed: list[int]) -> str:
     return _MARKER_WITH_SPACE.sub(replace, answer)
 
 
-def _terms_match(a: str, b: str) -> bool:
-    """Exact stems, or a compound head/tail: "segregation" supports "skolsegregation".
-
-    Same thresholds as the BM25 query expansion, so "supported" means what retrieval means.
-    """
-    if a == b:
-        return True
-    short, long = (a, b) if len(a) <= len(b) else (b, a)
-    return (len(short) >= MIN_PREFIX and long.startswith(short)) or (
-        len(short) >= MIN_SUFFIX and long.endswith(short)
-    )
-
-
 def supports(sentence: str, passage_terms: set[str]) -> bool:
     """Whether a passage gives a sentence any lexical support.
 
     Rule: at least one content term of the sentence (``analyse``: lower-cased, Swedish
     stopwords dropped, Snowball-stemmed; names and numbers are content terms too) occurs in
-    the passage, exactly or as a compound head/tail. A sentence with no content terms at all
+    the passage, exactly or as a compound/inflection (:func:`compound_match`, the rule
+    retrieval uses). A sentence with no content terms at all
     ("Det stämmer [1].") cannot be checked and counts as supported. The rule is lenient by
     design: it catches citations to an unrelated passage, not subtle misreadings.
     """
@@ -131,7 +118,7 @@ def supports(sentence: str, passage_terms: set[str]) -> bool:
         return True
     if terms & passage_terms:
         return True
-    return any(_terms_match(t, p) for t in terms for p in passage_terms)
+    return any(compound_match(t, p) for t in terms for p in passage_terms)
 
 
 def check_citations(answer: str, sources: Sequence[Source]) -> CitationCheck:
@@ -212,35 +199,3 @@ def render_sources_text(answer: Answer, *, only_cited: bool = True) -> str:
     cited = set(answer.citations)
     chosen = [s for s in answer.sources if not only_cited or s.n in cited]
     return "\n".join(format_source_line(s) for s in sorted(chosen, key=lambda s: s.n))
-
-
-_SV_WORDS = frozenset(
-    "och att det som är av för med på till vad hur vem vilka vilken vilket när varför var "
-    "gjorde gör har hade inte om jag vi de den ett en kan ska skulle finns fanns blev "
-    "eller men också från mot hos efter sina sitt sin deras vår våra här där något".split()
-)
-_EN_WORDS = frozenset(
-    "the and what how who which whom when why where did does do is are was were has have "
-    "had not about with from against for of to in on at this that these those their its "
-    "can could should would there any some into by an".split()
-)
-_SV_LETTERS = re.compile(r"[åäö]")
-
-
-def detect_language(text: str) -> Literal["sv", "en"]:
-    """``"en"`` or ``"sv"`` from function words, cheaply and offline.
-
-    Each known Swedish or English function word scores one point for its language; a
-    lower-case word with å/ä/ö scores for Swedish (capitalised words are skipped: names like
-    "Trollhättan" appear in English questions too). Ties go to Swedish, the default.
-    """
-    sv = en = 0
-    for raw in re.findall(r"\w+", text, re.UNICODE):
-        word = raw.lower()
-        if word in _SV_WORDS:
-            sv += 1
-        elif word in _EN_WORDS:
-            en += 1
-        elif raw[0].islower() and _SV_LETTERS.search(word):
-            sv += 1
-    return "en" if en > sv else "sv"

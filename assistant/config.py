@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 RetrieverName = Literal["hybrid", "dense", "bm25"]
+# The one list of retriever names (CLI choices, eval configurations, the retriever's modes).
+RETRIEVERS: tuple[RetrieverName, ...] = get_args(RetrieverName)
 
 
 def _split_csv(value: Any) -> Any:

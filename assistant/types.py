@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -81,6 +82,23 @@ class Chunk:
             date=meta.get("date"),
             url=meta.get("url"),
         )
+
+
+def join_chunks(chunks: Sequence[Chunk]) -> str:
+    """A document's text reassembled from its overlapping chunks (in order) via their
+    offsets; chunks whose offsets do not fit their text are joined as paragraphs."""
+    out = ""
+    covered = 0
+    for c in chunks:
+        if c.end - c.start != len(c.text):  # offsets unusable: fall back to plain joining
+            return "\n\n".join(ch.text for ch in chunks)
+        if c.start > covered:
+            out += "\n\n" if out else ""
+            out += c.text
+        else:
+            out += c.text[covered - c.start:]
+        covered = max(covered, c.end)
+    return out
 
 
 @dataclass

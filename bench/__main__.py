@@ -10,7 +10,6 @@ baseline (``assistant.evaluation.baseline``). Figures are medians over rounds.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import statistics
 import tempfile
@@ -54,7 +53,7 @@ def bench_ingest(rounds: int) -> tuple[list[list[str]], Path]:
             store.open(model.model_id)
             chunks = store.live_chunks()
             texts = [c.embed_text for c in chunks] + _sentence_texts(settings)
-            assert len(texts) == len(chunks) + store.sentences.count()
+            assert len(texts) == len(chunks) + store.sentence_count()
         t0 = time.perf_counter()
         model.embed_documents(texts)
         raw = time.perf_counter() - t0
@@ -130,7 +129,9 @@ def bench_queries(index_dir: Path, rounds: int) -> list[list[str]]:
 
 
 def main() -> None:
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    from assistant.runtime import prepare_process
+
+    prepare_process()
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--rounds", type=int, default=3, help="ingest rounds (medians)")
     parser.add_argument("--query-rounds", type=int, default=3)

@@ -7,10 +7,11 @@ import os
 
 import pytest
 
+from assistant.runtime import disable_telemetry
+
 pytest_plugins = ["tests.support.fixtures", "tests.support.index"]
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+disable_telemetry()  # the same set-up as every entry point, before Gradio or Chroma load
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

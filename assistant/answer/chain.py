@@ -3,6 +3,11 @@
 Every stage is a named runnable built by :func:`build_chain`; nothing is created at
 import time. The chain streams events: ``("sources", [Source])`` once retrieval is
 done, ``("token", str)`` while the answer is produced, ``("done", Answer)`` last.
+
+Between stages the state is a frozen dataclass that grows by stage: :class:`Request`
+(what was asked) → :class:`Condensed` (+ the text to retrieve with) → :class:`Retrieved`
+(+ passages and sources). A stage can only read what an earlier stage produced, and a
+typo in a field name is a type error instead of a ``KeyError`` at answer time.
 """
 
 from __future__ import annotations
@@ -11,17 +16,21 @@ import logging
 import math
 import re
 import time
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from assistant.answer import extractive
 from assistant.answer.condense import condense_offline
-from assistant.citations import REFUSAL_TEXT, check_citations, detect_language, is_refusal
-from assistant.retrieval.hybrid import Filters, Mode, Retrieval, Retriever
-from assistant.retrieval.lexical import analyse
+from assistant.citations import REFUSAL_TEXT, check_citations, is_refusal
+from assistant.config import RetrieverName
+from assistant.history import History
+from assistant.language import analyse, detect_language
+from assistant.retrieval.filters import Filters
+from assistant.retrieval.hybrid import Retrieval, Retriever
 from assistant.types import Answer, Chunk, Source
 
 if TYPE_CHECKING:
@@ -63,6 +72,44 @@ NOT_SOURCED = ("Svaret saknar giltiga källhänvisningar och ska inte läsas som
                "artiklarna.")
 
 
+@dataclass(frozen=True, kw_only=True)
+class Request:
+    """The chain's input: one question with its conversation and search options."""
+
+    question: str
+    history: tuple[Mapping[str, object], ...] = ()
+    k: int
+    filters: Filters = field(default_factory=Filters)
+    retriever: RetrieverName
+    started: float = field(default_factory=time.perf_counter)  # for the total timing
+
+
+@dataclass(frozen=True, kw_only=True)
+class Condensed(Request):
+    """After ``condense``: ``standalone`` is what retrieval searches with (the question,
+    or the question made self-contained from the history)."""
+
+    standalone: str
+    notice: str | None = None  # a Swedish note for the user, e.g. the model failed
+
+
+@dataclass(frozen=True, kw_only=True)
+class Retrieved(Condensed):
+    """After ``retrieve``: the passages and the numbered sources the answer may cite."""
+
+    retrieval: Retrieval
+    sources: list[Source]
+    retrieve_ms: float
+
+
+_Stage = TypeVar("_Stage", bound=Request)
+
+
+def _advance(state: Request, stage: type[_Stage], **new: Any) -> _Stage:
+    """``state`` carried into the next stage's type with the stage's new fields."""
+    return stage(**{f.name: getattr(state, f.name) for f in fields(state)}, **new)
+
+
 class Assistant:
     """Retriever + answerer for one index; thread-safe, built once per process."""
 
@@ -71,7 +118,7 @@ class Assistant:
         self.settings = settings
         self.retriever = retriever
         self.chat_model = chat_model
-        self._chain: Runnable[dict[str, Any], Event] | None = None
+        self._chain: Runnable[Request, Event] | None = None
         self._background: tuple[np.ndarray, np.ndarray] | None = None
         self._sentences: dict[tuple[str, str, int, int], list[extractive.SentenceVector]] = {}
 
@@ -80,9 +127,7 @@ class Assistant:
         a typical corpus sentence. Mean and covariance of the sentence vectors are
         computed once, so this costs one matrix-vector product per question."""
         if self._background is None:
-            got = self.store.sentences.get(include=["embeddings"], limit=BACKGROUND_SAMPLE)
-            vectors = np.asarray(got["embeddings"] if got["embeddings"] is not None else [],
-                                 dtype=np.float64)
+            vectors = self.store.sentence_sample(BACKGROUND_SAMPLE)
             if len(vectors) < 2:
                 return math.inf
             self._background = (vectors.mean(axis=0), np.cov(vectors, rowvar=False))
@@ -143,54 +188,55 @@ class Assistant:
         return f"llm ({self.settings.llm_model})" if self.chat_model is not None else "extractive"
 
     @property
-    def chain(self) -> Runnable[dict[str, Any], Event]:
+    def chain(self) -> Runnable[Request, Event]:
         if self._chain is None:
             self._chain = build_chain(self)
         return self._chain
 
-    def stream(self, question: str, history: Sequence[dict[str, str]] = (), k: int | None = None,
+    def stream(self, question: str, history: History = (), k: int | None = None,
                filters: Filters | dict[str, str] | None = None,
-               retriever: Mode | None = None) -> Iterator[Event]:
+               retriever: RetrieverName | None = None) -> Iterator[Event]:
         if not isinstance(filters, Filters):
             filters = Filters.parse(filters)
-        state = {"question": question.strip(), "history": list(history),
-                 "k": k or self.settings.k, "filters": filters,
-                 "retriever": retriever or self.settings.retriever,
-                 "started": time.perf_counter()}
-        yield from self.chain.stream(state)
+        request = Request(question=question.strip(), history=tuple(history),
+                          k=k or self.settings.k, filters=filters,
+                          retriever=retriever or self.settings.retriever)
+        yield from self.chain.stream(request)
 
-    def ask(self, question: str, history: Sequence[dict[str, str]] = (), k: int | None = None,
+    def ask(self, question: str, history: History = (), k: int | None = None,
             filters: Filters | dict[str, str] | None = None,
-            retriever: Mode | None = None) -> Answer:
+            retriever: RetrieverName | None = None) -> Answer:
         for kind, payload in self.stream(question, history, k, filters, retriever):
             if kind == "done":
                 return payload
         raise RuntimeError("the answer chain ended without an answer")
 
 
-def build_chain(assistant: Assistant) -> Runnable[dict[str, Any], Event]:
-    def condense(state: dict[str, Any]) -> dict[str, Any]:
-        question, history = state["question"], state["history"]
+def build_chain(assistant: Assistant) -> Runnable[Request, Event]:
+    def condense(state: Request) -> Condensed:
+        question, history = state.question, state.history
+        notice: str | None = None
         standalone = condense_offline(question, history,
                                       lambda q: bool(assistant.retriever.named_municipalities(q)))
         if assistant.chat_model is not None and history:
-            from assistant.answer.llm import LLMError, condense
+            from assistant.answer.llm import condense
+            from assistant.errors import LLMError
 
             try:
                 standalone = condense(assistant.chat_model, question, history)
             except LLMError as exc:
-                state["notice"] = exc.message_sv
-        return {**state, "standalone": standalone}
+                notice = exc.message_sv
+        return _advance(state, Condensed, standalone=standalone, notice=notice)
 
-    def retrieve(state: dict[str, Any]) -> dict[str, Any]:
+    def retrieve(state: Condensed) -> Retrieved:
         t0 = time.perf_counter()
-        retrieval = assistant.retriever.retrieve(state["standalone"], state["k"],
-                                                 state["filters"], state["retriever"])
+        retrieval = assistant.retriever.retrieve(state.standalone, state.k,
+                                                 state.filters, state.retriever)
         sources = [Source.from_scored(n, sc) for n, sc in enumerate(retrieval.chunks, start=1)]
-        return {**state, "retrieval": retrieval, "sources": sources,
-                "retrieve_ms": (time.perf_counter() - t0) * 1000}
+        return _advance(state, Retrieved, retrieval=retrieval, sources=sources,
+                        retrieve_ms=(time.perf_counter() - t0) * 1000)
 
-    def answer(states: Iterator[dict[str, Any]]) -> Iterator[Event]:
+    def answer(states: Iterator[Retrieved]) -> Iterator[Event]:
         for state in states:
             yield from _answer(assistant, state)
 
@@ -201,21 +247,22 @@ def build_chain(assistant: Assistant) -> Runnable[dict[str, Any], Event]:
     )
 
 
-def _answer(assistant: Assistant, state: dict[str, Any]) -> Iterator[Event]:
+def _answer(assistant: Assistant, state: Retrieved) -> Iterator[Event]:
     t0 = time.perf_counter()
-    question: str = state["question"]
-    retrieval: Retrieval = state["retrieval"]
-    sources: list[Source] = state["sources"]
+    question = state.question
+    retrieval = state.retrieval
+    sources = state.sources
     language = detect_language(question)
     yield ("sources", sources)
 
     extract = _extract(assistant, state, retrieval)
     supported = bool(extract.sentences) and _supported(assistant, question, language,
                                                        retrieval, extract)
-    notice: str | None = state.get("notice")
+    notice = state.notice
     text, refused, model = REFUSAL_TEXT, True, None
     if supported and assistant.chat_model is not None:
-        from assistant.answer.llm import LLMError, fit_context, stream_generate
+        from assistant.answer.llm import fit_context, stream_generate
+        from assistant.errors import LLMError
 
         # Only the sources that fit the token budget reach the model, so only they may
         # be cited: a [n] beyond them would be an invented citation.
@@ -223,7 +270,7 @@ def _answer(assistant: Assistant, state: dict[str, Any]) -> Iterator[Event]:
         pieces: list[str] = []
         try:
             for token in stream_generate(assistant.chat_model, question, included,
-                                         state["history"], language,
+                                         state.history, language,
                                          assistant.settings.context_tokens):
                 pieces.append(token)
                 yield ("token", token)
@@ -254,9 +301,9 @@ def _answer(assistant: Assistant, state: dict[str, Any]) -> Iterator[Event]:
         if cand.n in citations and sources[cand.n - 1].highlight is None:
             sources[cand.n - 1].highlight = [cand.start, cand.end]
     now = time.perf_counter()
-    timings = {"retrieve": round(state["retrieve_ms"], 1),
+    timings = {"retrieve": round(state.retrieve_ms, 1),
                "generate": round((now - t0) * 1000, 1),
-               "total": round((now - state["started"]) * 1000, 1)}
+               "total": round((now - state.started) * 1000, 1)}
     yield ("done", Answer(question=question, answer=text, refused=refused,
                           mode="llm" if model else "extractive",
                           citations=citations, sources=sources, timings_ms=timings,
@@ -297,14 +344,14 @@ def _supported(assistant: Assistant, question: str, language: str, retrieval: Re
     return True
 
 
-def _extract(assistant: Assistant, state: dict[str, Any],
+def _extract(assistant: Assistant, state: Retrieved,
              retrieval: Retrieval) -> extractive.Extract:
     chunks = retrieval.chunks[: extractive.CANDIDATE_CHUNKS]
     if not chunks:
         return extractive.Extract()
     vectors = assistant.sentence_vectors([c.chunk for c in chunks])
-    query_vector = retrieval.query_vector or assistant.embeddings.embed_query(state["standalone"])
-    question = state["question"]
+    query_vector = retrieval.query_vector or assistant.embeddings.embed_query(state.standalone)
+    question = state.question
     terms = assistant.retriever.lexical.terms(question)
     ranked = extractive.candidates(chunks, vectors, query_vector, terms, question)
     return extractive.select(ranked, kind=extractive.answer_type(question))

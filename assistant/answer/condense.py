@@ -7,28 +7,30 @@ the conversation's recent user turns prepended, which carries the topic along.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
-from assistant.retrieval.lexical import analyse
+from assistant.history import History
+from assistant.language import analyse
 from assistant.text import words
 
 # Words that point back into the conversation ("det", "hon", "besöket" is handled by
 # the length rule). A question using one of them is never standalone.
-ANAPHORA = frozenset(
-    "det den de dem deras dess där dit då hon han hen henne honom hans hennes detta denna "
-    "dessa samma it they them their there that this these those he she his her its".split()
-)
+ANAPHORA = frozenset((
+    "det", "den", "de", "dem", "deras", "dess", "där", "dit", "då", "hon", "han", "hen",
+    "henne", "honom", "hans", "hennes", "detta", "denna", "dessa", "samma", "it", "they",
+    "them", "their", "there", "that", "this", "these", "those", "he", "she", "his", "her", "its",
+))
 MAX_FOLLOWUP_TERMS = 4  # content terms; longer questions usually carry their own topic
 HISTORY_TURNS = 1
 
 
 def condense_offline(
     question: str,
-    history: Sequence[dict[str, str]],
+    history: History,
     names_topic: Callable[[str], bool] = lambda _q: False,
 ) -> str:
     """The text to retrieve with: the question, or recent user turns + the question."""
-    previous = [t.get("content", "") for t in history if t.get("role") == "user"]
+    previous = [str(t.get("content", "")) for t in history if t.get("role") == "user"]
     previous = [p for p in previous if p.strip()][-HISTORY_TURNS:]
     if not previous or names_topic(question):
         return question

@@ -32,11 +32,12 @@ from typing import Literal
 
 import numpy as np
 
-from assistant.retrieval.lexical import QueryTerms, analyse, term_match
+from assistant.language import analyse, jaccard, term_match
+from assistant.retrieval.lexical import QueryTerms
 from assistant.text import paragraph_spans, sentence_spans, words
 from assistant.types import Chunk, ScoredChunk, place_and_date
 
-LEXICAL_WEIGHT = 0.25  # added to the cosine similarity for full (weighted) term coverage
+TERM_COVERAGE_WEIGHT = 0.25  # added to the cosine similarity for full (weighted) term coverage
 CONTEXT_WEIGHT = 0.5  # a term found only in the heading/title/municipality counts half
 REPEAT_WEIGHT = 0.5  # a term already covered by a chosen sentence counts half again
 TYPE_BONUS = 0.05  # a sentence of the expected answer type (number, date) is preferred
@@ -246,7 +247,7 @@ def candidates(
                    for t in terms.exact}
         lexical = coverage(matches, weights)
         typed = has_type(unit.text, kind)
-        score = (dense + LEXICAL_WEIGHT * lexical + RANK_PRIOR / n
+        score = (dense + TERM_COVERAGE_WEIGHT * lexical + RANK_PRIOR / n
                  + (TYPE_BONUS if kind and typed else 0.0))
         out.append(Candidate(n, unit.start, unit.end, unit.text, dense, lexical, score,
                              matches, typed, weights))
@@ -277,12 +278,12 @@ def select(ranked: Sequence[Candidate], max_sentences: int = MAX_SENTENCES,
         def gain(c: Candidate) -> float:
             lex = sum(w * c.matches.get(t, 0.0) * (1 - REPEAT_WEIGHT * covered.get(t, 0.0))
                       for t, w in weights.items()) / total
-            return c.score + LEXICAL_WEIGHT * (lex - c.lexical)
+            return c.score + TERM_COVERAGE_WEIGHT * (lex - c.lexical)
 
         best = max(pool, key=gain)
         pool.remove(best)
         bag = set(words(best.text))
-        if any(len(bag & b) / len(bag | b) > REDUNDANT_JACCARD for b in bags):
+        if any(jaccard(bag, b) > REDUNDANT_JACCARD for b in bags):
             continue
         chosen.append(best)
         bags.append(bag)

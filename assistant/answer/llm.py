@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
-from assistant.citations import REFUSAL_TEXT, detect_language, refusal_text, strip_markers
+from assistant.citations import REFUSAL_TEXT, refusal_text, strip_markers
+from assistant.errors import LLMConfigError, LLMError
+from assistant.history import History, recent_turns
+from assistant.language import Language, detect_language
 from assistant.prompts import Prompt, load_prompt
 from assistant.text import count_tokens, encoding, sentence_spans
 from assistant.types import Source, place_and_date
@@ -29,46 +32,13 @@ if TYPE_CHECKING:
 
     from assistant.config import Settings
 
-LLMErrorKind = Literal["timeout", "auth", "rate_limit", "server", "connection", "bad_response"]
-Language = Literal["sv", "en"]
-History = Sequence[Mapping[str, str]]
 
 ANSWER_PROMPT = "answer.sv"
 CONDENSE_PROMPT = "condense.sv"
-HISTORY_MESSAGES = 8  # earlier turns sent along; older ones rarely matter and cost tokens
 HISTORY_CHARS = 1200  # per turn in the condense prompt: long answers drown the question
 
 _FALLBACK = "visar ett utdrag ur artiklarna i stället."
 _LANGUAGE_NAMES = {"sv": "svenska", "en": "engelska"}
-
-
-class LLMConfigError(ValueError):
-    """LLM mode was chosen but the settings cannot reach any endpoint."""
-
-
-class LLMError(Exception):
-    """A failed model call, classified so the caller can explain it and fall back.
-
-    ``message_sv`` is meant for end users (no URLs or keys); ``detail`` is the original
-    technical error for logs; ``status`` the HTTP status when there was one.
-    """
-
-    def __init__(
-        self,
-        kind: LLMErrorKind,
-        message_sv: str,
-        *,
-        detail: str = "",
-        status: int | None = None,
-    ) -> None:
-        super().__init__(message_sv)
-        self.kind: LLMErrorKind = kind
-        self.message_sv = message_sv
-        self.detail = detail
-        self.status = status
-
-    def __repr__(self) -> str:
-        return f"LLMError(kind={self.kind!r}, status={self.status!r}, detail={self.detail!r})"
 
 
 # --- model -------------------------------------------------------------------------------
@@ -213,7 +183,7 @@ def history_messages(history: History) -> list[BaseMessage]:
     from langchain_core.messages import AIMessage, HumanMessage
 
     out: list[BaseMessage] = []
-    for turn in list(history)[-HISTORY_MESSAGES:]:
+    for turn in recent_turns(history):
         content = str(turn.get("content", "")).strip()
         if not content:
             continue
@@ -227,7 +197,7 @@ def history_messages(history: History) -> list[BaseMessage]:
 def history_text(history: History) -> str:
     """The last turns as "Användare: …" / "Assistent: …" lines for the condense prompt."""
     lines: list[str] = []
-    for turn in list(history)[-HISTORY_MESSAGES:]:
+    for turn in recent_turns(history):
         content = " ".join(strip_markers(str(turn.get("content", ""))).split())
         if not content:
             continue

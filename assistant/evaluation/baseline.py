@@ -17,16 +17,16 @@ those passages could contain, while citation and refusal metrics do not apply
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.history import History
+from assistant.retrieval.store import ScratchIndex
 from assistant.types import Answer, Source
 
 if TYPE_CHECKING:
-    from chromadb.api.models.Collection import Collection
     from langchain_core.embeddings import Embeddings
 
     from assistant.config import Settings
@@ -67,7 +67,8 @@ def load_corpus(
     a user following the tutorial. Ids are paths relative to the corpus folder,
     the same ids the eval file names.
     """
-    from assistant.ingest.loaders import SUPPORTED_SUFFIXES, LoadError, load_document
+    from assistant.errors import LoadError
+    from assistant.ingest.loaders import SUPPORTED_SUFFIXES, load_document
 
     corpus_dir = Path(corpus_dir)
     if not corpus_dir.is_dir():
@@ -117,8 +118,7 @@ class TutorialBaseline:
         self.skipped: list[tuple[str, str]] = []
         self.n_chunks = 0
         self.build_seconds = 0.0
-        self._client: Any = None
-        self._collection: Collection | None = None
+        self._index: ScratchIndex | None = None
         self._titles = {doc.doc_id: doc.title for doc in self.documents}
 
     @classmethod
@@ -140,12 +140,10 @@ class TutorialBaseline:
         The ephemeral client is shared process-wide by Chroma, hence a unique
         collection name per baseline; nothing touches the persistent index.
         """
-        if self._collection is not None:
+        if self._index is not None:
             return
         if not self.documents:
             raise ValueError("Baslinjen hittar inga dokument att läsa in i korpusmappen")
-        import chromadb
-        from chromadb.config import Settings as ChromaSettings
         from langchain_text_splitters import RecursiveCharacterTextSplitter
 
         started = time.perf_counter()
@@ -158,24 +156,16 @@ class TutorialBaseline:
         )
         texts = [piece.page_content for piece in pieces]
         vectors = self.embeddings.embed_documents(texts)
-        self._client = chromadb.EphemeralClient(
-            settings=ChromaSettings(anonymized_telemetry=False)
+        index = ScratchIndex("baseline")
+        index.add(
+            [f"{piece.metadata['doc_id']}#{piece.metadata['start_index']}-{i}"
+             for i, piece in enumerate(pieces)],
+            vectors,
+            texts,
+            [{"doc_id": piece.metadata["doc_id"],
+              "start_index": int(piece.metadata["start_index"])} for piece in pieces],
         )
-        collection: Collection = self._client.create_collection(
-            f"baseline-{uuid.uuid4().hex}",
-            embedding_function=None,  # never Chroma's default (it downloads a model)
-            configuration={"hnsw": {"space": "cosine"}},
-        )
-        ids = [f"{piece.metadata['doc_id']}#{piece.metadata['start_index']}-{i}"
-               for i, piece in enumerate(pieces)]
-        collection.add(
-            ids=ids,
-            embeddings=[list(map(float, v)) for v in vectors],  # type: ignore[arg-type]
-            documents=texts,
-            metadatas=[{"doc_id": piece.metadata["doc_id"],
-                        "start_index": int(piece.metadata["start_index"])} for piece in pieces],
-        )
-        self._collection = collection
+        self._index = index
         self.n_chunks = len(pieces)
         self.build_seconds = time.perf_counter() - started
 
@@ -188,7 +178,7 @@ class TutorialBaseline:
     def ask(
         self,
         question: str,
-        history: Sequence[dict[str, str]] = (),
+        history: History = (),
         k: int | None = None,
         filters: Any = None,
         retriever: Any = None,
@@ -196,26 +186,18 @@ class TutorialBaseline:
         """Dense top-k over the tutorial chunks; ``history``, filters and retriever are ignored
         because the tutorial pipeline has none of them."""
         self.build()
-        assert self._collection is not None
+        assert self._index is not None
         n = k or self.k
         started = time.perf_counter()
         vector = self.embeddings.embed_query(question)
-        got = self._collection.query(
-            query_embeddings=[list(map(float, vector))],  # type: ignore[arg-type]
-            n_results=min(n, self.n_chunks),
-            include=["documents", "metadatas", "distances"],
-        )
+        hits = self._index.query(vector, min(n, self.n_chunks))
         retrieved = time.perf_counter()
         sources: list[Source] = []
-        for rank, (cid, text, meta, dist) in enumerate(
-            zip(got["ids"][0], (got["documents"] or [[]])[0], (got["metadatas"] or [[]])[0],
-                (got["distances"] or [[]])[0], strict=True),
-            start=1,
-        ):
-            doc_id = str(meta["doc_id"])
+        for rank, hit in enumerate(hits, start=1):
+            doc_id = str(hit.metadata["doc_id"])
             sources.append(Source(n=rank, id=doc_id, title=self._titles.get(doc_id, doc_id),
-                                  municipality=None, date=None, url=None, chunk_id=cid,
-                                  score=round(1.0 - float(dist), 4), text=text or ""))
+                                  municipality=None, date=None, url=None, chunk_id=hit.id,
+                                  score=round(hit.similarity, 4), text=hit.text))
         answer_text = "\n\n".join(source.text for source in sources)
         done = time.perf_counter()
         return Answer(
@@ -234,13 +216,9 @@ class TutorialBaseline:
 
     def close(self) -> None:
         """Drop the temporary collection so repeated runs in one process do not pile up."""
-        if self._client is not None and self._collection is not None:
-            try:
-                self._client.delete_collection(self._collection.name)
-            except Exception:  # already gone: nothing to clean up
-                pass
-        self._collection = None
-        self._client = None
+        if self._index is not None:
+            self._index.close()
+        self._index = None
 
     def __enter__(self) -> TutorialBaseline:
         return self

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import DatasetLineError
+from assistant.history import HistoryError, Message, parse_history
+
 __all__ = [
     "DEFAULT_KIND",
-    "HISTORY_ROLES",
     "DatasetError",
     "EvalQuestion",
     "load_eval_file",
@@ -23,7 +25,6 @@ __all__ = [
 ]
 
 DEFAULT_KIND = "unspecified"
-HISTORY_ROLES = frozenset({"user", "assistant", "system"})
 
 _KNOWN_FIELDS = frozenset(
     {"id", "question", "expected_sources", "must_mention", "history", "reference_answer", "kind"}
@@ -42,7 +43,7 @@ class EvalQuestion:
     question: str
     expected_sources: tuple[str, ...]
     must_mention: tuple[tuple[str, ...], ...]
-    history: tuple[dict[str, str], ...] = field(default=(), hash=False)
+    history: tuple[Message, ...] = field(default=(), hash=False)
     reference_answer: str | None = None
     kind: str = DEFAULT_KIND
     extra: dict[str, Any] = field(default_factory=dict, hash=False)
@@ -63,10 +64,6 @@ class DatasetError:
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.reason}"
-
-
-class _LineError(ValueError):
-    """Carries one reason out of the field parsers without building DatasetError there."""
 
 
 def load_eval_file(path: Path) -> tuple[list[EvalQuestion], list[DatasetError]]:
@@ -152,14 +149,14 @@ def _parse_record(record: dict[str, Any], number: int, errors: list[str]) -> Eva
         ("question", lambda: _parse_question(record)),
         ("expected_sources", lambda: _parse_expected_sources(record)),
         ("must_mention", lambda: _parse_must_mention(record.get("must_mention"))),
-        ("history", lambda: parse_history(record.get("history"))),
+        ("history", lambda: _parse_history(record.get("history"))),
         ("reference_answer", lambda: _parse_reference_answer(record.get("reference_answer"))),
         ("kind", lambda: _parse_kind(record.get("kind"))),
     )
     for name, parse in parsers:
         try:
             values[name] = parse()
-        except _LineError as exc:
+        except DatasetLineError as exc:
             errors.append(str(exc))
     if errors:
         return None
@@ -173,28 +170,28 @@ def _parse_id(record: dict[str, Any], number: int) -> str:
     if value is None:
         return f"line{number}"
     if not isinstance(value, str) or not value.strip():
-        raise _LineError("'id' must be a non-empty string")
+        raise DatasetLineError("'id' must be a non-empty string")
     return value.strip()
 
 
 def _parse_question(record: dict[str, Any]) -> str:
     if "question" not in record:
-        raise _LineError("missing field 'question'")
+        raise DatasetLineError("missing field 'question'")
     value = record["question"]
     if not isinstance(value, str) or not value.strip():
-        raise _LineError("'question' must be a non-empty string")
+        raise DatasetLineError("'question' must be a non-empty string")
     return value.strip()
 
 
 def _parse_expected_sources(record: dict[str, Any]) -> tuple[str, ...]:
     """Required even though it may be empty: a forgotten field must not turn into a refusal test."""
     if "expected_sources" not in record:
-        raise _LineError("missing field 'expected_sources'")
+        raise DatasetLineError("missing field 'expected_sources'")
     value = record["expected_sources"]
     if not isinstance(value, list) or not all(
         isinstance(item, str) and item.strip() for item in value
     ):
-        raise _LineError("'expected_sources' must be a list of strings")
+        raise DatasetLineError("'expected_sources' must be a list of strings")
     return tuple(dict.fromkeys(item.strip() for item in value))
 
 
@@ -208,49 +205,36 @@ def _parse_must_mention(value: Any) -> tuple[tuple[str, ...], ...]:
         return ()
     message = "'must_mention' must be a list of groups (strings or lists of strings)"
     if not isinstance(value, list):
-        raise _LineError(message)
+        raise DatasetLineError(message)
     groups: list[tuple[str, ...]] = []
     for index, group in enumerate(value, start=1):
         alternatives = [group] if isinstance(group, str) else group
         if not isinstance(alternatives, list) or not all(
             isinstance(item, str) for item in alternatives
         ):
-            raise _LineError(message)
+            raise DatasetLineError(message)
         cleaned = tuple(item.strip() for item in alternatives)
         if not cleaned or not all(cleaned):
-            raise _LineError(f"'must_mention' group {index} is empty or has an empty alternative")
+            raise DatasetLineError(
+                f"'must_mention' group {index} is empty or has an empty alternative")
         groups.append(cleaned)
     return tuple(groups)
 
 
-def parse_history(value: Any) -> tuple[dict[str, str], ...]:
-    """Validate conversation turns; shared by eval files and ``assistant ask --history``.
-
-    Raises ``ValueError`` naming the first bad entry."""
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise _LineError("'history' must be a list of {role, content} objects")
-    roles = ", ".join(repr(role) for role in sorted(HISTORY_ROLES))
-    entries: list[dict[str, str]] = []
-    for index, entry in enumerate(value, start=1):
-        if not isinstance(entry, dict):
-            raise _LineError(f"'history' entry {index} must be an object")
-        role = entry.get("role")
-        if role not in HISTORY_ROLES:
-            raise _LineError(f"'history' entry {index}: 'role' must be one of {roles}")
-        content = entry.get("content")
-        if not isinstance(content, str):
-            raise _LineError(f"'history' entry {index}: 'content' must be a string")
-        entries.append({"role": role, "content": content.strip()})
-    return tuple(entries)
+def _parse_history(value: Any) -> tuple[Message, ...]:
+    """The shared history rules (:func:`assistant.history.parse_history`), reported as a
+    line error so the rest of the file is still evaluated."""
+    try:
+        return parse_history(value)
+    except HistoryError as exc:
+        raise DatasetLineError(str(exc)) from exc
 
 
 def _parse_reference_answer(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _LineError("'reference_answer' must be a string")
+        raise DatasetLineError("'reference_answer' must be a string")
     return value.strip() or None
 
 
@@ -258,7 +242,7 @@ def _parse_kind(value: Any) -> str:
     if value is None:
         return DEFAULT_KIND
     if not isinstance(value, str) or not value.strip():
-        raise _LineError("'kind' must be a non-empty string")
+        raise DatasetLineError("'kind' must be a non-empty string")
     return value.strip()
 
 

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from assistant.config import RETRIEVERS
+from assistant.evaluation.baseline import BASELINE_K
 from assistant.evaluation.dataset import EvalQuestion
 from assistant.evaluation.metrics import (
     LATENCY_KEYS,
@@ -29,6 +31,7 @@ from assistant.evaluation.metrics import (
     fact_groups,
     score_question,
 )
+from assistant.history import History
 from assistant.types import Answer
 
 __all__ = [
@@ -51,7 +54,6 @@ __all__ = [
 
 REPORT_VERSION = 1
 BASELINE = "baseline"
-RETRIEVERS = ("hybrid", "dense", "bm25")
 CONFIG_NAMES = (*RETRIEVERS, BASELINE)
 
 # Every aggregate value a threshold may name: the metrics plus the latency percentiles.
@@ -80,7 +82,7 @@ class Answerer(Protocol):
     def ask(
         self,
         question: str,
-        history: Sequence[dict[str, str]] = (),
+        history: History = (),
         k: int | None = None,
         filters: Any = None,
         retriever: Any = None,
@@ -103,7 +105,7 @@ class RunSpec:
         return self.name == BASELINE
 
 
-def parse_specs(text: str, default_k: int, baseline_k: int = 4) -> list[RunSpec]:
+def parse_specs(text: str, default_k: int, baseline_k: int = BASELINE_K) -> list[RunSpec]:
     """``"hybrid,dense,baseline"`` → run specs, in the order given (the first is gated).
 
     The baseline always uses the tutorial's dense top-``baseline_k``: changing its
@@ -287,8 +289,7 @@ def evaluate_one(
     generates_answers: bool = True,
 ) -> QuestionResult:
     """Ask one question and score it; an exception becomes a scored failure, not a crash."""
-    from assistant.retrieval.embeddings import ConfigError
-    from assistant.retrieval.store import IndexUnavailableError
+    from assistant.errors import ConfigError, IndexUnavailableError
 
     started = time.perf_counter()
     answer: Answer | None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from assistant.retrieval.store import chunk_id
 from assistant.text import count_tokens, paragraph_spans, sentence_spans, sha256
 from assistant.types import Chunk, DocumentMeta
 
@@ -121,11 +122,6 @@ def chunk_text(
             back += 1
         i = back
     return spans
-
-
-def chunk_id(doc_id: str, doc_hash: str, ordinal: int) -> str:
-    """Deterministic ids make re-runs idempotent and crash recovery exact."""
-    return f"{doc_id}#{doc_hash[:12]}-{ordinal:04d}"
 
 
 def chunk_document(

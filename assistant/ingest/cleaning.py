@@ -110,9 +110,8 @@ def clean_text(text: str, patterns: Sequence[re.Pattern[str]] | None = None) -> 
         seen_paragraphs.add(paragraph)
         kept_lines: list[str] = []
         for line in paragraph.split("\n"):
-            if _is_chrome(line, patterns):
-                removed.append(line)
-            elif len(line) >= _MIN_DUPLICATE_CHARS and line in seen_lines:
+            repeated = len(line) >= _MIN_DUPLICATE_CHARS and line in seen_lines
+            if repeated or _is_chrome(line, patterns):
                 removed.append(line)
             else:
                 seen_lines.add(line)

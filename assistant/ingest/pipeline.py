@@ -17,16 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from assistant.ingest.chunking import chunk_document, chunk_id
+from assistant.errors import IndexMismatchError, IndexUnavailableError, LoadError
+from assistant.ingest.chunking import chunk_document
 from assistant.ingest.cleaning import clean_text, load_patterns
-from assistant.ingest.loaders import SUPPORTED_SUFFIXES, LoadError, load_document
+from assistant.ingest.loaders import SUPPORTED_SUFFIXES, LoadedDocument, load_document
 from assistant.ingest.metadata import document_meta, read_sidecar
 from assistant.retrieval.embeddings import get_embeddings, model_id
 from assistant.retrieval.store import (
     ChromaStore,
     DocRecord,
-    IndexMismatchError,
-    IndexUnavailableError,
     SentenceRecord,
 )
 from assistant.text import count_tokens, sentence_spans, sha256
@@ -129,6 +128,50 @@ def fingerprint(raw_text: str, meta_json: str, recipe: str) -> str:
     return sha256(f"{recipe}\n{meta_json}\n{raw_text}")
 
 
+def _open_for_writing(settings: Settings, embeddings: Embeddings, model: str,
+                      rebuild: bool) -> ChromaStore:
+    store = ChromaStore.from_settings(settings)
+    if rebuild:
+        # Same model: re-embed in place so the old index keeps answering meanwhile.
+        # Another model: vectors are incomparable, so the index must be dropped first.
+        try:
+            store.open(model)
+        except IndexMismatchError:
+            store.drop()
+        except IndexUnavailableError:
+            pass  # nothing to rebuild yet
+    store.create_or_open(model, lambda: len(embeddings.embed_query("dimension")))
+    return store
+
+
+def _read_clean(doc_id: str, path: Path, patterns: Sequence[re.Pattern[str]],
+                summary: IngestSummary) -> tuple[LoadedDocument, str] | None:
+    """The loaded file and its cleaned text, or ``None`` (recorded as skipped)."""
+    try:
+        loaded = load_document(path)
+    except LoadError as exc:
+        summary.skipped.append((doc_id, exc.reason))
+        log.warning("skipped %s: %s", doc_id, exc.reason)
+        return None
+    except OSError as exc:
+        summary.skipped.append((doc_id, f"unreadable: {exc.strerror or exc}"))
+        return None
+    cleaned = clean_text(loaded.text, patterns).text
+    if not cleaned.strip():
+        summary.skipped.append((doc_id, "no text left after cleaning"))
+        return None
+    return loaded, cleaned
+
+
+def _forget_gone(store: ChromaStore, manifest: dict[str, DocRecord], seen: set[str],
+                 roots: Sequence[Path], corpus_dir: Path, summary: IngestSummary) -> None:
+    """Documents whose file is gone (under a scanned directory) lose their chunks."""
+    for doc_id, record in manifest.items():
+        if doc_id not in seen and _covered(record, roots, corpus_dir):
+            store.forget_doc(doc_id)
+            summary.removed.append(doc_id)
+
+
 def ingest(
     settings: Settings,
     paths: Sequence[Path] | None = None,
@@ -148,17 +191,7 @@ def ingest(
     embeddings = embeddings or get_embeddings(settings)
     model = model_id(embeddings)
     fits = getattr(embeddings, "fits", None)
-    store = ChromaStore.from_settings(settings)
-    if rebuild:
-        # Same model: re-embed in place so the old index keeps answering meanwhile.
-        # Another model: vectors are incomparable, so the index must be dropped first.
-        try:
-            store.open(model)
-        except IndexMismatchError:
-            store.drop()
-        except IndexUnavailableError:
-            pass  # nothing to rebuild yet
-    store.create_or_open(model, lambda: len(embeddings.embed_query("dimension")))
+    store = _open_for_writing(settings, embeddings, model, rebuild)
     manifest = store.manifest()
 
     sidecar = read_sidecar(corpus_dir, settings.metadata_file)
@@ -171,19 +204,10 @@ def ingest(
             summary.skipped.append((doc_id, f"unsupported file type {path.suffix or '(none)'}"))
             continue
         # A skipped file stays out of ``seen``, so it loses its old chunks below too.
-        try:
-            loaded = load_document(path)
-        except LoadError as exc:
-            summary.skipped.append((doc_id, exc.reason))
-            log.warning("skipped %s: %s", doc_id, exc.reason)
+        read = _read_clean(doc_id, path, patterns, summary)
+        if read is None:
             continue
-        except OSError as exc:
-            summary.skipped.append((doc_id, f"unreadable: {exc.strerror or exc}"))
-            continue
-        cleaned = clean_text(loaded.text, patterns).text
-        if not cleaned.strip():
-            summary.skipped.append((doc_id, "no text left after cleaning"))
-            continue
+        loaded, cleaned = read
         seen.add(doc_id)
         meta = document_meta(doc_id, loaded.text, sidecar, loaded.title_hint, patterns)
         doc_hash = fingerprint(loaded.text, json.dumps(sidecar.get(doc_id), sort_keys=True),
@@ -203,18 +227,9 @@ def ingest(
     _embed_and_commit(store, embeddings, todo, settings.ingest_batch_size, rebuild, summary,
                       progress, on_batch)
 
-    # Documents whose file is gone (under a scanned directory) lose their chunks.
-    for doc_id, record in manifest.items():
-        if doc_id not in seen and _covered(record, roots, corpus_dir):
-            store.forget_doc(doc_id)
-            summary.removed.append(doc_id)
+    _forget_gone(store, manifest, seen, roots, corpus_dir, summary)
     final = store.manifest()
-    live = {chunk_id(r.doc_id, r.doc_hash, i) for r in final.values() for i in range(r.n_chunks)}
-    store.delete_ids([cid for cid in store.all_ids() if cid not in live])
-    hashes = {r.doc_id: r.doc_hash[:12] for r in final.values()}
-    store.delete_ids([sid for sid in store.all_ids(store.sentences)
-                      if hashes.get(sid.rsplit("#", 1)[0]) != sid.rsplit("#", 1)[1][:12]],
-                     store.sentences)
+    store.prune(final)
     summary.chunks = sum(r.n_chunks for r in final.values())
     summary.seconds = time.perf_counter() - started
     return summary
@@ -246,8 +261,7 @@ def _embed_and_commit(
     have: set[str] = set()
     if not rebuild:
         have = store.existing_ids([c.chunk_id for p in todo for c in p.chunks])
-        have |= store.existing_ids([s.sentence_id for p in todo for s in p.sentences],
-                                   store.sentences)
+        have |= store.existing_sentence_ids([s.sentence_id for p in todo for s in p.sentences])
     pending = [x for x in items if _item_id(x) not in have]
     remaining = {p.record.doc_id: 0 for p in todo}
     for x in pending:

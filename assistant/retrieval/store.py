@@ -8,11 +8,17 @@ commits the document's new hash and only then deletes the old chunks. Readers on
 trust chunks whose ``doc_hash`` matches the manifest, so an ingest killed at any
 point leaves the previous index answering, and the next run converges on exactly
 the chunk set an uninterrupted run would have produced.
+
+This is the only module that knows Chroma (a test holds every other module to it):
+callers get typed methods (chunks, sentence vectors, the manifest, filters translated by
+:func:`chroma_where`, the id formats of :func:`chunk_id` and :class:`SentenceRecord`),
+never a collection, so a change of vector store or schema stays in this file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +26,8 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from assistant.errors import IndexMismatchError, IndexUnavailableError
+from assistant.retrieval.filters import Filters
 from assistant.types import Chunk
 
 if TYPE_CHECKING:
@@ -30,14 +38,14 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 _PAGE = 500
+# Characters of the document hash inside chunk and sentence ids: enough to tell versions
+# apart, short enough to keep ids readable.
+ID_HASH_CHARS = 12
 
 
-class IndexUnavailableError(RuntimeError):
-    """The index is missing or unusable; the message says which command fixes it."""
-
-
-class IndexMismatchError(IndexUnavailableError):
-    pass
+def chunk_id(doc_id: str, doc_hash: str, ordinal: int) -> str:
+    """Deterministic ids make re-runs idempotent and crash recovery exact."""
+    return f"{doc_id}#{doc_hash[:ID_HASH_CHARS]}-{ordinal:04d}"
 
 
 @dataclass(frozen=True)
@@ -71,7 +79,13 @@ class SentenceRecord:
 
     @property
     def sentence_id(self) -> str:
-        return f"{self.doc_id}#{self.doc_hash[:12]}@{self.start}-{self.end}"
+        return f"{self.doc_id}#{self.doc_hash[:ID_HASH_CHARS]}@{self.start}-{self.end}"
+
+    @staticmethod
+    def parse_id(sentence_id: str) -> tuple[str, str]:
+        """(doc_id, hash prefix) of a :attr:`sentence_id`; doc ids may contain ``#``."""
+        doc_id, _, rest = sentence_id.rpartition("#")
+        return doc_id, rest[:ID_HASH_CHARS]
 
     def to_metadata(self) -> dict[str, Any]:
         return {"doc_id": self.doc_id, "doc_hash": self.doc_hash, "start": self.start,
@@ -190,32 +204,39 @@ class ChromaStore:
                 f"{model}. Bygg om indexet: assistant ingest --rebuild"
             )
 
-    @property
-    def chunks(self) -> Collection:
-        if self._chunks is None:
+    # Raw collections stay inside this class: callers get typed methods below.
+
+    @staticmethod
+    def _opened(collection: Collection | None) -> Collection:
+        if collection is None:
             raise IndexUnavailableError("Indexet är inte öppnat.")
-        return self._chunks
+        return collection
 
     @property
-    def docs(self) -> Collection:
-        if self._docs is None:
-            raise IndexUnavailableError("Indexet är inte öppnat.")
-        return self._docs
+    def _chunk_col(self) -> Collection:
+        return self._opened(self._chunks)
 
     @property
-    def sentences(self) -> Collection:
-        if self._sentences is None:
-            raise IndexUnavailableError("Indexet är inte öppnat.")
-        return self._sentences
+    def _doc_col(self) -> Collection:
+        return self._opened(self._docs)
+
+    @property
+    def _sentence_col(self) -> Collection:
+        return self._opened(self._sentences)
+
+    def index_info(self) -> dict[str, Any]:
+        """What the index records about itself: ``embedding_model``, ``embedding_dim``,
+        ``schema``."""
+        return dict(self._chunk_col.metadata or {})
 
     @property
     def model(self) -> str:
-        return str((self.chunks.metadata or {}).get("embedding_model"))
+        return str(self.index_info().get("embedding_model"))
 
     # -- manifest --------------------------------------------------------------------
 
     def manifest(self) -> dict[str, DocRecord]:
-        got = self.docs.get(include=["metadatas"])
+        got = self._doc_col.get(include=["metadatas"])
         records: dict[str, DocRecord] = {}
         for doc_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
             fields = {k: meta.get(k) for k in DocRecord.__dataclass_fields__}
@@ -225,23 +246,24 @@ class ChromaStore:
 
     def commit_doc(self, record: DocRecord) -> None:
         # Chroma needs a vector per record; the manifest is looked up by id only.
-        self.docs.upsert(ids=[record.doc_id], embeddings=np.ones((1, 1), dtype=np.float32),
+        self._doc_col.upsert(ids=[record.doc_id], embeddings=np.ones((1, 1), dtype=np.float32),
                          metadatas=[record.to_metadata()])
 
     def forget_doc(self, doc_id: str) -> None:
-        self.docs.delete(ids=[doc_id])
+        self._doc_col.delete(ids=[doc_id])
 
     # -- chunks ----------------------------------------------------------------------
 
-    def existing_ids(self, ids: Sequence[str], collection: Collection | None = None) -> set[str]:
-        target = self.chunks if collection is None else collection
-        found: set[str] = set()
-        for start in range(0, len(ids), _PAGE):
-            found.update(target.get(ids=list(ids[start : start + _PAGE]), include=[])["ids"])
-        return found
+    def existing_ids(self, ids: Sequence[str]) -> set[str]:
+        """The chunk ids among ``ids`` that the index holds."""
+        return _existing(self._chunk_col, ids)
+
+    def existing_sentence_ids(self, ids: Sequence[str]) -> set[str]:
+        """The sentence ids among ``ids`` that the index holds."""
+        return _existing(self._sentence_col, ids)
 
     def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
-        self.chunks.upsert(
+        self._chunk_col.upsert(
             ids=[c.chunk_id for c in chunks],
             embeddings=[list(v) for v in vectors],  # type: ignore[arg-type]
             documents=[c.text for c in chunks],
@@ -250,7 +272,7 @@ class ChromaStore:
 
     def upsert_sentences(self, sentences: Sequence[SentenceRecord],
                          vectors: Sequence[Sequence[float]]) -> None:
-        self.sentences.upsert(
+        self._sentence_col.upsert(
             ids=[s.sentence_id for s in sentences],
             embeddings=[list(v) for v in vectors],  # type: ignore[arg-type]
             metadatas=[s.to_metadata() for s in sentences],
@@ -264,7 +286,7 @@ class ChromaStore:
         if not clauses:
             return []
         where: Any = clauses[0] if len(clauses) == 1 else {"$or": clauses}
-        got = self.sentences.get(where=where, include=["metadatas", "embeddings"])
+        got = self._sentence_col.get(where=where, include=["metadatas", "embeddings"])
         out = []
         for meta, vector in zip(got["metadatas"] or [], got["embeddings"] if got["embeddings"]
                                 is not None else [], strict=True):
@@ -272,58 +294,91 @@ class ChromaStore:
                         [float(x) for x in vector]))
         return out
 
-    def delete_ids(self, ids: Iterable[str], collection: Collection | None = None) -> None:
-        target = self.chunks if collection is None else collection
-        batch = list(ids)
-        for start in range(0, len(batch), _PAGE):
-            target.delete(ids=batch[start : start + _PAGE])
+    def sentence_sample(self, limit: int) -> np.ndarray:
+        """Up to ``limit`` sentence vectors (rows), for corpus-wide statistics."""
+        got = self._sentence_col.get(include=["embeddings"], limit=limit)
+        return np.asarray(got["embeddings"] if got["embeddings"] is not None else [],
+                          dtype=np.float64)
 
-    def all_ids(self, collection: Collection | None = None) -> list[str]:
-        target = self.chunks if collection is None else collection
-        out: list[str] = []
+    def sentence_count(self) -> int:
+        return self._sentence_col.count()
+
+    def delete_ids(self, ids: Iterable[str]) -> None:
+        """Delete chunks by id."""
+        _delete(self._chunk_col, ids)
+
+    def all_ids(self) -> list[str]:
+        """Every chunk id, committed or not."""
+        return _all_ids(self._chunk_col)
+
+    def sentence_ids(self) -> list[str]:
+        """Every sentence id, current or not."""
+        return _all_ids(self._sentence_col)
+
+    def prune(self, manifest: dict[str, DocRecord]) -> None:
+        """Delete the chunks and sentences of documents, or document versions, not in
+        ``manifest``: what an interrupted or superseded ingest left behind."""
+        live = {chunk_id(r.doc_id, r.doc_hash, i)
+                for r in manifest.values() for i in range(r.n_chunks)}
+        self.delete_ids([cid for cid in self.all_ids() if cid not in live])
+        hashes = {r.doc_id: r.doc_hash[:ID_HASH_CHARS] for r in manifest.values()}
+
+        def stale(sentence_id: str) -> bool:
+            doc_id, doc_hash = SentenceRecord.parse_id(sentence_id)
+            return hashes.get(doc_id) != doc_hash
+
+        _delete(self._sentence_col, [sid for sid in self.sentence_ids() if stale(sid)])
+
+    def document_chunks(self, record: DocRecord) -> list[Chunk]:
+        """The chunks of the committed version of one document, in order."""
+        got = self._chunk_col.get(
+            where={"$and": [{"doc_id": record.doc_id}, {"doc_hash": record.doc_hash}]},
+            include=["documents", "metadatas"])
+        chunks = (Chunk.from_record(cid, text or "", dict(meta))
+                  for cid, text, meta in zip(got["ids"], got["documents"] or [],
+                                             got["metadatas"] or [], strict=True))
+        return sorted(chunks, key=lambda c: c.ordinal)
+
+    def stored_chunks(self) -> Iterator[Chunk]:
+        """Every chunk the collection holds, committed or not, in storage order (for
+        consistency checks; readers want :meth:`live_chunks`)."""
         offset = 0
         while True:
-            got = target.get(include=[], limit=_PAGE, offset=offset)
-            out.extend(got["ids"])
+            got = self._chunk_col.get(include=["documents", "metadatas"],
+                                      limit=_PAGE, offset=offset)
+            for cid, text, meta in zip(got["ids"], got["documents"] or [],
+                                       got["metadatas"] or [], strict=True):
+                yield Chunk.from_record(cid, text or "", dict(meta))
             if len(got["ids"]) < _PAGE:
-                return out
+                return
             offset += _PAGE
 
     def live_chunks(self, manifest: dict[str, DocRecord] | None = None) -> list[Chunk]:
         """Every committed chunk, in document order: the source of the lexical index."""
         manifest = self.manifest() if manifest is None else manifest
-        out: list[Chunk] = []
-        offset = 0
-        while True:
-            got = self.chunks.get(include=["documents", "metadatas"],
-                                  limit=_PAGE, offset=offset)
-            for cid, text, meta in zip(got["ids"], got["documents"] or [],
-                                       got["metadatas"] or [], strict=True):
-                chunk = Chunk.from_record(cid, text or "", dict(meta))
-                if _is_live(chunk, manifest):
-                    out.append(chunk)
-            if len(got["ids"]) < _PAGE:
-                break
-            offset += _PAGE
-        return sorted(out, key=lambda c: (c.doc_id, c.ordinal))
+        live = (c for c in self.stored_chunks() if _is_live(c, manifest))
+        return sorted(live, key=lambda c: (c.doc_id, c.ordinal))
 
     def query(
         self,
         vector: Sequence[float],
         n: int,
-        where: dict[str, Any] | None = None,
+        filters: Filters | None = None,
         manifest: dict[str, DocRecord] | None = None,
     ) -> list[tuple[Chunk, float]]:
-        """Nearest chunks with cosine similarity; uncommitted chunks are skipped."""
+        """Nearest chunks with cosine similarity; uncommitted chunks are skipped.
+
+        ``filters`` pre-filter by municipality and document inside Chroma; dates are not
+        translated (callers check them with :meth:`Filters.matches`)."""
         manifest = self.manifest() if manifest is None else manifest
         # Over-fetch a little: stale chunks of an interrupted ingest are filtered below.
         # No count() first: Chroma caps n_results at the collection size itself (an empty
         # collection answers with no ids), and the extra round-trip costs a request per
         # question against a Chroma server.
-        got = self.chunks.query(
+        got = self._chunk_col.query(
             query_embeddings=[list(vector)],  # type: ignore[arg-type]
             n_results=n + 10,
-            where=where,
+            where=chroma_where(filters),
             include=["documents", "metadatas", "distances"],
         )
         out: list[tuple[Chunk, float]] = []
@@ -345,3 +400,107 @@ def _is_live(chunk: Chunk, manifest: dict[str, DocRecord]) -> bool:
     record = manifest.get(chunk.doc_id)
     return record is not None and record.doc_hash == chunk.doc_hash
 
+
+
+def chroma_where(filters: Filters | None) -> dict[str, Any] | None:
+    """The Chroma ``where`` pre-filter for ``filters`` (dates are checked afterwards)."""
+    if filters is None:
+        return None
+    clauses: list[dict[str, Any]] = []
+    if filters.municipality:
+        clauses.append({"municipality": filters.municipality})
+    if filters.doc_id:
+        clauses.append({"doc_id": filters.doc_id})
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _existing(collection: Collection, ids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(ids), _PAGE):
+        found.update(collection.get(ids=list(ids[start : start + _PAGE]), include=[])["ids"])
+    return found
+
+
+def _delete(collection: Collection, ids: Iterable[str]) -> None:
+    batch = list(ids)
+    for start in range(0, len(batch), _PAGE):
+        collection.delete(ids=batch[start : start + _PAGE])
+
+
+def _all_ids(collection: Collection) -> list[str]:
+    out: list[str] = []
+    offset = 0
+    while True:
+        got = collection.get(include=[], limit=_PAGE, offset=offset)
+        out.extend(got["ids"])
+        if len(got["ids"]) < _PAGE:
+            return out
+        offset += _PAGE
+
+
+@dataclass(frozen=True)
+class ScratchHit:
+    """One nearest neighbour of a :class:`ScratchIndex` query."""
+
+    id: str
+    text: str
+    metadata: dict[str, Any]
+    similarity: float  # cosine similarity, not distance
+
+
+class ScratchIndex:
+    """A throwaway in-memory vector collection (the eval baseline's tutorial index).
+
+    Lives here so this module stays the only one that knows Chroma. The ephemeral client
+    is shared process-wide by Chroma, hence a unique collection name per index; nothing
+    touches the persistent index.
+    """
+
+    def __init__(self, prefix: str = "scratch") -> None:
+        import uuid
+
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        self._client: ClientAPI | None = chromadb.EphemeralClient(
+            settings=ChromaSettings(anonymized_telemetry=False))
+        self._collection: Collection | None = self._client.create_collection(
+            f"{prefix}-{uuid.uuid4().hex}",
+            embedding_function=None,  # never Chroma's default (it downloads a model)
+            configuration={"hnsw": {"space": "cosine"}},
+        )
+
+    def add(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], texts: Sequence[str],
+            metadatas: Sequence[dict[str, Any]]) -> None:
+        self._opened().add(
+            ids=list(ids),
+            embeddings=[list(map(float, v)) for v in vectors],  # type: ignore[arg-type]
+            documents=list(texts),
+            metadatas=list(metadatas),
+        )
+
+    def query(self, vector: Sequence[float], n: int) -> list[ScratchHit]:
+        got = self._opened().query(
+            query_embeddings=[list(map(float, vector))],  # type: ignore[arg-type]
+            n_results=n,
+            include=["documents", "metadatas", "distances"],
+        )
+        return [ScratchHit(str(cid), text or "", dict(meta), 1.0 - float(dist))
+                for cid, text, meta, dist in zip(
+                    got["ids"][0], (got["documents"] or [[]])[0],
+                    (got["metadatas"] or [[]])[0], (got["distances"] or [[]])[0], strict=True)]
+
+    def _opened(self) -> Collection:
+        if self._collection is None:
+            raise IndexUnavailableError("Det tillfälliga indexet är stängt.")
+        return self._collection
+
+    def close(self) -> None:
+        """Drop the collection so repeated runs in one process do not pile up."""
+        if self._client is not None and self._collection is not None:
+            with contextlib.suppress(Exception):  # already gone: nothing to clean up
+                self._client.delete_collection(self._collection.name)
+        self._collection = None
+        self._client = None

@@ -1,4 +1,11 @@
-"""The web app: chat UI, HTTP API, OpenAI-compatible endpoint and embeddable widget."""
+"""The web app: chat UI, HTTP API, OpenAI-compatible endpoint and embeddable widget.
+
+One concern per module: ``server`` (app factory, uvicorn), ``security`` (origin, keys,
+rate and size limits), ``schemas`` (request models), ``errors`` (errors → JSON),
+``context`` (what routes share), ``chat`` (/api/chat, /api/feedback, /healthz),
+``openai_compat`` (/v1), ``sources`` (/api/sources), ``pages`` (widget, docs, source
+page), ``ui`` (Gradio), ``feedback`` (SQLite store).
+"""
 
 from __future__ import annotations
 

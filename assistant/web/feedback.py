@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from assistant.history import History
+
 __all__ = ["FeedbackRecord", "FeedbackStore", "MAX_COMMENT_CHARS"]
 
 MAX_COMMENT_CHARS = 2000
@@ -106,7 +108,7 @@ class FeedbackStore:
         rating: int,
         sources: Sequence[Mapping[str, Any]] = (),
         citations: Sequence[int] = (),
-        history: Sequence[Mapping[str, str]] = (),
+        history: History = (),
         comment: str | None = None,
         mode: str | None = None,
         channel: str | None = None,

@@ -271,29 +271,45 @@ class SecurityMiddleware:
             await self._preflight(send, cors_origin)
             return
 
-        if policy.needs_guard(method, path):
-            presented = policy.keys.presented(headers)
-            key_verdict = policy.keys.check(presented) if policy.keys.enabled else "none"
-            if key_verdict == "invalid" or (
-                policy.keys.enabled and key_verdict == "none" and verdict == "none"
-            ):
-                message = ("Ogiltig API-nyckel." if key_verdict == "invalid" else
-                           "API-nyckel krävs: skicka 'Authorization: Bearer NYCKEL' "
-                           "eller 'X-API-Key: NYCKEL'.")
-                await self._reply(scope, send, path, 401, message, cors_origin,
-                                  {"www-authenticate": "Bearer"})
-                return
-            client = self.client_id(scope, presented if key_verdict == "valid" else None)
-            retry = policy.limiter.hit(client)
-            if retry is not None:
-                seconds = max(1, math.ceil(retry))
-                await self._reply(
-                    scope, send, path, 429,
-                    f"För många förfrågningar. Försök igen om {seconds} sekunder.",
-                    cors_origin, {"retry-after": str(seconds)}, retry_after=seconds,
-                )
-                return
+        if policy.needs_guard(method, path) and await self._refused(
+                scope, send, path, headers, verdict, cors_origin):
+            return
 
+        await self._limit_body(scope, receive, send, path, headers, origin, cors_origin)
+
+    async def _refused(self, scope: Scope, send: Send, path: str, headers: Headers,
+                       verdict: str, cors_origin: str | None) -> bool:
+        """API key and rate limit for requests that cost work; ``True`` when refused
+        (the 401 or 429 is then sent)."""
+        policy = self.policy
+        presented = policy.keys.presented(headers)
+        key_verdict = policy.keys.check(presented) if policy.keys.enabled else "none"
+        if key_verdict == "invalid" or (
+            policy.keys.enabled and key_verdict == "none" and verdict == "none"
+        ):
+            message = ("Ogiltig API-nyckel." if key_verdict == "invalid" else
+                       "API-nyckel krävs: skicka 'Authorization: Bearer NYCKEL' "
+                       "eller 'X-API-Key: NYCKEL'.")
+            await self._reply(scope, send, path, 401, message, cors_origin,
+                              {"www-authenticate": "Bearer"})
+            return True
+        client = self.client_id(scope, presented if key_verdict == "valid" else None)
+        retry = policy.limiter.hit(client)
+        if retry is not None:
+            seconds = max(1, math.ceil(retry))
+            await self._reply(
+                scope, send, path, 429,
+                f"För många förfrågningar. Försök igen om {seconds} sekunder.",
+                cors_origin, {"retry-after": str(seconds)}, retry_after=seconds,
+            )
+            return True
+        return False
+
+    async def _limit_body(self, scope: Scope, receive: Receive, send: Send, path: str,
+                          headers: Headers, origin: str | None,
+                          cors_origin: str | None) -> None:
+        """The body-size limit (declared length, then counted bytes), then the app."""
+        policy = self.policy
         limit = policy.max_body_bytes if policy.is_api(path) else policy.max_other_body_bytes
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:

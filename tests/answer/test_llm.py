@@ -13,8 +13,6 @@ import pytest
 from pydantic import SecretStr
 
 from assistant.answer.llm import (
-    LLMConfigError,
-    LLMError,
     build_chat_model,
     condense,
     fit_context,
@@ -23,6 +21,7 @@ from assistant.answer.llm import (
 )
 from assistant.citations import REFUSAL_TEXT, check_citations, is_refusal
 from assistant.config import Settings
+from assistant.errors import LLMConfigError, LLMError
 from assistant.prompts import clear_prompt_cache, load_prompt, parse_prompt
 from assistant.text import count_tokens
 from assistant.types import Source
@@ -340,3 +339,20 @@ def test_condense_failure_raises_llm_error(openai_server: OpenAIServer, model) -
     with pytest.raises(LLMError) as info:
         condense(model, "Vem då?", [{"role": "user", "content": "Hej"}])
     assert info.value.kind == "server"
+
+
+def test_the_model_sees_only_the_last_turns_of_history() -> None:
+    """LLM mode cuts history in turns (history.LLM_HISTORY_TURNS), in both prompts."""
+    from assistant.answer.llm import history_messages, history_text
+    from assistant.history import LLM_HISTORY_TURNS
+
+    history: list[dict[str, str]] = []
+    for i in range(LLM_HISTORY_TURNS + 2):
+        history += [{"role": "user", "content": f"fråga {i}"},
+                    {"role": "assistant", "content": f"svar {i} [1]"}]
+    messages = history_messages(history)
+    assert len(messages) == 2 * LLM_HISTORY_TURNS
+    assert messages[0].content == "fråga 2"
+    assert messages[-1].content == f"svar {LLM_HISTORY_TURNS + 1}"  # markers stripped
+    text = history_text(history)
+    assert text.startswith("Användare: fråga 2\n") and "fråga 1\n" not in text

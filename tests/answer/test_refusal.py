@@ -47,14 +47,16 @@ def test_followup_retrieves_host_article(sample_index: Settings) -> None:
     assert "Katarina Nyman" in answer.answer
 
 
-class _Sentences:
-    def __init__(self, vectors: list[list[float]]) -> None:
+class _Store:
+    """The store's sentence sample, counting calls."""
+
+    def __init__(self, vectors: Any) -> None:
         self.vectors = vectors
         self.calls = 0
 
-    def get(self, include: list[str], limit: int) -> dict[str, Any]:
+    def sentence_sample(self, limit: int) -> Any:
         self.calls += 1
-        return {"ids": [str(i) for i in range(len(self.vectors))], "embeddings": self.vectors}
+        return self.vectors[:limit]
 
 
 def test_standout_measures_distance_from_the_corpus_background() -> None:
@@ -63,8 +65,7 @@ def test_standout_measures_distance_from_the_corpus_background() -> None:
     rng = np.random.default_rng(0)
     background = rng.normal(size=(200, 64))
     background /= np.linalg.norm(background, axis=1, keepdims=True)
-    sentences = _Sentences(background.tolist())
-    store = SimpleNamespace(sentences=sentences)
+    store = _Store(background)
     assistant = chain.Assistant(None, SimpleNamespace(store=store))  # type: ignore[arg-type]
     q = background[0]
     sims = background @ q
@@ -73,7 +74,7 @@ def test_standout_measures_distance_from_the_corpus_background() -> None:
     assert assistant.standout(q.tolist(), 1.0) > chain.MIN_STANDOUT_EN
     assert assistant.standout(q.tolist(), typical) < 1.0
     assistant.standout(q.tolist(), 0.5)
-    assert sentences.calls == 1  # background statistics are computed once
+    assert store.calls == 1  # background statistics are computed once
 
 
 def test_type_rule_still_refuses_when_best_sentence_lacks_the_number() -> None:

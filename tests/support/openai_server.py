@@ -31,7 +31,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -175,10 +175,8 @@ class _Handler(BaseHTTPRequestHandler):
     def finish(self) -> None:
         with self.server.connections_lock:
             self.server.connections.discard(self.connection)
-        try:
+        with suppress(OSError):
             super().finish()
-        except OSError:
-            pass
 
     # --- dispatch -------------------------------------------------------------------------
 
@@ -459,10 +457,8 @@ class OpenAIServer:
         with httpd.connections_lock:
             connections = list(httpd.connections)
         for conn in connections:  # unblock handlers waiting on idle keep-alive connections
-            try:
+            with suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         httpd.server_close()
         if thread is not None:
             thread.join(timeout=5)

