@@ -31,6 +31,7 @@ from assistant.evaluation.metrics import (
     fact_groups,
     score_question,
 )
+from assistant.evaluation.running import TRANSIENT_NOTICE, RetryPolicy, run_ordered
 from assistant.history import History
 from assistant.types import Answer
 
@@ -163,6 +164,8 @@ class QuestionResult:
     missing_groups: list[int]
     generate_ms: float = NAN
     error: str | None = None
+    # Set by the LLM judge (assistant.evaluation.judge) when the run was judged.
+    judge: dict[str, Any] | None = None
 
     @property
     def question(self) -> EvalQuestion:
@@ -214,7 +217,7 @@ class QuestionResult:
             "met_groups": [list(groups[i]) for i in self.met_groups],
             "missing_groups": [list(groups[i]) for i in self.missing_groups],
             "reference_answer": q.reference_answer,
-            "metrics": self.scores.as_dict(),
+            "metrics": {**self.scores.as_dict(), **_judge_scores(self.judge)},
             "timings_ms": {
                 "retrieve": _round_ms(self.outcome.retrieve_ms),
                 "generate": _round_ms(self.generate_ms),
@@ -224,7 +227,25 @@ class QuestionResult:
             "error": self.error,
             "line": q.line,
             "extra": dict(q.extra),
+            # The passages behind the answer (cited or not), so a report can show them.
+            "sources": [_source_dict(source) for source in answer.sources] if answer else [],
+            # Which refusal rule decided, when the answer object says so.
+            "refusal": getattr(answer, "refusal", None) if answer else None,
+            "judge": self.judge,
         }
+
+
+def _source_dict(source: Any) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(source)
+
+
+def _judge_scores(judge: dict[str, Any] | None) -> dict[str, float | None]:
+    """The judge's per-question means beside the harness metrics (null when not scored)."""
+    if not judge:
+        return {}
+    return {name: verdict.get("score") for name, verdict in judge.get("metrics", {}).items()}
 
 
 @dataclass
@@ -236,6 +257,8 @@ class EvalReport:
     results: list[QuestionResult]
     aggregate: dict[str, Any]
     warnings: dict[str, Any] = field(default_factory=dict)
+    # True when the run was stopped (Ctrl-C) and the report covers only the answered part.
+    interrupted: bool = False
 
     def failing(self) -> list[QuestionResult]:
         return [result for result in self.results if result.failures()]
@@ -248,6 +271,7 @@ class EvalReport:
             "aggregate": self.aggregate,
             "questions": [result.to_dict() for result in self.results],
             "warnings": self.warnings,
+            "interrupted": self.interrupted,
         }
 
 
@@ -338,23 +362,37 @@ def run_eval(
     config: dict[str, Any] | None = None,
     warnings: dict[str, Any] | None = None,
     on_question: Callable[[QuestionResult], None] | None = None,
+    concurrency: int = 1,
+    retry: RetryPolicy | None = None,
 ) -> EvalReport:
     """Run every question through ``answerer`` and build the report for this configuration.
 
     ``answerer.generates_answers = False`` marks a retrieval-only pipeline: its
     citation and refusal metrics become null because it never cites or refuses
     by design, and a 0 there would read as a quality verdict it cannot earn.
+
+    ``concurrency`` > 1 asks that many questions at once (worth it against a remote
+    LLM, which spends its time waiting); results keep the file's order. ``retry``
+    re-asks a question whose answer fell back because the endpoint said 429/5xx.
+    Ctrl-C stops the run and returns the answered part with ``interrupted`` set,
+    so the caller can still write a report instead of losing the work.
     """
     if k < 1:
         raise ValueError(f"k måste vara minst 1, fick {k}")
+    if concurrency < 1:
+        raise ValueError(f"concurrency måste vara minst 1, fick {concurrency}")
     generates = bool(getattr(answerer, "generates_answers", True))
-    results: list[QuestionResult] = []
-    for question in questions:
-        result = evaluate_one(answerer, question, k=k, retriever=retriever,
-                              generates_answers=generates)
-        results.append(result)
-        if on_question is not None:
-            on_question(result)
+
+    def one(question: EvalQuestion) -> QuestionResult:
+        def attempt() -> QuestionResult:
+            return evaluate_one(answerer, question, k=k, retriever=retriever,
+                                generates_answers=generates)
+
+        return attempt() if retry is None else retry.run(attempt, transient_fallback)
+
+    started = time.perf_counter()
+    done, interrupted = run_ordered(one, questions, concurrency, on_question)
+    results = [result for result in done if result is not None]
 
     summary = aggregate([r.outcome for r in results], [r.scores for r in results])
     cfg: dict[str, Any] = {
@@ -375,11 +413,27 @@ def run_eval(
     cfg.setdefault("index", {"documents": None, "chunks": None})
     cfg.setdefault("versions", package_versions())
     cfg.setdefault("timestamp", utc_timestamp())
+    cfg["finished"] = utc_timestamp()
+    cfg["duration_s"] = round(time.perf_counter() - started, 2)
+    cfg["concurrency"] = concurrency
     run_warnings = dict(warnings or {})
     errors = [{"id": r.question.id, "error": r.error} for r in results if r.error]
     if errors:
         run_warnings["errors"] = errors
-    return EvalReport(cfg["name"], cfg, results, summary, run_warnings)
+    if interrupted:
+        answered = {r.question.id for r in results}
+        run_warnings["not_run"] = [q.id for q in questions if q.id not in answered]
+    return EvalReport(cfg["name"], cfg, results, summary, run_warnings, interrupted)
+
+
+def transient_fallback(result: QuestionResult) -> bool:
+    """The answer fell back to extractive because the endpoint was busy or broken (429/5xx).
+
+    The chain turns LLM failures into an extractive answer with a notice (right for a
+    user, wrong for an LLM-mode eval: it would score the fallback as the model's answer).
+    """
+    notice = result.answer.notice if result.answer is not None else None
+    return bool(notice and TRANSIENT_NOTICE.search(notice))
 
 
 # --- gate ------------------------------------------------------------------------------------
