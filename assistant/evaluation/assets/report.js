@@ -1,0 +1,369 @@
+/* Eval report viewer. Everything comes from the JSON block in this file; every value from
+   a report (answers, passages, judge reasons) is untrusted text and is only ever set with
+   textContent, never as markup. */
+(function () {
+  "use strict";
+  var DATA = JSON.parse(document.getElementById("report-data").textContent);
+  var QUALITY = ["hit@1", "hit@k", "recall@k", "mrr", "fact_coverage", "citation_precision",
+    "citation_validity", "refusal_accuracy", "false_refusal_rate"];
+  var JUDGE = ["faithfulness", "answer_relevance", "answer_correctness"];
+  var LATENCY = ["retrieve_p50", "retrieve_p95", "total_p50", "total_p95"];
+  var CHART = ["hit@1", "hit@k", "recall@k", "mrr", "fact_coverage", "citation_precision",
+    "citation_validity", "refusal_accuracy"].concat(JUDGE);
+  var MARKER = /\[(\d+(?:\s*[-–,;]\s*\d+)*)\]/g;
+  var state = { run: 0, sort: { key: "status", dir: 1 }, open: {} };
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) {
+      if (key === "text") node.textContent = attrs[key];
+      else if (key === "class") node.className = attrs[key];
+      else node.setAttribute(key, attrs[key]);
+    });
+    (children || []).forEach(function (child) {
+      if (child !== null && child !== undefined) {
+        node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+      }
+    });
+    return node;
+  }
+  function fmt(value, digits) {
+    if (value === null || value === undefined || (typeof value === "number" && isNaN(value))) {
+      return "–";
+    }
+    return typeof value === "number" ? value.toFixed(digits === undefined ? 3 : digits) : String(value);
+  }
+  function run() { return DATA.runs[state.run]; }
+
+  /* --- configuration ------------------------------------------------------------------ */
+  function renderConfig() {
+    var cfg = run().config || {};
+    var git = cfg.git || {};
+    var corpus = cfg.corpus || {};
+    var judge = cfg.judge || {};
+    var rows = [
+      ["Körning", cfg.name], ["Läge", cfg.mode], ["Hämtning", (cfg.retriever || "–") + ", k = " + cfg.k],
+      ["Språkmodell", cfg.llm_model || "– (extraktivt)"], ["Inbäddningar", cfg.embedding_model],
+      ["Domare", judge.model ? judge.model + " (" + judge.repeats + " upprepning(ar))" : "–"],
+      ["Version", (cfg.versions || {}).assistant],
+      ["Git", git.commit ? git.commit.slice(0, 12) + (git.dirty ? " (ändrade filer)" : "") : "–"],
+      ["Korpus", corpus.sha256 ? corpus.documents + " dokument, " + corpus.sha256.slice(0, 12) : "–"],
+      ["Frågefil", (cfg.eval_file || "–") + (cfg.eval_file_sha256 ? ", " + cfg.eval_file_sha256.slice(0, 12) : "")],
+      ["Tid", (cfg.timestamp || "–") + (cfg.finished ? " → " + cfg.finished : "")]
+    ];
+    if (run().interrupted) rows.push(["Obs", "Körningen avbröts: rapporten är ofullständig"]);
+    var list = document.getElementById("config-list");
+    list.textContent = "";
+    rows.forEach(function (row) {
+      list.appendChild(el("dt", { text: row[0] }));
+      list.appendChild(el("dd", { text: row[1] === undefined || row[1] === null ? "–" : String(row[1]) }));
+    });
+  }
+
+  /* --- summary ------------------------------------------------------------------------ */
+  function summaryColumns() {
+    var agg = run().aggregate || {};
+    var byKind = agg.by_kind || {};
+    var names = ["overall"].concat(Object.keys(byKind));
+    return { names: names, values: [agg].concat(Object.keys(byKind).map(function (k) { return byKind[k]; })) };
+  }
+  function renderSummary() {
+    var cols = summaryColumns();
+    var table = document.getElementById("summary-table");
+    table.textContent = "";
+    table.appendChild(el("thead", {}, [el("tr", {}, [el("th", { text: "metrik" })].concat(
+      cols.names.map(function (n) { return el("th", { class: "num", text: n }); })))]));
+    var body = el("tbody");
+    var rows = [["n", function (s) { return s.n; }, 0]];
+    QUALITY.concat(JUDGE).forEach(function (key) {
+      if (JUDGE.indexOf(key) >= 0 && cols.values[0][key] === undefined) return;
+      rows.push([key, function (s) {
+        var v = s[key];
+        var spread = s[key + "_spread"];
+        return (spread === null || spread === undefined) ? fmt(v) : fmt(v) + " ± " + fmt(spread);
+      }, null]);
+    });
+    if (cols.values[0].judge_failures !== undefined) {
+      rows.push(["domarfel", function (s) { return s.judge_failures; }, 0]);
+    }
+    LATENCY.forEach(function (key) {
+      rows.push([key + " (ms)", function (s) { return (s.latency_ms || {})[key]; }, 1]);
+    });
+    rows.forEach(function (row) {
+      body.appendChild(el("tr", {}, [el("th", { text: row[0] })].concat(cols.values.map(function (s) {
+        var value = row[1](s);
+        return el("td", { class: "num", text: row[2] === null ? value : fmt(value, row[2]) });
+      }))));
+    });
+    table.appendChild(body);
+    renderChart(cols.values[0]);
+  }
+  function renderChart(summary) {
+    var ns = "http://www.w3.org/2000/svg";
+    var keys = CHART.filter(function (k) { return summary[k] !== undefined; });
+    var width = 640, rowH = 22, left = 150, height = keys.length * rowH + 10;
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 " + width + " " + height);
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", "Metrik för hela körningen");
+    keys.forEach(function (key, i) {
+      var value = summary[key];
+      var y = 5 + i * rowH;
+      var label = document.createElementNS(ns, "text");
+      label.setAttribute("x", left - 8); label.setAttribute("y", y + 14);
+      label.setAttribute("text-anchor", "end"); label.textContent = key;
+      svg.appendChild(label);
+      var track = document.createElementNS(ns, "rect");
+      track.setAttribute("x", left); track.setAttribute("y", y + 3);
+      track.setAttribute("width", width - left - 60); track.setAttribute("height", rowH - 8);
+      track.setAttribute("fill", "#eef1f4");
+      svg.appendChild(track);
+      if (typeof value === "number") {
+        var bar = document.createElementNS(ns, "rect");
+        bar.setAttribute("x", left); bar.setAttribute("y", y + 3);
+        bar.setAttribute("width", Math.max(0, Math.min(1, value)) * (width - left - 60));
+        bar.setAttribute("height", rowH - 8);
+        bar.setAttribute("fill", JUDGE.indexOf(key) >= 0 ? "#8250df" : "#0a58ca");
+        svg.appendChild(bar);
+      }
+      var text = document.createElementNS(ns, "text");
+      text.setAttribute("x", width - 52); text.setAttribute("y", y + 14);
+      text.textContent = fmt(value);
+      svg.appendChild(text);
+    });
+    var box = document.getElementById("chart");
+    box.textContent = "";
+    box.appendChild(svg);
+  }
+
+  /* --- question table ----------------------------------------------------------------- */
+  function failed(q) { return (q.failures || []).length > 0; }
+  function metric(q, key) {
+    var v = (q.metrics || {})[key];
+    return typeof v === "number" ? v : null;
+  }
+  var COLUMNS = [
+    { key: "status", label: "status", get: function (q) { return failed(q) ? 0 : 1; },
+      show: function (q) { return failed(q) ? "✗ underkänd" : "✓"; }, cls: "status" },
+    { key: "id", label: "id", get: function (q) { return q.id; } },
+    { key: "kind", label: "typ", get: function (q) { return q.kind || ""; } },
+    { key: "question", label: "fråga", get: function (q) { return q.question; } },
+    { key: "hit@1", label: "hit@1", num: true },
+    { key: "mrr", label: "mrr", num: true },
+    { key: "fact_coverage", label: "fakta", num: true },
+    { key: "citation_precision", label: "citering", num: true },
+    { key: "refused", label: "vägrade", get: function (q) { return q.refused ? 1 : 0; },
+      show: function (q) { return q.refused ? "ja" : ""; } }
+  ];
+  function judgeColumns() {
+    var qs = run().questions || [];
+    return JUDGE.filter(function (key) {
+      return qs.some(function (q) { return q.judge && q.judge.metrics && q.judge.metrics[key]; });
+    }).map(function (key) { return { key: key, label: key.replace("answer_", ""), num: true }; });
+  }
+  function columns() {
+    return COLUMNS.concat(judgeColumns()).concat([{ key: "total_ms", label: "ms", num: true, digits: 1,
+      get: function (q) { return (q.timings_ms || {}).total; } }]);
+  }
+  function value(col, q) {
+    if (col.get) return col.get(q);
+    return metric(q, col.key);
+  }
+  function compare(a, b) {
+    if (a === b) return 0;
+    if (a === null || a === undefined) return 1;
+    if (b === null || b === undefined) return -1;
+    if (typeof a === "number" && typeof b === "number") return a - b;
+    return String(a).localeCompare(String(b), "sv", { numeric: true });
+  }
+  function filtered() {
+    var text = document.getElementById("filter-text").value.trim().toLowerCase();
+    var status = document.getElementById("filter-status").value;
+    var kind = document.getElementById("filter-kind").value;
+    return (run().questions || []).filter(function (q) {
+      if (status === "fail" && !failed(q)) return false;
+      if (status === "pass" && failed(q)) return false;
+      if (kind && q.kind !== kind) return false;
+      if (!text) return true;
+      return [q.id, q.question, q.answer].join("\n").toLowerCase().indexOf(text) >= 0;
+    });
+  }
+  function renderHead() {
+    var cols = columns();
+    var row = el("tr");
+    cols.forEach(function (col) {
+      var th = el("th", { text: col.label, scope: "col", tabindex: "0", "data-key": col.key,
+        class: col.num ? "num" : "" });
+      if (state.sort.key === col.key) th.setAttribute("aria-sort", state.sort.dir > 0 ? "ascending" : "descending");
+      var sort = function () {
+        state.sort = { key: col.key, dir: state.sort.key === col.key ? -state.sort.dir : 1 };
+        renderHead(); renderRows();
+      };
+      th.addEventListener("click", sort);
+      th.addEventListener("keydown", function (e) { if (e.key === "Enter") sort(); });
+      row.appendChild(th);
+    });
+    var head = document.querySelector("#question-table thead");
+    head.textContent = "";
+    head.appendChild(row);
+  }
+  function renderRows() {
+    var cols = columns();
+    var col = cols.filter(function (c) { return c.key === state.sort.key; })[0] || cols[0];
+    var items = filtered().slice().sort(function (a, b) {
+      var primary = compare(value(col, a), value(col, b)) * state.sort.dir;
+      return primary || compare(a.id, b.id);
+    });
+    var body = document.querySelector("#question-table tbody");
+    body.textContent = "";
+    items.forEach(function (q) {
+      var row = el("tr", { class: "q-row " + (failed(q) ? "fail" : "pass"), tabindex: "0",
+        "data-id": q.id, "aria-expanded": state.open[q.id] ? "true" : "false" });
+      cols.forEach(function (c) {
+        var v = value(c, q);
+        var shown = c.show ? c.show(q) : (c.num ? fmt(v, c.digits) : (v === undefined ? "" : String(v)));
+        row.appendChild(el("td", { class: (c.cls || "") + (c.num ? " num" : ""), text: shown }));
+      });
+      var toggle = function () { state.open[q.id] = !state.open[q.id]; renderRows(); };
+      row.addEventListener("click", toggle);
+      row.addEventListener("keydown", function (e) { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); toggle(); } });
+      body.appendChild(row);
+      if (state.open[q.id]) {
+        body.appendChild(el("tr", { class: "detail", "data-detail": q.id },
+          [el("td", { colspan: String(cols.length) }, [detail(q)])]));
+      }
+    });
+    document.getElementById("count").textContent =
+      items.length + " av " + (run().questions || []).length + " frågor";
+  }
+
+  /* --- one question ------------------------------------------------------------------- */
+  function anchor(q, n) { return "q-" + state.run + "-" + q.id + "-src-" + n; }
+  function linkedAnswer(q) {
+    var box = el("div", { class: "answer" });
+    var text = q.answer || "(tomt svar)";
+    var known = {};
+    (q.sources || []).forEach(function (s) { known[s.n] = true; });
+    var last = 0;
+    text.replace(MARKER, function (match, inner, offset) {
+      box.appendChild(document.createTextNode(text.slice(last, offset)));
+      box.appendChild(document.createTextNode("["));
+      inner.split(/(\s*[-–,;]\s*)/).forEach(function (part) {
+        var n = parseInt(part, 10);
+        if (!isNaN(n) && String(n) === part.trim() && known[n]) {
+          box.appendChild(el("a", { class: "cite", href: "#" + anchor(q, n), text: part }));
+        } else {
+          box.appendChild(document.createTextNode(part));
+        }
+      });
+      box.appendChild(document.createTextNode("]"));
+      last = offset + match.length;
+      return match;
+    });
+    box.appendChild(document.createTextNode(text.slice(last)));
+    return box;
+  }
+  function passage(q, s) {
+    var cited = (q.citations || []).indexOf(s.n) >= 0;
+    var meta = "[" + s.n + "] " + (s.title || s.id) + " · " + s.id +
+      (s.municipality ? " · " + s.municipality : "") + (s.date ? " · " + s.date : "") +
+      " · poäng " + fmt(s.score) + (cited ? " · citerad" : "");
+    var text = el("div", { class: "text" });
+    var body = s.text || "";
+    if (s.highlight && s.highlight.length === 2) {
+      text.appendChild(document.createTextNode(body.slice(0, s.highlight[0])));
+      text.appendChild(el("mark", { text: body.slice(s.highlight[0], s.highlight[1]) }));
+      text.appendChild(document.createTextNode(body.slice(s.highlight[1])));
+    } else {
+      text.textContent = body;
+    }
+    return el("div", { class: "passage" + (cited ? " cited" : ""), id: anchor(q, s.n) },
+      [el("div", { class: "meta", text: meta }), text]);
+  }
+  function verdicts(q) {
+    var judge = q.judge;
+    if (!judge || !judge.metrics) return null;
+    var list = el("ul", { class: "verdicts" });
+    JUDGE.forEach(function (key) {
+      var v = judge.metrics[key];
+      if (!v) return;
+      var head = key + ": ";
+      var parts = [el("strong", { text: head })];
+      if (v.skipped) {
+        parts.push(el("span", { class: "tag", text: "bedöms inte: " + v.skipped }));
+      } else {
+        parts.push(document.createTextNode(fmt(v.score) + (v.spread !== null && v.spread !== undefined ? " ± " + fmt(v.spread) : "") +
+          " (" + (v.scores || []).length + " bedömning(ar))"));
+      }
+      if (v.failures) parts.push(el("span", { class: "tag bad", text: v.failures + " domarfel" }));
+      if (v.reason) parts.push(el("div", { class: "reason", text: v.reason }));
+      if (v.claims && v.claims.length) {
+        parts.push(el("ol", { class: "claims" }, v.claims.map(function (c) {
+          return el("li", {}, [el("span", { class: "tag " + (c.supported ? "good" : "bad"),
+            text: c.supported ? "stöds" : "stöds inte" }), " " + c.claim]);
+        })));
+      }
+      (v.errors || []).forEach(function (e) { parts.push(el("div", { class: "note", text: "fel: " + e })); });
+      list.appendChild(el("li", {}, parts));
+    });
+    return list;
+  }
+  function detail(q) {
+    var box = el("div");
+    if ((q.failures || []).length) {
+      box.appendChild(el("p", {}, [el("span", { class: "tag bad", text: "underkänd" }), " " + q.failures.join("; ")]));
+    }
+    (q.history || []).forEach(function (turn) {
+      box.appendChild(el("p", { class: "note", text: turn.role + ": " + turn.content }));
+    });
+    box.appendChild(el("h3", { text: q.refused ? "Svar (vägrade)" : "Svar" }));
+    box.appendChild(linkedAnswer(q));
+    if (q.refused) {
+      var reason = q.refusal ? JSON.stringify(q.refusal) : (q.notice || "inga källor som stöder ett svar");
+      box.appendChild(el("p", {}, [el("strong", { text: "Vägransskäl: " }), reason]));
+    } else if (q.notice) {
+      box.appendChild(el("p", {}, [el("strong", { text: "Notis: " }), q.notice]));
+    }
+    var facts = [];
+    if ((q.missing_groups || []).length) facts.push("saknas: " + q.missing_groups.map(function (g) { return g.join(" | "); }).join("; "));
+    if ((q.met_groups || []).length) facts.push("med: " + q.met_groups.map(function (g) { return g.join(" | "); }).join("; "));
+    box.appendChild(el("dl", {}, [
+      el("dt", { text: "Förväntade källor" }), el("dd", { text: (q.expected_sources || []).join(", ") || "(inga: ska vägra)" }),
+      el("dt", { text: "Hämtade källor" }), el("dd", { text: (q.retrieved_sources || []).join(", ") || "(inga)" }),
+      el("dt", { text: "Fakta" }), el("dd", { text: facts.join(" · ") || "–" }),
+      el("dt", { text: "Referenssvar" }), el("dd", { text: q.reference_answer || "–" }),
+      el("dt", { text: "Tider (ms)" }), el("dd", { text: ["retrieve", "generate", "total"].map(function (k) { return k + " " + fmt((q.timings_ms || {})[k], 1); }).join(", ") })
+    ]));
+    var judged = verdicts(q);
+    if (judged) { box.appendChild(el("h3", { text: "Domarens bedömning" })); box.appendChild(judged); }
+    box.appendChild(el("h3", { text: "Hämtade passager" }));
+    if (!(q.sources || []).length) box.appendChild(el("p", { class: "note", text: "Inga passager i rapporten." }));
+    (q.sources || []).forEach(function (s) { box.appendChild(passage(q, s)); });
+    return box;
+  }
+
+  /* --- wiring ------------------------------------------------------------------------- */
+  function renderKinds() {
+    var select = document.getElementById("filter-kind");
+    var current = select.value;
+    while (select.options.length > 1) select.remove(1);
+    var kinds = {};
+    (run().questions || []).forEach(function (q) { kinds[q.kind || ""] = true; });
+    Object.keys(kinds).sort().forEach(function (k) { select.appendChild(el("option", { value: k, text: k })); });
+    select.value = kinds[current] ? current : "";
+  }
+  function renderAll() { renderConfig(); renderSummary(); renderKinds(); renderHead(); renderRows(); }
+  if (DATA.runs.length > 1) {
+    var picker = document.getElementById("run");
+    DATA.runs.forEach(function (r, i) {
+      picker.appendChild(el("option", { value: String(i), text: (r.config || {}).name || "körning " + (i + 1) }));
+    });
+    picker.addEventListener("change", function () { state.run = Number(picker.value); state.open = {}; renderAll(); });
+    document.getElementById("run-picker").hidden = false;
+  }
+  ["filter-text", "filter-status", "filter-kind"].forEach(function (id) {
+    document.getElementById(id).addEventListener("input", renderRows);
+  });
+  renderAll();
+  document.body.setAttribute("data-ready", "true");
+})();

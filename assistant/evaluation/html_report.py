@@ -1,0 +1,70 @@
+"""``--html FILE``: one self-contained page a person can browse instead of reading JSON.
+
+The page is a template, a stylesheet and a script from ``assets/`` with the report
+JSON embedded; it loads nothing (a Content-Security-Policy forbids it), so it can be
+attached to a ticket or opened from a CI artifact offline. Answers, passages and
+judge reasons come from models and documents, hence untrusted: the script sets them
+as text only, and the embedded JSON escapes ``<`` so a ``</script>`` inside an
+answer cannot end the data block.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+__all__ = ["render_html", "write_html"]
+
+DEFAULT_TITLE = "Utvärdering"
+
+
+def _asset(name: str) -> str:
+    return resources.files("assistant.evaluation").joinpath("assets", name).read_text("utf-8")
+
+
+def _embed_json(value: Any) -> str:
+    """JSON safe inside ``<script>``: no ``<``, ``>``, ``&`` or line separators left raw."""
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+    for raw, escaped in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026"),
+                         ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
+        text = text.replace(raw, escaped)
+    return text
+
+
+def _escape_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def render_html(runs: Sequence[Mapping[str, Any]], title: str = DEFAULT_TITLE) -> str:
+    """The page for one or more run reports (``EvalReport.to_dict()`` or a loaded JSON).
+
+    Slots are filled in one pass, so a ``{{...}}`` inside the data is never expanded.
+    """
+    slots = {
+        "TITLE": _escape_text(title),
+        "STYLE": _asset("report.css"),
+        "SCRIPT": _asset("report.js"),
+        "DATA": _embed_json({"title": title, "runs": list(runs)}),
+    }
+    page = _asset("report.html")
+    out: list[str] = []
+    position = 0
+    while (start := page.find("{{", position)) >= 0:
+        end = page.find("}}", start)
+        name = page[start + 2:end]
+        if end < 0 or name not in slots:
+            raise ValueError(f"report.html: unknown slot {page[start:start + 20]!r}")
+        out += [page[position:start], slots[name]]
+        position = end + 2
+    out.append(page[position:])
+    return "".join(out)
+
+
+def write_html(path: Path, runs: Sequence[Mapping[str, Any]], title: str = DEFAULT_TITLE) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(render_html(runs, title), encoding="utf-8")
+    return path
