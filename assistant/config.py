@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     )
     context_tokens: int = Field(2500, ge=200)
 
+    # LLM judge for eval metrics (`assistant eval --judge`); unset fields follow the LLM ones
+    judge_model: str | None = None
+    judge_base_url: str | None = None
+    judge_api_key: SecretStr | None = None
+    judge_temperature: float = Field(0.0, ge=0.0, le=2.0)
+    judge_timeout: float = Field(60.0, gt=0)
+    judge_cache_dir: Path = Path("index/judge-cache")
+
     # Retrieval
     retriever: RetrieverName = "hybrid"
     k: int = Field(5, ge=1, le=50)
