@@ -21,6 +21,7 @@ __all__ = [
     "DatasetError",
     "EvalQuestion",
     "load_eval_file",
+    "parse_record",
     "unknown_sources",
 ]
 
@@ -139,6 +140,16 @@ def unknown_sources(
             if question.id not in ids:
                 ids.append(question.id)
     return missing
+
+
+def parse_record(record: dict[str, Any], line: int) -> tuple[EvalQuestion | None, list[str]]:
+    """Validate one record (from any format); every problem on it, or the question.
+
+    Other readers (CSV, ragas rows) build records and share the JSONL rules through this.
+    """
+    errors: list[str] = []
+    question = _parse_record(record, line, errors)
+    return question, errors
 
 
 def _parse_record(record: dict[str, Any], number: int, errors: list[str]) -> EvalQuestion | None:
