@@ -16,7 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from assistant.cli.common import EXIT_ERROR, EXIT_GATE, EXIT_OK, err, load_settings
+from assistant.cli.common import (
+    EXIT_ERROR,
+    EXIT_GATE,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    err,
+    load_settings,
+)
 from assistant.config import RETRIEVERS
 from assistant.errors import IndexUnavailableError, UserError
 
@@ -28,8 +35,9 @@ if TYPE_CHECKING:
     from assistant.evaluation.baseline import TutorialBaseline
     from assistant.evaluation.dataset import EvalQuestion
     from assistant.evaluation.harness import Answerer, EvalReport, QuestionResult, RunSpec
+    from assistant.evaluation.judge import Judge
 
-__all__ = ["add_eval_parser", "run_eval_command"]
+__all__ = ["add_eval_parser", "run_eval_command", "verdict"]
 
 _NEEDS_INDEX = "Indexet behövs för utvärderingen: kör först `assistant ingest`."
 
@@ -52,7 +60,9 @@ def add_eval_parser(subparsers: Any) -> None:
         description=(
             "Kör varje fråga i FILE genom assistenten och mät hämtning (hit@1, hit@k, "
             "recall@k, mrr), fakta (fact_coverage), källhänvisningar, vägran och svarstid. "
-            "Exitkod 0 = ok, 1 = användnings-/konfigurationsfel, 2 = under en tröskel."
+            "Exitkod 0 = ok, 1 = användnings-/konfigurationsfel, 2 = under en tröskel, "
+            "130 = avbruten (delrapporten skrivs ändå). Fler verb: assistant eval compare "
+            "BAS.json NY.json, assistant eval convert IN UT, assistant eval draft --out FIL."
         ),
     )
     p.error = _usage_error(p)  # type: ignore[method-assign]
@@ -77,6 +87,15 @@ def add_eval_parser(subparsers: Any) -> None:
                    help="skriv en Markdown-rapport med diagram (PNG bredvid)")
     p.add_argument("--quiet", action="store_true",
                    help="ingen lista över misslyckade frågor och inget förlopp")
+    p.add_argument("--html", type=Path, metavar="FILE",
+                   help="skriv en fristående HTML-rapport (filtrerbar, inga externa resurser)")
+    p.add_argument("--judge", action="store_true",
+                   help="LLM-domare: faithfulness, answer_relevance, answer_correctness "
+                        "(ASSISTANT_JUDGE_MODEL/_BASE_URL, standard: LLM-inställningarna)")
+    p.add_argument("--judge-repeats", type=int, default=1, metavar="N",
+                   help="fråga domaren N gånger och rapportera medel och spridning")
+    p.add_argument("--concurrency", type=int, default=1, metavar="N",
+                   help="antal frågor samtidigt (för LLM-läge; med omförsök vid 429/5xx)")
     p.set_defaults(func=run_eval_command)
 
 
@@ -161,10 +180,16 @@ def _run(args: argparse.Namespace) -> int:
     from assistant.evaluation.report import render_config, render_failures, render_table
 
     minimums, maximums = _parse_thresholds(args)
+    if args.concurrency < 1 or args.judge_repeats < 1:
+        raise UserError("--concurrency och --judge-repeats måste vara minst 1")
     settings = _make_settings(args)
+    judge = _make_judge(settings, args)
     specs = _specs(args, settings)
     questions, malformed = _load_questions(args.file)
     reports = _run_specs(settings, specs, questions, malformed, args)
+    if judge is not None:
+        _judge_reports(judge, reports, args)
+    interrupted = any(report.interrupted for report in reports)
 
     print("\n".join(render_config(report) for report in reports))
     print()
@@ -173,17 +198,31 @@ def _run(args: argparse.Namespace) -> int:
         print()
         print(render_failures(reports[0]))
     _write_reports(reports, args)
+    if interrupted:
+        done = sum(len(r.results) for r in reports)
+        err(f"avbrutet: rapporterna täcker de {done} frågor som hann besvaras "
+            "(markerade interrupted); grinden kontrolleras inte")
+        return EXIT_INTERRUPTED
 
     if not (minimums or maximums):
         return EXIT_OK
     failures = check_gate(reports[0].aggregate, minimums, maximums)
     checked = len(minimums) + len(maximums)
-    if failures:
-        err(f"GRIND UNDERKÄND ({reports[0].name}): {len(failures)} av {checked} krav ej uppfyllda")
-        for failure in failures:
-            err(f"  {failure}")
+    return verdict(
+        failures,
+        f"GRIND UNDERKÄND ({reports[0].name}): {len(failures)} av {checked} krav ej uppfyllda",
+        f"Grind godkänd ({reports[0].name}): alla {checked} krav uppfyllda.")
+
+
+def verdict(problems: Sequence[object], failed: str, passed: str) -> int:
+    """CI's answer for the gate and ``compare --fail-on-regression``: each problem on
+    stderr and exit 2, or one passing line and 0."""
+    if problems:
+        err(failed)
+        for problem in problems:
+            err(f"  {problem}")
         return EXIT_GATE
-    print(f"\nGrind godkänd ({reports[0].name}): alla {checked} krav uppfyllda.")
+    print(f"\n{passed}")
     return EXIT_OK
 
 
@@ -204,6 +243,11 @@ def _write_reports(reports: Sequence[EvalReport], args: argparse.Namespace) -> N
 
         chart = write_markdown(args.markdown, reports, str(args.file))
         err(f"markdown: {args.markdown} (diagram: {chart})")
+    if args.html:
+        from assistant.evaluation.html_report import write_html
+
+        write_html(args.html, [r.to_dict() for r in reports], title=f"Utvärdering: {args.file}")
+        err(f"html: {args.html}")
 
 
 def _run_specs(
@@ -219,12 +263,14 @@ def _run_specs(
     once and both sides embed with exactly the same model.
     """
     from assistant.evaluation.harness import package_versions, utc_timestamp
+    from assistant.evaluation.provenance import provenance
 
     common: dict[str, Any] = {
         "versions": package_versions(),
         "timestamp": utc_timestamp(),
         "eval_file": str(args.file),
         "questions": len(questions),
+        **provenance(settings, args.file),
     }
     assistant: Assistant | None = None
     embeddings: Embeddings | None = None
@@ -258,7 +304,9 @@ def _run_specs(
                 answerer, config = assistant, _assistant_config(assistant, settings)
             warnings["unknown_sources"] = unknown
             reports.append(_run_one(answerer, spec, questions, {**config, **common},
-                                    warnings, args))
+                                    warnings, args, llm=settings.mode == "llm"))
+            if reports[-1].interrupted:
+                break  # Ctrl-C: keep what was answered, run nothing more
     finally:
         if baseline is not None:
             baseline.close()
@@ -310,21 +358,62 @@ def _progress(args: argparse.Namespace, message: str) -> None:
         err(message)
 
 
-def _run_one(answerer: Answerer, spec: RunSpec, questions: Sequence[EvalQuestion],
-             config: dict[str, Any], warnings: dict[str, Any],
-             args: argparse.Namespace) -> EvalReport:
+def _bar(args: argparse.Namespace, total: int, desc: str) -> Any:
+    """A progress bar with rate and ETA on a terminal; silent in CI logs and with --quiet."""
     from tqdm import tqdm
 
-    from assistant.evaluation.harness import run_eval
-
     show = not args.quiet and sys.stderr.isatty()
-    with tqdm(total=len(questions), desc=spec.name, unit="fråga", disable=not show,
-              dynamic_ncols=True, leave=False) as bar:
+    return tqdm(total=total, desc=desc, unit="fråga", disable=not show, dynamic_ncols=True,
+                leave=False)
+
+
+def _run_one(answerer: Answerer, spec: RunSpec, questions: Sequence[EvalQuestion],
+             config: dict[str, Any], warnings: dict[str, Any],
+             args: argparse.Namespace, *, llm: bool = False) -> EvalReport:
+    from assistant.evaluation.harness import run_eval
+    from assistant.evaluation.running import RetryPolicy
+
+    # Against a model endpoint a 429/5xx costs a retry after a pause, never a fallback
+    # answer scored as the model's; extractive runs have nothing to retry.
+    retry = RetryPolicy() if llm and not spec.is_baseline else None
+    with _bar(args, len(questions), spec.name) as bar:
 
         def advance(_result: QuestionResult) -> None:
             bar.update(1)
 
-        return run_eval(
+        report = run_eval(
             answerer, questions, k=spec.k, retriever=spec.retriever, name=spec.name,
             config=config, warnings=warnings, on_question=advance,
+            concurrency=args.concurrency, retry=retry,
         )
+    if retry is not None:
+        report.config["retries"] = retry.retries
+    return report
+
+
+def _make_judge(settings: Settings, args: argparse.Namespace) -> Judge | None:
+    """Built before any question is asked, so a missing judge endpoint fails in a second."""
+    if not args.judge:
+        return None
+    from assistant.evaluation.judge import Judge, JudgeConfig
+
+    try:
+        return Judge(JudgeConfig.from_settings(settings, repeats=args.judge_repeats))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _judge_reports(judge: Judge, reports: Sequence[EvalReport], args: argparse.Namespace) -> None:
+    """Judge each generating run; the baseline's "answer" is raw passages, nothing to judge."""
+    from assistant.evaluation.judge import apply_judge
+
+    for report in reports:
+        if report.name == "baseline" or report.interrupted:
+            continue
+        with _bar(args, len(report.results), f"domare {report.name}") as bar:
+            apply_judge(report, judge, concurrency=args.concurrency,
+                        on_question=lambda _block: bar.update(1))
+        cfg = report.config["judge"]
+        failures = report.aggregate.get("judge_failures", 0)
+        _progress(args, f"domare {cfg['model']}: {cfg['requests']} anrop, "
+                        f"{failures} misslyckade bedömningar ({report.name})")

@@ -8,14 +8,27 @@ its traceback.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from assistant.cli.commands import add_parsers
 from assistant.cli.common import EXIT_INTERRUPTED, err, exit_code
 from assistant.cli.evaluate import add_eval_parser
+from assistant.cli.suites import build_verb_parser, is_verb
 from assistant.runtime import prepare_process
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "parse_args"]
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    """``eval compare|convert|draft`` have their own parser, so that ``eval FILE`` parses
+    exactly as it always did (a positional FILE cannot share a level with sub-verbs)."""
+    rest = list(argv)
+    while rest and rest[0].startswith("-"):  # the global options (-v) take no value
+        rest.pop(0)
+    if is_verb(rest):
+        return build_verb_parser().parse_args(list(argv))
+    return build_parser().parse_args(list(argv))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(sys.argv[1:] if argv is None else argv)
     prepare_process(args.verbose)
     try:
         return int(args.func(args))

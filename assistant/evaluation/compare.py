@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.evaluation.judge import JUDGE_METRICS as JUDGE_KEYS
 from assistant.evaluation.metrics import METRIC_KEYS
 
 __all__ = [
@@ -40,7 +41,6 @@ __all__ = [
 
 # Per-question values a comparison looks at: the harness metrics, then the judge's (when
 # both runs were judged) and the answer latency. Missing or null values are skipped.
-JUDGE_KEYS = ("faithfulness", "answer_relevance", "answer_correctness")
 LATENCY_KEY = "total_ms"
 LOWER_IS_BETTER = frozenset({"false_refusal_rate", LATENCY_KEY})
 BOOTSTRAP_SAMPLES = 2000

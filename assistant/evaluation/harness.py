@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from assistant.config import RETRIEVERS
 from assistant.evaluation.baseline import BASELINE_K
 from assistant.evaluation.dataset import EvalQuestion
+from assistant.evaluation.judge import JUDGE_METRICS
 from assistant.evaluation.metrics import (
     LATENCY_KEYS,
     METRIC_KEYS,
@@ -57,8 +58,9 @@ REPORT_VERSION = 1
 BASELINE = "baseline"
 CONFIG_NAMES = (*RETRIEVERS, BASELINE)
 
-# Every aggregate value a threshold may name: the metrics plus the latency percentiles.
-GATE_METRICS: tuple[str, ...] = (*METRIC_KEYS.values(), *LATENCY_KEYS)
+# Every aggregate value a threshold may name: the metrics, the latency percentiles and the
+# judge's metrics (null, hence failing, when the run was not judged).
+GATE_METRICS: tuple[str, ...] = (*METRIC_KEYS.values(), *LATENCY_KEYS, *JUDGE_METRICS)
 
 # Metrics that only mean something when the run produces a real, cited answer. A
 # retrieval-only run (the baseline) gets null for these instead of a misleading 0.

@@ -167,9 +167,18 @@ def _cell_json(value: str, line: int, field: str, errors: list[RowError]) -> Any
         return None
 
 
-def _is_json(value: str, quoted: bool = False) -> bool:
-    """Lists and objects are JSON; in free-form extra columns a JSON string (``"…"``) too."""
-    return value.lstrip().startswith(("[", "{", '"') if quoted else ("[", "{"))
+def _is_json(value: str) -> bool:
+    return value.lstrip().startswith(("[", "{"))
+
+
+def _loose_json(value: str) -> tuple[bool, Any]:
+    """Extra columns: a cell that parses as JSON (``true``, ``3``, ``["a"]``, ``"x"``) is that
+    value, anything else is plain text. The writer encodes text that would parse, so both
+    directions agree."""
+    try:
+        return True, json.loads(value)
+    except json.JSONDecodeError:
+        return False, value
 
 
 def _own_from_csv(line: int, row: dict[str, str], errors: list[RowError]) -> dict[str, Any]:
@@ -191,8 +200,7 @@ def _own_from_csv(line: int, row: dict[str, str], errors: list[RowError]) -> dic
                                for group in value.split(";") if group.strip()]
         elif value.strip():
             # history and any extra column: JSON when it looks like JSON, else the text
-            quoted = _is_json(value, quoted=True)
-            record[key] = _cell_json(value, line, key, errors) if quoted else value
+            record[key] = _loose_json(value)[1]
     return record
 
 
@@ -316,7 +324,7 @@ def _csv_cell(key: str, value: Any) -> str:
             else json.dumps(value, ensure_ascii=False)
     if isinstance(value, str):
         # Text that would read back as JSON is written as a JSON string, so it stays text.
-        return json.dumps(value, ensure_ascii=False) if _is_json(value, quoted=True) else value
+        return json.dumps(value, ensure_ascii=False) if _loose_json(value)[0] else value
     return json.dumps(value, ensure_ascii=False)
 
 

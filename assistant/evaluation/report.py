@@ -77,11 +77,18 @@ def _columns(reports: Sequence[EvalReport]) -> tuple[list[str], list[dict[str, A
 
 
 def _grid(reports: Sequence[EvalReport]) -> tuple[list[str], list[list[str]]]:
+    from assistant.evaluation.judge import JUDGE_METRICS
+
     names, summaries = _columns(reports)
     header = ["metric", *names]
+    rows = _rows()
+    # Judge rows only for judged runs, so unjudged output looks exactly as before.
+    judged = [key for key in JUDGE_METRICS if any(key in summary for summary in summaries)]
+    rows[1 + len(METRIC_KEYS):1 + len(METRIC_KEYS)] = [
+        (key, _metric_getter(key), False) for key in judged]
     body = [
         [label, *(format_value(getter(summary), latency) for summary in summaries)]
-        for label, getter, latency in _rows()
+        for label, getter, latency in rows
     ]
     return header, body
 

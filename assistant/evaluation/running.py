@@ -117,9 +117,9 @@ def run_ordered(
 
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="eval")
     interrupted = False
+    pending: dict[Future[R], int] = {}
     try:
-        pending: dict[Future[R], int] = {
-            pool.submit(call, item): index for index, item in enumerate(items)}
+        pending = {pool.submit(call, item): index for index, item in enumerate(items)}
         while pending:
             finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
             for future in finished:
@@ -129,6 +129,9 @@ def run_ordered(
                     on_done(results[index])  # type: ignore[arg-type]
     except KeyboardInterrupt:
         interrupted = True
+        for future, index in pending.items():  # finished but not yet collected: keep them
+            if future.done() and not future.cancelled() and future.exception() is None:
+                results[index] = future.result()
     finally:
         # Not started: dropped. On Ctrl-C the ones in flight finish on their own threads.
         pool.shutdown(wait=not interrupted, cancel_futures=True)
