@@ -43,10 +43,18 @@ EVAL_GATE := --min hit@1=0.90 --min hit@k=0.97 --min mrr=0.94 --min fact_coverag
 	--min citation_precision=0.90 --min citation_validity=1.0 --min refusal_accuracy=0.85 \
 	--max false_refusal_rate=0.05
 
+# Then the same run against the committed baseline, question by question: a metric may
+# not drop by more than about one question (exit 2 otherwise). The HTML is a CI artifact.
+EVAL_TOLERANCE := --fail-on-regression hit@1=0.03 --fail-on-regression mrr=0.03 \
+	--fail-on-regression fact_coverage=0.03 --fail-on-regression refusal_accuracy \
+	--fail-on-regression false_refusal_rate=0.03
+
 eval-gate: index
 	mkdir -p artifacts
 	$(BIN)/assistant eval eval/questions.jsonl --mode extractive --quiet \
-		--out artifacts/eval-report.json $(EVAL_GATE)
+		--out artifacts/eval-report.json --html artifacts/eval-report.html $(EVAL_GATE)
+	$(BIN)/assistant eval compare 'eval/baseline.json#hybrid' artifacts/eval-report.json \
+		$(EVAL_TOLERANCE)
 
 test: lint typecheck unit eval-gate
 

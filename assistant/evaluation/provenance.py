@@ -76,7 +76,7 @@ def corpus_fingerprint(corpus_dir: Path) -> dict[str, Any]:
     """
     root = Path(corpus_dir)
     if not root.is_dir():
-        return {"dir": str(root), "documents": None, "sha256": None, "hashes": {}}
+        return {"dir": str(root), "files": None, "sha256": None, "hashes": {}}
     hashes = {
         path.relative_to(root).as_posix(): file_sha256(path)
         for path in sorted(root.rglob("*"))
@@ -85,7 +85,7 @@ def corpus_fingerprint(corpus_dir: Path) -> dict[str, Any]:
     overall = hashlib.sha256(
         "".join(f"{name}\0{digest}\n" for name, digest in hashes.items()).encode()
     ).hexdigest()
-    return {"dir": str(root), "documents": len(hashes), "sha256": overall, "hashes": hashes}
+    return {"dir": str(root), "files": len(hashes), "sha256": overall, "hashes": hashes}
 
 
 def answer_settings(settings: Settings) -> dict[str, Any]:

@@ -3,7 +3,6 @@ citations to passages, keeps hostile answers inert, and makes no request outside
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,12 +15,10 @@ from tests.evaluation.test_harness import sample_run
 
 pytestmark = [pytest.mark.browser]
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync"]
 HOSTILE = '</script><script>window.__xss=1</script><img src="https://example.com/x.png">'
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -109,9 +106,6 @@ def test_report_renders_filters_sorts_and_stays_offline(browser: Browser, tmp_pa
     assert page.evaluate("window.__xss") is None
     assert requests and all(url == path.as_uri() or url.startswith("data:")
                             for url in requests), requests
-    if os.environ.get("UPDATE_DOCS_SCREENSHOTS"):
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "eval-report-test.png"), full_page=True)
     page.close()
 
 

@@ -47,7 +47,7 @@
       ["Domare", judge.model ? judge.model + " (" + judge.repeats + " upprepning(ar))" : "–"],
       ["Version", (cfg.versions || {}).assistant],
       ["Git", git.commit ? git.commit.slice(0, 12) + (git.dirty ? " (ändrade filer)" : "") : "–"],
-      ["Korpus", corpus.sha256 ? corpus.documents + " dokument, " + corpus.sha256.slice(0, 12) : "–"],
+      ["Korpus", corpus.sha256 ? corpus.files + " filer, " + corpus.sha256.slice(0, 12) : "–"],
       ["Frågefil", (cfg.eval_file || "–") + (cfg.eval_file_sha256 ? ", " + cfg.eval_file_sha256.slice(0, 12) : "")],
       ["Tid", (cfg.timestamp || "–") + (cfg.finished ? " → " + cfg.finished : "")]
     ];

@@ -1,0 +1,36 @@
+"""Screenshots of the HTML eval report for the README (docs/screenshots/eval-report*.png).
+
+Usage: .venv/bin/python scripts/eval-report-screenshots.py artifacts/eval-report.html
+Drives Debian's chromium headless; the page is opened from a file URL and loads nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"]
+OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+
+
+def main(report: str) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(Path(report).resolve().as_uri())
+        page.wait_for_selector("body[data-ready=true]")
+        page.screenshot(path=str(OUT / "eval-report.png"))
+        first_failing = page.locator("tr.q-row.fail").first
+        first_failing.click()
+        page.locator("#questions").scroll_into_view_if_needed()
+        page.evaluate("document.querySelector('#questions').scrollIntoView()")
+        page.screenshot(path=str(OUT / "eval-report-question.png"))
+        browser.close()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
