@@ -8,7 +8,7 @@ its line number and the good lines are still evaluated.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ __all__ = [
     "DEFAULT_KIND",
     "DatasetError",
     "EvalQuestion",
+    "jsonl_objects",
     "load_eval_file",
     "parse_record",
     "unknown_sources",
@@ -89,19 +90,10 @@ def load_eval_file(path: Path) -> tuple[list[EvalQuestion], list[DatasetError]]:
     errors: list[DatasetError] = []
     first_line_of: dict[str, int] = {}
 
-    for number, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith(("//", "#")):
+    for number, record in jsonl_objects(text):
+        if isinstance(record, DatasetError):
+            errors.append(record)
             continue
-        try:
-            record = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            errors.append(DatasetError(number, f"invalid JSON: {exc.msg} (col {exc.colno})"))
-            continue
-        if not isinstance(record, dict):
-            errors.append(DatasetError(number, f"expected a JSON object, got {_json_type(record)}"))
-            continue
-
         line_errors: list[str] = []
         question = _parse_record(record, number, line_errors)
         errors.extend(DatasetError(number, reason) for reason in line_errors)
@@ -119,6 +111,27 @@ def load_eval_file(path: Path) -> tuple[list[EvalQuestion], list[DatasetError]]:
         questions.append(question)
 
     return questions, errors
+
+
+def jsonl_objects(text: str) -> Iterator[tuple[int, dict[str, Any] | DatasetError]]:
+    """(line, object) for each JSONL line, or (line, the reason it is not an object).
+
+    Blank lines and lines starting with ``//`` or ``#`` are comments; shared by the
+    eval loader and the format converter so both read a file the same way.
+    """
+    for number, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        if not stripped or stripped.startswith(("//", "#")):
+            continue
+        try:
+            record = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            yield number, DatasetError(number, f"invalid JSON: {exc.msg} (col {exc.colno})")
+            continue
+        if not isinstance(record, dict):
+            yield number, DatasetError(number, f"expected a JSON object, got {_json_type(record)}")
+            continue
+        yield number, record
 
 
 def unknown_sources(

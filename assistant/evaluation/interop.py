@@ -28,7 +28,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from assistant.evaluation.dataset import EvalQuestion, parse_record
+from assistant.evaluation.dataset import (
+    DatasetError,
+    EvalQuestion,
+    jsonl_objects,
+    parse_record,
+)
 
 __all__ = [
     "FORMATS",
@@ -133,19 +138,11 @@ def _validated(raw: Iterable[tuple[int, dict[str, Any]]],
 
 
 def _jsonl(text: str, errors: list[RowError]) -> Iterator[tuple[int, dict[str, Any]]]:
-    for line, raw in enumerate(text.splitlines(), start=1):
-        stripped = raw.strip()
-        if not stripped or stripped.startswith(("//", "#")):
-            continue
-        try:
-            value = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            errors.append(RowError(line, None, f"ogiltig JSON: {exc.msg} (kolumn {exc.colno})"))
-            continue
-        if not isinstance(value, dict):
-            errors.append(RowError(line, None, "väntade ett JSON-objekt"))
-            continue
-        yield line, value
+    for line, record in jsonl_objects(text):
+        if isinstance(record, DatasetError):
+            errors.append(RowError(line, None, record.reason))
+        else:
+            yield line, record
 
 
 def _csv(text: str, errors: list[RowError]) -> Iterator[tuple[int, dict[str, str]]]:

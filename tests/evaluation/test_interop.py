@@ -115,7 +115,7 @@ def test_ragas_rows_without_source_ids_are_refused_not_turned_into_refusal_tests
         read_records(path, "ragas-jsonl")
     reasons = {(e.line, e.field): e.reason for e in caught.value.errors}
     assert "tom lista = frågan ska vägras" in reasons[(1, "expected_sources")]
-    assert "ogiltig JSON" in reasons[(2, None)]
+    assert "invalid JSON" in reasons[(2, None)]
 
 
 def test_formats_from_names_and_flags(tmp_path: Path) -> None:
