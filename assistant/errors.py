@@ -14,11 +14,14 @@ Hierarchy (``exit`` = CLI exit code, ``http`` = API status)::
     │   │   └── LLMConfigError     LLM mode chosen, but no endpoint configured
     │   ├── FilterError            bad search filter (municipality=, date_from=, ...) (ValueError)
     │   ├── HistoryError           a conversation history that breaks the rules (ValueError)
-    │   └── DatasetLineError       one bad line in an eval JSONL file (ValueError)
+    │   ├── DatasetLineError       one bad line in an eval JSONL file (ValueError)
+    │   ├── ReportError            an eval report that cannot be read or compared (ValueError)
+    │   └── ConversionError        rows that cannot be converted; lists each (ValueError)
     ├── IndexUnavailableError      no usable index: run ``assistant ingest``; http 503
     │   └── IndexMismatchError     index built with another model/schema: ``--rebuild``
     ├── LoadError                  one file cannot become text; ingest skips it (exit 3 = partial)
     ├── LLMError                   a model call failed; the chain falls back; http 502
+    ├── JudgeError                 one LLM-judge call gave no usable verdict (counted, not 0)
     └── ApiError                   an HTTP error with an explicit status (404, 422, ...)
 
 ``ValueError``/``RuntimeError`` stay as second bases where callers (and tests) relied
@@ -27,21 +30,25 @@ on them before this module existed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar, Literal
 
 __all__ = [
     "ApiError",
     "AssistantError",
     "ConfigError",
+    "ConversionError",
     "DatasetLineError",
     "FilterError",
     "HistoryError",
     "IndexMismatchError",
     "IndexUnavailableError",
+    "JudgeError",
     "LLMConfigError",
     "LLMError",
     "LLMErrorKind",
     "LoadError",
+    "ReportError",
     "UserError",
 ]
 
@@ -103,6 +110,23 @@ class DatasetLineError(UserError, ValueError):
     user_message = "Felaktig rad i frågefilen."
 
 
+class ReportError(UserError, ValueError):
+    """An eval report that cannot be compared; the message names the file and the problem."""
+
+    user_message = "Rapporten kan inte läsas."
+
+
+class ConversionError(UserError, ValueError):
+    """Rows that cannot be converted; ``errors`` holds every one (line and field), the
+    message lists them, and nothing was written."""
+
+    user_message = "Filen kan inte konverteras."
+
+    def __init__(self, message: str, errors: Sequence[object] = ()) -> None:
+        super().__init__(message)
+        self.errors = list(errors)
+
+
 class IndexUnavailableError(AssistantError, RuntimeError):
     """The index is missing or unusable; the message says which command fixes it."""
 
@@ -157,6 +181,12 @@ class LLMError(AssistantError):
 
     def __repr__(self) -> str:
         return f"LLMError(kind={self.kind!r}, status={self.status!r}, detail={self.detail!r})"
+
+
+class JudgeError(AssistantError):
+    """One LLM-judge call that gave no usable verdict; the message says why (for the report)."""
+
+    user_message = "Domaren gav ingen användbar bedömning."
 
 
 class ApiError(AssistantError):

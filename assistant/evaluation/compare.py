@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import ReportError
 from assistant.evaluation.judge import JUDGE_METRICS as JUDGE_KEYS
 from assistant.evaluation.metrics import METRIC_KEYS
 
@@ -44,10 +45,6 @@ __all__ = [
 LATENCY_KEY = "total_ms"
 LOWER_IS_BETTER = frozenset({"false_refusal_rate", LATENCY_KEY})
 BOOTSTRAP_SAMPLES = 2000
-
-
-class ReportError(ValueError):
-    """A report file that cannot be compared; the message names the file and what is wrong."""
 
 
 # --- loading ---------------------------------------------------------------------------------

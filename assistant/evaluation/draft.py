@@ -180,7 +180,8 @@ def _verified(sentence: str, article: Article) -> bool:
 def llm_drafts(article: Article, complete: Callable[[list[dict[str, str]]], str],
                limit: int = 5) -> list[dict[str, Any]]:
     """Ask the model for question/answer pairs; keep only well-formed ones, check quotes."""
-    from assistant.evaluation.judge import JudgeError, _parse_json
+    from assistant.errors import JudgeError
+    from assistant.evaluation.judge import parse_json_reply
     from assistant.prompts import load_prompt
 
     rendered = load_prompt(DRAFT_PROMPT).render(
@@ -188,7 +189,7 @@ def llm_drafts(article: Article, complete: Callable[[list[dict[str, str]]], str]
         text=article.text[:12000])
     messages = [{"role": role, "content": content} for role, content in rendered]
     try:
-        reply = _parse_json(complete(messages))
+        reply = parse_json_reply(complete(messages))
     except JudgeError as exc:
         return [{"error": f"{article.doc_id}: {exc}"}]
     drafts: list[dict[str, Any]] = []
@@ -224,7 +225,7 @@ def _llm_complete(settings: Settings) -> Callable[[list[dict[str, str]]], str]:
         try:
             return retry.run(call)
         except openai.APIError as exc:
-            from assistant.evaluation.judge import JudgeError
+            from assistant.errors import JudgeError
 
             raise JudgeError(f"språkmodellen svarade inte ({type(exc).__name__})") from None
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import ConversionError
 from assistant.evaluation.dataset import (
     DatasetError,
     EvalQuestion,
@@ -67,14 +68,12 @@ class RowError:
         return f"{where}: {self.reason}"
 
 
-class ConversionError(ValueError):
-    """Problems in the input; ``errors`` lists every one with its line and field."""
-
-    def __init__(self, path: Path, errors: list[RowError]) -> None:
-        self.errors = errors
-        shown = "\n".join(f"  {path}:{e.line}: {e}" for e in errors[:50])
-        more = f"\n  … och {len(errors) - 50} till" if len(errors) > 50 else ""
-        super().__init__(f"{len(errors)} problem i {path}; inget skrevs:\n{shown}{more}")
+def conversion_error(path: Path, errors: list[RowError]) -> ConversionError:
+    """Every problem with its line and field, at most 50 shown; nothing was written."""
+    shown = "\n".join(f"  {path}:{e.line}: {e}" for e in errors[:50])
+    more = f"\n  … och {len(errors) - 50} till" if len(errors) > 50 else ""
+    return ConversionError(f"{len(errors)} problem i {path}; inget skrevs:\n{shown}{more}",
+                           errors)
 
 
 def detect_format(path: Path, given: str | None = None) -> str:
@@ -277,7 +276,7 @@ def read_records(path: Path, fmt: str) -> list[dict[str, Any]]:
         raise ValueError(f"okänt format {fmt!r}")
     records = _validated(raw, errors)
     if errors:
-        raise ConversionError(path, sorted(errors, key=lambda e: e.line))
+        raise conversion_error(path, sorted(errors, key=lambda e: e.line))
     return records
 
 

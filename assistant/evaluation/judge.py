@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.errors import JudgeError
 from assistant.evaluation.running import RetryPolicy, run_ordered
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ __all__ = [
     "JudgeError",
     "apply_judge",
     "judge_aggregate",
+    "parse_json_reply",
 ]
 
 JUDGE_METRICS = ("faithfulness", "answer_relevance", "answer_correctness")
@@ -59,10 +61,6 @@ PROMPTS = {"faithfulness": "judge-faithfulness.sv", "answer_relevance": "judge-r
            "answer_correctness": "judge-correctness.sv"}
 _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 REFUSED = "vägrade svara: bedöms av vägransmetriken"
-
-
-class JudgeError(Exception):
-    """One judge call that gave no usable verdict; the message says why (for the report)."""
 
 
 @dataclass(frozen=True)
@@ -105,7 +103,7 @@ def _prompt_hash(name: str) -> str:
     return hashlib.sha256(f"{prompt.system}\0{prompt.user}".encode()).hexdigest()[:16]
 
 
-def _parse_json(text: str) -> dict[str, Any]:
+def parse_json_reply(text: str) -> dict[str, Any]:
     """The first JSON object in the reply; models like to wrap it in prose or a code fence."""
     match = _JSON_OBJECT.search(text)
     if not match:
@@ -214,11 +212,11 @@ class Judge:
             _faithfulness if metric == "faithfulness" else _rating)
         if path is not None and path.is_file():
             try:
-                return parse(_parse_json(json.loads(path.read_text("utf-8"))["content"]))
+                return parse(parse_json_reply(json.loads(path.read_text("utf-8"))["content"]))
             except (OSError, ValueError, KeyError, JudgeError):
                 pass  # a damaged cache entry is just a miss
         content = self._complete(messages)
-        verdict = parse(_parse_json(content))
+        verdict = parse(parse_json_reply(content))
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")

@@ -13,6 +13,7 @@ import pytest
 from assistant.evaluation.dataset import load_eval_file
 from assistant.evaluation.interop import (
     ConversionError,
+    RowError,
     convert,
     detect_format,
     read_records,
@@ -35,6 +36,11 @@ TRICKY: list[dict[str, Any]] = [
     {"id": "t3", "question": "[citat] fråga", "expected_sources": ["a.txt", "b.txt"],
      "must_mention": ["ensam"], "note": "[inte json"},
 ]
+
+
+def row_errors(error: ConversionError) -> list[RowError]:
+    assert all(isinstance(e, RowError) for e in error.errors)
+    return [e for e in error.errors if isinstance(e, RowError)]
 
 
 def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
@@ -99,7 +105,7 @@ def test_bad_rows_name_line_and_field_and_nothing_is_written(tmp_path: Path) -> 
                    "a,Fråga fyra?,y.txt,\n", encoding="utf-8")
     with pytest.raises(ConversionError) as caught:
         convert(bad, tmp_path / "out.jsonl")
-    errors = [(e.line, e.field) for e in caught.value.errors]
+    errors = [(e.line, e.field) for e in row_errors(caught.value)]
     assert (3, "question") in errors and (4, "expected_sources") in errors
     assert (5, "id") in errors
     assert "rad 3, fält 'question'" in str(caught.value)
@@ -113,7 +119,7 @@ def test_ragas_rows_without_source_ids_are_refused_not_turned_into_refusal_tests
                     + "inte json\n", encoding="utf-8")
     with pytest.raises(ConversionError) as caught:
         read_records(path, "ragas-jsonl")
-    reasons = {(e.line, e.field): e.reason for e in caught.value.errors}
+    reasons = {(e.line, e.field): e.reason for e in row_errors(caught.value)}
     assert "tom lista = frågan ska vägras" in reasons[(1, "expected_sources")]
     assert "invalid JSON" in reasons[(2, None)]
 

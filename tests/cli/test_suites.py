@@ -12,22 +12,17 @@ import pytest
 
 from assistant.cli import main
 from assistant.evaluation.harness import run_eval
-from tests.evaluation import test_harness
-from tests.evaluation.test_harness import (
-    EVAL_LINES,
-    FakeAnswerer,
-    Scripted,
-    make_question,
-    write_eval,
-)
+from tests.cli import test_evaluate
+from tests.cli.test_evaluate import EVAL_LINES, write_eval
+from tests.evaluation.test_harness import FakeAnswerer, Scripted, make_question
 from tests.support.openai_server import OpenAIServer, Reply
 
 ROOT = Path(__file__).resolve().parents[2]
 BASELINE = ROOT / "eval" / "baseline.json"
 
 # The harness tests' tiny real index and CLI environment, shared rather than rebuilt.
-real_index = test_harness.real_index
-cli_env = test_harness.cli_env
+real_index = test_evaluate.real_index
+cli_env = test_evaluate.cli_env
 
 
 # --- compare ---------------------------------------------------------------------------------
