@@ -3,7 +3,8 @@
 Modules: :mod:`~assistant.cli.main` (parser, process set-up, errors → exit codes),
 :mod:`~assistant.cli.common` (exit codes, the error table, settings loading),
 :mod:`~assistant.cli.commands` (ingest, ask, config, serve, feedback) and
-:mod:`~assistant.cli.evaluate` (eval). Commands import the library lazily, so
+:mod:`~assistant.cli.evaluate` (eval) and :mod:`~assistant.cli.suites` (eval compare,
+convert, draft). Commands import the library lazily, so
 ``assistant --help`` starts without Chroma or LangChain.
 """
 
