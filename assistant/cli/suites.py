@@ -139,7 +139,7 @@ def build_verb_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "compare", help="jämför två rapporter fråga för fråga",
-        description="Metrikskillnader med parade bootstrap-konfidensintervall (95 %%) och "
+        description="Metrikskillnader med parade bootstrap-konfidensintervall (95 %) och "
                     "frågorna som bytte mellan godkänd och underkänd. RAPPORT kan vara "
                     "fil.json#namn för en körning i en --compare-rapport. Exitkod 2 vid "
                     "regression (--fail-on-regression).")
