@@ -199,3 +199,13 @@ def test_run_eval_keeps_order_and_stops_cleanly(concurrency: int) -> None:
     done = [r.question.id for r in stopped.results]
     # in order, without the interrupted one; with threads, q0/q1 may or may not have finished
     assert done == (["q0", "q1"] if concurrency == 1 else [q for q in ("q0", "q1") if q in done])
+
+
+def test_verbs_route_beside_eval_file(capsys: pytest.CaptureFixture[str],
+                                      tmp_path: Path) -> None:
+    # global options before the verb still reach it
+    assert main(["-v", "eval", "compare", str(BASELINE), str(BASELINE)]) == 0
+    capsys.readouterr()
+    # a file that happens to be called "compare" is an eval FILE when written as a path
+    assert main(["eval", str(tmp_path / "compare")]) == 1
+    assert "compare" in capsys.readouterr().err
