@@ -10,8 +10,9 @@
   JSON in CSV). The project's own fields ride along as extra columns (``id``,
   ``expected_sources``, ``must_mention``, ``kind``, ``history``) so nothing is lost
   on the way back; ``ragas_only=True`` drops them for tools that reject extras.
-- a **report** (``assistant eval --out``) is read as rows with the run's answers
-  (``response``) and passages (``retrieved_contexts``), which is what ragas scores.
+- a **report** (``assistant eval --out``; ``FILE#RUN`` picks one run of a ``--compare``
+  report) is read as rows with the run's answers (``response``) and passages
+  (``retrieved_contexts``), which is what ragas scores.
 
 Every row is validated with the eval loader's own rules; problems name the line and
 the field, and a conversion with problems writes nothing, so nothing is dropped
@@ -83,7 +84,7 @@ def detect_format(path: Path, given: str | None = None) -> str:
         if given not in FORMATS:
             raise ValueError(f"okänt format {given!r}; välj bland {', '.join(FORMATS)}")
         return given
-    suffix = Path(path).suffix.lower()
+    suffix = Path(str(path).partition("#")[0]).suffix.lower()
     formats = {".csv": "eval-csv", ".jsonl": "eval-jsonl", ".json": "report"}
     if suffix not in formats:
         raise ValueError(f"kan inte avgöra formatet för {path}; ange --from/--to "
@@ -228,18 +229,13 @@ def _own_from_ragas(line: int, row: dict[str, Any], errors: list[RowError],
     return record
 
 
-def _report_rows(text: str, path: Path, errors: list[RowError]) -> list[tuple[int, dict]]:
-    try:
-        document = json.loads(text)
-    except json.JSONDecodeError as exc:
-        errors.append(RowError(exc.lineno, None, f"rapporten är inte giltig JSON: {exc.msg}"))
-        return []
-    runs = document.get("compare", [document]) if isinstance(document, dict) else None
-    if not runs or not isinstance(runs[0], dict) or "questions" not in runs[0]:
-        errors.append(RowError(1, "questions", f"{path} är ingen rapport från assistant eval"))
-        return []
+def _report_rows(spec: str) -> list[tuple[int, dict[str, Any]]]:
+    """One run of a report (``report.json`` or ``report.json#dense``) as rows."""
+    from assistant.evaluation.compare import load_run
+
+    _, run = load_run(spec)
     rows: list[tuple[int, dict[str, Any]]] = []
-    for number, entry in enumerate(runs[0]["questions"], start=1):
+    for number, entry in enumerate(run["questions"], start=1):
         record = {key: entry.get(key) for key in OWN_COLUMNS if entry.get(key) not in (None, [])}
         record.setdefault("expected_sources", entry.get("expected_sources") or [])
         record.update(entry.get("extra") or {})
@@ -251,6 +247,12 @@ def _report_rows(text: str, path: Path, errors: list[RowError]) -> list[tuple[in
 
 def read_records(path: Path, fmt: str) -> list[dict[str, Any]]:
     """Every row of ``path`` as a validated own-format record; raises with all problems."""
+    errors: list[RowError] = []
+    if fmt == "report":  # read as a report, so FILE#RUN picks a run of a --compare report
+        records = _validated(_report_rows(str(path)), errors)
+        if errors:
+            raise conversion_error(Path(path), errors)
+        return records
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -258,7 +260,6 @@ def read_records(path: Path, fmt: str) -> list[dict[str, Any]]:
         raise FileNotFoundError(f"filen finns inte: {path}") from None
     except UnicodeDecodeError as exc:
         raise ValueError(f"{path} är inte UTF-8: {exc}") from None
-    errors: list[RowError] = []
     raw: list[tuple[int, dict[str, Any]]]
     if fmt == "eval-jsonl":
         raw = list(_jsonl(text, errors))
@@ -270,8 +271,6 @@ def read_records(path: Path, fmt: str) -> list[dict[str, Any]]:
     elif fmt == "ragas-csv":
         raw = [(line, _own_from_ragas(line, dict(row), errors, True))
                for line, row in _csv(text, errors)]
-    elif fmt == "report":
-        raw = _report_rows(text, path, errors)
     else:
         raise ValueError(f"okänt format {fmt!r}")
     records = _validated(raw, errors)

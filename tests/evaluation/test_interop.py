@@ -135,3 +135,15 @@ def test_formats_from_names_and_flags(tmp_path: Path) -> None:
         detect_format(Path("x.csv"), "deepeval")
     with pytest.raises(ValueError, match="assistant eval --out"):
         write_records(tmp_path / "x.json", [], "report")
+
+
+def test_one_run_of_a_compare_report_is_picked_with_a_hash(tmp_path: Path) -> None:
+    baseline = ROOT / "eval" / "baseline.json"
+    convert(Path(f"{baseline}#bm25"), tmp_path / "bm25.jsonl", to_format="ragas-jsonl")
+    convert(Path(f"{baseline}#hybrid"), tmp_path / "hybrid.jsonl", to_format="ragas-jsonl")
+    bm25 = [json.loads(line) for line in (tmp_path / "bm25.jsonl").read_text().splitlines()]
+    hybrid = [json.loads(line) for line in (tmp_path / "hybrid.jsonl").read_text().splitlines()]
+    assert len(bm25) == len(hybrid) == 48
+    assert [r["response"] for r in bm25] != [r["response"] for r in hybrid]
+    with pytest.raises(ValueError, match="ingen körning heter"):
+        read_records(Path(f"{baseline}#nope"), "report")
