@@ -270,6 +270,7 @@ class Judge:
                     verdict = self.ask(metric, values, repeat)
                 except JudgeError as exc:
                     errors.append(str(exc))
+                    scores.append(None)  # keeps scores[i] = repeat i; a failure is no score
                     continue
                 first = first or verdict
                 scores.append(verdict.score)

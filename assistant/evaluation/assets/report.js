@@ -293,7 +293,7 @@
         parts.push(el("span", { class: "tag", text: "bedöms inte: " + v.skipped }));
       } else {
         parts.push(document.createTextNode(fmt(v.score) + (v.spread !== null && v.spread !== undefined ? " ± " + fmt(v.spread) : "") +
-          " (" + (v.scores || []).length + " bedömning(ar))"));
+          " (" + (v.scores || []).filter(function (x) { return x !== null; }).length + " bedömning(ar))"));
       }
       if (v.failures) parts.push(el("span", { class: "tag bad", text: v.failures + " domarfel" }));
       if (v.reason) parts.push(el("div", { class: "reason", text: v.reason }));
