@@ -405,10 +405,11 @@ def _make_judge(settings: Settings, args: argparse.Namespace) -> Judge | None:
 
 def _judge_reports(judge: Judge, reports: Sequence[EvalReport], args: argparse.Namespace) -> None:
     """Judge each generating run; the baseline's "answer" is raw passages, nothing to judge."""
+    from assistant.evaluation.harness import BASELINE
     from assistant.evaluation.judge import apply_judge
 
     for report in reports:
-        if report.name == "baseline" or report.interrupted:
+        if report.name == BASELINE or report.interrupted:
             continue
         with _bar(args, len(report.results), f"domare {report.name}") as bar:
             apply_judge(report, judge, concurrency=args.concurrency,
