@@ -1,6 +1,7 @@
 """Screenshots of the HTML eval report for the README (docs/screenshots/eval-report*.png).
 
-Usage: .venv/bin/python scripts/eval-report-screenshots.py artifacts/eval-report.html
+Usage: .venv/bin/python scripts/eval-report-screenshots.py REPORT.html [COMPARE.html]
+(REPORT from ``assistant eval … --html``, COMPARE from ``assistant eval compare … --html``).
 Drives Debian's chromium headless; the page is opened from a file URL and loads nothing.
 """
 
@@ -16,7 +17,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 
 
-def main(report: str) -> None:
+def main(report: str, compare: str | None = None) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
@@ -29,8 +30,12 @@ def main(report: str) -> None:
         page.locator("#questions").scroll_into_view_if_needed()
         page.evaluate("document.querySelector('#questions').scrollIntoView()")
         page.screenshot(path=str(OUT / "eval-report-question.png"))
+        if compare:
+            page.goto(Path(compare).resolve().as_uri())
+            page.wait_for_selector("body[data-ready=true]")
+            page.screenshot(path=str(OUT / "eval-compare.png"))
         browser.close()
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)

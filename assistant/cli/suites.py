@@ -66,6 +66,12 @@ def _compare(args: argparse.Namespace) -> int:
         args.out.write_text(json.dumps(comparison.as_dict(), ensure_ascii=False, indent=2,
                                        allow_nan=False) + "\n", encoding="utf-8")
         err(f"jämförelse: {args.out}")
+    if args.html:
+        from assistant.evaluation.html_report import write_compare_html
+
+        title = f"Jämförelse: {comparison.base_label} → {comparison.new_label}"
+        write_compare_html(args.html, comparison.as_dict(), title)
+        err(f"html: {args.html}")
     if not rules:
         return EXIT_OK
     regressions = find_regressions(comparison, rules)
@@ -150,6 +156,8 @@ def build_verb_parser() -> argparse.ArgumentParser:
                    help="exitkod 2 om metriken försämras mer än toleransen (standard 0), "
                         "t.ex. hit@1=0.03 (kan upprepas)")
     p.add_argument("--out", type=Path, metavar="FIL.json", help="skriv jämförelsen som JSON")
+    p.add_argument("--html", type=Path, metavar="FIL.html",
+                   help="skriv jämförelsen som fristående HTML (svaren sida vid sida)")
     p.set_defaults(func=_compare)
 
     p = sub.add_parser(

@@ -1,4 +1,5 @@
-"""``--html FILE``: one self-contained page a person can browse instead of reading JSON.
+"""``--html FILE``: one self-contained page a person can browse instead of reading JSON
+(for a run, and for ``assistant eval compare``).
 
 The page is a template, a stylesheet and a script from ``assets/`` with the report
 JSON embedded; it loads nothing (a Content-Security-Policy forbids it), so it can be
@@ -16,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["render_html", "write_html"]
+__all__ = ["render_compare_html", "render_html", "write_compare_html", "write_html"]
 
 DEFAULT_TITLE = "Utvärdering"
 
@@ -38,33 +39,49 @@ def _escape_text(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def render_html(runs: Sequence[Mapping[str, Any]], title: str = DEFAULT_TITLE) -> str:
-    """The page for one or more run reports (``EvalReport.to_dict()`` or a loaded JSON).
-
-    Slots are filled in one pass, so a ``{{...}}`` inside the data is never expanded.
-    """
+def _page(template: str, script: str, data: Any, title: str) -> str:
+    """Fill a template's slots in one pass, so a ``{{...}}`` inside the data is never expanded."""
     slots = {
         "TITLE": _escape_text(title),
         "STYLE": _asset("report.css"),
-        "SCRIPT": _asset("report.js"),
-        "DATA": _embed_json({"title": title, "runs": list(runs)}),
+        "SCRIPT": _asset(script),
+        "DATA": _embed_json(data),
     }
-    page = _asset("report.html")
+    page = _asset(template)
     out: list[str] = []
     position = 0
     while (start := page.find("{{", position)) >= 0:
         end = page.find("}}", start)
         name = page[start + 2:end]
         if end < 0 or name not in slots:
-            raise ValueError(f"report.html: unknown slot {page[start:start + 20]!r}")
+            raise ValueError(f"{template}: unknown slot {page[start:start + 20]!r}")
         out += [page[position:start], slots[name]]
         position = end + 2
     out.append(page[position:])
     return "".join(out)
 
 
+def render_html(runs: Sequence[Mapping[str, Any]], title: str = DEFAULT_TITLE) -> str:
+    """The page for one or more run reports (``EvalReport.to_dict()`` or a loaded JSON)."""
+    return _page("report.html", "report.js", {"title": title, "runs": list(runs)}, title)
+
+
+def render_compare_html(comparison: Mapping[str, Any], title: str = "Jämförelse") -> str:
+    """The page for ``Comparison.as_dict()``: runs, deltas with CIs, flipped questions."""
+    return _page("compare.html", "compare.js", dict(comparison), title)
+
+
 def write_html(path: Path, runs: Sequence[Mapping[str, Any]], title: str = DEFAULT_TITLE) -> Path:
+    return _write(path, render_html(runs, title))
+
+
+def write_compare_html(path: Path, comparison: Mapping[str, Any],
+                       title: str = "Jämförelse") -> Path:
+    return _write(path, render_compare_html(comparison, title))
+
+
+def _write(path: Path, html: str) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(runs, title), encoding="utf-8")
+    path.write_text(html, encoding="utf-8")
     return path

@@ -127,3 +127,26 @@ def test_embedded_data_cannot_close_its_script_block() -> None:
     assert html.count("</script>") == 2  # the data block and the viewer, nothing else
     assert "<title>&lt;Rapport&gt;</title>" in html
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "")
+
+
+def test_compare_page_shows_deltas_and_flips_side_by_side(browser: Browser,
+                                                         tmp_path: Path) -> None:
+    from assistant.evaluation.compare import compare_reports, load_run
+    from assistant.evaluation.html_report import write_compare_html
+
+    baseline = Path(__file__).resolve().parents[2] / "eval" / "baseline.json"
+    base, new = load_run(f"{baseline}#dense"), load_run(f"{baseline}#hybrid")
+    new[1]["questions"][42]["answer"] = HOSTILE  # q43 flips fail→pass in these runs
+    comparison = compare_reports(base, new).as_dict()
+    path = write_compare_html(tmp_path / "cmp.html", comparison, "dense → hybrid")
+    page, requests = open_report(browser, path)
+    expect(page.locator("#metrics tbody tr")).to_have_count(len(comparison["metrics"]))
+    expect(page.locator("tr[data-metric=refusal_accuracy]")).to_contain_text("+0.125")
+    flips = page.locator("article.flip")
+    expect(flips).to_have_count(len(comparison["flips"]))
+    page.select_option("#filter-direction", "fail→pass")
+    expect(flips).to_have_count(sum(f["direction"] == "fail→pass" for f in comparison["flips"]))
+    expect(page.locator("article.flip[data-id=q43]")).to_contain_text("<script>window.__xss=1")
+    assert page.evaluate("window.__xss") is None
+    assert all(url == path.as_uri() or url.startswith("data:") for url in requests), requests
+    page.close()

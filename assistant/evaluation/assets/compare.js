@@ -1,0 +1,78 @@
+/* Comparison viewer. All values come from the JSON block; report text (answers) is
+   untrusted and only ever set with textContent. */
+(function () {
+  "use strict";
+  var DATA = JSON.parse(document.getElementById("report-data").textContent);
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (key) {
+      if (key === "text") node.textContent = attrs[key];
+      else if (key === "class") node.className = attrs[key];
+      else node.setAttribute(key, attrs[key]);
+    });
+    (children || []).forEach(function (child) {
+      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    });
+    return node;
+  }
+  function fmt(value, latency) {
+    if (value === null || value === undefined) return "–";
+    return latency ? value.toFixed(1) : value.toFixed(3);
+  }
+  function signed(value, latency) { return (value > 0 ? "+" : "") + fmt(value, latency); }
+
+  var runs = document.getElementById("runs");
+  [["Bas", DATA.base], ["Ny", DATA.new]].forEach(function (pair) {
+    var cfg = pair[1].config || {};
+    var git = cfg.git || {};
+    runs.appendChild(el("dt", { text: pair[0] }));
+    runs.appendChild(el("dd", { text: pair[1].label + ": " + [cfg.retriever, "k=" + cfg.k, cfg.mode,
+      cfg.llm_model || "", git.commit ? "commit " + git.commit.slice(0, 10) : "", cfg.timestamp || ""]
+      .filter(Boolean).join(" · ") }));
+  });
+  (DATA.warnings || []).forEach(function (w) {
+    document.getElementById("warnings").appendChild(el("li", { text: "Varning: " + w }));
+  });
+
+  var table = document.getElementById("metrics");
+  table.appendChild(el("thead", {}, [el("tr", {}, ["metrik", "n", "bas", "ny", "delta", "95 % KI", ""]
+    .map(function (h, i) { return el("th", { class: i && i < 6 ? "num" : "", text: h }); }))]));
+  var body = el("tbody");
+  (DATA.metrics || []).forEach(function (m) {
+    var latency = m.metric === "total_ms";
+    var better = m.lower_is_better ? m.delta < 0 : m.delta > 0;
+    var span = Math.max(Math.abs(m.ci95[0]), Math.abs(m.ci95[1]), latency ? 1e-9 : 0.25);
+    var left = 50 + 50 * m.ci95[0] / span, right = 50 + 50 * m.ci95[1] / span;
+    var bar = el("div", { class: "ci" }, [el("span", { class: "ci-zero" }),
+      el("span", { class: "ci-range " + (m.significant ? (better ? "good" : "bad") : ""),
+        style: "left:" + left.toFixed(1) + "%;width:" + Math.max(1, right - left).toFixed(1) + "%" })]);
+    body.appendChild(el("tr", { "data-metric": m.metric }, [
+      el("th", { text: m.metric }), el("td", { class: "num", text: String(m.n) }),
+      el("td", { class: "num", text: fmt(m.base, latency) }), el("td", { class: "num", text: fmt(m.new, latency) }),
+      el("td", { class: "num", text: signed(m.delta, latency) }),
+      el("td", { class: "num", text: "[" + signed(m.ci95[0], latency) + ", " + signed(m.ci95[1], latency) + "]" }),
+      el("td", {}, [bar])]));
+  });
+  table.appendChild(body);
+
+  function renderFlips() {
+    var wanted = document.getElementById("filter-direction").value;
+    var box = document.getElementById("flips");
+    box.textContent = "";
+    var shown = (DATA.flips || []).filter(function (f) { return !wanted || f.direction === wanted; });
+    shown.forEach(function (f) {
+      var bad = f.direction === "pass→fail";
+      box.appendChild(el("article", { class: "flip", "data-id": f.id }, [
+        el("h3", {}, [el("span", { class: "tag " + (bad ? "bad" : "good"), text: f.direction }), " " + f.id + " " + f.question]),
+        el("div", { class: "pair" }, [["Bas", f.base], ["Ny", f.new]].map(function (side) {
+          return el("div", {}, [el("strong", { text: side[0] }),
+            el("div", { class: "answer", text: side[1].answer || "(tomt svar)" }),
+            el("div", { class: "note", text: (side[1].failures || []).join("; ") || "godkänd" })]);
+        }))]));
+    });
+    document.getElementById("count").textContent = shown.length + " av " + (DATA.flips || []).length;
+  }
+  document.getElementById("filter-direction").addEventListener("input", renderFlips);
+  renderFlips();
+  document.body.setAttribute("data-ready", "true");
+})();
