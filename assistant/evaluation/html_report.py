@@ -39,14 +39,17 @@ def _escape_text(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _page(template: str, script: str, data: Any, title: str) -> str:
-    """Fill a template's slots in one pass, so a ``{{...}}`` inside the data is never expanded."""
+def _page(body: str, script: str, data: Any, title: str) -> str:
+    """``page.html`` (head, policy, scripts) around one body, slots filled in one pass so a
+    ``{{...}}`` inside the data is never expanded."""
     slots = {
         "TITLE": _escape_text(title),
         "STYLE": _asset("report.css"),
-        "SCRIPT": _asset(script),
+        "BODY": _asset(body),
+        "SCRIPT": _asset("common.js") + "\n" + _asset(script),
         "DATA": _embed_json(data),
     }
+    template = "page.html"
     page = _asset(template)
     out: list[str] = []
     position = 0

@@ -2,19 +2,8 @@
    untrusted and only ever set with textContent. */
 (function () {
   "use strict";
-  var DATA = JSON.parse(document.getElementById("report-data").textContent);
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (key) {
-      if (key === "text") node.textContent = attrs[key];
-      else if (key === "class") node.className = attrs[key];
-      else node.setAttribute(key, attrs[key]);
-    });
-    (children || []).forEach(function (child) {
-      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
-    });
-    return node;
-  }
+  var DATA = EvalPage.data();
+  var el = EvalPage.el;
   function fmt(value, latency) {
     if (value === null || value === undefined) return "–";
     return latency ? value.toFixed(1) : value.toFixed(3);

@@ -3,7 +3,7 @@
    textContent, never as markup. */
 (function () {
   "use strict";
-  var DATA = JSON.parse(document.getElementById("report-data").textContent);
+  var DATA = EvalPage.data();
   var QUALITY = ["hit@1", "hit@k", "recall@k", "mrr", "fact_coverage", "citation_precision",
     "citation_validity", "refusal_accuracy", "false_refusal_rate"];
   var JUDGE = ["faithfulness", "answer_relevance", "answer_correctness"];
@@ -13,20 +13,7 @@
   var MARKER = /\[(\d+(?:\s*[-–,;]\s*\d+)*)\]/g;
   var state = { run: 0, sort: { key: "status", dir: 1 }, open: {} };
 
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (key) {
-      if (key === "text") node.textContent = attrs[key];
-      else if (key === "class") node.className = attrs[key];
-      else node.setAttribute(key, attrs[key]);
-    });
-    (children || []).forEach(function (child) {
-      if (child !== null && child !== undefined) {
-        node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
-      }
-    });
-    return node;
-  }
+  var el = EvalPage.el;
   function fmt(value, digits) {
     if (value === null || value === undefined || (typeof value === "number" && isNaN(value))) {
       return "–";
