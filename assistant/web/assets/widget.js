@@ -15,6 +15,8 @@
   function attr(n) { var v = script && script.getAttribute('data-' + n); return v && v.trim() ? v.trim() : ''; }
   var base = (attr('assistant-url') || (script && script.src ? script.src.replace(/[?#].*$/, '').replace(/\/widget(\.min)?\.js$/, '') : '')).replace(/\/+$/, '');
   var lang = attr('lang') === 'en' ? 'en' : 'sv';
+  // Publishable key of this intranet's origin (ASSISTANT_WIDGET_KEYS); valid only from it.
+  var widgetKey = attr('key');
 
   var S = {
     sv: {
@@ -294,9 +296,13 @@
 
     var answered = false;
     kick();
+    var headers = { 'Content-Type': 'application/json', 'Accept': 'text/event-stream' };
+    if (widgetKey) headers['X-Widget-Key'] = widgetKey;
+    // same-origin: on the assistant's own pages the session cookie goes along; to any
+    // other origin no cookie is ever sent.
     fetch(base + '/api/chat', {
-      method: 'POST', mode: 'cors', credentials: 'omit', signal: ctrl ? ctrl.signal : undefined,
-      headers: { 'Content-Type': 'application/json', 'Accept': 'text/event-stream' },
+      method: 'POST', mode: 'cors', credentials: 'same-origin', signal: ctrl ? ctrl.signal : undefined,
+      headers: headers,
       body: JSON.stringify({ question: q, history: history, stream: true })
     }).then((res) => {
       answered = true;

@@ -1,0 +1,272 @@
+"""Issue 10: every finding of the attack, reproduced against a real server on loopback.
+
+Each test sends what the attacker (or the operator) sent and asserts what must
+happen now; on the code before the fix each of them failed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from assistant.config import Settings
+from assistant.web.feedback import MAX_COMMENT_CHARS, FeedbackStore
+from tests.web.conftest import QUESTION, HostSite, LiveServer
+
+KEY = "sk-server-0123456789"
+WIDGET_KEY = "pk_test_intranet_42"
+EVIL = "http://evil.example"
+FEEDBACK = {"question": "Fråga?", "answer": "Svar [1].", "rating": 1}
+CHAT = {"question": QUESTION}
+V1 = {"model": "skolassistent", "messages": [{"role": "user", "content": QUESTION}]}
+WRITES = (("/api/chat", CHAT), ("/v1/chat/completions", V1), ("/api/feedback", FEEDBACK))
+
+
+def _keys(*keys: str) -> list[SecretStr]:
+    return [SecretStr(k) for k in keys]
+
+
+def _session(server: LiveServer) -> str:
+    """The cookie the UI page hands out, as ``name=value``."""
+    page = httpx.get(server.url + "/")
+    assert page.status_code == 200
+    return page.headers["set-cookie"].split(";", 1)[0]
+
+
+def _message(response: httpx.Response) -> str:
+    """The readable error text, in our format or OpenAI's (under /v1)."""
+    error = response.json()["error"]
+    return str(error["message"] if isinstance(error, dict) else error)
+
+
+# --- 1. API key skipped by headers -----------------------------------------------------------
+
+
+def test_origin_is_not_a_credential(server_factory: Any, host_site: HostSite) -> None:
+    """Own origin or an allowed origin, without a key: refused on every writing route."""
+    server = server_factory(api_keys=_keys(KEY), allowed_origins=[host_site.allowed_origin])
+    for origin in (server.url, host_site.allowed_origin):
+        for path, body in WRITES:
+            response = httpx.post(server.url + path, json=body, headers={"Origin": origin})
+            assert response.status_code == 401, (origin, path)
+    assert httpx.post(server.url + "/api/feedback", json=FEEDBACK,
+                      headers={"X-API-Key": KEY}).status_code == 201
+
+
+def test_unknown_host_header_is_refused(server_factory: Any) -> None:
+    """``Host: evil.example`` with a matching Origin (DNS rebinding) gets nothing."""
+    server = server_factory()
+    spoofed = {"Host": "evil.example", "Origin": EVIL}
+    for method, path, body in (("POST", "/api/chat", CHAT), ("POST", "/api/feedback", FEEDBACK),
+                               ("POST", "/v1/chat/completions", V1), ("GET", "/", None),
+                               ("GET", "/healthz", None), ("GET", "/config", None)):
+        response = httpx.request(method, server.url + path, json=body, headers=spoofed)
+        assert response.status_code == 400, path
+        assert "ASSISTANT_ALLOWED_HOSTS" in _message(response)
+    assert httpx.get(server.url + "/healthz", headers={"Host": "localhost:1"}).status_code == 200
+
+    named = server_factory(allowed_hosts=["assistent.kommun.se"])
+    assert httpx.get(named.url + "/healthz",
+                     headers={"Host": "assistent.kommun.se"}).status_code == 200
+    assert httpx.get(named.url + "/healthz", headers={"Host": "evil.example"}).status_code == 400
+
+
+def test_ui_session_cookie(server_factory: Any, host_site: HostSite) -> None:
+    """The page's own cookie: HttpOnly, SameSite=Strict, short-lived, unforgeable, and
+    not accepted from another origin."""
+    server = server_factory(api_keys=_keys(KEY), allowed_origins=[host_site.allowed_origin],
+                            session_ttl=900)
+    page = httpx.get(server.url + "/")
+    attributes = [a.strip().lower() for a in page.headers["set-cookie"].split(";")]
+    assert "httponly" in attributes and "samesite=strict" in attributes
+    assert "max-age=900" in attributes and "path=/" in attributes
+    cookie = page.headers["set-cookie"].split(";", 1)[0]
+    same = {"Origin": server.url, "Cookie": cookie}
+    assert httpx.post(server.url + "/api/feedback", json=FEEDBACK, headers=same).status_code == 201
+    assert httpx.post(server.url + "/api/feedback", json=FEEDBACK,
+                      headers={"Cookie": cookie}).status_code == 201  # no Origin: a navigation
+    forged = cookie[:-4] + ("0000" if not cookie.endswith("0000") else "1111")
+    assert httpx.post(server.url + "/api/feedback", json=FEEDBACK,
+                      headers={"Origin": server.url, "Cookie": forged}).status_code == 401
+    cross = {"Origin": host_site.allowed_origin, "Cookie": cookie}
+    assert httpx.post(server.url + "/api/feedback", json=FEEDBACK,
+                      headers=cross).status_code == 401
+
+
+def test_widget_key_only_with_its_own_origin(server_factory: Any, host_site: HostSite) -> None:
+    intranet = host_site.allowed_origin
+    server = server_factory(api_keys=_keys(KEY), allowed_origins=[EVIL],
+                            widget_keys=_keys(f"{intranet}={WIDGET_KEY}"),
+                            widget_rate_limit="3/minute", rate_limit="100/minute")
+
+    def post(headers: dict[str, str]) -> httpx.Response:
+        return httpx.post(server.url + "/api/feedback", json=FEEDBACK, headers=headers)
+
+    own = post({"Origin": intranet, "X-Widget-Key": WIDGET_KEY})
+    assert own.status_code == 201
+    assert own.headers["access-control-allow-origin"] == intranet
+    assert post({"Origin": intranet}).status_code == 401  # no key
+    assert post({"Origin": EVIL, "X-Widget-Key": WIDGET_KEY}).status_code == 401  # copied
+    assert post({"X-Widget-Key": WIDGET_KEY}).status_code == 401  # a server, no origin
+    assert post({"X-API-Key": WIDGET_KEY}).status_code == 401  # not a secret key
+    statuses = [post({"Origin": intranet, "X-Widget-Key": WIDGET_KEY}).status_code
+                for _ in range(3)]
+    assert statuses == [201, 201, 429]  # the key's own budget, whoever uses it
+    assert post({"X-API-Key": KEY}).status_code == 201  # servers are not affected
+
+    revoked = server_factory(api_keys=_keys(KEY))
+    response = httpx.post(revoked.url + "/api/feedback", json=FEEDBACK,
+                          headers={"Origin": intranet, "X-Widget-Key": WIDGET_KEY})
+    assert response.status_code in (401, 403)
+
+
+# --- 2. the Gradio API bypasses the API's rules ------------------------------------------------
+
+
+class GradioSession:
+    """Gradio's queue protocol, spoken the way the page (or an attacker) speaks it."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None) -> None:
+        self.client = httpx.Client(base_url=url, headers=headers or {}, timeout=60)
+        config = self.client.get("/config").json()
+        self.fn = {d["api_name"]: d["id"] for d in config["dependencies"] if d.get("api_name")}
+        self.session = uuid.uuid4().hex[:12]
+
+    def run(self, api_name: str, data: list[Any], event_data: Any = None) -> list[Any]:
+        joined = self.client.post("/gradio_api/queue/join", json={
+            "data": data, "fn_index": self.fn[api_name], "session_hash": self.session,
+            "event_data": event_data, "trigger_id": None})
+        assert joined.status_code == 200, joined.text
+        with self.client.stream("GET", "/gradio_api/queue/data",
+                                params={"session_hash": self.session}) as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data:"):
+                    message = json.loads(line[5:])
+                    if message.get("msg") == "process_completed":
+                        assert message.get("success"), message
+                        return list(message["output"]["data"])
+        raise AssertionError("the event never completed")
+
+
+def test_gradio_api_follows_the_api_rules(server_factory: Any) -> None:
+    server = server_factory(api_keys=_keys(KEY))
+    attempts = (("POST", "/gradio_api/call/respond", {"data": [QUESTION, "", None]}),
+                ("POST", "/gradio_api/run/respond", {"data": [QUESTION, "", None]}),
+                ("POST", "/gradio_api/queue/join", {"data": [], "fn_index": 0,
+                                                    "session_hash": "x"}),
+                ("GET", "/gradio_api/info", None), ("GET", "/config", None))
+    for headers in ({}, {"Origin": server.url}):
+        for method, path, body in attempts:
+            response = httpx.request(method, server.url + path, json=body, headers=headers)
+            assert response.status_code == 401, (path, headers)
+    called = httpx.post(server.url + "/gradio_api/call/respond",
+                        json={"data": [QUESTION, "", None]}, headers={"X-API-Key": KEY})
+    assert called.status_code == 200 and "event_id" in called.json()
+    # The page itself works with nothing but the cookie it was given.
+    ui = GradioSession(server.url, {"Cookie": _session(server), "Origin": server.url})
+    output = ui.run("respond", [QUESTION, "", None])
+    assert "](#kalla-0-1)" in json.dumps(output, ensure_ascii=False)
+
+
+def test_every_gradio_event_that_writes_is_rate_limited(server_factory: Any) -> None:
+    server = server_factory(rate_limit="4/minute")
+    ui = GradioSession(server.url)
+    output = ui.run("respond", [QUESTION, "", None])  # 1 of 4
+    answer = output[0][1]["content"]
+    notes = [ui.run("like", [None], {"index": [1, None], "value": answer, "liked": True})[3]
+             for _ in range(12)]
+    stored = FeedbackStore(server.settings.feedback_db).all()
+    assert len(stored) == 3
+    assert any("För många" in str(n) for n in notes)
+    chat = ui.run("respond", [QUESTION, "", None])
+    assert "För många frågor" in json.dumps(chat[0][-1], ensure_ascii=False)
+
+
+# --- 3. rate limit dodged with X-Forwarded-For -------------------------------------------------
+
+
+def test_forwarded_for_from_an_untrusted_peer_is_ignored(server_factory: Any) -> None:
+    server = server_factory(rate_limit="3/minute")
+    statuses = [httpx.post(server.url + "/api/feedback", json=FEEDBACK,
+                           headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code
+                for i in range(6)]
+    assert statuses == [201, 201, 201, 429, 429, 429]
+
+
+def test_trusted_proxy_names_the_client(server_factory: Any) -> None:
+    server = server_factory(rate_limit="2/minute", trusted_proxies=["127.0.0.1"])
+
+    def post(forwarded: str) -> int:
+        return httpx.post(server.url + "/api/feedback", json=FEEDBACK,
+                          headers={"X-Forwarded-For": forwarded}).status_code
+
+    assert [post("203.0.113.5"), post("203.0.113.5"), post("203.0.113.5")] == [201, 201, 429]
+    assert post("203.0.113.6") == 201  # another client behind the same proxy
+    assert post("10.9.9.9, 203.0.113.5") == 429  # a forged left part changes nothing
+
+
+# --- 7. smaller: bounded feedback, where it lives -----------------------------------------------
+
+
+def test_feedback_rows_and_comments_are_capped(server_factory: Any) -> None:
+    server = server_factory(feedback_max_rows=3)
+    statuses = [httpx.post(server.url + "/api/feedback", json=FEEDBACK).status_code
+                for _ in range(5)]
+    assert statuses == [201, 201, 201, 507, 507]
+    full = httpx.post(server.url + "/api/feedback", json=FEEDBACK)
+    assert "ASSISTANT_FEEDBACK_MAX_ROWS" in full.json()["error"]
+    too_long = dict(FEEDBACK, comment="x" * (MAX_COMMENT_CHARS + 1))
+    other = server_factory()
+    assert httpx.post(other.url + "/api/feedback", json=too_long).status_code == 422
+    bulky = dict(FEEDBACK, sources=[{"n": 1, "id": "a", "text": "x" * 50_000, "junk": "y" * 9}])
+    assert httpx.post(other.url + "/api/feedback", json=bulky).status_code == 201
+    stored = FeedbackStore(other.settings.feedback_db).all()[-1].sources[0]
+    assert "junk" not in stored and len(stored["text"]) <= 2000
+
+
+def test_feedback_db_follows_the_index_dir(tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(tmp_path / "idx"))
+    monkeypatch.delenv("ASSISTANT_FEEDBACK_DB", raising=False)
+    assert Settings(_env_file=None).feedback_db == tmp_path / "idx" / "feedback.sqlite3"
+    monkeypatch.setenv("ASSISTANT_FEEDBACK_DB", str(tmp_path / "elsewhere.sqlite3"))
+    assert Settings(_env_file=None).feedback_db == tmp_path / "elsewhere.sqlite3"
+
+
+@pytest.fixture
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 2 MB file system (tmpfs) that the test fills up."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_full_disk_is_507_with_a_message(server_factory: Any, tiny_disk: Path) -> None:
+    server = server_factory(feedback_db=tiny_disk / "feedback.sqlite3")
+    assert httpx.post(server.url + "/api/feedback", json=FEEDBACK).status_code == 201
+    filler = tiny_disk / "filler"
+    try:
+        with filler.open("wb") as out:
+            while True:
+                out.write(b"\0" * 4096)
+                out.flush()
+    except OSError:
+        pass  # full
+    big = dict(FEEDBACK, answer="å" * 19_000)
+    response = httpx.post(server.url + "/api/feedback", json=big)
+    assert response.status_code == 507
+    assert "full" in response.json()["error"]
+    filler.unlink()
+    assert httpx.post(server.url + "/api/feedback", json=big).status_code == 201
