@@ -151,6 +151,21 @@ def _limits(schema: dict[str, Any], settings: Settings) -> None:
     }
 
 
+def _sse_event(path: str) -> dict[str, Any]:
+    """One Server-Sent Event of a streamed answer: ours are named, OpenAI's are bare
+    ``data`` chunks ending with ``[DONE]``; a failure is an ``error`` event or chunk."""
+    if path.startswith("/v1/"):
+        return {"type": "object", "required": ["data"], "description": (
+            "data: ett chat.completion.chunk (JSON), ett OpenAI-fel {\"error\": …} "
+            "eller [DONE]."), "properties": {"data": {"type": "string"}}}
+    return {"type": "object", "required": ["event", "data"], "description": (
+        "sources (källorna), token ({\"text\": …}, redan kontrollerad text), done "
+        "(svarsobjektet) eller error ({\"error\": …, \"status\": …})."),
+        "properties": {"event": {"type": "string",
+                                 "enum": ["sources", "token", "done", "error"]},
+                       "data": {"type": "string"}}}
+
+
 def _responses(path: str, method: str, operation: dict[str, Any]) -> None:
     error = _OPENAI_ERROR if path.startswith("/v1/") else _ERROR
     responses = operation.setdefault("responses", {})
@@ -158,6 +173,8 @@ def _responses(path: str, method: str, operation: dict[str, Any]) -> None:
     if method == "get":
         codes.pop("413", None)
         codes.pop("400", None)
+    for code in [c for c in responses if c.isdigit() and int(c) >= 400 and c not in codes]:
+        del responses[code]  # e.g. 413 on a GET, from the router-wide list
     for code, text in codes.items():
         entry: dict[str, Any] = {"description": text,
                                  "content": {"application/json": {"schema": error}}}
@@ -166,8 +183,7 @@ def _responses(path: str, method: str, operation: dict[str, Any]) -> None:
         responses[code] = entry
     ok = responses.get("200")
     if path in _STREAMED and ok is not None:
-        ok.setdefault("content", {})["text/event-stream"] = {
-            "schema": {"type": "string", "description": "Server-Sent Events"}}
+        ok.setdefault("content", {})["text/event-stream"] = {"schema": _sse_event(path)}
 
 
 def document_contract(app: FastAPI, settings: Settings) -> None:
