@@ -270,3 +270,48 @@ def test_full_disk_is_507_with_a_message(server_factory: Any, tiny_disk: Path) -
     assert "full" in response.json()["error"]
     filler.unlink()
     assert httpx.post(server.url + "/api/feedback", json=big).status_code == 201
+
+
+# --- 7. smaller: the HTTP contract ---------------------------------------------------------------
+
+
+def test_wrong_method_is_405_in_our_format(live_server: LiveServer) -> None:
+    for method, path in (("PUT", "/api/chat"), ("DELETE", "/api/feedback"),
+                         ("PATCH", "/v1/chat/completions"), ("POST", "/healthz")):
+        response = httpx.request(method, live_server.url + path, json={})
+        assert response.status_code == 405, path
+        assert "stöds inte" in _message(response)
+        assert response.headers["allow"]
+    assert httpx.put(live_server.url + "/api/chat").headers["allow"] == "POST"
+
+
+def test_head_on_health(live_server: LiveServer) -> None:
+    response = httpx.head(live_server.url + "/healthz")
+    assert response.status_code == 200 and response.content == b""
+    assert response.headers["content-type"].startswith("application/json")
+
+
+def test_booleans_are_strict(live_server: LiveServer) -> None:
+    for value in (0, 1, "true", "yes", None):
+        response = httpx.post(live_server.url + "/api/chat",
+                              json={"question": QUESTION, "stream": value})
+        assert response.status_code == 422, value
+        assert "stream" in _message(response)
+        v1 = httpx.post(live_server.url + "/v1/chat/completions", json={**V1, "stream": value})
+        assert v1.status_code == 422, value
+
+
+def test_openapi_documents_limits_errors_and_sse(live_server: LiveServer) -> None:
+    schema = httpx.get(live_server.url + "/openapi.json").json()
+    limits = schema["info"]["x-limits"]
+    assert limits["max_question_chars"] == live_server.settings.max_question_chars
+    assert limits["max_body_bytes"] == live_server.settings.max_body_bytes
+    question = schema["components"]["schemas"]["ChatRequest"]["properties"]["question"]
+    assert question["maxLength"] == live_server.settings.max_question_chars
+    chat = schema["paths"]["/api/chat"]["post"]["responses"]
+    assert {"400", "401", "403", "413", "422", "429", "503"} <= set(chat)
+    assert "Retry-After" in chat["429"]["headers"]
+    assert "text/event-stream" in chat["200"]["content"]
+    assert "404" in schema["paths"]["/api/sources/{doc_id}"]["get"]["responses"]
+    v1_error = schema["paths"]["/v1/chat/completions"]["post"]["responses"]["429"]
+    assert "message" in json.dumps(v1_error)
