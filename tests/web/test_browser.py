@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
+from pydantic import SecretStr
 
 from assistant.answer import Assistant
 from assistant.config import Settings
@@ -295,6 +296,45 @@ def test_widget_says_when_the_assistant_is_unreachable(
     ask_widget(page, QUESTION)
     expect(page.locator(f"{WIDGET} .message.error[role='alert']")).to_contain_text(
         "Kunde inte nå assistenten")
+
+
+# --- (c2) with API keys on: the page's cookie and the widget's publishable key -----------------
+
+
+def test_ui_and_widget_with_keys_required(
+        server_factory: Callable[..., LiveServer], host_site: HostSite,
+        new_page: Callable[..., tuple[Page, Recorder]]) -> None:
+    """The UI needs nothing but the cookie its page load hands out (no secret in the page);
+    the widget works with its origin's publishable key and says so without it."""
+    key, widget_key = "sk-browser-test-secret", "pk_browser_test"
+    server = server_factory(api_keys=[SecretStr(key)],
+                            widget_keys=[SecretStr(f"{host_site.allowed_origin}={widget_key}")])
+    page, recorder = new_page()
+    page.goto(f"{server.url}/")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "sa_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert key not in page.content()
+    ask_ui(page, QUESTION)
+    expect(page.locator('#chat a[href^="#kalla-"]').first).to_be_visible()
+    page.locator("#chat button[aria-label='Gilla']").first.click()
+    expect(page.locator("#sa-feedback-note")).to_contain_text("Tack")
+    assert FeedbackStore(server.settings.feedback_db).all(rating=1)
+    recorder.assert_only(server.url)
+    assert recorder.errors == []
+
+    with_key = host_page(server.url).replace(
+        'data-lang="sv"', f'data-lang="sv" data-key="{widget_key}"')
+    host_site.pages["/keyed.html"] = lambda: with_key
+    host_site.pages["/unkeyed.html"] = lambda: host_page(server.url)
+    page, _ = new_page()
+    page.goto(f"{host_site.allowed_origin}/keyed.html")
+    ask_widget(page, QUESTION)
+    expect(page.locator(f"{WIDGET} .source-card").first).to_be_visible()
+    page, _ = new_page()
+    page.goto(f"{host_site.allowed_origin}/unkeyed.html")
+    ask_widget(page, QUESTION)
+    expect(page.locator(f"{WIDGET} .message.error[role='alert']")).to_contain_text(
+        "saknar en giltig nyckel")
 
 
 # --- (d) a source with an XSS payload stays inert ----------------------------------------------
