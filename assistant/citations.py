@@ -70,6 +70,35 @@ def strip_markers(text: str) -> str:
     return _MARKER_WITH_SPACE.sub("", text)
 
 
+def neutralise_markers(text: str) -> str:
+    """Source text with every citation-like ``[n]`` turned into ``(n)``.
+
+    Article text is data: a "[2]" or "[1][3]" inside it must not reach an answer (or a
+    prompt) where it would read as a citation of another source. Same length, so passage
+    offsets (highlights, sentence spans) stay valid.
+    """
+    return _MARKER.sub(lambda m: f"({m.group(0)[1:-1]})", text)
+
+
+_TAG = re.compile(r"<[^>]*>")
+
+
+def plain_text(value: str) -> str:
+    """A corpus string for plain-text output: no tags or stray angle brackets (a client
+    may render Markdown or HTML), no citation-like markers, no line breaks."""
+    text = _TAG.sub("", value).replace("<", "").replace(">", "")
+    return " ".join(neutralise_markers(text).split())
+
+
+def http_url(value: object) -> str | None:
+    """``value`` if it is an http(s) URL without spaces, else ``None``: a ``javascript:``
+    or ``data:`` link from the corpus metadata must never become clickable anywhere."""
+    if isinstance(value, str) and value.lower().startswith(("http://", "https://")) \
+            and not any(ch.isspace() or ch in "<>\"" for ch in value):
+        return value
+    return None
+
+
 @dataclass
 class CitationCheck:
     """The outcome of :func:`check_citations`; ``text`` is what should be shown."""
@@ -178,14 +207,19 @@ def refusal_text(language: str = "sv") -> str:
 
 
 def format_source_line(source: Source) -> str:
-    """``[1] Titel — Kommun, datum (id)`` plus `` <url>`` when known; missing parts omitted."""
+    """``[1] Titel — Kommun, datum (id)`` plus `` <url>`` when known; missing parts omitted.
+
+    Corpus values are untrusted: markup and fake markers are removed, and only an
+    http(s) URL is printed.
+    """
     where = place_and_date(source.municipality, source.date)
-    line = f"[{source.n}] {source.title}"
+    line = f"[{source.n}] {plain_text(source.title)}"
     if where:
-        line += f" — {where}"
-    line += f" ({source.id})"
-    if source.url:
-        line += f" {source.url}"
+        line += f" — {plain_text(where)}"
+    line += f" ({plain_text(source.id)})"
+    url = http_url(source.url)
+    if url:
+        line += f" {url}"
     return line
 
 

@@ -7,8 +7,11 @@ import pytest
 from assistant.citations import (
     REFUSAL_TEXT,
     check_citations,
+    format_source_line,
+    http_url,
     is_refusal,
     markers,
+    neutralise_markers,
     refusal_text,
     render_sources_text,
     strip_markers,
@@ -154,3 +157,26 @@ def test_render_sources_text_all_and_missing_fields() -> None:
     assert render_sources_text(answer, only_cited=False) == (
         "[4] Titel (004_x.txt) https://example.se/a"
     )
+
+
+def test_source_text_cannot_carry_citation_markers() -> None:
+    text = "Se [2] och [1][3] samt [1, 4] men året [2023] och [x] står kvar."
+    neutral = neutralise_markers(text)
+    assert neutral == "Se (2) och (1)(3) samt (1, 4) men året [2023] och [x] står kvar."
+    assert len(neutral) == len(text)  # passage offsets stay valid
+    assert markers(neutral) == []
+
+
+def test_source_lines_print_no_markup_and_only_http_links() -> None:
+    hostile = _source(1, "text", title="<img src=x onerror=alert(1)>[3] Skolverket",
+                      url="javascript:alert(1)")
+    line = format_source_line(hostile)
+    assert "<" not in line and "javascript" not in line
+    assert line.startswith("[1] (3) Skolverket")
+    assert markers(line) == [1]
+    assert http_url("https://a.se/x?y=1") == "https://a.se/x?y=1"
+    for bad in ("javascript:alert(1)", "data:text/html,x", "https://a.se/\"onmouseover=x",
+                "//evil.example", None, 3):
+        assert http_url(bad) is None
+    good = format_source_line(_source(2, "t", url="https://kommun.se/artikel"))
+    assert good.endswith(" https://kommun.se/artikel")
