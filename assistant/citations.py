@@ -14,7 +14,7 @@ therefore done after generation, on plain text, independent of the model:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from assistant.language import analyse, compound_match
@@ -130,6 +130,54 @@ def _strip_invalid(answer: str, valid: set[int], removed: list[int]) -> str:
         return space or (" " if preceding.isalnum() and following.isalnum() else "")
 
     return _MARKER_WITH_SPACE.sub(replace, answer)
+
+
+# Where a streamed answer may be cut: after a sentence end (or line break) and the
+# whitespace that follows it. Text after the last cut waits: a marker may be half-sent.
+_STREAM_CUT = re.compile(r"(?:[.!?…][\"”’)]*|\n)\s+")
+
+
+class StreamChecker:
+    """Citation checking for a streamed answer, one complete sentence at a time.
+
+    Tokens go in; out comes only text whose markers have been checked against the
+    answer's sources (a marker naming no source is removed, as in
+    :func:`check_citations`). Text is held back to the end of its sentence, so a
+    marker split over tokens ("[" then "7]") is judged whole and nothing invented
+    ever reaches a client, not even briefly.
+    """
+
+    def __init__(self, valid: Iterable[int]) -> None:
+        self.valid = set(valid)
+        self.removed: list[int] = []
+        self._pending = ""
+        self._sent = ""
+
+    def feed(self, token: str) -> str:
+        """The checked text that may be sent now (possibly ``""``)."""
+        self._pending += token
+        cut = 0
+        for match in _STREAM_CUT.finditer(self._pending):
+            cut = match.end()
+        if not cut:
+            return ""
+        ready, self._pending = self._pending[:cut], self._pending[cut:]
+        return self._emit(ready)
+
+    def finish(self) -> str:
+        """Whatever is left, checked; call once when the stream ends."""
+        ready, self._pending = self._pending, ""
+        return self._emit(ready)
+
+    @property
+    def text(self) -> str:
+        """Everything sent so far."""
+        return self._sent
+
+    def _emit(self, ready: str) -> str:
+        checked = _strip_invalid(ready, self.valid, self.removed)
+        self._sent += checked
+        return checked
 
 
 def supports(sentence: str, passage_terms: set[str]) -> bool:

@@ -6,6 +6,7 @@ import pytest
 
 from assistant.citations import (
     REFUSAL_TEXT,
+    StreamChecker,
     check_citations,
     format_source_line,
     http_url,
@@ -180,3 +181,27 @@ def test_source_lines_print_no_markup_and_only_http_links() -> None:
         assert http_url(bad) is None
     good = format_source_line(_source(2, "t", url="https://kommun.se/artikel"))
     assert good.endswith(" https://kommun.se/artikel")
+
+
+def test_stream_checker_sends_only_checked_sentences() -> None:
+    checker = StreamChecker([1, 2])
+    out = [checker.feed(t) for t in ("Trollhättan arbetar [", "1]. Det finns mer", " [7", "]. ",
+                                     "Och [2, 42] här", ".")]
+    assert out[0] == ""  # nothing before the sentence (and its marker) is whole
+    assert out[1] == "Trollhättan arbetar [1]. "
+    assert "[7]" not in "".join(out) and "[" + "7" not in "".join(out)
+    out.append(checker.finish())
+    text = "".join(out)
+    assert text == "Trollhättan arbetar [1]. Det finns mer. Och [2] här."
+    assert checker.text == text and set(checker.removed) == {7, 42}
+    for piece in out:  # every piece on its own is already free of invented markers
+        assert set(markers(piece)) <= {1, 2}
+
+
+def test_stream_checker_agrees_with_the_final_check() -> None:
+    answer = "Ett [1]. Två [3][2]. Tre [9]. Fyra [1-2]!\nFem [2; 8]"
+    sources = [_source(1, "ett fyra"), _source(2, "två fyra fem")]
+    checker = StreamChecker(s.n for s in sources)
+    streamed = "".join(checker.feed(answer[i:i + 3]) for i in range(0, len(answer), 3))
+    streamed += checker.finish()
+    assert streamed.strip() == check_citations(answer, sources).text
