@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from assistant.language import analyse, compound_match
-from assistant.text import sentence_spans
+from assistant.text import clean_question, sentence_spans
 from assistant.types import Answer, Source, place_and_date
 
 REFUSAL_TEXT = "Jag hittar inget om det i artiklarna."
@@ -97,6 +97,13 @@ def http_url(value: object) -> str | None:
             and not any(ch.isspace() or ch in "<>\"" for ch in value):
         return value
     return None
+
+
+def is_degenerate_question(text: str) -> bool:
+    """Whether a question has nothing to ask: after removing invisible characters and
+    citation markers, not one letter or digit is left ("???", "[1]", "\u200b"). Such a
+    question gets the refusal, never quotes retrieved for noise."""
+    return not any(ch.isalnum() for ch in strip_markers(clean_question(text)))
 
 
 @dataclass

@@ -10,6 +10,7 @@ from assistant.citations import (
     check_citations,
     format_source_line,
     http_url,
+    is_degenerate_question,
     is_refusal,
     markers,
     neutralise_markers,
@@ -17,6 +18,7 @@ from assistant.citations import (
     render_sources_text,
     strip_markers,
 )
+from assistant.text import clean_question
 from assistant.types import Answer, Source
 
 
@@ -205,3 +207,16 @@ def test_stream_checker_agrees_with_the_final_check() -> None:
     streamed = "".join(checker.feed(answer[i:i + 3]) for i in range(0, len(answer), 3))
     streamed += checker.finish()
     assert streamed.strip() == check_citations(answer, sources).text
+
+
+@pytest.mark.parametrize("question", ["???", "[1]", "[1][2] .", "\u200b", "\u0000", " \u202e ",
+                                      "…!?", "\ufeff[3]"])
+def test_degenerate_questions(question: str) -> None:
+    assert is_degenerate_question(question)
+
+
+@pytest.mark.parametrize("question", ["Vad gör Lund?", "2023?", "\u200bVad\u0000 gör\n Lund?",
+                                      "Vad står i [1]?", "Ö"])
+def test_real_questions(question: str) -> None:
+    assert not is_degenerate_question(question)
+    assert "\u200b" not in clean_question(question) and "\u0000" not in clean_question(question)
