@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from assistant.language import analyse, compound_match
 from assistant.text import clean_question, sentence_spans
@@ -185,6 +186,26 @@ class StreamChecker:
         checked = _strip_invalid(ready, self.valid, self.removed)
         self._sent += checked
         return checked
+
+
+def checked_stream(events: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
+    """An answer's ``(kind, payload)`` events with every ``token`` citation-checked.
+
+    The ``sources`` event says which numbers exist; tokens are held to sentence ends
+    and cleaned by :class:`StreamChecker`; what is left goes out before ``done``. Every
+    streaming front end (SSE, /v1, the UI, the widget) reads this, never raw tokens.
+    """
+    checker = StreamChecker(())
+    for kind, payload in events:
+        if kind == "sources":
+            checker = StreamChecker(s.n for s in payload)
+        elif kind == "token":
+            payload = checker.feed(str(payload))
+            if not payload:
+                continue
+        elif kind == "done" and (rest := checker.finish()):
+            yield "token", rest
+        yield kind, payload
 
 
 def supports(sentence: str, passage_terms: set[str]) -> bool:

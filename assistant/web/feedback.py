@@ -21,9 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from assistant.errors import StorageError
 from assistant.history import History
 
-__all__ = ["FeedbackRecord", "FeedbackStorageError", "FeedbackStore", "MAX_COMMENT_CHARS"]
+__all__ = ["FeedbackRecord", "FeedbackStore", "MAX_COMMENT_CHARS"]
 
 MAX_COMMENT_CHARS = 2000
 # What one row may hold at most, so rows x ASSISTANT_FEEDBACK_MAX_ROWS bounds the file.
@@ -34,17 +35,6 @@ SOURCE_FIELDS = ("n", "id", "title", "municipality", "date", "url", "chunk_id", 
 RETRY_SECONDS = 30
 LOW_DISK_BYTES = 1 << 20
 
-
-class FeedbackStorageError(Exception):
-    """Feedback could not be stored; the message is for users (Swedish), ``status`` says
-    whether it is lasting (507: full, until the operator exports and clears) or passing
-    (503: the database is busy or unreachable; try again after ``retry_after``)."""
-
-    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.retry_after = retry_after
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -111,7 +101,7 @@ class FeedbackStore:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        """A connection in a transaction; storage failures become FeedbackStorageError."""
+        """A connection in a transaction; storage failures become StorageError."""
         try:
             # Created lazily, so merely building the app never touches the disk.
             with self._init_lock:
@@ -162,7 +152,7 @@ class FeedbackStore:
         with self._connect() as conn:
             (count,) = conn.execute("SELECT COUNT(*) FROM feedback").fetchone()
             if count >= self.max_rows:
-                raise FeedbackStorageError(
+                raise StorageError(
                     507, f"Återkopplingen är full ({self.max_rows} svar sparade). Be "
                          "administratören exportera och tömma den (assistant feedback export), "
                          "eller höja ASSISTANT_FEEDBACK_MAX_ROWS.")
@@ -245,15 +235,15 @@ def _disk_full(path: Path) -> bool:
         return False
 
 
-def _storage_error(exc: BaseException, path: Path) -> FeedbackStorageError:
+def _storage_error(exc: BaseException, path: Path) -> StorageError:
     """SQLite's and the OS's failures, told apart by whether waiting can help."""
     code = getattr(exc, "sqlite_errorcode", None)
     if code == sqlite3.SQLITE_FULL or (
             isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or _disk_full(path):
-        return FeedbackStorageError(
+        return StorageError(
             507, "Disken för återkoppling är full, så din återkoppling kunde inte sparas. "
                  "Be administratören frigöra utrymme.")
-    return FeedbackStorageError(
+    return StorageError(
         503, "Återkopplingen kunde inte sparas just nu (databasen är upptagen eller inte "
              f"nåbar). Försök igen om {RETRY_SECONDS} sekunder.", RETRY_SECONDS)
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi import FastAPI
 
 from assistant.config import Settings, parse_rate_limit
 from assistant.runtime import disable_telemetry
@@ -27,7 +26,8 @@ from assistant.web.chat import build_chat_router
 from assistant.web.context import ApiContext
 from assistant.web.contract import MethodGuard, document_contract
 from assistant.web.errors import install_error_handlers
-from assistant.web.feedback import FeedbackStorageError, FeedbackStore
+from assistant.web.feedback import FeedbackStore
+from assistant.web.health import build_health_router
 from assistant.web.openai_compat import MODEL_ID, build_openai_router
 from assistant.web.pages import build_asset_router, build_docs_router
 from assistant.web.security import (
@@ -36,8 +36,6 @@ from assistant.web.security import (
     RateLimiter,
     SecurityMiddleware,
     SecurityPolicy,
-    error_body,
-    route_path,
 )
 from assistant.web.sources import build_sources_router
 
@@ -57,14 +55,6 @@ källhänvisningar `[n]` som pekar på artiklarna i `sources`.
 * Anrop från andra webbplatser kräver att ursprunget finns i `ASSISTANT_ALLOWED_ORIGINS`;
   server-till-server-anrop kan kräva en API-nyckel (`ASSISTANT_API_KEYS`).
 """
-
-
-async def _feedback_unavailable(request: Request, exc: Exception) -> Response:
-    """507 when feedback storage is full, 503 + Retry-After when it is passing trouble."""
-    assert isinstance(exc, FeedbackStorageError)
-    headers = {"retry-after": str(exc.retry_after)} if exc.retry_after else None
-    return Response(error_body(route_path(request.scope), exc.status, exc.message),
-                    status_code=exc.status, media_type="application/json", headers=headers)
 
 
 def build_policy(settings: Settings) -> SecurityPolicy:
@@ -116,9 +106,9 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     app.state.feedback = feedback
     app.state.policy = policy
     install_error_handlers(app)
-    app.add_exception_handler(FeedbackStorageError, _feedback_unavailable)
     context = ApiContext(settings, assistant, feedback)
-    for build_router in (build_chat_router, build_sources_router, build_openai_router):
+    for build_router in (build_health_router, build_chat_router, build_sources_router,
+                         build_openai_router):
         app.include_router(build_router(context))
     app.include_router(build_asset_router())
     # Our own /docs: Swagger UI would need a CDN.

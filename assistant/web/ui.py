@@ -24,9 +24,9 @@ from urllib.parse import quote
 import gradio as gr
 
 from assistant.citations import marker_spans
-from assistant.errors import FilterError
+from assistant.errors import FilterError, StorageError
 from assistant.history import Message
-from assistant.web.feedback import MAX_COMMENT_CHARS, FeedbackStorageError, FeedbackStore
+from assistant.web.feedback import MAX_COMMENT_CHARS, FeedbackStore
 from assistant.web.pages import http_url, meta_line, read_asset
 from assistant.web.security import SecurityPolicy, question_problem
 
@@ -346,7 +346,7 @@ class ChatHandlers:
                 question=turn.question, answer=answer["answer"], rating=rating,
                 sources=answer.get("sources") or [], citations=answer.get("citations") or [],
                 history=turn.history, mode=answer.get("mode"), channel="ui")
-        except FeedbackStorageError as exc:
+        except StorageError as exc:
             return replace(closed, feedback_thanks=exc.message)
         note = ("Tack! Vad var fel? Skriv gärna en kort kommentar (valfritt)." if rating < 0 else
                 "Tack! Vill du lägga till en kommentar? (valfritt)")
@@ -362,7 +362,7 @@ class ChatHandlers:
             if not problem:
                 try:
                     self.feedback.update(int(record_id), comment=text)
-                except FeedbackStorageError as exc:
+                except StorageError as exc:
                     problem = exc.message
             if problem:
                 return UiUpdate(feedback_box=gr.update(visible=True), comment=text,
