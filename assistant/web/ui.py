@@ -23,8 +23,8 @@ from urllib.parse import quote
 
 import gradio as gr
 
-from assistant.citations import marker_spans
-from assistant.errors import FilterError, StorageError
+from assistant.citations import checked_stream, marker_spans
+from assistant.errors import FilterError, IndexUnavailableError, StorageError
 from assistant.history import Message
 from assistant.web.feedback import MAX_COMMENT_CHARS, FeedbackStore
 from assistant.web.pages import http_url, meta_line, read_asset
@@ -282,13 +282,14 @@ class ChatHandlers:
             return
         filters = {"municipality": municipality} if municipality else None
         try:
-            for kind, payload in self.assistant.stream(text, turn.history, filters=filters):
+            events = self.assistant.stream(text, turn.history, filters=filters)
+            for kind, payload in checked_stream(events):  # only checked text is shown
                 if kind == "token":
                     turn.partial += payload
                     yield UiUpdate(chat=chat_messages(turns), turns=turns)
                 elif kind == "done":
                     turn.answer = payload.to_dict()
-        except FilterError as exc:
+        except (FilterError, IndexUnavailableError) as exc:  # bad filter, store down
             turn.error = str(exc)
         except Exception:
             log.exception("answer failed in the UI")
