@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from assistant.language import analyse, compound_match
@@ -79,6 +79,14 @@ def neutralise_markers(text: str) -> str:
     offsets (highlights, sentence spans) stay valid.
     """
     return _MARKER.sub(lambda m: f"({m.group(0)[1:-1]})", text)
+
+
+def source_as_data(source: Source) -> Source:
+    """``source`` with its title and text neutralised (:func:`neutralise_markers`): what
+    answer steps, prompts and renderers get, so a "[2]" in an article can never be read,
+    quoted or shown as a citation."""
+    return replace(source, title=neutralise_markers(source.title),
+                   text=neutralise_markers(source.text))
 
 
 _TAG = re.compile(r"<[^>]*>")

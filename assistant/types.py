@@ -128,15 +128,9 @@ class Source:
 
     @classmethod
     def from_scored(cls, n: int, scored: ScoredChunk) -> Source:
-        """A numbered source; article text and title are data, so a "[2]" inside them is
-        neutralised to "(2)" (same length: passage offsets stay valid) and can never be
-        read, quoted or rendered as a citation."""
-        from assistant.citations import neutralise_markers
-
         c = scored.chunk
-        return cls(n=n, id=c.doc_id, title=neutralise_markers(c.title),
-                   municipality=c.municipality, date=c.date, url=c.url, chunk_id=c.chunk_id,
-                   score=round(scored.score, 4), text=neutralise_markers(c.text))
+        return cls(n=n, id=c.doc_id, title=c.title, municipality=c.municipality, date=c.date,
+                   url=c.url, chunk_id=c.chunk_id, score=round(scored.score, 4), text=c.text)
 
 
 @dataclass

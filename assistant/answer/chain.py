@@ -30,6 +30,7 @@ from assistant.citations import (
     check_citations,
     is_degenerate_question,
     is_refusal,
+    source_as_data,
 )
 from assistant.config import RetrieverName
 from assistant.history import History
@@ -249,7 +250,8 @@ def build_chain(assistant: Assistant) -> Runnable[Request, Event]:
         t0 = time.perf_counter()
         retrieval = assistant.retriever.retrieve(state.standalone, state.k,
                                                  state.filters, state.retriever)
-        sources = [Source.from_scored(n, sc) for n, sc in enumerate(retrieval.chunks, start=1)]
+        sources = [source_as_data(Source.from_scored(n, sc))
+                   for n, sc in enumerate(retrieval.chunks, start=1)]
         return _advance(state, Retrieved, retrieval=retrieval, sources=sources,
                         retrieve_ms=(time.perf_counter() - t0) * 1000)
 
