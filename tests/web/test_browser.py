@@ -157,6 +157,15 @@ def ask_ui(page: Page, question: str) -> None:
     box.press("Enter")
 
 
+def widget_page(new_page: Callable[..., tuple[Page, Recorder]], url: str,
+                question: str = QUESTION) -> Page:
+    """A fresh page at ``url`` (a host page with the widget), the question asked."""
+    page, _ = new_page()
+    page.goto(url)
+    ask_widget(page, question)
+    return page
+
+
 def ask_widget(page: Page, question: str) -> None:
     page.locator(f"{WIDGET} .launcher").click()
     box = page.locator(f"{WIDGET} textarea")
@@ -292,9 +301,7 @@ def test_widget_says_when_the_assistant_is_unreachable(
     down = f"http://127.0.0.1:{closed_port}"
     host_site.pages["/down.html"] = lambda: host_page(live_server.url).replace(
         f'data-assistant-url="{live_server.url}"', f'data-assistant-url="{down}"')
-    page, _ = new_page()
-    page.goto(f"{host_site.allowed_origin}/down.html")
-    ask_widget(page, QUESTION)
+    page = widget_page(new_page, f"{host_site.allowed_origin}/down.html")
     expect(page.locator(f"{WIDGET} .message.error[role='alert']")).to_contain_text(
         "Kunde inte nå assistenten")
 
@@ -327,13 +334,9 @@ def test_ui_and_widget_with_keys_required(
         'data-lang="sv"', f'data-lang="sv" data-key="{widget_key}"')
     host_site.pages["/keyed.html"] = lambda: with_key
     host_site.pages["/unkeyed.html"] = lambda: host_page(server.url)
-    page, _ = new_page()
-    page.goto(f"{host_site.allowed_origin}/keyed.html")
-    ask_widget(page, QUESTION)
+    page = widget_page(new_page, f"{host_site.allowed_origin}/keyed.html")
     expect(page.locator(f"{WIDGET} .source-card").first).to_be_visible()
-    page, _ = new_page()
-    page.goto(f"{host_site.allowed_origin}/unkeyed.html")
-    ask_widget(page, QUESTION)
+    page = widget_page(new_page, f"{host_site.allowed_origin}/unkeyed.html")
     expect(page.locator(f"{WIDGET} .message.error[role='alert']")).to_contain_text(
         "saknar en giltig nyckel")
 
@@ -360,9 +363,7 @@ def test_injected_article_renders_no_foreign_link(
         assert page.evaluate("window.__xss") is None
 
         host_site.pages["/inj.html"] = lambda: host_page(server.url)
-        page, _ = new_page()
-        page.goto(f"{host_site.allowed_origin}/inj.html")
-        ask_widget(page, INJECTION_QUESTION)
+        page = widget_page(new_page, f"{host_site.allowed_origin}/inj.html", INJECTION_QUESTION)
         expect(page.locator(f"{WIDGET} .source-card").first).to_be_visible()
         hrefs = page.locator(f"{WIDGET} a[href]").evaluate_all(
             "links => links.map(a => a.getAttribute('href'))")
