@@ -172,7 +172,9 @@ def test_generate_sends_rules_and_numbered_sources(openai_server: OpenAIServer, 
     # The sources are data in the user turn, inside delimiters with a code the system
     # prompt names and no article can know.
     assert "Nätverket besökte" not in system["content"]
-    code = re.search(r"<<<KÄLLA 1 ([0-9a-f]{12})>>>", user["content"]).group(1)
+    found = re.search(r"<<<KÄLLA 1 ([0-9a-f]{12})>>>", user["content"])
+    assert found is not None
+    code = found.group(1)
     assert f"koden {code}" in system["content"]
     assert f"<<<KÄLLA 1 {code}>>>\nSKR-nätverk mot segregation besöker Trollhättan " \
            f"(Trollhättan, 2023-11-09)\nNätverket besökte Kronogårdsskolan." in user["content"]
