@@ -50,10 +50,14 @@ API_DESCRIPTION = """\
 Svensk RAG-assistent för frågor om skolutveckling. Varje svar har numrerade
 källhänvisningar `[n]` som pekar på artiklarna i `sources`.
 
-* `POST /api/chat` – svarsobjektet, eller SSE (`sources`, `token`, `done`) med `"stream": true`
+* `POST /api/chat` – svarsobjektet, eller SSE (`sources`, `token`, `done`, `error`) med
+  `"stream": true`; strömmad text är redan kontrollerad mot källorna
 * `POST /v1/chat/completions` – OpenAI-kompatibelt (källor som numrerad lista i texten)
-* Anrop från andra webbplatser kräver att ursprunget finns i `ASSISTANT_ALLOWED_ORIGINS`;
-  server-till-server-anrop kan kräva en API-nyckel (`ASSISTANT_API_KEYS`).
+* `GET /healthz` (processen lever), `GET /readyz` (lagret, indexet och manifestet)
+* Anrop från andra webbplatser kräver att ursprunget finns i `ASSISTANT_ALLOWED_ORIGINS`.
+  Med `ASSISTANT_API_KEYS` krävs alltid en nyckel: hemlig nyckel för servrar, sidans
+  sessionskaka för chattsidan, widgetnyckel (`X-Widget-Key`) från sitt eget ursprung.
+* Lagret otillgängligt: 503 med `Retry-After`; gränser: se `info.x-limits`.
 """
 
 
