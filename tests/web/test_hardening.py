@@ -1,7 +1,26 @@
 """Issue 10: every finding of the attack, reproduced against a real server on loopback.
 
 Each test sends what the attacker (or the operator) sent and asserts what must
-happen now; on the code before the fix each of them failed.
+happen now; on the code before the fix each of them failed. Where the findings live:
+
+1. API key skipped by headers (Origin, Host) .... test_origin_is_not_a_credential,
+   test_unknown_host_header_is_refused, test_ui_session_cookie,
+   test_widget_key_only_with_its_own_origin (browser: test_browser.py, keys required)
+2. Gradio API bypasses the rules ................. test_gradio_api_follows_the_api_rules,
+   test_every_gradio_event_that_writes_is_rate_limited
+3. Rate limit dodged with X-Forwarded-For ........ test_trusted_proxy_names_the_client,
+   test_forwarded_for_from_an_untrusted_peer_is_ignored
+4. Article text fakes citations .................. test_article_markers_do_not_become_citations
+   (and tests/answer/test_injection.py; browser: test_injected_article_renders_no_foreign_link)
+5. Unchecked text reaches clients ................ test_streams_carry_only_checked_citations,
+   test_v1_source_list_has_no_markup_or_script_links
+6. Outages look like success or bugs ............. tests/web/test_outage.py (a chroma run server
+   stopped and restarted), tests/web/test_startup.py, test_full_disk_is_507_with_a_message,
+   tests/web/test_openai_compat.py::test_a_stream_that_fails_ends_with_an_error_not_an_answer
+7. Smaller ........................................ test_feedback_rows_and_comments_are_capped,
+   test_feedback_db_follows_the_index_dir, test_degenerate_questions_get_the_refusal,
+   test_wrong_method_is_405_in_our_format, test_head_on_health, test_booleans_are_strict,
+   test_openapi_documents_limits_errors_and_sse (and schemathesis: test_schema.py)
 """
 
 from __future__ import annotations
