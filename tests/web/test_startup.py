@@ -15,6 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from assistant.config import Settings
+from tests.support.openai_server import OpenAIServer
+
 ASSISTANT = Path(sys.executable).with_name("assistant")
 
 
@@ -59,3 +62,12 @@ def read_only_dir(tmp_path: Path) -> Iterator[Path]:
 def test_read_only_index_dir(tmp_path: Path, read_only_dir: Path) -> None:
     line = _one_line(_serve(tmp_path, ASSISTANT_INDEX_DIR=str(read_only_dir)))
     assert str(read_only_dir) in line and "ASSISTANT_INDEX_DIR" in line
+
+
+def test_index_built_with_another_model(tmp_path: Path, sample_index: Settings,
+                                        openai_server: OpenAIServer) -> None:
+    line = _one_line(_serve(tmp_path, ASSISTANT_INDEX_DIR=str(sample_index.index_dir),
+                            ASSISTANT_CORPUS_DIR=str(sample_index.corpus_dir),
+                            ASSISTANT_EMBEDDINGS="openai", OPENAI_API_KEY="test",
+                            ASSISTANT_EMBEDDINGS_BASE_URL=openai_server.base_url))
+    assert "--rebuild" in line
