@@ -400,11 +400,15 @@ def test_streams_carry_only_checked_citations(openai_server: OpenAIServer,
         server.stop()
     chunks = [json.loads(d) for _, d in _sse_data(v1.text) if d != "[DONE]"]
     pieces = [c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]]
-    for piece in pieces:  # every chunk on its own, not only the sum
+    for piece in pieces:  # every chunk on its own, and what a client has put together
         assert not {7, 99, 42} & set(markers(piece)), piece
-    assert "[1]" in "".join(pieces)
+    streamed = "".join(pieces)
+    assert "[1]" in streamed and not {7, 99, 42} & set(markers(streamed)), streamed
     tokens = [json.loads(d)["text"] for name, d in _sse_data(chat.text) if name == "token"]
     assert tokens and all(not {7, 99, 42} & set(markers(t)) for t in tokens)
+    assert not {7, 99, 42} & set(markers("".join(tokens)))
+    final = json.loads([d for name, d in _sse_data(chat.text) if name == "done"][0])
+    assert final["mode"] == "llm"  # the model's text was streamed, not a fallback
 
 
 def test_v1_source_list_has_no_markup_or_script_links(injection_server: LiveServer) -> None:
