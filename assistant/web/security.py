@@ -64,7 +64,8 @@ CORS_EXPOSE = "Retry-After"
 PUBLIC_ASSETS = ("/widget.js", "/widget.css")
 # Gradio's file upload: our UI has no upload control, so nobody may write files through it.
 CLOSED_PATHS = ("/gradio_api/upload",)
-# Body limit outside /api and /v1 (the Gradio UI's own requests), at least this large.
+GRADIO_API = "/gradio_api/"
+# Body limit outside /api, /v1 and /gradio_api (the UI's other requests), at least this large.
 OTHER_BODY_BYTES = 2_000_000
 # Reachable without a credential even when keys are required: the pages themselves (they
 # hand out the UI's session cookie), static assets, health checks, the API description.
@@ -192,6 +193,13 @@ class SecurityPolicy:
         if path.startswith("/v1/"):
             return method not in ("OPTIONS", "HEAD")
         return self.is_api(path) and method == "POST"
+
+    def body_limit(self, path: str) -> int:
+        """ASSISTANT_MAX_BODY_BYTES for the API and Gradio's API alike (same rules); the
+        larger bound only for what else the UI loads."""
+        if self.is_api(path) or path.startswith(GRADIO_API):
+            return self.max_body_bytes
+        return self.max_other_body_bytes
 
     def client_key(self, peer: str | None, forwarded_for: str | None) -> str:
         """Rate-limit bucket of a client address (see :class:`ClientIdentity`)."""
@@ -357,7 +365,7 @@ class SecurityMiddleware:
         """The body-size limit (declared length, then counted bytes), then the app; CORS
         headers and a new session cookie go on the app's response."""
         policy = self.policy
-        limit = policy.max_body_bytes if policy.is_api(path) else policy.max_other_body_bytes
+        limit = policy.body_limit(path)
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             await self._reply(scope, send, path, 413, _too_large(limit), cors_origin)

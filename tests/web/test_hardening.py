@@ -191,6 +191,9 @@ def test_gradio_api_follows_the_api_rules(server_factory: Any) -> None:
         for method, path, body in attempts:
             response = httpx.request(method, server.url + path, json=body, headers=headers)
             assert response.status_code == 401, (path, headers)
+    huge = httpx.post(server.url + "/gradio_api/call/respond", headers={"X-API-Key": KEY},
+                      json={"data": ["x" * (server.settings.max_body_bytes + 1), "", None]})
+    assert huge.status_code == 413  # the API's body limit, not a larger one
     called = httpx.post(server.url + "/gradio_api/call/respond",
                         json={"data": [QUESTION, "", None]}, headers={"X-API-Key": KEY})
     assert called.status_code == 200 and "event_id" in called.json()
