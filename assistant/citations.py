@@ -14,11 +14,12 @@ therefore done after generation, on plain text, independent of the model:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from assistant.language import analyse, compound_match
-from assistant.text import sentence_spans
+from assistant.text import clean_question, sentence_spans
 from assistant.types import Answer, Source, place_and_date
 
 REFUSAL_TEXT = "Jag hittar inget om det i artiklarna."
@@ -70,6 +71,51 @@ def strip_markers(text: str) -> str:
     return _MARKER_WITH_SPACE.sub("", text)
 
 
+def neutralise_markers(text: str) -> str:
+    """Source text with every citation-like ``[n]`` turned into ``(n)``.
+
+    Article text is data: a "[2]" or "[1][3]" inside it must not reach an answer (or a
+    prompt) where it would read as a citation of another source. Same length, so passage
+    offsets (highlights, sentence spans) stay valid.
+    """
+    return _MARKER.sub(lambda m: f"({m.group(0)[1:-1]})", text)
+
+
+def source_as_data(source: Source) -> Source:
+    """``source`` with its title and text neutralised (:func:`neutralise_markers`) and a
+    non-http(s) URL dropped: what answer steps, prompts, clients and renderers get, so a
+    "[2]" in an article can never be read, quoted or shown as a citation, nor a
+    ``javascript:`` link offered anywhere."""
+    return replace(source, title=neutralise_markers(source.title),
+                   text=neutralise_markers(source.text), url=http_url(source.url))
+
+
+_TAG = re.compile(r"<[^>]*>")
+
+
+def plain_text(value: str) -> str:
+    """A corpus string for plain-text output: no tags or stray angle brackets (a client
+    may render Markdown or HTML), no citation-like markers, no line breaks."""
+    text = _TAG.sub("", value).replace("<", "").replace(">", "")
+    return " ".join(neutralise_markers(text).split())
+
+
+def http_url(value: object) -> str | None:
+    """``value`` if it is an http(s) URL without spaces, else ``None``: a ``javascript:``
+    or ``data:`` link from the corpus metadata must never become clickable anywhere."""
+    if isinstance(value, str) and value.lower().startswith(("http://", "https://")) \
+            and not any(ch.isspace() or ch in "<>\"" for ch in value):
+        return value
+    return None
+
+
+def is_degenerate_question(text: str) -> bool:
+    """Whether a question has nothing to ask: after removing invisible characters and
+    citation markers, not one letter or digit is left ("???", "[1]", "\u200b"). Such a
+    question gets the refusal, never quotes retrieved for noise."""
+    return not any(ch.isalnum() for ch in strip_markers(clean_question(text)))
+
+
 @dataclass
 class CitationCheck:
     """The outcome of :func:`check_citations`; ``text`` is what should be shown."""
@@ -101,6 +147,74 @@ def _strip_invalid(answer: str, valid: set[int], removed: list[int]) -> str:
         return space or (" " if preceding.isalnum() and following.isalnum() else "")
 
     return _MARKER_WITH_SPACE.sub(replace, answer)
+
+
+# Where a streamed answer may be cut: after a sentence end (or line break) and the
+# whitespace that follows it. Text after the last cut waits: a marker may be half-sent.
+_STREAM_CUT = re.compile(r"(?:[.!?…][\"”’)]*|\n)\s+")
+
+
+class StreamChecker:
+    """Citation checking for a streamed answer, one complete sentence at a time.
+
+    Tokens go in; out comes only text whose markers have been checked against the
+    answer's sources (a marker naming no source is removed, as in
+    :func:`check_citations`). Text is held back to the end of its sentence, so a
+    marker split over tokens ("[" then "7]") is judged whole and nothing invented
+    ever reaches a client, not even briefly.
+    """
+
+    def __init__(self, valid: Iterable[int]) -> None:
+        self.valid = set(valid)
+        self.removed: list[int] = []
+        self._pending = ""
+        self._sent = ""
+
+    def feed(self, token: str) -> str:
+        """The checked text that may be sent now (possibly ``""``)."""
+        self._pending += token
+        cut = 0
+        for match in _STREAM_CUT.finditer(self._pending):
+            cut = match.end()
+        if not cut:
+            return ""
+        ready, self._pending = self._pending[:cut], self._pending[cut:]
+        return self._emit(ready)
+
+    def finish(self) -> str:
+        """Whatever is left, checked; call once when the stream ends."""
+        ready, self._pending = self._pending, ""
+        return self._emit(ready)
+
+    @property
+    def text(self) -> str:
+        """Everything sent so far."""
+        return self._sent
+
+    def _emit(self, ready: str) -> str:
+        checked = _strip_invalid(ready, self.valid, self.removed)
+        self._sent += checked
+        return checked
+
+
+def checked_stream(events: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
+    """An answer's ``(kind, payload)`` events with every ``token`` citation-checked.
+
+    The ``sources`` event says which numbers exist; tokens are held to sentence ends
+    and cleaned by :class:`StreamChecker`; what is left goes out before ``done``. Every
+    streaming front end (SSE, /v1, the UI, the widget) reads this, never raw tokens.
+    """
+    checker = StreamChecker(())
+    for kind, payload in events:
+        if kind == "sources":
+            checker = StreamChecker(s.n for s in payload)
+        elif kind == "token":
+            payload = checker.feed(str(payload))
+            if not payload:
+                continue
+        elif kind == "done" and (rest := checker.finish()):
+            yield "token", rest
+        yield kind, payload
 
 
 def supports(sentence: str, passage_terms: set[str]) -> bool:
@@ -178,14 +292,19 @@ def refusal_text(language: str = "sv") -> str:
 
 
 def format_source_line(source: Source) -> str:
-    """``[1] Titel — Kommun, datum (id)`` plus `` <url>`` when known; missing parts omitted."""
+    """``[1] Titel — Kommun, datum (id)`` plus `` <url>`` when known; missing parts omitted.
+
+    Corpus values are untrusted: markup and fake markers are removed, and only an
+    http(s) URL is printed.
+    """
     where = place_and_date(source.municipality, source.date)
-    line = f"[{source.n}] {source.title}"
+    line = f"[{source.n}] {plain_text(source.title)}"
     if where:
-        line += f" — {where}"
-    line += f" ({source.id})"
-    if source.url:
-        line += f" {source.url}"
+        line += f" — {plain_text(where)}"
+    line += f" ({plain_text(source.id)})"
+    url = http_url(source.url)
+    if url:
+        line += f" {url}"
     return line
 
 

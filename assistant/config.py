@@ -6,6 +6,7 @@ the CLI, the web app and the eval harness always agree on what they run with.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -77,14 +78,29 @@ class Settings(BaseSettings):
     port: int = Field(7860, ge=1, le=65535)
     root_path: str = ""
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Host names the server answers to (DNS-rebinding guard); empty = host, bind address
+    # and loopback names.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # Publishable widget keys, one per intranet origin: ``https://intra.se=pk_...``.
+    widget_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    widget_rate_limit: str = "120/minute"
+    # Signs the UI's session cookie; unset = a random secret per process (set it when
+    # several replicas sit behind one load balancer).
+    session_secret: SecretStr | None = None
+    session_ttl: int = Field(7200, ge=60, le=86_400)
+    # Reverse proxies whose X-Forwarded-For is believed (addresses or CIDR networks).
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
     rate_limit: str = "30/minute"
     max_question_chars: int = Field(2000, ge=10)
     max_history_turns: int = Field(20, ge=0)
     max_body_bytes: int = Field(64_000, ge=1024)
+    # Unset: ``<index_dir>/feedback.sqlite3``, so moving the index moves the feedback too.
     feedback_db: Path = Path("index/feedback.sqlite3")
+    feedback_max_rows: int = Field(10_000, ge=1)
 
-    @field_validator("allowed_origins", "api_keys", mode="before")
+    @field_validator("allowed_origins", "allowed_hosts", "api_keys", "widget_keys",
+                     "trusted_proxies", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
@@ -100,11 +116,40 @@ class Settings(BaseSettings):
             )
         return cleaned
 
-    @field_validator("rate_limit")
+    @field_validator("rate_limit", "widget_rate_limit")
     @classmethod
     def _rate(cls, value: str) -> str:
         parse_rate_limit(value)
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"ASSISTANT_TRUSTED_PROXIES: {item!r} is not an IP address or network "
+                    "(e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+        return value
+
+    @field_validator("widget_keys")
+    @classmethod
+    def _widget_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for item in value:
+            origin, sep, key = item.get_secret_value().rpartition("=")
+            if not sep or not origin.strip() or not key.strip() or "://" not in origin:
+                raise ValueError(
+                    "ASSISTANT_WIDGET_KEYS entries are ORIGIN=KEY, e.g. "
+                    "https://intranat.kommun.se=pk_live_abc123")
+        return value
+
+    @model_validator(mode="after")
+    def _feedback_follows_index(self) -> Settings:
+        if "feedback_db" not in self.model_fields_set:
+            self.feedback_db = self.index_dir / "feedback.sqlite3"
+        return self
 
     @model_validator(mode="after")
     def _default_llm(self) -> Settings:

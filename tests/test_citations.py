@@ -6,13 +6,19 @@ import pytest
 
 from assistant.citations import (
     REFUSAL_TEXT,
+    StreamChecker,
     check_citations,
+    format_source_line,
+    http_url,
+    is_degenerate_question,
     is_refusal,
     markers,
+    neutralise_markers,
     refusal_text,
     render_sources_text,
     strip_markers,
 )
+from assistant.text import clean_question
 from assistant.types import Answer, Source
 
 
@@ -154,3 +160,63 @@ def test_render_sources_text_all_and_missing_fields() -> None:
     assert render_sources_text(answer, only_cited=False) == (
         "[4] Titel (004_x.txt) https://example.se/a"
     )
+
+
+def test_source_text_cannot_carry_citation_markers() -> None:
+    text = "Se [2] och [1][3] samt [1, 4] men året [2023] och [x] står kvar."
+    neutral = neutralise_markers(text)
+    assert neutral == "Se (2) och (1)(3) samt (1, 4) men året [2023] och [x] står kvar."
+    assert len(neutral) == len(text)  # passage offsets stay valid
+    assert markers(neutral) == []
+
+
+def test_source_lines_print_no_markup_and_only_http_links() -> None:
+    hostile = _source(1, "text", title="<img src=x onerror=alert(1)>[3] Skolverket",
+                      url="javascript:alert(1)")
+    line = format_source_line(hostile)
+    assert "<" not in line and "javascript" not in line
+    assert line.startswith("[1] (3) Skolverket")
+    assert markers(line) == [1]
+    assert http_url("https://a.se/x?y=1") == "https://a.se/x?y=1"
+    for bad in ("javascript:alert(1)", "data:text/html,x", "https://a.se/\"onmouseover=x",
+                "//evil.example", None, 3):
+        assert http_url(bad) is None
+    good = format_source_line(_source(2, "t", url="https://kommun.se/artikel"))
+    assert good.endswith(" https://kommun.se/artikel")
+
+
+def test_stream_checker_sends_only_checked_sentences() -> None:
+    checker = StreamChecker([1, 2])
+    out = [checker.feed(t) for t in ("Trollhättan arbetar [", "1]. Det finns mer", " [7", "]. ",
+                                     "Och [2, 42] här", ".")]
+    assert out[0] == ""  # nothing before the sentence (and its marker) is whole
+    assert out[1] == "Trollhättan arbetar [1]. "
+    assert "[7]" not in "".join(out) and "[" + "7" not in "".join(out)
+    out.append(checker.finish())
+    text = "".join(out)
+    assert text == "Trollhättan arbetar [1]. Det finns mer. Och [2] här."
+    assert checker.text == text and set(checker.removed) == {7, 42}
+    for piece in out:  # every piece on its own is already free of invented markers
+        assert set(markers(piece)) <= {1, 2}
+
+
+def test_stream_checker_agrees_with_the_final_check() -> None:
+    answer = "Ett [1]. Två [3][2]. Tre [9]. Fyra [1-2]!\nFem [2; 8]"
+    sources = [_source(1, "ett fyra"), _source(2, "två fyra fem")]
+    checker = StreamChecker(s.n for s in sources)
+    streamed = "".join(checker.feed(answer[i:i + 3]) for i in range(0, len(answer), 3))
+    streamed += checker.finish()
+    assert streamed.strip() == check_citations(answer, sources).text
+
+
+@pytest.mark.parametrize("question", ["???", "[1]", "[1][2] .", "\u200b", "\u0000", " \u202e ",
+                                      "…!?", "\ufeff[3]"])
+def test_degenerate_questions(question: str) -> None:
+    assert is_degenerate_question(question)
+
+
+@pytest.mark.parametrize("question", ["Vad gör Lund?", "2023?", "\u200bVad\u0000 gör\n Lund?",
+                                      "Vad står i [1]?", "Ö"])
+def test_real_questions(question: str) -> None:
+    assert not is_degenerate_question(question)
+    assert "\u200b" not in clean_question(question) and "\u0000" not in clean_question(question)

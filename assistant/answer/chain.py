@@ -25,12 +25,19 @@ from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from assistant.answer import extractive
 from assistant.answer.condense import condense_offline
-from assistant.citations import REFUSAL_TEXT, check_citations, is_refusal
+from assistant.citations import (
+    REFUSAL_TEXT,
+    check_citations,
+    is_degenerate_question,
+    is_refusal,
+    source_as_data,
+)
 from assistant.config import RetrieverName
 from assistant.history import History
 from assistant.language import analyse, detect_language
 from assistant.retrieval.filters import Filters
 from assistant.retrieval.hybrid import Retrieval, Retriever
+from assistant.text import clean_question
 from assistant.types import Answer, Chunk, Source
 
 if TYPE_CHECKING:
@@ -68,6 +75,7 @@ MIN_LEXICAL = 0.5
 MIN_STANDOUT_EN = 2.9
 BACKGROUND_SAMPLE = 5000  # sentence vectors the background statistics are estimated from
 SENTENCE_CACHE_CHUNKS = 4096  # passages whose sentence vectors are kept (~1.5 kB per sentence)
+DEGENERATE = "Frågan innehåller inga ord att söka efter. Skriv frågan med ord."
 NOT_SOURCED = ("Svaret saknar giltiga källhänvisningar och ska inte läsas som hämtat ur "
                "artiklarna.")
 
@@ -198,7 +206,17 @@ class Assistant:
                retriever: RetrieverName | None = None) -> Iterator[Event]:
         if not isinstance(filters, Filters):
             filters = Filters.parse(filters)
-        request = Request(question=question.strip(), history=tuple(history),
+        question = clean_question(question)
+        if is_degenerate_question(question):
+            # Nothing to ask ("???", "[1]", a zero-width space): the refusal, never
+            # quotes that retrieval would find for noise.
+            yield ("sources", [])
+            yield ("done", Answer(question=question, answer=REFUSAL_TEXT, refused=True,
+                                  mode=self.mode, citations=[], sources=[],
+                                  timings_ms={"retrieve": 0.0, "generate": 0.0, "total": 0.0},
+                                  notice=DEGENERATE))
+            return
+        request = Request(question=question, history=tuple(history),
                           k=k or self.settings.k, filters=filters,
                           retriever=retriever or self.settings.retriever)
         yield from self.chain.stream(request)
@@ -232,7 +250,8 @@ def build_chain(assistant: Assistant) -> Runnable[Request, Event]:
         t0 = time.perf_counter()
         retrieval = assistant.retriever.retrieve(state.standalone, state.k,
                                                  state.filters, state.retriever)
-        sources = [Source.from_scored(n, sc) for n, sc in enumerate(retrieval.chunks, start=1)]
+        sources = [source_as_data(Source.from_scored(n, sc))
+                   for n, sc in enumerate(retrieval.chunks, start=1)]
         return _advance(state, Retrieved, retrieval=retrieval, sources=sources,
                         retrieve_ms=(time.perf_counter() - t0) * 1000)
 

@@ -32,6 +32,7 @@ from typing import Literal
 
 import numpy as np
 
+from assistant.citations import neutralise_markers
 from assistant.language import analyse, jaccard, term_match
 from assistant.retrieval.lexical import QueryTerms
 from assistant.text import paragraph_spans, sentence_spans, words
@@ -311,8 +312,9 @@ def compose(extract: Extract, chunks: Sequence[ScoredChunk], language: str) -> s
         c = chunks[next(iter(by_source)) - 1].chunk
         where = place_and_date(c.municipality, c.date)
         where = f" ({where})" if where else ""
-        lead = (f"According to the article “{c.title}”{where}, in Swedish:" if language == "en"
-                else f"Enligt artikeln ”{c.title}”{where}:")
+        title = neutralise_markers(c.title)
+        lead = (f"According to the article “{title}”{where}, in Swedish:" if language == "en"
+                else f"Enligt artikeln ”{title}”{where}:")
     else:
         lead = ("According to the articles, in Swedish:" if language == "en"
                 else "Enligt artiklarna:")
@@ -320,5 +322,6 @@ def compose(extract: Extract, chunks: Sequence[ScoredChunk], language: str) -> s
     # Sources in order of their best sentence; sentences within a source in text order.
     for n, cands in by_source.items():
         for cand in sorted(cands, key=lambda c: c.start):
-            parts.append(f"{cand.text} [{n}]")
+            # Quoted text is data: its own "[2]" must not become a citation of source 2.
+            parts.append(f"{neutralise_markers(cand.text)} [{n}]")
     return lead + "\n" + " ".join(parts)

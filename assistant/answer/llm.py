@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from assistant.citations import REFUSAL_TEXT, refusal_text, strip_markers
+from assistant.citations import REFUSAL_TEXT, neutralise_markers, refusal_text, strip_markers
 from assistant.errors import LLMConfigError, LLMError
 from assistant.history import History, recent_turns
 from assistant.language import Language, detect_language
@@ -74,48 +75,74 @@ def build_chat_model(settings: Settings) -> ChatOpenAI:
 # --- context -----------------------------------------------------------------------------
 
 
+# Each source reaches the model between two delimiter lines that carry a random code,
+# new for every question. An article cannot know the code, so it cannot close its own
+# block and fake the header of another source; inside, "[2]" is already "(2)"
+# (Source.from_scored) and "<<<"/">>>" are defused, so nothing in it looks like markup.
+SOURCE_OPEN = "<<<KÄLLA {n} {nonce}>>>"
+SOURCE_CLOSE = "<<<SLUT {n} {nonce}>>>"
+NONCE_BYTES = 6
+# Same length as a real code: budgets counted without one (the chain's) come out the same.
+_ANY_NONCE = "0" * (2 * NONCE_BYTES)
+
+
+def new_nonce() -> str:
+    """The per-question code of the source delimiters."""
+    return secrets.token_hex(NONCE_BYTES)
+
+
+def _data(text: str) -> str:
+    """Article text as the model may see it: no citation markers, no delimiter look-alikes."""
+    return neutralise_markers(text).replace("<<<", "‹‹‹").replace(">>>", "›››")
+
+
 def source_header(source: Source) -> str:
-    """``[n] Titel (Kommun, datum)``: the number the model must cite, and what it is."""
+    """``Titel (Kommun, datum)``: what the source is; its number is in the delimiter."""
     where = place_and_date(source.municipality, source.date)
-    return f"[{source.n}] {source.title}" + (f" ({where})" if where else "")
+    return _data(source.title + (f" ({where})" if where else ""))
 
 
-def format_sources(sources: Sequence[Source]) -> str:
-    """The numbered context block, one ``header\\npassage`` per source, blank-line separated."""
-    return "\n\n".join(f"{source_header(s)}\n{s.text.strip()}" for s in sources)
+def _block(source: Source, text: str, nonce: str) -> str:
+    return "\n".join((SOURCE_OPEN.format(n=source.n, nonce=nonce), source_header(source),
+                      _data(text), SOURCE_CLOSE.format(n=source.n, nonce=nonce)))
 
 
-def _truncate(source: Source, budget_tokens: int) -> str | None:
+def format_sources(sources: Sequence[Source], nonce: str = _ANY_NONCE) -> str:
+    """The delimited context block, one block per source, blank-line separated."""
+    return "\n\n".join(_block(s, s.text.strip(), nonce) for s in sources)
+
+
+def _truncate(source: Source, budget_tokens: int, nonce: str) -> str | None:
     """The longest block for ``source`` within the budget, cut at a sentence boundary.
 
     Falls back to a token cut when even the first sentence is too long; ``None`` when not
-    even the header fits.
+    even the delimiters and header fit.
     """
-    header = source_header(source)
-    if count_tokens(header) > budget_tokens:
+    if count_tokens(_block(source, "", nonce)) > budget_tokens:
         return None
     text = source.text.strip()
     best: str | None = None
     for _, end in sentence_spans(text):
-        candidate = f"{header}\n{text[:end]}"
+        candidate = _block(source, text[:end], nonce)
         if count_tokens(candidate) > budget_tokens:
             break
         best = candidate
     if best is not None:
         return best
-    room = budget_tokens - count_tokens(header + "\n")
+    room = budget_tokens - count_tokens(_block(source, "", nonce))
     if room <= 0:
         return None
     tokens = encoding().encode(text, disallowed_special=())[:room]
-    candidate = f"{header}\n{encoding().decode(tokens)}"
+    candidate = _block(source, encoding().decode(tokens), nonce)
     while tokens and count_tokens(candidate) > budget_tokens:  # re-encoding can differ by one
         tokens = tokens[:-1]
-        candidate = f"{header}\n{encoding().decode(tokens)}"
+        candidate = _block(source, encoding().decode(tokens), nonce)
     return candidate if tokens else None
 
 
-def fit_context(sources: Sequence[Source], budget_tokens: int) -> tuple[str, list[Source]]:
-    """Numbered context within ``budget_tokens`` (cl100k tokens) and the sources it holds.
+def fit_context(sources: Sequence[Source], budget_tokens: int,
+                nonce: str = _ANY_NONCE) -> tuple[str, list[Source]]:
+    """Delimited context within ``budget_tokens`` (cl100k tokens) and the sources it holds.
 
     Sources are added in the given (rank) order until the next one would exceed the budget;
     later ones are left out rather than skipped over, so the model sees the best passages.
@@ -125,14 +152,14 @@ def fit_context(sources: Sequence[Source], budget_tokens: int) -> tuple[str, lis
     blocks: list[str] = []
     included: list[Source] = []
     for source in sources:
-        block = f"{source_header(source)}\n{source.text.strip()}"
+        block = _block(source, source.text.strip(), nonce)
         candidate = "\n\n".join([*blocks, block])
         if count_tokens(candidate) <= budget_tokens:
             blocks.append(block)
             included.append(source)
             continue
         if not blocks:
-            cut = _truncate(source, budget_tokens)
+            cut = _truncate(source, budget_tokens, nonce)
             if cut is not None:
                 blocks.append(cut)
                 included.append(source)
@@ -164,7 +191,8 @@ def answer_chain(model: BaseChatModel) -> Runnable[dict[str, Any], str]:
     history (messages)."""
     from langchain_core.output_parsers import StrOutputParser
 
-    prompt = _checked(ANSWER_PROMPT, {"sources", "question", "language_name", "refusal"})
+    prompt = _checked(ANSWER_PROMPT,
+                      {"sources", "question", "language_name", "refusal", "nonce"})
     chain = prompt.chat_template(history=True) | model | StrOutputParser()
     return chain.with_config(run_name="answer")
 
@@ -215,13 +243,15 @@ def _answer_inputs(
     language: Language | None,
     context_tokens: int | None,
 ) -> dict[str, Any]:
+    nonce = new_nonce()
     if context_tokens is not None:
-        context, _ = fit_context(sources, context_tokens)
+        context, _ = fit_context(sources, context_tokens, nonce)
     else:
-        context = format_sources(sources)
+        context = format_sources(sources, nonce)
     lang = language or detect_language(question)
     return {
         "sources": context,
+        "nonce": nonce,
         "question": question.strip(),
         "language_name": _LANGUAGE_NAMES[lang],
         "refusal": REFUSAL_TEXT,

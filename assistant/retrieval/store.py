@@ -18,6 +18,7 @@ never a collection, so a change of vector store or schema stays in this file.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from assistant.errors import IndexMismatchError, IndexUnavailableError
+from assistant.errors import IndexMismatchError, IndexUnavailableError, StoreUnavailableError
 from assistant.retrieval.filters import Filters
 from assistant.types import Chunk
 
@@ -105,18 +106,68 @@ def make_client(settings: Settings) -> ClientAPI:
                 f"ASSISTANT_CHROMA_URL={settings.chroma_url!r} is not a URL; "
                 "use e.g. http://127.0.0.1:8000"
             )
-        return chromadb.HttpClient(
-            host=url.hostname,
-            port=url.port or (443 if url.scheme == "https" else 8000),
-            ssl=url.scheme == "https",
-            settings=chroma_settings,
-        )
+        try:
+            return chromadb.HttpClient(
+                host=url.hostname,
+                port=url.port or (443 if url.scheme == "https" else 8000),
+                ssl=url.scheme == "https",
+                settings=chroma_settings,
+            )
+        except Exception as exc:  # chromadb says "Could not connect …" as a ValueError
+            raise StoreUnavailableError(
+                f"Chroma-servern på {settings.chroma_url} svarar inte. Starta den "
+                "(chroma run --path INDEXKATALOG) eller rätta ASSISTANT_CHROMA_URL."
+            ) from exc
     path = Path(settings.index_dir) / "chroma"
-    path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    except Exception as exc:  # read-only or missing directory, a broken database file
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise IndexUnavailableError(
+            f"Indexkatalogen {path} går inte att öppna ({reason}). Kontrollera att den "
+            "finns och är skrivbar, sätt ASSISTANT_INDEX_DIR, eller bygg om: assistant ingest"
+        ) from exc
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether an exception means the store did not answer (as opposed to a bug): a
+    connection or timeout error on the way to a Chroma server, or Chroma's own report
+    of an internal failure (a locked or failing disk under the embedded index)."""
+    import httpx
+    from chromadb.errors import InternalError
+
+    return isinstance(exc, (httpx.TransportError, ConnectionError, TimeoutError,
+                            InternalError))
+
+
+@contextlib.contextmanager
+def reachable() -> Iterator[None]:
+    """Turn "the store does not answer" into :class:`StoreUnavailableError` (503 and a
+    readable message upstream), whichever call it happens in."""
+    try:
+        yield
+    except IndexUnavailableError:
+        raise
+    except Exception as exc:
+        if _unreachable(exc):
+            raise StoreUnavailableError() from exc
+        raise
+
+
+def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with reachable():
+            return method(*args, **kwargs)
+
+    return wrapper
 
 
 class ChromaStore:
+    """The index in Chroma. Every public method that talks to Chroma raises
+    :class:`StoreUnavailableError` when it does not answer."""
+
     def __init__(self, client: ClientAPI, name: str) -> None:
         self._client = client
         self.name = name
@@ -129,6 +180,11 @@ class ChromaStore:
         return cls(make_client(settings), settings.collection)
 
     # -- collections -----------------------------------------------------------------
+
+    def heartbeat(self) -> None:
+        """Raise :class:`StoreUnavailableError` unless the store answers right now."""
+        with reachable():
+            self._client.heartbeat()
 
     def _names(self) -> set[str]:
         return {c if isinstance(c, str) else c.name for c in self._client.list_collections()}
@@ -394,6 +450,14 @@ class ChromaStore:
         manifest = self.manifest()
         return {"documents": len(manifest), "chunks": sum(r.n_chunks for r in manifest.values()),
                 "embedding_model": self.model}
+
+
+for _name in ("exists", "open", "create_or_open", "index_info", "manifest", "commit_doc",
+              "forget_doc", "existing_ids", "existing_sentence_ids", "upsert",
+              "upsert_sentences", "sentence_vectors", "sentence_sample", "sentence_count",
+              "delete_ids", "all_ids", "sentence_ids", "prune", "document_chunks",
+              "live_chunks", "query", "stats"):
+    setattr(ChromaStore, _name, _guarded(getattr(ChromaStore, _name)))
 
 
 def _is_live(chunk: Chunk, manifest: dict[str, DocRecord]) -> bool:

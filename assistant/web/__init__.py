@@ -2,9 +2,10 @@
 
 One concern per module: ``server`` (app factory, uvicorn), ``security`` (origin, keys,
 rate and size limits), ``schemas`` (request models), ``errors`` (errors → JSON),
-``context`` (what routes share), ``chat`` (/api/chat, /api/feedback, /healthz),
-``openai_compat`` (/v1), ``sources`` (/api/sources), ``pages`` (widget, docs, source
-page), ``ui`` (Gradio), ``feedback`` (SQLite store).
+``context`` (what routes share), ``health`` (/healthz, /readyz), ``chat`` (/api/chat,
+/api/feedback), ``openai_compat`` (/v1), ``sources`` (/api/sources), ``pages`` (widget,
+docs, source page), ``ui`` (Gradio), ``feedback`` (SQLite store), ``auth`` (hosts,
+clients, credentials), ``contract`` (405/HEAD, the OpenAPI additions).
 """
 
 from __future__ import annotations

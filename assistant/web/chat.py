@@ -1,4 +1,4 @@
-"""``/healthz``, ``POST /api/chat`` (JSON or SSE) and ``POST /api/feedback``.
+"""``POST /api/chat`` (JSON or SSE) and ``POST /api/feedback``.
 
 Routes are thin: they validate input against the configured limits, run the blocking
 assistant in a worker thread (:class:`~assistant.web.context.ApiContext`) and shape the
@@ -18,8 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from assistant.errors import IndexUnavailableError
-from assistant.history import History
+from assistant.errors import AssistantError
 from assistant.retrieval.filters import Filters
 from assistant.web.context import ApiContext
 from assistant.web.schemas import ERROR_RESPONSES, ChatRequest, FeedbackRequest, history_of
@@ -36,20 +35,22 @@ def sse(event: str, data: Any) -> dict[str, str]:
     return {"event": event, "data": json.dumps(data, ensure_ascii=False)}
 
 
-async def chat_events(ctx: ApiContext, question: str, history: History, filters: Filters,
-                      k: int | None) -> AsyncIterator[dict[str, str]]:
-    """The answer as SSE: ``sources``, ``token`` (``{"text": ...}``), ``done`` (the answer
-    object); a failure becomes an ``error`` event, because the 200 is already sent."""
+async def chat_events(events: AsyncIterator[tuple[str, Any]]) -> AsyncIterator[dict[str, str]]:
+    """The answer as SSE: ``sources``, ``token`` (``{"text": ...}``, already citation-
+    checked), ``done`` (the answer object); a failure becomes an ``error`` event with
+    its status, because the 200 is already sent."""
     try:
-        async for kind, payload in ctx.events(question, history, filters, k):
+        async for kind, payload in events:
             if kind == "sources":
                 yield sse("sources", {"sources": [asdict(s) for s in payload]})
             elif kind == "token":
                 yield sse("token", {"text": payload})
             elif kind == "done":
                 yield sse("done", payload.to_dict())
-    except IndexUnavailableError as exc:
-        yield sse("error", {"error": str(exc), "status": exc.http_status})
+    except AssistantError as exc:
+        status = exc.http_status
+        yield sse("error", {"error": str(exc) if status != 500 else FAILED, "status": status,
+                            "retry_after": exc.retry_after or (30 if status == 503 else None)})
     except Exception:
         log.exception("streamed answer failed")
         yield sse("error", {"error": FAILED, "status": 500})
@@ -57,10 +58,6 @@ async def chat_events(ctx: ApiContext, question: str, history: History, filters:
 
 def build_chat_router(ctx: ApiContext) -> APIRouter:
     router = APIRouter(responses=ERROR_RESPONSES)
-
-    @router.get("/healthz", tags=["drift"], summary="Hälsokontroll")
-    async def healthz() -> dict[str, Any]:
-        return {"status": "ok", "mode": ctx.assistant.mode, "mode_label": ctx.assistant.mode_label}
 
     @router.post("/api/chat", tags=["api"], summary="Ställ en fråga", response_model=None)
     async def chat(body: ChatRequest) -> Response:
@@ -70,8 +67,8 @@ def build_chat_router(ctx: ApiContext) -> APIRouter:
         question = ctx.question(body.question, history)
         filters = Filters.parse(body.filters)
         if body.stream:
-            return EventSourceResponse(chat_events(ctx, question, history, filters, body.k),
-                                       ping=15)
+            events = await ctx.events(question, history, filters, body.k)  # 503 up to here
+            return EventSourceResponse(chat_events(events), ping=15)
         answer = await ctx.ask(question, history, filters, body.k)
         return JSONResponse(answer.to_dict())
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
+from assistant.citations import checked_stream
 from assistant.errors import ApiError
 from assistant.history import History, check_turns
 from assistant.web.security import question_problem
@@ -21,6 +22,14 @@ if TYPE_CHECKING:
     from assistant.web.feedback import FeedbackStore
 
 __all__ = ["ApiContext"]
+
+
+async def _prepend(first: tuple[str, Any] | None,
+                   rest: AsyncIterator[tuple[str, Any]]) -> AsyncIterator[tuple[str, Any]]:
+    if first is not None:
+        yield first
+    async for event in rest:
+        yield event
 
 
 @dataclass
@@ -47,7 +56,18 @@ class ApiContext:
                   k: int | None = None) -> Answer:
         return await run_in_threadpool(self.assistant.ask, question, history, k, filters)
 
-    def events(self, question: str, history: History, filters: Filters,
-               k: int | None = None) -> AsyncIterator[tuple[str, Any]]:
-        return iterate_in_threadpool(
-            self.assistant.stream(question, history, k=k, filters=filters))
+    async def events(self, question: str, history: History, filters: Filters,
+                     k: int | None = None) -> AsyncIterator[tuple[str, Any]]:
+        """The answer's events, tokens citation-checked (:func:`checked_stream`).
+
+        The first event (the sources, after retrieval) is fetched before this returns,
+        so a store outage raises here, while the route can still answer 503 with
+        Retry-After instead of a 200 stream; later failures are the stream's to report.
+        """
+        events = iterate_in_threadpool(
+            checked_stream(self.assistant.stream(question, history, k=k, filters=filters)))
+        try:
+            first = await anext(events)
+        except StopAsyncIteration:
+            first = None
+        return _prepend(first, events)

@@ -57,6 +57,9 @@ _HTTP_SV = {
 }
 
 
+UNAVAILABLE_RETRY = 30
+
+
 def error_response(request: Request, status: int, message: str,
                    headers: dict[str, str] | None = None) -> Response:
     return Response(error_body(route_path(request.scope), status, message), status_code=status,
@@ -86,7 +89,10 @@ def install_error_handlers(app: FastAPI) -> None:
         if status == 500:
             log.error("request failed: %s", exc, exc_info=exc)
             return error_response(request, status, SERVER_ERROR)
-        return error_response(request, status, str(exc))
+        # An outage says when to look again, whether or not the error knows better.
+        retry = exc.retry_after or (UNAVAILABLE_RETRY if status == 503 else None)
+        headers = {"retry-after": str(retry)} if retry else None
+        return error_response(request, status, str(exc), headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

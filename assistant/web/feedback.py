@@ -9,7 +9,9 @@ shared volume when several replicas run.
 
 from __future__ import annotations
 
+import errno
 import json
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -19,11 +21,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from assistant.errors import StorageError
 from assistant.history import History
 
 __all__ = ["FeedbackRecord", "FeedbackStore", "MAX_COMMENT_CHARS"]
 
 MAX_COMMENT_CHARS = 2000
+# What one row may hold at most, so rows x ASSISTANT_FEEDBACK_MAX_ROWS bounds the file.
+MAX_ANSWER_CHARS = 20_000
+MAX_SOURCE_TEXT_CHARS = 2_000
+MAX_STORED_SOURCES = 20
+SOURCE_FIELDS = ("n", "id", "title", "municipality", "date", "url", "chunk_id", "score", "text")
+RETRY_SECONDS = 30
+LOW_DISK_BYTES = 1 << 20
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback (
@@ -75,30 +86,40 @@ class FeedbackRecord:
 
 
 class FeedbackStore:
-    """A tiny SQLite-backed store; one connection per call keeps it thread-safe."""
+    """A tiny SQLite-backed store; one connection per call keeps it thread-safe.
 
-    def __init__(self, path: Path) -> None:
+    Bounded: at most ``max_rows`` rows of bounded size, so nobody can fill the
+    disk with votes. A full store refuses new rows (507) rather than dropping
+    old ones, which would let a flood erase real feedback.
+    """
+
+    def __init__(self, path: Path, max_rows: int = 10_000) -> None:
         self.path = Path(path)
+        self.max_rows = max_rows
         self._init_lock = threading.Lock()
         self._ready = False
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        # Created lazily, so merely building the app never touches the disk.
-        with self._init_lock:
-            if not self._ready:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=10)
+        """A connection in a transaction; storage failures become StorageError."""
         try:
+            # Created lazily, so merely building the app never touches the disk.
             with self._init_lock:
                 if not self._ready:
-                    conn.execute("PRAGMA journal_mode=WAL")
-                    conn.executescript(_SCHEMA)
-                    self._ready = True
-            with conn:
-                yield conn
-        finally:
-            conn.close()
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=10)
+            try:
+                with self._init_lock:
+                    if not self._ready:
+                        conn.execute("PRAGMA journal_mode=WAL")
+                        conn.executescript(_SCHEMA)
+                        self._ready = True
+                with conn:
+                    yield conn
+            finally:
+                conn.close()
+        except (sqlite3.Error, OSError) as exc:
+            raise _storage_error(exc, self.path) from exc
 
     def record(
         self,
@@ -119,8 +140,8 @@ class FeedbackStore:
         row = (
             datetime.now(UTC).isoformat(timespec="seconds"),
             question,
-            answer,
-            json.dumps([dict(s) for s in sources], ensure_ascii=False),
+            answer[:MAX_ANSWER_CHARS],
+            json.dumps(_clean_sources(sources), ensure_ascii=False),
             json.dumps([int(n) for n in citations]),
             json.dumps([dict(m) for m in history], ensure_ascii=False),
             rating,
@@ -129,6 +150,12 @@ class FeedbackStore:
             channel,
         )
         with self._connect() as conn:
+            (count,) = conn.execute("SELECT COUNT(*) FROM feedback").fetchone()
+            if count >= self.max_rows:
+                raise StorageError(
+                    507, f"Återkopplingen är full ({self.max_rows} svar sparade). Be "
+                         "administratören exportera och tömma den (assistant feedback export), "
+                         "eller höja ASSISTANT_FEEDBACK_MAX_ROWS.")
             cur = conn.execute(
                 "INSERT INTO feedback (created_at, question, answer, sources, citations, history,"
                 " rating, comment, mode, channel) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -197,6 +224,42 @@ class FeedbackStore:
             out.write(json.dumps(line, ensure_ascii=False) + "\n")
             count += 1
         return count
+
+
+def _disk_full(path: Path) -> bool:
+    """SQLite reports a full disk as SQLITE_FULL only sometimes (growing the WAL index
+    gives an I/O error instead), so ask the file system."""
+    try:
+        return shutil.disk_usage(path.parent).free < LOW_DISK_BYTES
+    except OSError:
+        return False
+
+
+def _storage_error(exc: BaseException, path: Path) -> StorageError:
+    """SQLite's and the OS's failures, told apart by whether waiting can help."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code == sqlite3.SQLITE_FULL or (
+            isinstance(exc, OSError) and exc.errno == errno.ENOSPC) or _disk_full(path):
+        return StorageError(
+            507, "Disken för återkoppling är full, så din återkoppling kunde inte sparas. "
+                 "Be administratören frigöra utrymme.")
+    return StorageError(
+        503, "Återkopplingen kunde inte sparas just nu (databasen är upptagen eller inte "
+             f"nåbar). Försök igen om {RETRY_SECONDS} sekunder.", RETRY_SECONDS)
+
+
+def _clean_sources(sources: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The fields that say what the user saw, each of bounded size; clients may send more."""
+    cleaned: list[dict[str, Any]] = []
+    for source in list(sources)[:MAX_STORED_SOURCES]:
+        item = {k: source[k] for k in SOURCE_FIELDS if k in source}
+        for key, value in item.items():
+            if isinstance(value, str):
+                item[key] = value[:MAX_SOURCE_TEXT_CHARS]
+            elif not isinstance(value, (int, float, bool)) and value is not None:
+                item[key] = str(value)[:MAX_SOURCE_TEXT_CHARS]
+        cleaned.append(item)
+    return cleaned
 
 
 def _clean_comment(comment: str | None) -> str | None:

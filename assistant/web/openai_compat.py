@@ -19,13 +19,14 @@ from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
 
 from assistant.citations import render_sources_text
-from assistant.errors import ApiError
-from assistant.history import ROLES, History, Message
+from assistant.errors import ApiError, AssistantError
+from assistant.history import ROLES, Message
 from assistant.retrieval.filters import Filters
 from assistant.types import Answer
 from assistant.web.chat import FAILED
 from assistant.web.context import ApiContext
 from assistant.web.schemas import ERROR_RESPONSES, OpenAIChatRequest, OpenAIMessage
+from assistant.web.security import error_body
 
 __all__ = ["MODEL_ID", "SOURCES_HEADING", "Completion", "build_openai_router", "openai_content"]
 
@@ -105,26 +106,28 @@ def split_conversation(messages: list[OpenAIMessage]) -> tuple[list[OpenAIMessag
     return turns, turns[-1].text(), history
 
 
-async def completion_events(ctx: ApiContext, completion: Completion, question: str,
-                            history: History, filters: Filters,
+async def completion_events(events: AsyncIterator[tuple[str, Any]], completion: Completion,
                             include_usage: bool) -> AsyncIterator[dict[str, str]]:
-    """Chunks in OpenAI's streaming shape; a failure ends the text with a notice (clients
-    have no error event once the stream has started), then ``stop`` and ``[DONE]``."""
+    """Chunks in OpenAI's streaming shape, content already citation-checked. A failure
+    after the 200 is an error chunk in OpenAI's error shape (what OpenAI's own streams
+    send; its clients raise it), never more text and never ``finish_reason: stop``."""
     yield completion.chunk({"role": "assistant", "content": ""})
     streamed = ""
     try:
-        async for kind, payload in ctx.events(question, history, filters):
+        async for kind, payload in events:
             if kind == "token":
                 streamed += payload
                 yield completion.chunk({"content": payload})
             elif kind == "done" and (tail := _tail(streamed, payload)):
                 streamed += tail
                 yield completion.chunk({"content": tail})
-    except Exception:
-        log.exception("streamed completion failed")
-        tail = f"\n\n({FAILED})"
-        streamed += tail
-        yield completion.chunk({"content": tail})
+    except Exception as exc:
+        if not isinstance(exc, AssistantError) or exc.http_status == 500:
+            log.exception("streamed completion failed")
+        status = exc.http_status if isinstance(exc, AssistantError) else 500
+        message = str(exc) if isinstance(exc, AssistantError) and status != 500 else FAILED
+        yield {"data": error_body("/v1/", status, message).decode()}
+        return
     yield completion.chunk({}, "stop")
     if include_usage:
         yield completion.usage_chunk(streamed)
@@ -151,9 +154,9 @@ def build_openai_router(ctx: ApiContext) -> APIRouter:
                                 prompt_tokens=sum(len(m.text().split()) for m in turns))
         if body.stream:
             include_usage = bool((body.stream_options or {}).get("include_usage"))
-            return EventSourceResponse(
-                completion_events(ctx, completion, question, history, filters, include_usage),
-                ping=15)
+            events = await ctx.events(question, history, filters)  # 503 up to here
+            return EventSourceResponse(completion_events(events, completion, include_usage),
+                                       ping=15)
         answer = await ctx.ask(question, history, filters)
         return JSONResponse(completion.message(openai_content(answer)))
 

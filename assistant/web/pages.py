@@ -19,6 +19,8 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 
+from assistant.citations import http_url
+
 __all__ = [
     "build_asset_router",
     "build_docs_router",
@@ -51,14 +53,6 @@ def render_template(name: str, slots: Mapping[str, str]) -> str:
     """Fill an asset's ``{{NAME}}`` slots in one pass, so text that itself looks like a
     slot is never expanded. ``slots`` must already be escaped."""
     return _SLOT.sub(lambda m: slots[m.group(1)], read_asset(name))
-
-
-def http_url(value: object) -> str | None:
-    """``value`` if it is an http(s) URL, else ``None``: a ``javascript:`` link from
-    the corpus metadata must never become clickable."""
-    if isinstance(value, str) and value.lower().startswith(("http://", "https://")):
-        return value
-    return None
 
 
 def meta_line(municipality: object, date: object) -> str:

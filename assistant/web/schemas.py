@@ -36,9 +36,11 @@ def _has_surrogate(value: object) -> bool:
 class RequestModel(BaseModel):
     """Unknown fields are ignored (clients may send more than we read); text with an
     unpaired surrogate (valid as a JSON escape, not as UTF-8) is refused up front,
-    because the embedder and SQLite would otherwise fail on it with a 500."""
+    because the embedder and SQLite would otherwise fail on it with a 500. Types are
+    strict: ``"stream": 0`` or ``"citations": [false]`` is a client bug to report, not
+    to guess around."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -91,7 +93,7 @@ class FeedbackRequest(RequestModel):
 
 
 class OpenAIMessage(RequestModel):
-    role: str
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[dict[str, Any]] | None = None
 
     def text(self) -> str:

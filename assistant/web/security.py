@@ -1,30 +1,47 @@
 """Who may talk to the assistant, how much, and with how large a request.
 
-The app is closed by default: a browser page may only call the API from the
-app's own origin or from an origin listed in ``ASSISTANT_ALLOWED_ORIGINS``.
-CORS headers alone would only stop a browser from *reading* the answer, not the
-server from doing the work, so a disallowed ``Origin`` is refused server-side
-with 403 before any route runs. Server-to-server clients (no ``Origin``) may be
-required to present an API key. Everything lives in one pure ASGI middleware so
-it also covers the mounted Gradio app and never buffers streamed (SSE) answers.
+The app is closed by default. Every request must name a host the server is
+known by (``ASSISTANT_ALLOWED_HOSTS``). A browser page may only call the API
+from the app's own origin or from an origin listed in
+``ASSISTANT_ALLOWED_ORIGINS``; CORS headers alone would only stop a browser
+from *reading* the answer, not the server from doing the work, so a disallowed
+``Origin`` is refused server-side with 403 before any route runs. Those are
+browser-safety checks: when ``ASSISTANT_API_KEYS`` is set, every ``/api``,
+``/v1`` and Gradio API call also needs a credential (see
+:mod:`assistant.web.auth`), whatever headers it sends. Everything lives in one
+pure ASGI middleware so it also covers the mounted Gradio app and never
+buffers streamed (SSE) answers.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import math
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from assistant.web.auth import (
+    DEFAULT_PORTS,
+    LOOPBACK_NAMES,
+    WIDGET_KEY_HEADER,
+    ApiKeys,
+    ClientIdentity,
+    Credential,
+    HostPolicy,
+    SessionCookies,
+    WidgetKeys,
+    normalise_origin,
+    session_from_cookie,
+)
 
 __all__ = [
     "ApiKeys",
@@ -39,39 +56,35 @@ __all__ = [
 ]
 
 OriginVerdict = Literal["none", "same", "allowed", "denied"]
-KeyVerdict = Literal["none", "valid", "invalid"]
 
-CORS_ALLOW_HEADERS = "Content-Type, Accept, Authorization, X-API-Key"
+CORS_ALLOW_HEADERS = "Content-Type, Accept, Authorization, X-API-Key, X-Widget-Key"
 CORS_METHODS = "GET, POST, OPTIONS"
 CORS_EXPOSE = "Retry-After"
 # Paths anyone may fetch from any page (a <script src> needs no permission).
 PUBLIC_ASSETS = ("/widget.js", "/widget.css")
 # Gradio's file upload: our UI has no upload control, so nobody may write files through it.
 CLOSED_PATHS = ("/gradio_api/upload",)
-# Body limit outside /api and /v1 (the Gradio UI's own requests), at least this large.
+GRADIO_API = "/gradio_api/"
+# Body limit outside /api, /v1 and /gradio_api (the UI's other requests), at least this large.
 OTHER_BODY_BYTES = 2_000_000
-_DEFAULT_PORTS = {"http": "80", "https": "443"}
-
-
-def normalise_origin(origin: str) -> str:
-    """``HTTPS://Intra.Kommun.se:443/`` → ``https://intra.kommun.se`` (as browsers send it)."""
-    parts = urlsplit(origin.strip().rstrip("/"))
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    port = str(parts.port) if parts.port is not None else ""
-    if not scheme or not host:
-        return origin.strip().lower()
-    if port and _DEFAULT_PORTS.get(scheme) != port:
-        return f"{scheme}://{host}:{port}"
-    return f"{scheme}://{host}"
+# Reachable without a credential even when keys are required: the pages themselves (they
+# hand out the UI's session cookie), static assets, health checks, the API description.
+PUBLIC_PATHS = frozenset({
+    "/", "/widget-demo", "/docs", "/healthz", "/readyz", "/openapi.json", "/widget.js",
+    "/widget.css", "/favicon.ico", "/robots.txt", "/theme.css", "/manifest.json",
+})
+PUBLIC_PREFIXES = ("/assets/", "/static/", "/svelte/", "/pwa_icon")
+# Published articles, readable like the pages that link to them (also from the widget,
+# whose "open the article" link is a plain navigation without any credential).
+PUBLIC_READ_PREFIXES = ("/api/sources/",)
+# Pages whose load hands the browser a fresh session cookie.
+SESSION_PAGES = frozenset({"/", "/widget-demo", "/docs"})
 
 
 def _netloc(value: str, scheme: str) -> str:
     """Host and non-default port, lower-cased, for comparing an Origin with a Host header."""
     value = value.strip().lower()
-    default = _DEFAULT_PORTS.get(scheme)
+    default = DEFAULT_PORTS.get(scheme)
     if default and value.endswith(f":{default}"):
         value = value[: -len(default) - 1]
     return value
@@ -98,38 +111,6 @@ class OriginPolicy:
         if host and _netloc(urlsplit(norm).netloc, scheme) == _netloc(host, scheme):
             return "same"
         return "allowed" if norm in self.allowed else "denied"
-
-
-class ApiKeys:
-    """Optional API keys for server-to-server use, compared in constant time."""
-
-    def __init__(self, keys: Iterable[str]) -> None:
-        self._digests = [hashlib.sha256(k.encode()).digest() for k in keys if k]
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self._digests)
-
-    @staticmethod
-    def presented(headers: Headers) -> str | None:
-        """The key from ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``, if any."""
-        key = headers.get("x-api-key")
-        if key:
-            return key.strip()
-        auth = headers.get("authorization", "")
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-        return None
-
-    def check(self, key: str | None) -> KeyVerdict:
-        if key is None:
-            return "none"
-        digest = hashlib.sha256(key.encode()).digest()
-        ok = False
-        for known in self._digests:  # no early exit: timing says nothing about which key
-            ok |= hmac.compare_digest(digest, known)
-        return "valid" if ok else "invalid"
 
 
 class RateLimiter:
@@ -187,15 +168,67 @@ class SecurityPolicy:
     max_body_bytes: int
     max_other_body_bytes: int = OTHER_BODY_BYTES
     protected_prefixes: Sequence[str] = ("/api/", "/v1/")
+    hosts: HostPolicy = field(default_factory=lambda: HostPolicy(LOOPBACK_NAMES))
+    identity: ClientIdentity = field(default_factory=lambda: ClientIdentity(()))
+    widget_keys: WidgetKeys = field(default_factory=lambda: WidgetKeys(()))
+    widget_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0, 60.0))
+    sessions: SessionCookies = field(default_factory=lambda: SessionCookies(None, 7200))
+
+    @property
+    def auth_required(self) -> bool:
+        """With secret keys configured, every non-public route wants a credential."""
+        return self.keys.enabled
 
     def is_api(self, path: str) -> bool:
         return path.startswith(tuple(self.protected_prefixes))
 
+    def is_public(self, method: str, path: str) -> bool:
+        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+            return True
+        return method in ("GET", "HEAD") and path.startswith(PUBLIC_READ_PREFIXES)
+
     def needs_guard(self, method: str, path: str) -> bool:
-        """Requests that cost work or write data: key check and rate limit apply."""
+        """Requests that cost work or write data: the rate limit applies here (Gradio
+        events are limited in their handlers, where the event is known)."""
         if path.startswith("/v1/"):
             return method not in ("OPTIONS", "HEAD")
         return self.is_api(path) and method == "POST"
+
+    def body_limit(self, path: str) -> int:
+        """ASSISTANT_MAX_BODY_BYTES for the API and Gradio's API alike (same rules); the
+        larger bound only for what else the UI loads."""
+        if self.is_api(path) or path.startswith(GRADIO_API):
+            return self.max_body_bytes
+        return self.max_other_body_bytes
+
+    def client_key(self, peer: str | None, forwarded_for: str | None) -> str:
+        """Rate-limit bucket of a client address (see :class:`ClientIdentity`)."""
+        return "ip:" + self.identity.resolve(peer, forwarded_for)
+
+    def credential(self, headers: Headers, verdict: OriginVerdict) -> Credential:
+        """The credential a request shows; ``invalid`` is refused on every guarded route."""
+        key = self.keys.presented(headers)
+        # Without configured keys a presented one is ignored: OpenAI clients always send one.
+        if key is not None and self.keys.enabled:
+            if self.keys.check(key) == "valid":
+                return Credential("key", key_bucket="key:" + hashlib.sha256(
+                    key.encode("utf-8", "surrogatepass")).hexdigest()[:16])
+            return Credential("invalid", "Ogiltig API-nyckel.")
+        widget = headers.get(WIDGET_KEY_HEADER)
+        if widget:
+            origin = headers.get("origin")
+            norm = normalise_origin(origin) if origin and verdict == "allowed" else None
+            if self.widget_keys.check(widget.strip(), norm) == "valid":
+                return Credential("widget", widget_origin=norm)
+            return Credential("invalid", "Widgetnyckeln gäller inte för den här webbplatsen "
+                                         "(eller har återkallats).")
+        token = session_from_cookie(headers)
+        # SameSite=Strict already keeps other sites from sending it; checked here again.
+        if token and verdict in ("none", "same"):
+            state = self.sessions.check(token)
+            if state in ("valid", "stale"):
+                return Credential("session", renew_session=state == "stale")
+        return Credential("none")
 
 
 def question_problem(text: str, max_chars: int) -> str | None:
@@ -211,6 +244,23 @@ def question_problem(text: str, max_chars: int) -> str | None:
     return None
 
 
+# OpenAI's error ``type``/``code`` per status, so OpenAI clients raise the right exception
+# class and tell a rate limit or an outage from a bad request.
+OPENAI_ERRORS: dict[int, tuple[str, str | None]] = {
+    400: ("invalid_request_error", None),
+    401: ("authentication_error", "invalid_api_key"),
+    403: ("permission_error", "permission_denied"),
+    404: ("invalid_request_error", "not_found"),
+    405: ("invalid_request_error", "method_not_allowed"),
+    413: ("invalid_request_error", "request_too_large"),
+    422: ("invalid_request_error", "invalid_value"),
+    429: ("rate_limit_exceeded", "rate_limit_exceeded"),
+    500: ("server_error", "internal_error"),
+    503: ("server_error", "service_unavailable"),
+    507: ("server_error", "insufficient_storage"),
+}
+
+
 def error_body(path: str, status: int, message: str, **extra: object) -> bytes:
     """``{"error": "..."}`` for our API and widget; OpenAI's error shape under ``/v1``.
 
@@ -218,11 +268,10 @@ def error_body(path: str, status: int, message: str, **extra: object) -> bytes:
     readable text survives either way.
     """
     if path.startswith("/v1/"):
-        kind = {401: "invalid_api_key", 403: "permission_denied", 413: "request_too_large",
-                429: "rate_limit_exceeded"}.get(status, "invalid_request")
+        kind, code = OPENAI_ERRORS.get(status, ("server_error" if status >= 500 else
+                                                "invalid_request_error", None))
         payload: dict[str, object] = {
-            "error": {"message": message, "type": "invalid_request_error", "code": kind,
-                      "param": None}
+            "error": {"message": message, "type": kind, "code": code, "param": None}
         }
     else:
         payload = {"error": message, **extra}
@@ -238,84 +287,90 @@ def route_path(scope: Scope) -> str:
     return path
 
 
+MISSING_CREDENTIAL = (
+    "API-nyckel krävs: servrar skickar 'Authorization: Bearer NYCKEL' eller 'X-API-Key: "
+    "NYCKEL'. I webbläsaren: ladda om sidan (sessionen har gått ut). Widgeten behöver "
+    "webbplatsens widgetnyckel (data-key)."
+)
+BAD_HOST = ("Okänd värd i Host-huvudet. Servern svarar bara på sina egna namn; "
+            "administratören kan lägga till namnet i ASSISTANT_ALLOWED_HOSTS.")
+
+
 class SecurityMiddleware:
-    """Origin allowlist + CORS, API keys, rate limit and body-size limit in one place."""
+    """Host allowlist, Origin allowlist + CORS, credentials, rate limit and body-size limit
+    in one place."""
 
     def __init__(self, app: ASGIApp, policy: SecurityPolicy) -> None:
         self.app = app
         self.policy = policy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":  # no route of ours or Gradio's uses one
+            await send({"type": "websocket.close", "code": 1008})
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        policy = self.policy
         headers = Headers(scope=scope)
         path = route_path(scope)
         method: str = scope["method"]
+        if not self.policy.hosts.allows(headers.get("host")):
+            await self._reply(scope, send, path, 400, BAD_HOST)
+            return
         origin = headers.get("origin")
-        verdict = policy.origins.classify(origin, headers.get("host"))
-
-        if verdict == "denied" and path not in PUBLIC_ASSETS:
-            await self._reply(scope, send, path, 403,
-                              f"Webbplatsen {origin} har inte behörighet att använda assistenten. "
-                              "Be administratören lägga till den i ASSISTANT_ALLOWED_ORIGINS.")
-            return
+        verdict = self.policy.origins.classify(origin, headers.get("host"))
         cors_origin = origin if verdict == "allowed" else None
-
-        if path.startswith(CLOSED_PATHS):
-            await self._reply(scope, send, path, 403, "Filuppladdning stöds inte.", cors_origin)
-            return
-
-        if method == "OPTIONS" and "access-control-request-method" in headers:
+        if method == "OPTIONS" and "access-control-request-method" in headers \
+                and verdict != "denied":
             await self._preflight(send, cors_origin)
             return
-
-        if policy.needs_guard(method, path) and await self._refused(
-                scope, send, path, headers, verdict, cors_origin):
+        credential = self.policy.credential(headers, verdict)
+        refusal = self._refusal(scope, headers, path, method, verdict, credential)
+        if refusal is not None:
+            status, message, extra = refusal
+            retry = extra.get("retry-after")
+            await self._reply(scope, send, path, status, message, cors_origin, extra,
+                              **({"retry_after": int(retry)} if retry else {}))
             return
+        cookie = self._session_cookie(scope, headers, method, path, credential)
+        await self._limit_body(scope, receive, send, path, headers, cors_origin, cookie)
 
-        await self._limit_body(scope, receive, send, path, headers, origin, cors_origin)
-
-    async def _refused(self, scope: Scope, send: Send, path: str, headers: Headers,
-                       verdict: str, cors_origin: str | None) -> bool:
-        """API key and rate limit for requests that cost work; ``True`` when refused
-        (the 401 or 429 is then sent)."""
+    def _refusal(self, scope: Scope, headers: Headers, path: str, method: str,
+                 verdict: OriginVerdict,
+                 credential: Credential) -> tuple[int, str, dict[str, str]] | None:
+        """Why the request is refused (status, Swedish message, extra headers), or ``None``:
+        a foreign origin, a closed path, a missing or wrong credential, the rate limit."""
         policy = self.policy
-        presented = policy.keys.presented(headers)
-        key_verdict = policy.keys.check(presented) if policy.keys.enabled else "none"
-        if key_verdict == "invalid" or (
-            policy.keys.enabled and key_verdict == "none" and verdict == "none"
+        if verdict == "denied" and path not in PUBLIC_ASSETS:
+            return 403, (f"Webbplatsen {headers.get('origin')} har inte behörighet att använda "
+                         "assistenten. Be administratören lägga till den i "
+                         "ASSISTANT_ALLOWED_ORIGINS."), {}
+        if path.startswith(CLOSED_PATHS):
+            return 403, "Filuppladdning stöds inte.", {}
+        if not policy.is_public(method, path) and (
+            credential.kind == "invalid" or (policy.auth_required and not credential.authenticated)
         ):
-            message = ("Ogiltig API-nyckel." if key_verdict == "invalid" else
-                       "API-nyckel krävs: skicka 'Authorization: Bearer NYCKEL' "
-                       "eller 'X-API-Key: NYCKEL'.")
-            await self._reply(scope, send, path, 401, message, cors_origin,
-                              {"www-authenticate": "Bearer"})
-            return True
-        client = self.client_id(scope, presented if key_verdict == "valid" else None)
-        retry = policy.limiter.hit(client)
-        if retry is not None:
-            seconds = max(1, math.ceil(retry))
-            await self._reply(
-                scope, send, path, 429,
-                f"För många förfrågningar. Försök igen om {seconds} sekunder.",
-                cors_origin, {"retry-after": str(seconds)}, retry_after=seconds,
-            )
-            return True
-        return False
+            return 401, credential.message or MISSING_CREDENTIAL, {"www-authenticate": "Bearer"}
+        if policy.needs_guard(method, path):
+            retry = self._limited(scope, headers, credential)
+            if retry is not None:
+                seconds = max(1, math.ceil(retry))
+                return 429, f"För många förfrågningar. Försök igen om {seconds} sekunder.", \
+                    {"retry-after": str(seconds)}
+        return None
 
     async def _limit_body(self, scope: Scope, receive: Receive, send: Send, path: str,
-                          headers: Headers, origin: str | None,
-                          cors_origin: str | None) -> None:
-        """The body-size limit (declared length, then counted bytes), then the app."""
+                          headers: Headers, cors_origin: str | None,
+                          cookie: str | None) -> None:
+        """The body-size limit (declared length, then counted bytes), then the app; CORS
+        headers and a new session cookie go on the app's response."""
         policy = self.policy
-        limit = policy.max_body_bytes if policy.is_api(path) else policy.max_other_body_bytes
+        limit = policy.body_limit(path)
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             await self._reply(scope, send, path, 413, _too_large(limit), cors_origin)
             return
-
+        origin = headers.get("origin")
         overflow = False
         replaced = False
         received = 0
@@ -344,22 +399,46 @@ class SecurityMiddleware:
                 return
             if message["type"] == "http.response.start":
                 _apply_cors(message, origin, cors_origin)
+                if cookie and message.get("status", 500) < 400:
+                    MutableHeaders(scope=message).append("set-cookie", cookie)
             await send(message)
 
         await self.app(scope, limited_receive, guarded_send)
 
-    @staticmethod
-    def client_id(scope: Scope, key: str | None) -> str:
-        """Rate-limit bucket: the API key (hashed) if one was shown, else the client address.
+    def _limited(self, scope: Scope, headers: Headers, credential: Credential) -> float | None:
+        """Count the request against its client (or secret key), and a widget key's own
+        budget; seconds to wait if over either, else ``None``."""
+        client = credential.key_bucket or self.client_id(scope, headers)
+        retry = self.policy.limiter.hit(client)
+        if retry is None and credential.kind == "widget":
+            retry = self.policy.widget_limiter.hit(f"widget:{credential.widget_origin}")
+        return retry
 
-        Behind a proxy, uvicorn's ``--forwarded-allow-ips`` (env
-        ``FORWARDED_ALLOW_IPS``) decides whether ``X-Forwarded-For`` is
-        believed; only then is the address the real client's.
+    def client_id(self, scope: Scope, headers: Headers) -> str:
+        """Rate-limit bucket of the client: the socket peer, or what a trusted proxy says.
+
+        uvicorn must not rewrite the peer itself (``proxy_headers=False``, see
+        :func:`assistant.web.server.uvicorn_config`), or a forged
+        ``X-Forwarded-For`` would pick the bucket.
         """
-        if key:
-            return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
         client = scope.get("client")
-        return "ip:" + (client[0] if client else "unknown")
+        return self.policy.client_key(client[0] if client else None,
+                                      headers.get("x-forwarded-for"))
+
+    def _session_cookie(self, scope: Scope, headers: Headers, method: str, path: str,
+                        credential: Credential) -> str | None:
+        """A fresh session cookie when the UI page loads (or an old one is due renewal)."""
+        policy = self.policy
+        if not policy.auth_required:
+            return None
+        if not (credential.renew_session
+                or (method in ("GET", "HEAD") and path in SESSION_PAGES)):
+            return None
+        client = scope.get("client")
+        secure = scope.get("scheme") == "https" or policy.identity.forwarded_https(
+            client[0] if client else None, headers)
+        root: str = scope.get("root_path", "") or "/"
+        return policy.sessions.set_cookie(root, secure)
 
     async def _preflight(self, send: Send, cors_origin: str | None) -> None:
         headers = [(b"vary", b"Origin")]

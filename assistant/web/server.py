@@ -8,21 +8,30 @@ loaded :class:`Assistant`); ``serve`` runs it with uvicorn.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
 from assistant.config import Settings, parse_rate_limit
 from assistant.runtime import disable_telemetry
+from assistant.web.auth import (
+    ApiKeys,
+    ClientIdentity,
+    HostPolicy,
+    SessionCookies,
+    WidgetKeys,
+    allowed_hosts,
+)
 from assistant.web.chat import build_chat_router
 from assistant.web.context import ApiContext
+from assistant.web.contract import MethodGuard, document_contract
 from assistant.web.errors import install_error_handlers
 from assistant.web.feedback import FeedbackStore
+from assistant.web.health import build_health_router
 from assistant.web.openai_compat import MODEL_ID, build_openai_router
 from assistant.web.pages import build_asset_router, build_docs_router
 from assistant.web.security import (
     OTHER_BODY_BYTES,
-    ApiKeys,
     OriginPolicy,
     RateLimiter,
     SecurityMiddleware,
@@ -31,6 +40,8 @@ from assistant.web.security import (
 from assistant.web.sources import build_sources_router
 
 if TYPE_CHECKING:
+    import uvicorn
+
     from assistant.answer import Assistant
 
 log = logging.getLogger("assistant.web")
@@ -39,21 +50,33 @@ API_DESCRIPTION = """\
 Svensk RAG-assistent för frågor om skolutveckling. Varje svar har numrerade
 källhänvisningar `[n]` som pekar på artiklarna i `sources`.
 
-* `POST /api/chat` – svarsobjektet, eller SSE (`sources`, `token`, `done`) med `"stream": true`
+* `POST /api/chat` – svarsobjektet, eller SSE (`sources`, `token`, `done`, `error`) med
+  `"stream": true`; strömmad text är redan kontrollerad mot källorna
 * `POST /v1/chat/completions` – OpenAI-kompatibelt (källor som numrerad lista i texten)
-* Anrop från andra webbplatser kräver att ursprunget finns i `ASSISTANT_ALLOWED_ORIGINS`;
-  server-till-server-anrop kan kräva en API-nyckel (`ASSISTANT_API_KEYS`).
+* `GET /healthz` (processen lever), `GET /readyz` (lagret, indexet och manifestet)
+* Anrop från andra webbplatser kräver att ursprunget finns i `ASSISTANT_ALLOWED_ORIGINS`.
+  Med `ASSISTANT_API_KEYS` krävs alltid en nyckel: hemlig nyckel för servrar, sidans
+  sessionskaka för chattsidan, widgetnyckel (`X-Widget-Key`) från sitt eget ursprung.
+* Lagret otillgängligt: 503 med `Retry-After`; gränser: se `info.x-limits`.
 """
 
 
 def build_policy(settings: Settings) -> SecurityPolicy:
-    limit, window = parse_rate_limit(settings.rate_limit)
+    widget_keys = WidgetKeys(k.get_secret_value() for k in settings.widget_keys)
+    secret = settings.session_secret.get_secret_value().encode() if settings.session_secret \
+        else None
     return SecurityPolicy(
-        origins=OriginPolicy(settings.allowed_origins),
+        # An origin with a widget key is an allowed origin (its key is then its credential).
+        origins=OriginPolicy([*settings.allowed_origins, *widget_keys.origins]),
         keys=ApiKeys(k.get_secret_value() for k in settings.api_keys),
-        limiter=RateLimiter(limit, window),
+        limiter=RateLimiter(*parse_rate_limit(settings.rate_limit)),
         max_body_bytes=settings.max_body_bytes,
         max_other_body_bytes=max(settings.max_body_bytes, OTHER_BODY_BYTES),
+        hosts=HostPolicy(allowed_hosts(settings.allowed_hosts, settings.host)),
+        identity=ClientIdentity(settings.trusted_proxies),
+        widget_keys=widget_keys,
+        widget_limiter=RateLimiter(*parse_rate_limit(settings.widget_rate_limit)),
+        sessions=SessionCookies(secret, settings.session_ttl),
     )
 
 
@@ -75,7 +98,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         assistant = Assistant.from_settings(settings)
 
     policy = build_policy(settings)
-    feedback = FeedbackStore(settings.feedback_db)
+    feedback = FeedbackStore(settings.feedback_db, settings.feedback_max_rows)
     # The proxy prefix (root_path) is the server's business (see serve); Gradio is told
     # separately because it builds absolute asset URLs.
     app = FastAPI(
@@ -88,22 +111,44 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     app.state.policy = policy
     install_error_handlers(app)
     context = ApiContext(settings, assistant, feedback)
-    for build_router in (build_chat_router, build_sources_router, build_openai_router):
+    for build_router in (build_health_router, build_chat_router, build_sources_router,
+                         build_openai_router):
         app.include_router(build_router(context))
     app.include_router(build_asset_router())
     # Our own /docs: Swagger UI would need a CDN.
     app.include_router(build_docs_router(app, MODEL_ID))
 
-    blocks, ui = build_ui(assistant, settings, feedback, policy.limiter)
+    blocks, ui = build_ui(assistant, settings, feedback, policy)
     gr.mount_gradio_app(
         app, blocks, path="/", theme=ui.theme, css=ui.css, js=ui.js,
         footer_links=[], run_history=False, show_error=False, ssr_mode=False, pwa=False,
         mcp_server=False, enable_monitoring=False,
         root_path=settings.root_path.rstrip("/") or None,
     )
+    document_contract(app, settings)
+    app.add_middleware(MethodGuard, api=app)
     # Outermost, so it guards the Gradio app too and sees every request first.
     app.add_middleware(SecurityMiddleware, policy=policy)
     return app
+
+
+def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.Config:
+    """How the app is served; the tests serve it the same way.
+
+    ``proxy_headers=False``: uvicorn would otherwise rewrite the client address
+    from ``X-Forwarded-For`` for any loopback peer, before our middleware sees
+    the request, and a client could pick its own rate-limit bucket. Which proxy
+    to believe is ``ASSISTANT_TRUSTED_PROXIES``' business alone.
+    """
+    import uvicorn
+
+    options: dict[str, Any] = {
+        "host": settings.host, "port": settings.port, "proxy_headers": False,
+        "root_path": settings.root_path.rstrip("/"),
+        "log_level": "info", "timeout_graceful_shutdown": 5,
+    }
+    options.update(overrides)
+    return uvicorn.Config(app, **options)
 
 
 def serve(settings: Settings) -> None:
@@ -111,10 +156,10 @@ def serve(settings: Settings) -> None:
 
     Behind a reverse proxy that strips a public prefix (``/assistent/`` → ``/``)
     set ``ASSISTANT_ROOT_PATH=/assistent``. The proxy must pass the ``Host``
-    header on (or the public origin be listed in ASSISTANT_ALLOWED_ORIGINS) so
-    the UI's own requests count as same-origin. uvicorn believes
-    ``X-Forwarded-*`` only from ``FORWARDED_ALLOW_IPS`` (default 127.0.0.1),
-    which also decides the client address used for rate limiting.
+    header on (its public name listed in ASSISTANT_ALLOWED_HOSTS) so the UI's
+    own requests count as same-origin, and be listed in
+    ASSISTANT_TRUSTED_PROXIES so that its ``X-Forwarded-For`` names the client
+    for rate limits.
     """
     import uvicorn
 
@@ -122,6 +167,4 @@ def serve(settings: Settings) -> None:
     shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     log.warning("Skolassistenten: http://%s:%d%s/ (läge: %s)", shown_host, settings.port,
                 settings.root_path.rstrip("/"), app.state.assistant.mode_label)
-    uvicorn.run(app, host=settings.host, port=settings.port, proxy_headers=True,
-                root_path=settings.root_path.rstrip("/"), log_level="info",
-                timeout_graceful_shutdown=5)
+    uvicorn.Server(uvicorn_config(app, settings)).run()

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from assistant.citations import http_url
 from assistant.errors import ApiError
 from assistant.types import join_chunks
 from assistant.web.context import ApiContext
@@ -31,7 +32,7 @@ def load_source(ctx: ApiContext, doc_id: str) -> dict[str, Any] | None:
     chunks = ctx.assistant.store.document_chunks(record)
     return {
         "id": record.doc_id, "title": record.title, "municipality": record.municipality,
-        "date": record.date, "url": record.url,
+        "date": record.date, "url": http_url(record.url),
         "text": join_chunks(chunks),
         "chunks": [{"chunk_id": c.chunk_id, "ordinal": c.ordinal, "start": c.start,
                     "end": c.end, "text": c.text} for c in chunks],

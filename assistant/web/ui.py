@@ -23,12 +23,12 @@ from urllib.parse import quote
 
 import gradio as gr
 
-from assistant.citations import marker_spans
-from assistant.errors import FilterError
+from assistant.citations import checked_stream, marker_spans
+from assistant.errors import FilterError, IndexUnavailableError, StorageError
 from assistant.history import Message
 from assistant.web.feedback import MAX_COMMENT_CHARS, FeedbackStore
 from assistant.web.pages import http_url, meta_line, read_asset
-from assistant.web.security import RateLimiter, question_problem
+from assistant.web.security import SecurityPolicy, question_problem
 
 if TYPE_CHECKING:
     from assistant.answer import Assistant
@@ -255,12 +255,16 @@ FOOTER_HTML = (
 
 @dataclass
 class ChatHandlers:
-    """The UI's event handlers, bound to one assistant, feedback store and limiter."""
+    """The UI's event handlers, bound to one assistant, feedback store and policy.
+
+    Every handler that answers or writes counts against the client's rate limit:
+    Gradio's queue is reachable by any program, not only by this page.
+    """
 
     assistant: "Assistant"
     settings: "Settings"
     feedback: FeedbackStore
-    limiter: RateLimiter
+    policy: SecurityPolicy
 
     def respond(self, question: str, municipality: str | None, turns: list[Turn],
                 request: gr.Request) -> Iterator[UiUpdate]:
@@ -278,13 +282,14 @@ class ChatHandlers:
             return
         filters = {"municipality": municipality} if municipality else None
         try:
-            for kind, payload in self.assistant.stream(text, turn.history, filters=filters):
+            events = self.assistant.stream(text, turn.history, filters=filters)
+            for kind, payload in checked_stream(events):  # only checked text is shown
                 if kind == "token":
                     turn.partial += payload
                     yield UiUpdate(chat=chat_messages(turns), turns=turns)
                 elif kind == "done":
                     turn.answer = payload.to_dict()
-        except FilterError as exc:
+        except (FilterError, IndexUnavailableError) as exc:  # bad filter, store down
             turn.error = str(exc)
         except Exception:
             log.exception("answer failed in the UI")
@@ -297,10 +302,16 @@ class ChatHandlers:
         problem = question_problem(text, self.settings.max_question_chars)
         if problem:
             return problem
-        client = getattr(getattr(request, "client", None), "host", None) or "unknown"
-        retry = self.limiter.hit(f"ip:{client}")
+        return self._limited(request, "frågor")
+
+    def _limited(self, request: gr.Request | None, what: str = "förfrågningar") -> str | None:
+        """Why the client must wait (Swedish), or ``None``; same buckets as the API."""
+        peer = getattr(getattr(request, "client", None), "host", None)
+        headers = getattr(request, "headers", None) or {}
+        retry = self.policy.limiter.hit(
+            self.policy.client_key(peer, headers.get("x-forwarded-for")))
         if retry is not None:
-            return f"För många frågor just nu. Försök igen om {max(1, round(retry))} sekunder."
+            return f"För många {what} just nu. Försök igen om {max(1, round(retry))} sekunder."
         return None
 
     @staticmethod
@@ -315,10 +326,13 @@ class ChatHandlers:
                         feedback_box=gr.update(visible=False), feedback_id=None,
                         feedback_note="", feedback_thanks="")
 
-    def like(self, turns: list[Turn], data: gr.LikeData) -> UiUpdate:
+    def like(self, turns: list[Turn], data: gr.LikeData, request: gr.Request) -> UiUpdate:
         """Store a thumbs up/down at once; the optional comment can follow."""
         closed = UiUpdate(feedback_box=gr.update(visible=False), feedback_id=None,
                           feedback_note="")
+        wait = self._limited(request)
+        if wait:
+            return replace(closed, feedback_thanks=wait)
         rating = 1 if data.liked is True else -1 if data.liked is False else None
         index = data.index[0] if isinstance(data.index, (list, tuple)) else data.index
         position = int(index) // 2
@@ -328,21 +342,32 @@ class ChatHandlers:
         answer = turn.answer
         if not answer:
             return closed
-        record_id = self.feedback.record(
-            question=turn.question, answer=answer["answer"], rating=rating,
-            sources=answer.get("sources") or [], citations=answer.get("citations") or [],
-            history=turn.history, mode=answer.get("mode"), channel="ui")
+        try:
+            record_id = self.feedback.record(
+                question=turn.question, answer=answer["answer"], rating=rating,
+                sources=answer.get("sources") or [], citations=answer.get("citations") or [],
+                history=turn.history, mode=answer.get("mode"), channel="ui")
+        except StorageError as exc:
+            return replace(closed, feedback_thanks=exc.message)
         note = ("Tack! Vad var fel? Skriv gärna en kort kommentar (valfritt)." if rating < 0 else
                 "Tack! Vill du lägga till en kommentar? (valfritt)")
         return UiUpdate(feedback_box=gr.update(visible=True), feedback_id=record_id,
                         feedback_note=note, feedback_thanks="")
 
-    def comment(self, record_id: int | None, text: str) -> UiUpdate:
+    def comment(self, record_id: int | None, text: str, request: gr.Request) -> UiUpdate:
         if record_id is None:
             return UiUpdate(feedback_box=gr.update(visible=False), comment="",
                             feedback_thanks="")
         if (text or "").strip():
-            self.feedback.update(int(record_id), comment=text)
+            problem = self._limited(request)
+            if not problem:
+                try:
+                    self.feedback.update(int(record_id), comment=text)
+                except StorageError as exc:
+                    problem = exc.message
+            if problem:
+                return UiUpdate(feedback_box=gr.update(visible=True), comment=text,
+                                feedback_thanks=problem)
         return UiUpdate(feedback_box=gr.update(visible=False), comment="",
                         feedback_thanks="Tack för din återkoppling!")
 
@@ -436,9 +461,9 @@ def _wire(handlers: ChatHandlers, view: UiView, send: gr.Button, municipality: g
 
 
 def build_ui(assistant: "Assistant", settings: "Settings", feedback: FeedbackStore,
-             limiter: RateLimiter) -> tuple[gr.Blocks, UiAssets]:
+             policy: SecurityPolicy) -> tuple[gr.Blocks, UiAssets]:
     """The Blocks app plus its theme/CSS/JS (Gradio 6 takes those when mounting)."""
-    handlers = ChatHandlers(assistant, settings, feedback, limiter)
+    handlers = ChatHandlers(assistant, settings, feedback, policy)
     municipalities = list(assistant.retriever.municipalities)
 
     with gr.Blocks(title=f"{TITLE} – frågor om skolutveckling", analytics_enabled=False,

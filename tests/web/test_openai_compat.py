@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import re
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import openai
 import pytest
 from pydantic import SecretStr
 
+from assistant.errors import StoreUnavailableError
+from assistant.web.chat import chat_events
+from assistant.web.openai_compat import Completion, completion_events
 from tests.web.conftest import QUESTION, TROLLHATTAN_DOC, LiveServer
 
 pytestmark = pytest.mark.slow
@@ -85,3 +91,34 @@ def test_api_key_is_enforced(server_factory: Callable[..., LiveServer]) -> None:
         result = client.chat.completions.create(
             model="m", messages=[{"role": "user", "content": QUESTION}])
     _check_cited(result.choices[0].message.content or "")
+
+
+async def _failing_stream() -> AsyncIterator[tuple[str, Any]]:
+    """An answer whose store goes away after the first sentence was sent."""
+    yield ("sources", [])
+    yield ("token", "Första meningen. ")
+    raise StoreUnavailableError()
+
+
+def _collect(events: AsyncIterator[dict[str, str]]) -> list[dict[str, str]]:
+    async def run() -> list[dict[str, str]]:
+        return [event async for event in events]
+
+    return asyncio.run(run())
+
+
+def test_a_stream_that_fails_ends_with_an_error_not_an_answer() -> None:
+    """Mid-stream failure: an OpenAI error chunk (what the openai client raises), and no
+    ``finish_reason: stop``; in /api/chat an ``error`` event with status and Retry-After."""
+    chunks = _collect(completion_events(_failing_stream(), Completion("m", 1), True))
+    last = json.loads(chunks[-1]["data"])
+    assert last["error"]["type"] == "server_error"
+    assert last["error"]["code"] == "service_unavailable" and "Chroma" in last["error"]["message"]
+    assert not any('"finish_reason": "stop"' in c["data"] for c in chunks)
+    assert all(c["data"] != "[DONE]" for c in chunks)
+
+    events = _collect(chat_events(_failing_stream()))
+    assert events[-1]["event"] == "error"
+    error = json.loads(events[-1]["data"])
+    assert error["status"] == 503 and error["retry_after"] > 0
+    assert not any(e["event"] == "done" for e in events)

@@ -12,7 +12,8 @@ from pydantic import SecretStr, ValidationError
 from assistant.answer import Assistant
 from assistant.config import Settings
 from assistant.web import create_app
-from assistant.web.security import ApiKeys, OriginPolicy, RateLimiter, normalise_origin
+from assistant.web.auth import ApiKeys
+from assistant.web.security import OriginPolicy, RateLimiter, normalise_origin
 from assistant.web.ui import (
     Turn,
     answer_markdown,
@@ -26,6 +27,7 @@ from tests.web.conftest import TROLLHATTAN_DOC, configured
 INTRANET = "https://intra.kommun.se"
 EVIL = "https://evil.example"
 KEY = "test-key-0123456789"
+WIDGET_KEY = "pk_test_intranet"
 LLM_SECRET = "sk-test-secret-abcdef"
 FEEDBACK = {"question": "Fråga?", "answer": "Svar [1].", "rating": 1}
 PAYLOAD = '<script>window.__xss=1</script> och <img src=x onerror="window.__xss=1">'
@@ -87,9 +89,19 @@ def client(web_assistant: Assistant, sample_index: Settings,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     tmp = tmp_path_factory.mktemp("security")
     settings = configured(sample_index, tmp, allowed_origins=[INTRANET],
-                          api_keys=[SecretStr(KEY)], openai_api_key=SecretStr(LLM_SECRET))
+                          api_keys=[SecretStr(KEY)], openai_api_key=SecretStr(LLM_SECRET),
+                          widget_keys=[SecretStr(f"{INTRANET}={WIDGET_KEY}")],
+                          allowed_hosts=["testserver"])
     with TestClient(create_app(settings, web_assistant)) as test_client:
         yield test_client
+        test_client.cookies.clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_session(request: pytest.FixtureRequest) -> None:
+    """Each test states its credential: no session cookie carried over from another test."""
+    if "client" in request.fixturenames:
+        request.getfixturevalue("client").cookies.clear()
 
 
 def test_preflight_only_for_allowed_origins(client: TestClient) -> None:
@@ -121,17 +133,24 @@ def test_disallowed_origin_is_refused_server_side(client: TestClient) -> None:
     assert client.post("/api/chat", json={}, headers={"Origin": "null"}).status_code == 403
 
 
-def test_allowed_origin_gets_cors_headers_without_a_key(client: TestClient) -> None:
-    response = client.post("/api/feedback", json=FEEDBACK, headers={"Origin": INTRANET})
+def test_allowed_origin_gets_cors_headers(client: TestClient) -> None:
+    refused = client.post("/api/feedback", json=FEEDBACK, headers={"Origin": INTRANET})
+    assert refused.status_code == 401  # with keys configured, the origin alone is not enough
+    assert refused.headers["access-control-allow-origin"] == INTRANET  # the widget can read why
+    response = client.post("/api/feedback", json=FEEDBACK,
+                           headers={"Origin": INTRANET, "X-Widget-Key": WIDGET_KEY})
     assert response.status_code == 201
     assert response.headers["access-control-allow-origin"] == INTRANET
     assert "Retry-After" in response.headers["access-control-expose-headers"]
     assert "Origin" in response.headers["vary"]
 
 
-def test_same_origin_needs_no_key_and_gets_no_cors(client: TestClient) -> None:
-    response = client.post("/api/feedback", json=FEEDBACK,
-                           headers={"Origin": "http://testserver"})
+def test_same_origin_page_uses_its_session_and_gets_no_cors(client: TestClient) -> None:
+    same = {"Origin": "http://testserver"}
+    assert client.post("/api/feedback", json=FEEDBACK, headers=same).status_code == 401
+    cookie = client.get("/").headers["set-cookie"].split(";", 1)[0]
+    client.cookies.clear()
+    response = client.post("/api/feedback", json=FEEDBACK, headers={**same, "Cookie": cookie})
     assert response.status_code == 201
     assert "access-control-allow-origin" not in response.headers
 
@@ -156,7 +175,7 @@ def test_api_keys_for_server_to_server(client: TestClient) -> None:
 
 
 def test_gradio_cors_headers_are_replaced_by_ours(client: TestClient) -> None:
-    response = client.get("/config", headers={"Origin": INTRANET})
+    response = client.get("/config", headers={"Origin": INTRANET, "X-Widget-Key": WIDGET_KEY})
     assert response.status_code == 200
     assert response.headers.get_list("access-control-allow-origin") == [INTRANET]
     assert "access-control-allow-credentials" not in response.headers
@@ -198,7 +217,8 @@ def test_an_unexpected_error_is_json_without_a_trace(
         raise RuntimeError("intern detalj /hemlig/sökväg")
 
     monkeypatch.setattr(web_assistant, "ask", broken)
-    app = create_app(configured(sample_index, tmp_path), web_assistant)
+    app = create_app(configured(sample_index, tmp_path, allowed_hosts=["testserver"]),
+                     web_assistant)
     with TestClient(app, raise_server_exceptions=False) as test_client:
         response = test_client.post("/api/chat", json={"question": "Vad gör Lund?"})
     assert response.status_code == 500
@@ -210,7 +230,7 @@ def test_an_unexpected_error_is_json_without_a_trace(
 def test_no_secret_reaches_the_browser(client: TestClient) -> None:
     for path in ("/", "/config", "/widget.js", "/widget.css", "/widget-demo", "/openapi.json",
                  "/docs", "/healthz", "/gradio_api/info"):
-        response = client.get(path)
+        response = client.get(path, headers={"X-API-Key": KEY})
         assert response.status_code == 200, path
         assert KEY not in response.text, path
         assert LLM_SECRET not in response.text, path

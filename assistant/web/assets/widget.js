@@ -15,6 +15,8 @@
   function attr(n) { var v = script && script.getAttribute('data-' + n); return v && v.trim() ? v.trim() : ''; }
   var base = (attr('assistant-url') || (script && script.src ? script.src.replace(/[?#].*$/, '').replace(/\/widget(\.min)?\.js$/, '') : '')).replace(/\/+$/, '');
   var lang = attr('lang') === 'en' ? 'en' : 'sv';
+  // Publishable key of this intranet's origin (ASSISTANT_WIDGET_KEYS); valid only from it.
+  var widgetKey = attr('key');
 
   var S = {
     sv: {
@@ -26,6 +28,7 @@
       openSource: 'Öppna källan', newTab: 'Öppnas i en ny flik',
       extractive: 'Svar sammanställt ur artiklarna (utan språkmodell)', llm: 'Svar från språkmodell, med källor',
       forbidden: 'Den här webbplatsen har inte behörighet att använda assistenten.',
+      unauthorized: 'Den här webbplatsen saknar en giltig nyckel till assistenten. Kontakta webbplatsens administratör.',
       rateN: 'För många frågor just nu. Försök igen om {n} sekunder.',
       rate: 'För många frågor just nu. Försök igen om en stund.',
       network: 'Kunde inte nå assistenten. Försök igen om en stund.',
@@ -42,6 +45,7 @@
       openSource: 'Open source', newTab: 'Opens in a new tab',
       extractive: 'Answer compiled from the articles (no language model)', llm: 'Answer from a language model, with sources',
       forbidden: 'This website is not allowed to use the assistant.',
+      unauthorized: 'This site has no valid key for the assistant. Please contact the site administrator.',
       rateN: 'Too many questions right now. Try again in {n} seconds.',
       rate: 'Too many questions right now. Please try again shortly.',
       network: 'Could not reach the assistant. Please try again shortly.',
@@ -215,6 +219,7 @@
   function errorText(status, msg, retry) {
     msg = msg ? String(msg) : '';
     if (status === 403) return S.forbidden + (msg && msg !== S.forbidden ? ' ' + msg : '');
+    if (status === 401) return S.unauthorized;
     if (status === 429) {
       var n = parseInt(retry, 10);
       if (isNaN(n) && retry && !isNaN(Date.parse(retry))) n = Math.ceil((Date.parse(retry) - Date.now()) / 1000);
@@ -294,9 +299,13 @@
 
     var answered = false;
     kick();
+    var headers = { 'Content-Type': 'application/json', 'Accept': 'text/event-stream' };
+    if (widgetKey) headers['X-Widget-Key'] = widgetKey;
+    // same-origin: on the assistant's own pages the session cookie goes along; to any
+    // other origin no cookie is ever sent.
     fetch(base + '/api/chat', {
-      method: 'POST', mode: 'cors', credentials: 'omit', signal: ctrl ? ctrl.signal : undefined,
-      headers: { 'Content-Type': 'application/json', 'Accept': 'text/event-stream' },
+      method: 'POST', mode: 'cors', credentials: 'same-origin', signal: ctrl ? ctrl.signal : undefined,
+      headers: headers,
       body: JSON.stringify({ question: q, history: history, stream: true })
     }).then((res) => {
       answered = true;

@@ -1,0 +1,290 @@
+"""Who is calling: the Host a request was sent to, the client behind it, its credential.
+
+``Origin`` and ``Host`` are browser-safety checks, not authentication: any
+program can send any value. So the server
+
+* answers only to the host names it is known by (``ASSISTANT_ALLOWED_HOSTS``),
+  which closes the DNS-rebinding path where an attacker's name resolves to us;
+* takes the client address for rate limits from the socket, and believes
+  ``X-Forwarded-For`` only from proxies the operator listed
+  (``ASSISTANT_TRUSTED_PROXIES``), reading it from the right so a client cannot
+  prepend addresses of its choosing;
+* when ``ASSISTANT_API_KEYS`` is set, wants one of three credentials: a secret
+  key (servers), a signed short-lived session cookie that the UI page receives
+  when it loads (the same-origin UI), or a publishable widget key that is only
+  valid together with its own origin (the widget on an intranet page).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import secrets
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+from starlette.datastructures import Headers
+
+__all__ = [
+    "ApiKeys",
+    "ClientIdentity",
+    "Credential",
+    "HostPolicy",
+    "SESSION_COOKIE",
+    "SessionCookies",
+    "WIDGET_KEY_HEADER",
+    "WidgetKeys",
+    "allowed_hosts",
+    "host_name",
+    "normalise_origin",
+    "session_from_cookie",
+]
+
+KeyVerdict = Literal["none", "valid", "invalid"]
+CredentialKind = Literal["none", "key", "session", "widget", "invalid"]
+
+SESSION_COOKIE = "sa_session"
+WIDGET_KEY_HEADER = "x-widget-key"
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+_ANY_ADDRESS = ("0.0.0.0", "::", "")
+DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()
+
+
+def normalise_origin(origin: str) -> str:
+    """``HTTPS://Intra.Kommun.se:443/`` → ``https://intra.kommun.se`` (as browsers send it)."""
+    parts = urlsplit(origin.strip().rstrip("/"))
+    scheme = parts.scheme.lower()
+    try:
+        host = (parts.hostname or "").lower()
+        port = str(parts.port) if parts.port is not None else ""
+    except ValueError:  # a port that is not a number
+        return origin.strip().lower()
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    if not scheme or not host:
+        return origin.strip().lower()
+    if port and DEFAULT_PORTS.get(scheme) != port:
+        return f"{scheme}://{host}:{port}"
+    return f"{scheme}://{host}"
+
+
+def host_name(host: str | None) -> str | None:
+    """``Intra.Kommun.se:8443`` → ``intra.kommun.se``; ``[::1]:80`` → ``::1``; bad → None."""
+    if host is None:
+        return None
+    value = host.strip().lower().rstrip(".")
+    if value.startswith("["):
+        end = value.find("]")
+        if end < 0 or (value[end + 1:] and not value[end + 1:].startswith(":")):
+            return None
+        return value[1:end] or None
+    name, _, port = value.partition(":")
+    if port and not port.isdigit():
+        return None
+    return name or None
+
+
+def allowed_hosts(configured: Iterable[str], bind_host: str) -> list[str]:
+    """The host names the server answers to: loopback always (a rebinding attacker cannot
+    make a browser send ``Host: localhost``), plus the configured names, or without
+    configuration the bind address (unless it binds every interface) and machine name."""
+    names = [*LOOPBACK_NAMES, *configured]
+    if names == list(LOOPBACK_NAMES):
+        names.append(socket.gethostname().lower())
+        if bind_host.strip().lower() not in _ANY_ADDRESS:
+            names.append(bind_host)
+    return names
+
+
+class HostPolicy:
+    """The host names this server answers to. ``.kommun.se`` also allows subdomains."""
+
+    def __init__(self, allowed: Iterable[str]) -> None:
+        names = [n.strip().lower().rstrip(".") for n in allowed if n.strip()]
+        self.exact = frozenset(host_name(n) or n for n in names if not n.startswith("."))
+        self.suffixes = tuple(n for n in names if n.startswith("."))
+
+    def allows(self, host: str | None) -> bool:
+        name = host_name(host)
+        if name is None:
+            return False
+        return name in self.exact or name.endswith(self.suffixes) and bool(self.suffixes)
+
+
+class ClientIdentity:
+    """The client address a rate limit counts against.
+
+    The socket peer, unless the peer is a trusted proxy: then the right-most
+    ``X-Forwarded-For`` address that is not itself a trusted proxy. Addresses
+    further left were written by whoever sent the request and prove nothing.
+    """
+
+    def __init__(self, trusted: Iterable[str]) -> None:
+        self.trusted = tuple(ipaddress.ip_network(t.strip(), strict=False)
+                             for t in trusted if t.strip())
+
+    def is_trusted(self, address: str | None) -> bool:
+        if not address or not self.trusted:
+            return False
+        try:
+            ip = ipaddress.ip_address(address.strip())
+        except ValueError:
+            return False
+        return any(ip in net for net in self.trusted)
+
+    def resolve(self, peer: str | None, forwarded_for: str | None) -> str:
+        if not self.is_trusted(peer) or not forwarded_for:
+            return peer or "unknown"
+        hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+        for hop in reversed(hops):
+            if not self.is_trusted(hop):
+                try:
+                    return str(ipaddress.ip_address(hop))
+                except ValueError:
+                    return "invalid:" + hop[:64]  # garbage from the client: its own bucket
+        return peer or "unknown"
+
+    def forwarded_https(self, peer: str | None, headers: Headers) -> bool:
+        """Whether a trusted proxy says the browser used HTTPS (for the cookie's Secure)."""
+        proto = headers.get("x-forwarded-proto", "").split(",")[-1].strip().lower()
+        return self.is_trusted(peer) and proto == "https"
+
+
+class ApiKeys:
+    """Secret keys for server-to-server use, compared in constant time."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self._digests = [_digest(k) for k in keys if k]
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._digests)
+
+    @staticmethod
+    def presented(headers: Headers) -> str | None:
+        """The key from ``Authorization: Bearer KEY`` or ``X-API-Key: KEY``, if any."""
+        key = headers.get("x-api-key")
+        if key:
+            return key.strip()
+        auth = headers.get("authorization", "")
+        scheme, _, value = auth.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+        return None
+
+    def check(self, key: str | None) -> KeyVerdict:
+        if key is None:
+            return "none"
+        digest = _digest(key)
+        ok = False
+        for known in self._digests:  # no early exit: timing says nothing about which key
+            ok |= hmac.compare_digest(digest, known)
+        return "valid" if ok else "invalid"
+
+
+class WidgetKeys:
+    """Publishable keys, one per intranet origin (``ORIGIN=KEY``).
+
+    Publishable means it sits in the page for anyone to copy; it is therefore
+    accepted only in a request whose ``Origin`` is the one it was issued for,
+    has its own rate limit, and is revoked by removing it from the setting.
+    """
+
+    def __init__(self, entries: Iterable[str]) -> None:
+        self._by_origin: dict[str, bytes] = {}
+        for entry in entries:
+            origin, _, key = entry.rpartition("=")
+            if origin and key:
+                self._by_origin[normalise_origin(origin)] = _digest(key.strip())
+
+    @property
+    def origins(self) -> frozenset[str]:
+        return frozenset(self._by_origin)
+
+    def check(self, key: str | None, origin: str | None) -> KeyVerdict:
+        """``valid`` only if ``key`` is the key of exactly this (normalised) origin."""
+        if key is None:
+            return "none"
+        expected = self._by_origin.get(origin or "")
+        if expected is None:
+            hmac.compare_digest(_digest(key), _digest(""))  # same work either way
+            return "invalid"
+        return "valid" if hmac.compare_digest(_digest(key), expected) else "invalid"
+
+
+class SessionCookies:
+    """Signed, short-lived session tokens for the same-origin UI.
+
+    ``v1.<issued>.<nonce>.<mac>``: nothing secret inside, the MAC makes it
+    unforgeable, the issue time makes it expire. Stateless, so any replica that
+    shares ``ASSISTANT_SESSION_SECRET`` accepts it. Older than half its life, it
+    is renewed on use, so an open tab keeps working while it is used.
+    """
+
+    def __init__(self, secret: bytes | None, ttl: int) -> None:
+        self._secret = secret or secrets.token_bytes(32)
+        self.ttl = ttl
+
+    def _mac(self, payload: str) -> str:
+        return hmac.new(self._secret, payload.encode(), hashlib.sha256).hexdigest()
+
+    def issue(self, now: float | None = None) -> str:
+        issued = int(time.time() if now is None else now)
+        payload = f"v1.{issued}.{secrets.token_hex(8)}"
+        return f"{payload}.{self._mac(payload)}"
+
+    def check(self, token: str | None,
+              now: float | None = None) -> Literal["none", "valid", "stale", "invalid"]:
+        """``stale`` = valid but due for renewal."""
+        if not token:
+            return "none"
+        payload, _, mac = token.rpartition(".")
+        parts = payload.split(".")
+        if len(parts) != 3 or parts[0] != "v1" or not parts[1].isdigit():
+            return "invalid"
+        if not hmac.compare_digest(self._mac(payload), mac):
+            return "invalid"
+        age = (time.time() if now is None else now) - int(parts[1])
+        if age < -60 or age > self.ttl:
+            return "invalid"
+        return "stale" if age > self.ttl / 2 else "valid"
+
+    def set_cookie(self, path: str, secure: bool) -> str:
+        """The ``Set-Cookie`` value: HttpOnly (no script reads it), SameSite=Strict (no
+        other site's page can make the browser send it), expiring with the token."""
+        cookie = (f"{SESSION_COOKIE}={self.issue()}; Path={path or '/'}; Max-Age={self.ttl}; "
+                  "HttpOnly; SameSite=Strict")
+        return cookie + ("; Secure" if secure else "")
+
+
+@dataclass(frozen=True)
+class Credential:
+    """What a request showed. ``bucket`` names the key for per-key limits."""
+
+    kind: CredentialKind
+    message: str = ""
+    key_bucket: str | None = None
+    widget_origin: str | None = None
+    renew_session: bool = False
+
+    @property
+    def authenticated(self) -> bool:
+        return self.kind in ("key", "session", "widget")
+
+
+def session_from_cookie(headers: Headers) -> str | None:
+    """Our session token from the ``Cookie`` header, if present."""
+    for part in headers.get("cookie", "").split(";"):
+        name, _, value = part.strip().partition("=")
+        if name == SESSION_COOKIE:
+            return value.strip()
+    return None

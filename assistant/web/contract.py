@@ -1,0 +1,211 @@
+"""The HTTP contract beyond the routes themselves: methods, and what the schema promises.
+
+Gradio is mounted at ``/`` and answers every path the API does not claim, so a
+wrong method on one of our routes (``PUT /api/chat``) would otherwise end as
+Gradio's 404. :class:`MethodGuard` answers it as 405 in the project's JSON
+error format with an ``Allow`` header, and answers ``HEAD`` like ``GET``
+without a body (monitoring probes use it on ``/healthz`` and ``/readyz``).
+
+:func:`document_contract` adds to the OpenAPI schema what clients and fuzzers
+need to know and FastAPI cannot see: the configured limits, every error
+response with its shape (OpenAI's under ``/v1``), ``Retry-After``, the SSE
+media type of streamed answers, and the credentials.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from assistant.web.security import error_body, route_path
+
+if TYPE_CHECKING:
+    from assistant.config import Settings
+
+__all__ = ["MethodGuard", "document_contract"]
+
+
+class MethodGuard:
+    """405 for a wrong method on an API route; HEAD served as GET without the body."""
+
+    def __init__(self, app: ASGIApp, api: FastAPI) -> None:
+        self.app = app
+        self.api = api
+
+    def _allowed(self, scope: Scope) -> set[str] | None:
+        """Methods of our routes whose path matches, or ``None`` if one takes this method."""
+        path = route_path(scope)
+        allowed: set[str] = set()
+        for route in _api_routes(self.api.router.routes):
+            methods = route.methods or set()
+            if route.path_regex.match(path):
+                if scope["method"] in methods:
+                    return None
+                allowed |= methods
+        return allowed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        allowed = self._allowed(scope)
+        if not allowed:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] == "HEAD" and "GET" in allowed:
+            await self.app({**scope, "method": "GET"}, receive, _without_body(send))
+            return
+        methods = ", ".join(sorted(allowed | ({"HEAD"} if "GET" in allowed else set())))
+        path = route_path(scope)
+        body = error_body(path, 405, f"Metoden {scope['method']} stöds inte här. "
+                                     f"Tillåtna metoder: {methods}.")
+        await send({"type": "http.response.start", "status": 405, "headers": [
+            (b"content-type", b"application/json; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            (b"allow", methods.encode()),
+        ]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def _api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
+    """Our API routes, also inside included routers (FastAPI keeps those nested); Gradio's
+    mount and plain routes are left to decide for themselves."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        nested = getattr(route, "original_router", None)
+        if nested is not None:
+            yield from _api_routes(nested.routes)
+
+
+def _without_body(send: Send) -> Send:
+    async def head_send(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            message = {**message, "body": b""}
+        await send(message)
+
+    return head_send
+
+
+# --- the OpenAPI schema ---------------------------------------------------------------------
+
+_ERROR = {"type": "object", "required": ["error"], "properties": {
+    "error": {"type": "string", "description": "Felet i klartext (svenska)."},
+    "retry_after": {"type": "integer", "description": "Sekunder att vänta (vid 429)."}}}
+_OPENAI_ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
+    "type": "object", "required": ["message", "type"],
+    "properties": {"message": {"type": "string"}, "type": {"type": "string"},
+                   "code": {"type": ["string", "null"]}, "param": {"type": ["string", "null"]}}}}}
+_RETRY_AFTER = {"Retry-After": {"description": "Sekunder att vänta innan nästa försök.",
+                                "schema": {"type": "integer"}}}
+_COMMON = {
+    "400": "Ogiltig förfrågan (innehållet är inte JSON i UTF-8)",
+    "401": "Inloggning krävs: API-nyckel, sessionskaka eller widgetnyckel saknas eller är ogiltig",
+    "403": "Ursprunget (Origin) är inte tillåtet",
+    "413": "För stor förfrågan (ASSISTANT_MAX_BODY_BYTES)",
+    "422": "Ogiltig fråga, historik eller filter",
+    "429": "För många förfrågningar (ASSISTANT_RATE_LIMIT); se Retry-After",
+    "503": "Indexet eller lagringen är tillfälligt otillgänglig; se Retry-After",
+}
+_EXTRA = {
+    ("/api/sources/{doc_id}", "get"): {"404": "Källan finns inte i indexet"},
+    ("/api/feedback", "post"): {"507": "Lagringen för återkoppling är full"},
+}
+_STREAMED = ("/api/chat", "/v1/chat/completions")
+OPEN_PATHS = ("/healthz", "/readyz")
+_SECURITY = {
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+               "description": "Hemlig nyckel för servrar (ASSISTANT_API_KEYS)."},
+    "bearer": {"type": "http", "scheme": "bearer",
+               "description": "Samma hemliga nyckel som 'Authorization: Bearer NYCKEL'."},
+    "session": {"type": "apiKey", "in": "cookie", "name": "sa_session",
+                "description": "Sessionskaka som chattsidan får när den laddas (samma ursprung)."},
+    "widgetKey": {"type": "apiKey", "in": "header", "name": "X-Widget-Key",
+                  "description": "Publicerbar widgetnyckel, giltig bara från sitt ursprung."},
+}
+
+
+def _limits(schema: dict[str, Any], settings: Settings) -> None:
+    """The configured limits, where a client (or a fuzzer) can read them."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model in ("ChatRequest", "FeedbackRequest"):
+        props = components.get(model, {}).get("properties", {})
+        if "question" in props:
+            props["question"].update({"maxLength": settings.max_question_chars,
+                                      "minLength": 1, "pattern": r"\S"})
+        if "history" in props:
+            props["history"]["maxItems"] = settings.max_history_turns
+    schema["info"]["x-limits"] = {
+        "max_question_chars": settings.max_question_chars,
+        "max_history_turns": settings.max_history_turns,
+        "max_body_bytes": settings.max_body_bytes,
+        "rate_limit": settings.rate_limit,
+        "widget_rate_limit": settings.widget_rate_limit,
+        "feedback_max_rows": settings.feedback_max_rows,
+    }
+
+
+def _sse_event(path: str) -> dict[str, Any]:
+    """One Server-Sent Event of a streamed answer: ours are named, OpenAI's are bare
+    ``data`` chunks ending with ``[DONE]``; a failure is an ``error`` event or chunk."""
+    if path.startswith("/v1/"):
+        return {"type": "object", "required": ["data"], "description": (
+            "data: ett chat.completion.chunk (JSON), ett OpenAI-fel {\"error\": …} "
+            "eller [DONE]."), "properties": {"data": {"type": "string"}}}
+    return {"type": "object", "required": ["event", "data"], "description": (
+        "sources (källorna), token ({\"text\": …}, redan kontrollerad text), done "
+        "(svarsobjektet) eller error ({\"error\": …, \"status\": …})."),
+        "properties": {"event": {"type": "string",
+                                 "enum": ["sources", "token", "done", "error"]},
+                       "data": {"type": "string"}}}
+
+
+def _responses(path: str, method: str, operation: dict[str, Any]) -> None:
+    error = _OPENAI_ERROR if path.startswith("/v1/") else _ERROR
+    responses = operation.setdefault("responses", {})
+    codes = {**_COMMON, **_EXTRA.get((path, method), {})}
+    if method == "get":
+        codes.pop("413", None)
+        codes.pop("400", None)
+    for code in [c for c in responses if c.isdigit() and int(c) >= 400 and c not in codes]:
+        del responses[code]  # e.g. 413 on a GET, from the router-wide list
+    for code, text in codes.items():
+        entry: dict[str, Any] = {"description": text,
+                                 "content": {"application/json": {"schema": error}}}
+        if code in ("429", "503"):
+            entry["headers"] = _RETRY_AFTER
+        responses[code] = entry
+    ok = responses.get("200")
+    if path in _STREAMED and ok is not None:
+        ok.setdefault("content", {})["text/event-stream"] = {"schema": _sse_event(path)}
+
+
+def document_contract(app: FastAPI, settings: Settings) -> None:
+    """Make ``app.openapi()`` describe limits, errors, SSE and credentials."""
+    base: Callable[[], dict[str, Any]] = app.openapi
+    cache: dict[str, Any] = {}
+    credentials: list[dict[str, list[str]]] = [{name: []} for name in _SECURITY]
+    if not settings.api_keys:
+        credentials.append({})  # open mode: the origin allowlist and limits protect
+
+    def openapi() -> dict[str, Any]:
+        if not cache:
+            schema = copy.deepcopy(base())
+            _limits(schema, settings)
+            for path, operations in schema.get("paths", {}).items():
+                for method, operation in operations.items():
+                    _responses(path, method, operation)
+                    if path not in OPEN_PATHS and not path.startswith("/api/sources/"):
+                        operation["security"] = credentials
+            schema["components"]["securitySchemes"] = _SECURITY
+            schema["components"]["schemas"].pop("ErrorBody", None)
+            cache.update(schema)
+        return cache
+
+    app.openapi = openapi  # type: ignore[method-assign]
