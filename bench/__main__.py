@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from assistant.config import Settings
+    from assistant.types import Chunk
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,8 +53,8 @@ def bench_ingest(rounds: int) -> tuple[list[list[str]], Path]:
             store = ChromaStore.from_settings(settings)
             store.open(model.model_id)
             chunks = store.live_chunks()
-            texts = [c.embed_text for c in chunks] + _sentence_texts(settings)
-            assert len(texts) == len(chunks) + store.sentence_count()
+            texts = [c.embed_text for c in chunks] + _sentence_texts(settings, chunks)
+            assert len(texts) == summary.texts
         t0 = time.perf_counter()
         model.embed_documents(texts)
         raw = time.perf_counter() - t0
@@ -73,8 +74,9 @@ def bench_ingest(rounds: int) -> tuple[list[list[str]], Path]:
     return rows, keep
 
 
-def _sentence_texts(settings: Settings) -> list[str]:
-    """The sentence texts exactly as the pipeline embeds them."""
+def _sentence_texts(settings: Settings, chunks: list[Chunk]) -> list[str]:
+    """The sentence texts exactly as the pipeline embeds them: each sentence inside a
+    passage, once."""
     from assistant.ingest.cleaning import clean_text, load_patterns
     from assistant.ingest.loaders import load_document
     from assistant.ingest.pipeline import discover
@@ -83,9 +85,11 @@ def _sentence_texts(settings: Settings) -> list[str]:
     corpus = Path(settings.corpus_dir)
     patterns = load_patterns(settings.clean_patterns_file)
     out: list[str] = []
-    for _doc_id, path in discover([corpus], corpus, settings.metadata_file):
+    for doc_id, path in discover([corpus], corpus, settings.metadata_file):
         text = clean_text(load_document(path).text, patterns).text
-        out += [text[s:e] for s, e in sentence_spans(text)]
+        spans = [(c.start, c.end) for c in chunks if c.doc_id == doc_id]
+        out += [text[s:e] for s, e in sentence_spans(text)
+                if any(s >= cs and e <= ce for cs, ce in spans)]
     return out
 
 

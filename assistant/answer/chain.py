@@ -13,14 +13,14 @@ typo in a field name is a type error instead of a ``KeyError`` at answer time.
 from __future__ import annotations
 
 import logging
-import math
 import re
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from assistant.answer import extractive
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from langchain_openai import ChatOpenAI
 
     from assistant.config import Settings
-    from assistant.retrieval.store import ChromaStore
+    from assistant.retrieval.store import ChromaStore, SentencePack
 
 log = logging.getLogger("assistant.answer")
 
@@ -72,9 +72,10 @@ MIN_LEXICAL = 0.5
 # standard deviations above the question's mean similarity to all corpus sentences.
 # Measured on eval/questions.jsonl: answerable English questions 3.04-4.71, the
 # off-topic one ("train for a marathon") 2.70; Swedish off-topic questions 2.30-2.83.
+# Mean and covariance are over every sentence of the corpus, kept with the index
+# (:class:`assistant.retrieval.sentences.SentenceStats`), not sampled per process.
 MIN_STANDOUT_EN = 2.9
-BACKGROUND_SAMPLE = 5000  # sentence vectors the background statistics are estimated from
-SENTENCE_CACHE_CHUNKS = 4096  # passages whose sentence vectors are kept (~1.5 kB per sentence)
+SENTENCE_CACHE_CHUNKS = 4096  # passages whose sentence vectors are kept (~4 kB each)
 DEGENERATE = "Frågan innehåller inga ord att söka efter. Skriv frågan med ord."
 NOT_SOURCED = ("Svaret saknar giltiga källhänvisningar och ska inte läsas som hämtat ur "
                "artiklarna.")
@@ -127,47 +128,27 @@ class Assistant:
         self.retriever = retriever
         self.chat_model = chat_model
         self._chain: Runnable[Request, Event] | None = None
-        self._background: tuple[np.ndarray, np.ndarray] | None = None
-        self._sentences: dict[tuple[str, str, int, int], list[extractive.SentenceVector]] = {}
-
-    def standout(self, query_vector: Sequence[float], best: float) -> float:
-        """How many standard deviations ``best`` lies above the question's similarity to
-        a typical corpus sentence. Mean and covariance of the sentence vectors are
-        computed once, so this costs one matrix-vector product per question."""
-        if self._background is None:
-            vectors = self.store.sentence_sample(BACKGROUND_SAMPLE)
-            if len(vectors) < 2:
-                return math.inf
-            self._background = (vectors.mean(axis=0), np.cov(vectors, rowvar=False))
-        mean, cov = self._background
-        q = np.asarray(query_vector, dtype=np.float64)
-        spread = math.sqrt(max(float(q @ cov @ q), 1e-12))
-        return (best - float(q @ mean)) / spread
+        self._sentences: OrderedDict[str, SentencePack] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     def sentence_vectors(self, chunks: Sequence[Chunk]) -> list[extractive.SentenceVector]:
-        """The stored vectors of the sentences inside ``chunks``, fetched once per passage.
-
-        A passage's sentences are fixed by its document's hash and the same few passages
-        answer most questions, so the Chroma lookup, most of the answering time, is not
-        repeated for every question.
-        """
-        def key(c: Chunk) -> tuple[str, str, int, int]:
-            return (c.doc_id, c.doc_hash, c.start, c.end)
-
-        fetched: dict[tuple[str, str, int, int], list[extractive.SentenceVector]] = {}
-        missing = [c for c in chunks if key(c) not in self._sentences]
-        if missing:
-            got = self.store.sentence_vectors(missing)
-            for c in missing:
-                fetched[key(c)] = [(d, s, e, np.asarray(v, dtype=np.float32))
-                                   for d, s, e, v in got
-                                   if d == c.doc_id and s >= c.start and e <= c.end]
-            if len(self._sentences) < SENTENCE_CACHE_CHUNKS:
-                self._sentences.update(fetched)
+        """The stored vectors of the sentences inside ``chunks``: one read by id for the
+        passages not in the bounded cache (ids name a document version, so a cached
+        entry is never stale, across index generations too)."""
+        with self._cache_lock:
+            missing = [c.chunk_id for c in chunks if c.chunk_id not in self._sentences]
+        fetched = self.store.sentence_packs(missing) if missing else {}
         out: list[extractive.SentenceVector] = []
-        for c in chunks:
-            cached = self._sentences.get(key(c))
-            out.extend(cached if cached is not None else fetched[key(c)])
+        with self._cache_lock:
+            self._sentences.update(fetched)
+            for c in chunks:
+                got = self._sentences.get(c.chunk_id)
+                if got is None:
+                    continue
+                self._sentences.move_to_end(c.chunk_id)
+                out.extend((got.doc_id, s, e, got.vectors[i]) for i, (s, e) in enumerate(got.spans))
+            while len(self._sentences) > SENTENCE_CACHE_CHUNKS:
+                self._sentences.popitem(last=False)
         return out
 
     @classmethod
@@ -350,8 +331,9 @@ def _supported(assistant: Assistant, question: str, language: str, retrieval: Re
     if retrieval.best_dense and retrieval.best_dense < floor and \
             extract.best_lexical < MIN_LEXICAL:
         return False
-    if language == "en" and retrieval.query_vector is not None and \
-            assistant.standout(retrieval.query_vector, extract.best_dense) < MIN_STANDOUT_EN:
+    stats = retrieval.snapshot.stats if retrieval.snapshot is not None else None
+    if language == "en" and retrieval.query_vector is not None and stats is not None and \
+            stats.standout(retrieval.query_vector, extract.best_dense) < MIN_STANDOUT_EN:
         return False
     if not extract.typed:
         return False

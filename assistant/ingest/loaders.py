@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import re
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,12 @@ SUPPORTED_SUFFIXES: frozenset[str] = frozenset({".txt", ".md", ".html", ".htm", 
 # they happen to decode (cp1252 decodes almost anything).
 _MAX_CONTROL_SHARE = 0.05
 _ALLOWED_CONTROLS = frozenset("\t\n\r\f\v")
+# Unicode category Cc is exactly U+0000-U+001F and U+007F-U+009F; minus the allowed
+# whitespace controls. One regex pass instead of a Python call per character (2 ms per
+# article, most of an unchanged re-ingest).
+_CONTROLS = re.compile("[" + "".join(
+    re.escape(chr(c)) for c in [*range(0x20), *range(0x7F, 0xA0)]
+    if chr(c) not in _ALLOWED_CONTROLS) + "]")
 
 
 @dataclass(frozen=True)
@@ -47,9 +52,7 @@ def _check_text(text: str) -> str:
     if not text.strip():
         raise LoadError("empty file")
     sample = text[:20000]
-    controls = sum(
-        1 for ch in sample if ch not in _ALLOWED_CONTROLS and unicodedata.category(ch) == "Cc"
-    )
+    controls = len(_CONTROLS.findall(sample))
     if controls / len(sample) > _MAX_CONTROL_SHARE:
         raise LoadError("binary file (not text)")
     return _normalise_newlines(text)

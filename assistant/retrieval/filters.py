@@ -10,13 +10,24 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from assistant.errors import FilterError
-from assistant.types import Chunk
 
 __all__ = ["FILTER_KEYS", "FilterError", "Filters"]
 
 FILTER_KEYS = ("municipality", "doc_id", "date_from", "date_to")
+
+
+class Described(Protocol):
+    """What filters look at: a chunk or a manifest record."""
+
+    @property
+    def doc_id(self) -> str: ...
+    @property
+    def municipality(self) -> str | None: ...
+    @property
+    def date(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -50,7 +61,12 @@ class Filters:
                 raise FilterError(f"{key} ska vara ett datum som 2023-11-09")
         return cls(**items)
 
-    def matches(self, chunk: Chunk) -> bool:
+    def __bool__(self) -> bool:
+        return any((self.municipality, self.doc_id, self.date_from, self.date_to))
+
+    def matches(self, chunk: Described) -> bool:
+        """Every filter is a property of the document, so a chunk and its document's
+        manifest record answer alike."""
         if self.municipality and (chunk.municipality or "").casefold() != \
                 self.municipality.casefold():
             return False

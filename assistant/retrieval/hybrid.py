@@ -7,8 +7,13 @@ retrieval section for the measurements behind them.
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,7 +21,9 @@ import numpy as np
 from assistant.config import RetrieverName
 from assistant.language import jaccard
 from assistant.retrieval.filters import Filters
-from assistant.retrieval.lexical import LexicalIndex
+from assistant.retrieval.lexical import LexicalIndex, lexical_path, saved_manifest
+from assistant.retrieval.live import Live
+from assistant.retrieval.sentences import SentenceStats
 from assistant.retrieval.store import ChromaStore, DocRecord
 from assistant.text import words
 from assistant.types import Chunk, ScoredChunk
@@ -40,6 +47,64 @@ LEXICAL_WEIGHT = 1.0
 # questions over corpora where several municipalities write about the same topic.
 MUNICIPALITY_BOOST = 0.5
 DUPLICATE_JACCARD = 0.8
+CHUNK_CACHE = 4096  # passages kept in memory by id (bounded: Chroma holds them all)
+
+
+@dataclass(frozen=True)
+class IndexSnapshot:
+    """What a server derives from one generation of the index; immutable, swapped whole
+    (see :mod:`assistant.retrieval.live`)."""
+
+    generation: int
+    manifest: dict[str, DocRecord]
+    lexical: LexicalIndex
+    stats: SentenceStats | None
+    municipality_patterns: dict[str, re.Pattern[str]]
+
+    @classmethod
+    def build(cls, store: ChromaStore, generation: int, previous: IndexSnapshot | None = None,
+              lexical_dir: Path | None = None,
+              manifest: dict[str, DocRecord] | None = None) -> IndexSnapshot:
+        if manifest is None and lexical_dir is not None:
+            manifest = saved_manifest(lexical_dir, generation)
+        manifest = store.manifest() if manifest is None else manifest
+        lexical = _lexical(store, generation, manifest, previous, lexical_dir)
+        names = {r.municipality for r in manifest.values() if r.municipality}
+        patterns = {name: re.compile(rf"\b{re.escape(name)}s?\b", re.IGNORECASE)
+                    for name in names}
+        return cls(generation, manifest, lexical, store.load_stats(), patterns)
+
+    def doc_mask(self, filters: Filters) -> np.ndarray:
+        """Which lexical documents pass ``filters`` (all filters are document-level)."""
+        bm25 = self.lexical.bm25
+        keep = np.asarray([(r := self.manifest.get(d)) is not None and filters.matches(r)
+                           for d in bm25.doc_ids], dtype=bool)
+        return keep[bm25.chunk_docs] if len(keep) else np.zeros(0, dtype=bool)
+
+
+def _lexical(store: ChromaStore, generation: int, manifest: dict[str, DocRecord],
+             previous: IndexSnapshot | None, lexical_dir: Path | None) -> LexicalIndex:
+    """The lexical index of this generation: the copy saved beside the index when it is
+    current (the ingest saves one; so does every server that had to build one), else
+    the previous one updated with the documents that changed, else built from Chroma."""
+    if lexical_dir is not None:
+        saved = LexicalIndex.load(lexical_dir)
+        if saved is not None and saved[1] == generation:
+            return saved[0]
+    if previous is not None:
+        old = previous.manifest
+        changed = {d for d in old.keys() | manifest.keys() if old.get(d) != manifest.get(d)}
+        fresh = [cid for d in sorted(changed) if d in manifest for cid in manifest[d].chunk_ids]
+        lexical = previous.lexical.updated(changed, store.get_chunks(fresh))
+    else:
+        lexical = LexicalIndex.from_store(store, manifest)
+    if lexical_dir is not None:
+        # A read-only index dir: the next start builds again, no harm.
+        with contextlib.suppress(OSError):
+            lexical.save(lexical_dir, generation, manifest)
+    return lexical
+
+
 @dataclass
 class Retrieval:
     question: str
@@ -47,21 +112,28 @@ class Retrieval:
     municipalities: list[str] = field(default_factory=list)
     best_dense: float = 0.0  # cosine similarity of the best chunk
     query_vector: list[float] | None = None  # kept so answering need not embed again
+    snapshot: IndexSnapshot | None = None  # the index generation this came from
 
 
 class Retriever:
-    """Built once per process from what Chroma holds; cheap to query."""
+    """Built once per process from what Chroma holds; cheap to query; follows ingests
+    made by anyone when ``reload_seconds`` > 0."""
 
     def __init__(self, store: ChromaStore, embeddings: Embeddings,
-                 manifest: dict[str, DocRecord] | None = None) -> None:
+                 manifest: dict[str, DocRecord] | None = None,
+                 lexical_dir: Path | None = None, reload_seconds: float = 0.0) -> None:
         self.store = store
         self.embeddings = embeddings
-        self.manifest = store.manifest() if manifest is None else manifest
-        self.lexical = LexicalIndex(store.live_chunks(self.manifest))
-        names = {r.municipality for r in self.manifest.values() if r.municipality}
-        self._municipality_patterns = {
-            name: re.compile(rf"\b{re.escape(name)}s?\b", re.IGNORECASE) for name in names
-        }
+        self.lexical_dir = lexical_dir
+        generation = store.state().generation
+        snapshot = IndexSnapshot.build(store, generation, None, lexical_dir, manifest)
+        self.live = Live(snapshot, generation, lambda: store.state().generation,
+                         self._next_snapshot, reload_seconds)
+        self._chunk_cache: OrderedDict[str, Chunk] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    def _next_snapshot(self, previous: IndexSnapshot, generation: int) -> IndexSnapshot:
+        return IndexSnapshot.build(self.store, generation, previous, self.lexical_dir)
 
     @classmethod
     def from_settings(cls, settings: Settings, embeddings: Embeddings | None = None) -> Retriever:
@@ -70,53 +142,95 @@ class Retriever:
         embeddings = embeddings or get_embeddings(settings)
         store = ChromaStore.from_settings(settings)
         store.open(model_id(embeddings))
-        return cls(store, embeddings)
+        return cls(store, embeddings, lexical_dir=lexical_path(settings),
+                   reload_seconds=settings.reload_seconds)
+
+    @property
+    def snapshot(self) -> IndexSnapshot:
+        return self.live.current()
+
+    @property
+    def manifest(self) -> dict[str, DocRecord]:
+        return self.snapshot.manifest
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        return self.snapshot.lexical
 
     @property
     def municipalities(self) -> list[str]:
-        return sorted(self._municipality_patterns)
+        return sorted(self.snapshot.municipality_patterns)
 
-    def named_municipalities(self, question: str) -> list[str]:
-        return [m for m, pat in self._municipality_patterns.items() if pat.search(question)]
+    def named_municipalities(self, question: str,
+                             snapshot: IndexSnapshot | None = None) -> list[str]:
+        patterns = (snapshot or self.snapshot).municipality_patterns
+        return [m for m, pat in patterns.items() if pat.search(question)]
+
+    def chunks(self, ids: Sequence[str]) -> list[Chunk]:
+        """Passages by id, through a bounded cache (ids name a document version, so a
+        cached passage is never stale)."""
+        with self._cache_lock:
+            missing = [i for i in ids if i not in self._chunk_cache]
+        fetched = {c.chunk_id: c for c in self.store.get_chunks(missing)} if missing else {}
+        with self._cache_lock:
+            self._chunk_cache.update(fetched)
+            out = []
+            for i in ids:
+                chunk = self._chunk_cache.get(i)
+                if chunk is not None:
+                    self._chunk_cache.move_to_end(i)
+                    out.append(chunk)
+            while len(self._chunk_cache) > CHUNK_CACHE:
+                self._chunk_cache.popitem(last=False)
+        return out
 
     def retrieve(self, question: str, k: int = 5, filters: Filters | None = None,
                  mode: RetrieverName = "hybrid") -> Retrieval:
-        filters = self._canonical(filters or Filters())
+        snapshot = self.snapshot  # one index generation for the whole question
+        filters = self._canonical(filters or Filters(), snapshot)
         pool = max(4 * k, 20)
         dense: list[tuple[Chunk, float]] = []
         best_dense = 0.0
         vector: list[float] | None = None
         if mode in ("hybrid", "dense"):
             vector = self.embeddings.embed_query(question)
-            dense = self.store.query(vector, pool, filters, self.manifest)
+            dense = self.store.query(vector, pool, filters, snapshot.manifest)
             dense = [(c, s) for c, s in dense if filters.matches(c)]
             best_dense = dense[0][1] if dense else 0.0
         lexical: list[tuple[Chunk, float]] = []
         if mode in ("hybrid", "bm25"):
-            scores = self.lexical.scores(question)
-            order = np.argsort(-scores, kind="stable")
-            for i in order:
-                chunk = self.lexical.chunks[int(i)]
-                if scores[i] <= 0 or len(lexical) >= pool:
-                    break
-                if filters.matches(chunk):
-                    lexical.append((chunk, float(scores[i])))
+            lexical = self._lexical_top(snapshot, question, pool, filters)
         fused = self._fuse(dense, lexical)
-        named = self.named_municipalities(question)
+        named = self.named_municipalities(question, snapshot)
         if named and fused and not filters.municipality:
             top = max(s.score for s in fused)
             for s in fused:
                 if s.chunk.municipality in named:
                     s.score += MUNICIPALITY_BOOST * top
             fused.sort(key=lambda s: -s.score)
-        return Retrieval(question, _collapse(fused, k), named, best_dense, vector)
+        return Retrieval(question, _collapse(fused, k), named, best_dense, vector, snapshot)
 
-    def _canonical(self, filters: Filters) -> Filters:
+    def _lexical_top(self, snapshot: IndexSnapshot, question: str, pool: int,
+                     filters: Filters) -> list[tuple[Chunk, float]]:
+        """The ``pool`` best passages by BM25 (ties in index order), fetched by id."""
+        scores = snapshot.lexical.scores(question)
+        if filters:
+            scores = np.where(snapshot.doc_mask(filters), scores, 0.0)
+        hits = np.flatnonzero(scores > 0)
+        if len(hits) > pool:
+            hits = hits[np.argpartition(-scores[hits], pool - 1)[:pool]]
+        hits = hits[np.lexsort((hits, -scores[hits]))]
+        ids = [snapshot.lexical.chunk_ids[int(i)] for i in hits]
+        by_id = {c.chunk_id: c for c in self.chunks(ids)}
+        return [(by_id[cid], float(scores[i])) for cid, i in zip(ids, hits, strict=True)
+                if cid in by_id and filters.matches(by_id[cid])]
+
+    def _canonical(self, filters: Filters, snapshot: IndexSnapshot) -> Filters:
         """The municipality spelled as the index has it: Chroma's ``where`` matches
         exactly, so ``municipality=lund`` would find nothing on the dense path while
         the lexical path (case-insensitive) found Lund."""
         wanted = (filters.municipality or "").casefold()
-        for name in self._municipality_patterns if wanted else ():
+        for name in snapshot.municipality_patterns if wanted else ():
             if name.casefold() == wanted and name != filters.municipality:
                 return replace(filters, municipality=name)
         return filters

@@ -10,13 +10,20 @@ keeps the index small and needs no external lexicon.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from assistant.language import MIN_PREFIX, analyse, compound_match, extends
+from assistant.language import MIN_PREFIX, MIN_SUFFIX, analyse
+from assistant.retrieval.bm25 import Bm25Builder, Bm25Index
+from assistant.retrieval.store import ChromaStore, DocRecord
 from assistant.types import Chunk
+
+if TYPE_CHECKING:
+    from assistant.config import Settings
 
 # BM25 of the expanded (compound/inflection) terms is added at this weight. 0.3, not
 # 0.6: at 0.6 "Landskrona" → "Landskronamodellen" pulled the wrong Landskrona article
@@ -32,26 +39,59 @@ class QueryTerms:
     expanded: tuple[str, ...]
 
 
+def lexical_path(settings: Settings) -> Path:
+    """Where the lexical index of a collection is kept beside the vectors: in the index
+    directory, also with a Chroma server (each machine keeps its own copy, tagged with
+    the index generation it was built for)."""
+    return Path(settings.index_dir) / f"lexical-{settings.collection}"
+
+
+def lexical_terms(chunk: Chunk) -> list[str]:
+    """What the lexical index holds for a passage: its title and text, analysed."""
+    return analyse(f"{chunk.title}\n{chunk.text}")
+
+
 class LexicalIndex:
-    def __init__(self, chunks: Sequence[Chunk], expansion_weight: float = EXPANSION_WEIGHT) -> None:
+    """BM25 over the passages plus the vocabulary rules of compound matching.
+
+    Holds no passage text: hits are passage ids (Chroma has the passages), so memory
+    does not grow with what Chroma already keeps.
+    """
+
+    def __init__(self, chunks: Sequence[Chunk] = (), expansion_weight: float = EXPANSION_WEIGHT,
+                 bm25: Bm25Index | None = None) -> None:
         import logging
 
-        import bm25s
-
-        # bm25s sets its own logger to DEBUG at import; keep our CLI output clean.
+        # bm25s (whose stopword list we use) sets its logger to DEBUG at import.
         logging.getLogger("bm25s").setLevel(logging.WARNING)
-
-        self.chunks = list(chunks)
+        self.bm25 = bm25 if bm25 is not None else Bm25Index.build(
+            (c.chunk_id, c.doc_id, lexical_terms(c)) for c in chunks)
         self.expansion_weight = expansion_weight
-        self._bm25 = bm25s.BM25()
-        corpus = [analyse(f"{c.title}\n{c.text}") or [""] for c in self.chunks]
-        if self.chunks:
-            self._bm25.index(corpus, show_progress=False)
-        self._vocab = sorted(t for t in self._bm25.vocab_dict if t) if self.chunks else []
-        self._vocab_set = frozenset(self._vocab)
-        # Per-term caches; the index is immutable, so they never go stale.
+        # Per-term caches, bounded; the index is immutable, so they never go stale.
         self._expansion_cache: dict[str, tuple[str, ...]] = {}
         self._known_cache: dict[str, bool] = {}
+
+    @classmethod
+    def from_store(cls, store: ChromaStore, manifest: dict[str, DocRecord]) -> LexicalIndex:
+        """Built from every committed passage, a page at a time (a new replica's first
+        start; afterwards it loads its saved copy or updates it per ingest)."""
+        builder = Bm25Builder(Bm25Index.empty())
+        for page in store.live_chunk_pages(manifest):
+            builder.add((c.chunk_id, c.doc_id, lexical_terms(c)) for c in page)
+        return cls(bm25=builder.build())
+
+    def updated(self, drop_docs: Collection[str], chunks: Iterable[Chunk]) -> LexicalIndex:
+        """A new index without ``drop_docs``'s passages, plus ``chunks``."""
+        bm25 = self.bm25.updated(drop_docs, ((c.chunk_id, c.doc_id, lexical_terms(c))
+                                             for c in chunks))
+        return LexicalIndex(expansion_weight=self.expansion_weight, bm25=bm25)
+
+    @property
+    def chunk_ids(self) -> list[str]:
+        return self.bm25.chunk_ids
+
+    def __len__(self) -> int:
+        return len(self.bm25)
 
     def terms(self, query: str) -> QueryTerms:
         exact = tuple(dict.fromkeys(analyse(query)))
@@ -61,40 +101,116 @@ class LexicalIndex:
         return QueryTerms(exact, tuple(dict.fromkeys(expanded)))
 
     def _expansions(self, term: str) -> tuple[str, ...]:
-        """Vocabulary terms a query term expands to, cached: the scan over the whole
-        vocabulary would otherwise run for every term of every question."""
+        """Vocabulary terms that extend a query term (:func:`assistant.language.extends`:
+        compound heads and inflections begin with it, compound tails end with it), found
+        by binary search in sorted vocabularies instead of a scan."""
         cached = self._expansion_cache.get(term)
         if cached is not None:
             return cached
-        found = [v for v in self._vocab if extends(term, v)]
+        found: set[str] = set()
+        if len(term) >= MIN_PREFIX:
+            found.update(self.bm25.with_prefix(term))
+        if len(term) >= MIN_SUFFIX:
+            found.update(self.bm25.with_suffix(term))
+        found.discard(term)
+        ordered = sorted(found)
         if "-" in term:  # "skr-nätverket": its parts are searchable words
-            found.extend(st for p in term.split("-") for st in analyse(p)
-                         if len(st) >= MIN_PREFIX and st in self._vocab_set)
-        result = tuple(dict.fromkeys(found))
+            ordered.extend(st for p in term.split("-") for st in analyse(p)
+                           if len(st) >= MIN_PREFIX and st in self.bm25.term_ids)
+        result = tuple(dict.fromkeys(ordered))
         if len(self._expansion_cache) < _CACHE_SIZE:
             self._expansion_cache[term] = result
         return result
 
     def knows(self, term: str) -> bool:
-        """Whether the corpus has the term, or a compound/inflection of it."""
-        if term in self._vocab_set:
-            return True
+        """Whether the corpus has the term, or a compound/inflection of it (the rules of
+        :func:`assistant.language.compound_match`, answered by binary search instead of a
+        scan over the vocabulary)."""
         known = self._known_cache.get(term)
         if known is None:
-            known = any(compound_match(term, v) for v in self._vocab)
+            known = self._matches_vocabulary(term)
             if len(self._known_cache) < _CACHE_SIZE:
                 self._known_cache[term] = known
         return known
 
+    def _matches_vocabulary(self, term: str) -> bool:
+        bm25 = self.bm25
+        if term in bm25.term_ids:
+            return True
+        if len(term) >= MIN_PREFIX and bm25.with_prefix(term):
+            return True
+        if bm25.has_prefix_of(term, MIN_PREFIX):
+            return True
+        if len(term) >= MIN_SUFFIX and bm25.with_suffix(term):
+            return True
+        return "-" in term and any(len(p) >= MIN_PREFIX and self._matches_vocabulary(p)
+                                   for p in term.split("-"))
+
     def scores(self, query: str) -> np.ndarray:
-        """BM25 score of every chunk, in index order."""
-        if not self.chunks:
-            return np.zeros(0)
+        """BM25 score of every passage, in index order (see :attr:`chunk_ids`)."""
         terms = self.terms(query)
-        known = [t for t in terms.exact if t in self._bm25.vocab_dict]
-        total = np.zeros(len(self.chunks))
-        if known:
-            total += self._bm25.get_scores(known)
+        total = self.bm25.scores(terms.exact).astype(np.float64)
         if terms.expanded:
-            total += self.expansion_weight * self._bm25.get_scores(list(terms.expanded))
+            total += self.expansion_weight * self.bm25.scores(terms.expanded)
         return total
+
+    # -- persistence -------------------------------------------------------------------
+
+    def save(self, path: Path, generation: int,
+             manifest: dict[str, DocRecord] | None = None) -> None:
+        """Written beside the index under a temporary name and renamed into place, so a
+        reader never sees half an index; the generation says which index state it is.
+        The manifest of that generation is kept with it: reading 10k records back from
+        Chroma takes seconds, this file a few milliseconds."""
+        import json
+        import shutil
+        import tempfile
+        from dataclasses import asdict
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+        self.bm25.save(tmp)
+        if manifest is not None:
+            (tmp / "manifest.json").write_text(json.dumps(
+                [asdict(r) for r in manifest.values()], ensure_ascii=False), encoding="utf-8")
+        (tmp / "generation.json").write_text(json.dumps({"generation": generation}))
+        old = path.with_name(f".{path.name}-old")
+        shutil.rmtree(old, ignore_errors=True)
+        if path.exists():
+            path.rename(old)
+        tmp.rename(path)
+        shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, path: Path) -> tuple[LexicalIndex, int] | None:
+        """(index, generation) saved at ``path``, or None when there is none readable."""
+        generation = saved_generation(path)
+        if generation is None:
+            return None
+        try:
+            return cls(bm25=Bm25Index.load(path)), generation
+        except (OSError, ValueError, KeyError):
+            return None
+
+
+def saved_generation(path: Path) -> int | None:
+    """The index generation the copy at ``path`` was saved for, if any."""
+    import json
+
+    try:
+        return int(json.loads((path / "generation.json").read_text())["generation"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def saved_manifest(path: Path, generation: int) -> dict[str, DocRecord] | None:
+    """The manifest saved with the lexical index, when it is of ``generation``."""
+    import json
+
+    if saved_generation(path) != generation:
+        return None
+    try:
+        rows = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        return {row["doc_id"]: DocRecord(**row) for row in rows}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

@@ -1,4 +1,5 @@
-"""The Chroma side of the index: chunk vectors plus a per-document manifest.
+"""The Chroma side of the index: chunk vectors, sentence vectors per passage, a
+per-document manifest, the index generation and the sentence statistics.
 
 The manifest lives in Chroma too (a small second collection), so app replicas that
 share one ``chroma run`` server see the same committed state without sharing files.
@@ -9,16 +10,33 @@ trust chunks whose ``doc_hash`` matches the manifest, so an ingest killed at any
 point leaves the previous index answering, and the next run converges on exactly
 the chunk set an uninterrupted run would have produced.
 
+Two collections (schema 2):
+
+* ``<name>``: one record per passage: its vector (HNSW, cosine), its text and its
+  sentence pack as metadata. The text is not a Chroma document, because Chroma indexes
+  documents for full-text search (never used here; it cut upserts to a fifth). The
+  pack holds the passage's sentence spans and vectors (float16,
+  :mod:`assistant.retrieval.sentences`): read by the passage's id, never searched by
+  neighbour, so never in a graph of their own (at 450k sentences that graph cost
+  0.9 GiB to load and a metadata ``where`` scan 12 s per answer), and written in the
+  same record as the passage, so a passage and its sentences are stored or lost
+  together;
+* ``<name>-docs``: the manifest, one record per document, plus two reserved records: the
+  index state (generation, bumped by every ingest that changes something, which servers
+  poll) and the sentence statistics. Chroma needs a vector per record; these get a
+  1-d one derived from the id (distinct values keep its graph well-formed).
+
 This is the only module that knows Chroma (a test holds every other module to it):
-callers get typed methods (chunks, sentence vectors, the manifest, filters translated by
-:func:`chroma_where`, the id formats of :func:`chunk_id` and :class:`SentenceRecord`),
-never a collection, so a change of vector store or schema stays in this file.
+callers get typed methods (chunks, sentence packs, the manifest, the generation, filters
+translated by :func:`chroma_where`, the id format of :func:`chunk_id`), never a
+collection, so a change of vector store or schema stays in this file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +47,7 @@ import numpy as np
 
 from assistant.errors import IndexMismatchError, IndexUnavailableError, StoreUnavailableError
 from assistant.retrieval.filters import Filters
+from assistant.retrieval.sentences import SentenceStats, pack, unpack
 from assistant.types import Chunk
 
 if TYPE_CHECKING:
@@ -37,15 +56,19 @@ if TYPE_CHECKING:
 
     from assistant.config import Settings
 
-SCHEMA_VERSION = 1
-_PAGE = 500
-# Characters of the document hash inside chunk and sentence ids: enough to tell versions
-# apart, short enough to keep ids readable.
+SCHEMA_VERSION = 2
+_PAGE = 1000  # records per Chroma call (below its batch limit)
+_STATE_ID = "//state"  # reserved ids: a document id is a relative path, never "//…"
+_STATS_ID = "//stats"
+_PACK = "sentences"  # metadata key of a passage's sentence pack
+# Characters of the document hash inside chunk ids: enough to tell versions apart,
+# short enough to keep ids readable.
 ID_HASH_CHARS = 12
 
 
 def chunk_id(doc_id: str, doc_hash: str, ordinal: int) -> str:
-    """Deterministic ids make re-runs idempotent and crash recovery exact."""
+    """Deterministic ids make re-runs idempotent and crash recovery exact, and let any
+    reader compute a document version's chunk ids from its manifest record."""
     return f"{doc_id}#{doc_hash[:ID_HASH_CHARS]}-{ordinal:04d}"
 
 
@@ -66,31 +89,33 @@ class DocRecord:
     def to_metadata(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
+    @property
+    def chunk_ids(self) -> list[str]:
+        """The ids of this version's passages: computable, so no scan ever finds them."""
+        return [chunk_id(self.doc_id, self.doc_hash, i) for i in range(self.n_chunks)]
+
 
 @dataclass(frozen=True)
-class SentenceRecord:
-    """A sentence vector lets the extractive answerer rank sentences without embedding
+class SentencePack:
+    """The sentences inside one passage: document-wide spans and their vectors.
+
+    A sentence vector lets the extractive answerer rank sentences without embedding
     them at question time (tens of sentences would cost seconds on a CPU)."""
 
+    chunk_id: str
     doc_id: str
     doc_hash: str
-    start: int  # offsets into the cleaned document text, as for chunks
-    end: int
-    text: str
+    spans: list[tuple[int, int]]
+    vectors: np.ndarray  # one row per span
 
-    @property
-    def sentence_id(self) -> str:
-        return f"{self.doc_id}#{self.doc_hash[:ID_HASH_CHARS]}@{self.start}-{self.end}"
 
-    @staticmethod
-    def parse_id(sentence_id: str) -> tuple[str, str]:
-        """(doc_id, hash prefix) of a :attr:`sentence_id`; doc ids may contain ``#``."""
-        doc_id, _, rest = sentence_id.rpartition("#")
-        return doc_id, rest[:ID_HASH_CHARS]
+@dataclass(frozen=True)
+class IndexState:
+    """``generation`` changes with every ingest that changed the index; ``dirty`` marks
+    an ingest in progress (or killed), after which the statistics are recomputed."""
 
-    def to_metadata(self) -> dict[str, Any]:
-        return {"doc_id": self.doc_id, "doc_hash": self.doc_hash, "start": self.start,
-                "end": self.end}
+    generation: int = 0
+    dirty: bool = False
 
 
 def make_client(settings: Settings) -> ClientAPI:
@@ -164,6 +189,16 @@ def _guarded(method: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _key_vectors(ids: Sequence[str]) -> np.ndarray:
+    """A 1-d vector per id for records that are only ever read by id."""
+    return np.asarray([[zlib.crc32(i.encode("utf-8")) / 2**32] for i in ids], dtype=np.float32)
+
+
+def _pages(items: Sequence[Any], size: int = _PAGE) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
 class ChromaStore:
     """The index in Chroma. Every public method that talks to Chroma raises
     :class:`StoreUnavailableError` when it does not answer."""
@@ -173,7 +208,6 @@ class ChromaStore:
         self.name = name
         self._chunks: Collection | None = None
         self._docs: Collection | None = None
-        self._sentences: Collection | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ChromaStore:
@@ -199,23 +233,25 @@ class ChromaStore:
     def docs_name(self) -> str:
         return f"{self.name}-docs"
 
-    @property
-    def sentences_name(self) -> str:
-        return f"{self.name}-sentences"
-
     def exists(self) -> bool:
         return self._existing(self.name) is not None
+
+    def outdated(self) -> bool:
+        """Whether an index exists in a format older than :data:`SCHEMA_VERSION` (it
+        cannot be read and must be built again)."""
+        chunks = self._existing(self.name)
+        return chunks is not None and (chunks.metadata or {}).get("schema") != SCHEMA_VERSION
 
     def open(self, model: str) -> None:
         """Open an existing index for reading, refusing one built with another model."""
         names = self._names()
         chunks = self._existing(self.name, names)
         docs = self._existing(self.docs_name, names)
-        sentences = self._existing(self.sentences_name, names)
-        if chunks is None or docs is None or sentences is None:
+        if chunks is not None:  # another model or format says more than "missing"
+            self._check_model(chunks, model)
+        if chunks is None or docs is None:
             raise IndexUnavailableError("Indexet saknas. Bygg det med: assistant ingest")
-        self._check_model(chunks, model)
-        self._chunks, self._docs, self._sentences = chunks, docs, sentences
+        self._chunks, self._docs = chunks, docs
 
     def create_or_open(self, model: str, dimension: Callable[[], int]) -> None:
         """Open for writing; a fresh index records the model and dimension it holds.
@@ -239,17 +275,13 @@ class ChromaStore:
         self._docs = self._client.get_or_create_collection(
             self.docs_name, embedding_function=None
         )
-        self._sentences = self._client.get_or_create_collection(
-            self.sentences_name, embedding_function=None,
-            configuration={"hnsw": {"space": "cosine"}},
-        )
 
     def drop(self) -> None:
         existing = self._names()
-        for name in (self.name, self.docs_name, self.sentences_name):
+        for name in (self.name, self.docs_name):
             if name in existing:
                 self._client.delete_collection(name)
-        self._chunks = self._docs = self._sentences = None
+        self._chunks = self._docs = None
 
     def _check_model(self, chunks: Collection, model: str) -> None:
         meta = chunks.metadata or {}
@@ -258,6 +290,11 @@ class ChromaStore:
             raise IndexMismatchError(
                 f"Indexet byggdes med {have_model} ({have_dim} dim) men inställningen är "
                 f"{model}. Bygg om indexet: assistant ingest --rebuild"
+            )
+        if meta.get("schema") != SCHEMA_VERSION:
+            raise IndexMismatchError(
+                f"Indexet har ett äldre format (schema {meta.get('schema')}, nu "
+                f"{SCHEMA_VERSION}). Bygg om indexet: assistant ingest --rebuild"
             )
 
     # Raw collections stay inside this class: callers get typed methods below.
@@ -276,10 +313,6 @@ class ChromaStore:
     def _doc_col(self) -> Collection:
         return self._opened(self._docs)
 
-    @property
-    def _sentence_col(self) -> Collection:
-        return self._opened(self._sentences)
-
     def index_info(self) -> dict[str, Any]:
         """What the index records about itself: ``embedding_model``, ``embedding_dim``,
         ``schema``."""
@@ -289,131 +322,148 @@ class ChromaStore:
     def model(self) -> str:
         return str(self.index_info().get("embedding_model"))
 
-    # -- manifest --------------------------------------------------------------------
+    # -- manifest, state and statistics -------------------------------------------------
 
     def manifest(self) -> dict[str, DocRecord]:
         got = self._doc_col.get(include=["metadatas"])
         records: dict[str, DocRecord] = {}
         for doc_id, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+            if doc_id.startswith("//"):
+                continue
             fields = {k: meta.get(k) for k in DocRecord.__dataclass_fields__}
             fields["doc_id"] = doc_id
             records[doc_id] = DocRecord(**fields)  # type: ignore[arg-type]
         return records
 
+    def commit_docs(self, records: Sequence[DocRecord]) -> None:
+        """One write for a whole batch of documents (a write per document cost 17 % of
+        ingest at 10k documents)."""
+        for page in _pages(records):
+            ids = [r.doc_id for r in page]
+            self._doc_col.upsert(ids=ids, embeddings=_key_vectors(ids),
+                             metadatas=[r.to_metadata() for r in page])
+
     def commit_doc(self, record: DocRecord) -> None:
-        # Chroma needs a vector per record; the manifest is looked up by id only.
-        self._doc_col.upsert(ids=[record.doc_id], embeddings=np.ones((1, 1), dtype=np.float32),
-                         metadatas=[record.to_metadata()])
+        self.commit_docs([record])
+
+    def forget_docs(self, doc_ids: Sequence[str]) -> None:
+        for page in _pages(doc_ids):
+            self._doc_col.delete(ids=list(page))
 
     def forget_doc(self, doc_id: str) -> None:
-        self._doc_col.delete(ids=[doc_id])
+        self.forget_docs([doc_id])
 
-    # -- chunks ----------------------------------------------------------------------
+    def state(self) -> IndexState:
+        """One small read by id: cheap enough for every server to poll every second."""
+        got = self._doc_col.get(ids=[_STATE_ID], include=["metadatas"])
+        if not got["ids"]:
+            return IndexState()
+        meta = (got["metadatas"] or [{}])[0] or {}
+        return IndexState(int(meta.get("generation", 0)),  # type: ignore[arg-type]
+                          bool(meta.get("dirty", False)))
+
+    def set_state(self, state: IndexState) -> None:
+        self._doc_col.upsert(ids=[_STATE_ID], embeddings=_key_vectors([_STATE_ID]),
+                         metadatas=[{"generation": state.generation, "dirty": state.dirty}])
+
+    def load_stats(self) -> SentenceStats | None:
+        got = self._doc_col.get(ids=[_STATS_ID], include=["metadatas"])
+        if not got["ids"]:
+            return None
+        meta = (got["metadatas"] or [{}])[0] or {}
+        return SentenceStats.from_blob(str(meta["blob"]))
+
+    def save_stats(self, stats: SentenceStats) -> None:
+        self._doc_col.upsert(ids=[_STATS_ID], embeddings=_key_vectors([_STATS_ID]),
+                         metadatas=[{"blob": stats.to_blob()}])
+
+    # -- chunks and their sentence packs ---------------------------------------------------
 
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         """The chunk ids among ``ids`` that the index holds."""
         return _existing(self._chunk_col, ids)
 
-    def existing_sentence_ids(self, ids: Sequence[str]) -> set[str]:
-        """The sentence ids among ``ids`` that the index holds."""
-        return _existing(self._sentence_col, ids)
+    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]] | np.ndarray,
+               packs: Sequence[SentencePack] | None = None) -> None:
+        """Passages with their vectors and, when given, their sentence packs: one record
+        each, so a passage and its sentences are stored (or lost) together."""
+        matrix = np.asarray(vectors, dtype=np.float32)
+        for start in range(0, len(chunks), _PAGE):
+            page = chunks[start : start + _PAGE]
+            metas: list[Any] = [{**c.to_metadata(), "text": c.text} for c in page]
+            if packs is not None:
+                for meta, p in zip(metas, packs[start : start + _PAGE], strict=True):
+                    meta[_PACK] = pack(p.spans, p.vectors)
+            self._chunk_col.upsert(ids=[c.chunk_id for c in page],
+                                   embeddings=matrix[start : start + _PAGE], metadatas=metas)
 
-    def upsert(self, chunks: Sequence[Chunk], vectors: Sequence[Sequence[float]]) -> None:
-        self._chunk_col.upsert(
-            ids=[c.chunk_id for c in chunks],
-            embeddings=[list(v) for v in vectors],  # type: ignore[arg-type]
-            documents=[c.text for c in chunks],
-            metadatas=[c.to_metadata() for c in chunks],
-        )
-
-    def upsert_sentences(self, sentences: Sequence[SentenceRecord],
-                         vectors: Sequence[Sequence[float]]) -> None:
-        self._sentence_col.upsert(
-            ids=[s.sentence_id for s in sentences],
-            embeddings=[list(v) for v in vectors],  # type: ignore[arg-type]
-            metadatas=[s.to_metadata() for s in sentences],
-        )
-
-    def sentence_vectors(self, chunks: Sequence[Chunk]) -> list[tuple[str, int, int, list[float]]]:
-        """(doc_id, start, end, vector) of the sentences inside the given chunks."""
-        clauses = [{"$and": [{"doc_id": c.doc_id}, {"doc_hash": c.doc_hash},
-                             {"start": {"$gte": c.start}}, {"end": {"$lte": c.end}}]}
-                   for c in chunks]
-        if not clauses:
-            return []
-        where: Any = clauses[0] if len(clauses) == 1 else {"$or": clauses}
-        got = self._sentence_col.get(where=where, include=["metadatas", "embeddings"])
-        out = []
-        for meta, vector in zip(got["metadatas"] or [], got["embeddings"] if got["embeddings"]
-                                is not None else [], strict=True):
-            out.append((str(meta["doc_id"]), int(meta["start"]), int(meta["end"]),  # type: ignore[arg-type]
-                        [float(x) for x in vector]))
+    def sentence_packs(self, chunk_ids: Sequence[str]) -> dict[str, SentencePack]:
+        """The sentence packs of these passages, by id: one round-trip, whatever the
+        corpus size."""
+        out: dict[str, SentencePack] = {}
+        for page in _pages(chunk_ids):
+            got = self._chunk_col.get(ids=list(page), include=["metadatas"])
+            for cid, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+                if _PACK in meta:
+                    spans, vectors = unpack(str(meta[_PACK]))
+                    out[cid] = SentencePack(cid, str(meta["doc_id"]), str(meta["doc_hash"]),
+                                            spans, vectors)
         return out
 
-    def sentence_sample(self, limit: int) -> np.ndarray:
-        """Up to ``limit`` sentence vectors (rows), for corpus-wide statistics."""
-        got = self._sentence_col.get(include=["embeddings"], limit=limit)
-        return np.asarray(got["embeddings"] if got["embeddings"] is not None else [],
-                          dtype=np.float64)
+    def sentence_vectors(self, chunks: Sequence[Chunk]) -> list[tuple[str, int, int, np.ndarray]]:
+        """(doc_id, start, end, vector) of the sentences inside the given chunks."""
+        packs = self.sentence_packs([c.chunk_id for c in chunks])
+        return [(p.doc_id, s, e, p.vectors[i]) for p in packs.values()
+                for i, (s, e) in enumerate(p.spans)]
 
-    def sentence_count(self) -> int:
-        return self._sentence_col.count()
-
-    def delete_ids(self, ids: Iterable[str]) -> None:
-        """Delete chunks by id."""
-        _delete(self._chunk_col, ids)
-
-    def all_ids(self) -> list[str]:
-        """Every chunk id, committed or not."""
-        return _all_ids(self._chunk_col)
-
-    def sentence_ids(self) -> list[str]:
-        """Every sentence id, current or not."""
-        return _all_ids(self._sentence_col)
-
-    def prune(self, manifest: dict[str, DocRecord]) -> None:
-        """Delete the chunks and sentences of documents, or document versions, not in
-        ``manifest``: what an interrupted or superseded ingest left behind."""
-        live = {chunk_id(r.doc_id, r.doc_hash, i)
-                for r in manifest.values() for i in range(r.n_chunks)}
-        self.delete_ids([cid for cid in self.all_ids() if cid not in live])
-        hashes = {r.doc_id: r.doc_hash[:ID_HASH_CHARS] for r in manifest.values()}
-
-        def stale(sentence_id: str) -> bool:
-            doc_id, doc_hash = SentenceRecord.parse_id(sentence_id)
-            return hashes.get(doc_id) != doc_hash
-
-        _delete(self._sentence_col, [sid for sid in self.sentence_ids() if stale(sid)])
+    def get_chunks(self, ids: Sequence[str]) -> list[Chunk]:
+        """Chunks by id, in the order asked (ids the index lacks are left out)."""
+        found: dict[str, Chunk] = {}
+        for page in _pages(ids):
+            got = self._chunk_col.get(ids=list(page), include=["metadatas"])
+            for cid, meta in zip(got["ids"], got["metadatas"] or [], strict=True):
+                found[cid] = _chunk(cid, meta)
+        return [found[i] for i in ids if i in found]
 
     def document_chunks(self, record: DocRecord) -> list[Chunk]:
         """The chunks of the committed version of one document, in order."""
-        got = self._chunk_col.get(
-            where={"$and": [{"doc_id": record.doc_id}, {"doc_hash": record.doc_hash}]},
-            include=["documents", "metadatas"])
-        chunks = (Chunk.from_record(cid, text or "", dict(meta))
-                  for cid, text, meta in zip(got["ids"], got["documents"] or [],
-                                             got["metadatas"] or [], strict=True))
-        return sorted(chunks, key=lambda c: c.ordinal)
+        return self.get_chunks(record.chunk_ids)
+
+    def delete_ids(self, ids: Iterable[str]) -> None:
+        """Delete chunks (with their sentence packs) by id."""
+        for page in _pages(list(ids)):
+            self._chunk_col.delete(ids=list(page))
+
+    def all_ids(self) -> list[str]:
+        """Every chunk id, committed or not, in one ids-only call (offset paging re-scans
+        the table per page: 81 % of an unchanged re-ingest at 10k documents)."""
+        return list(self._chunk_col.get(include=[])["ids"])
+
+    def prune(self, manifest: dict[str, DocRecord]) -> None:
+        """Delete the chunks (with their sentence packs) of documents, or document
+        versions, not in ``manifest``: what an interrupted or superseded ingest left
+        behind. One ids-only read, however large the index."""
+        live = {cid for r in manifest.values() for cid in r.chunk_ids}
+        self.delete_ids([i for i in self.all_ids() if i not in live])
 
     def stored_chunks(self) -> Iterator[Chunk]:
-        """Every chunk the collection holds, committed or not, in storage order (for
-        consistency checks; readers want :meth:`live_chunks`)."""
-        offset = 0
-        while True:
-            got = self._chunk_col.get(include=["documents", "metadatas"],
-                                      limit=_PAGE, offset=offset)
-            for cid, text, meta in zip(got["ids"], got["documents"] or [],
-                                       got["metadatas"] or [], strict=True):
-                yield Chunk.from_record(cid, text or "", dict(meta))
-            if len(got["ids"]) < _PAGE:
-                return
-            offset += _PAGE
+        """Every chunk the collection holds, committed or not (for consistency checks;
+        readers want :meth:`live_chunks`)."""
+        ids = self.all_ids()
+        for page in _pages(ids):
+            yield from self.get_chunks(page)
 
     def live_chunks(self, manifest: dict[str, DocRecord] | None = None) -> list[Chunk]:
-        """Every committed chunk, in document order: the source of the lexical index."""
+        """Every committed chunk, in document order, fetched by id from the manifest."""
+        return [c for page in self.live_chunk_pages(manifest) for c in page]
+
+    def live_chunk_pages(self, manifest: dict[str, DocRecord] | None = None
+                         ) -> Iterator[list[Chunk]]:
+        """:meth:`live_chunks` a page at a time, for callers that need not hold them all."""
         manifest = self.manifest() if manifest is None else manifest
-        live = (c for c in self.stored_chunks() if _is_live(c, manifest))
-        return sorted(live, key=lambda c: (c.doc_id, c.ordinal))
+        ids = [cid for doc_id in sorted(manifest) for cid in manifest[doc_id].chunk_ids]
+        for page in _pages(ids):
+            yield self.get_chunks(page)
 
     def query(
         self,
@@ -432,16 +482,15 @@ class ChromaStore:
         # collection answers with no ids), and the extra round-trip costs a request per
         # question against a Chroma server.
         got = self._chunk_col.query(
-            query_embeddings=[list(vector)],  # type: ignore[arg-type]
+            query_embeddings=np.asarray([vector], dtype=np.float32),
             n_results=n + 10,
             where=chroma_where(filters),
-            include=["documents", "metadatas", "distances"],
+            include=["metadatas", "distances"],
         )
         out: list[tuple[Chunk, float]] = []
-        for cid, text, meta, dist in zip(got["ids"][0], (got["documents"] or [[]])[0],
-                                         (got["metadatas"] or [[]])[0],
-                                         (got["distances"] or [[]])[0], strict=True):
-            chunk = Chunk.from_record(cid, text or "", dict(meta))
+        for cid, meta, dist in zip(got["ids"][0], (got["metadatas"] or [[]])[0],
+                                   (got["distances"] or [[]])[0], strict=True):
+            chunk = _chunk(cid, meta)
             if _is_live(chunk, manifest):
                 out.append((chunk, 1.0 - float(dist)))
         return out[:n]
@@ -452,18 +501,33 @@ class ChromaStore:
                 "embedding_model": self.model}
 
 
-for _name in ("exists", "open", "create_or_open", "index_info", "manifest", "commit_doc",
-              "forget_doc", "existing_ids", "existing_sentence_ids", "upsert",
-              "upsert_sentences", "sentence_vectors", "sentence_sample", "sentence_count",
-              "delete_ids", "all_ids", "sentence_ids", "prune", "document_chunks",
-              "live_chunks", "query", "stats"):
+def _existing(collection: Collection, ids: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for page in _pages(ids):
+        found.update(collection.get(ids=list(page), include=[])["ids"])
+    return found
+
+
+def _chunk(cid: str, meta: Any) -> Chunk:
+    fields = dict(meta)
+    text = str(fields.pop("text", ""))
+    fields.pop(_PACK, None)
+    return Chunk.from_record(cid, text, fields)
+
+
+for _name in ("exists", "outdated", "open", "create_or_open", "index_info", "manifest",
+              "commit_docs", "commit_doc", "forget_docs", "forget_doc", "state", "set_state",
+              "load_stats", "save_stats", "existing_ids", "upsert", "sentence_packs",
+              "sentence_vectors", "get_chunks", "document_chunks", "delete_ids", "all_ids",
+              "prune", "live_chunks", "query", "stats"):
     setattr(ChromaStore, _name, _guarded(getattr(ChromaStore, _name)))
+
+
 
 
 def _is_live(chunk: Chunk, manifest: dict[str, DocRecord]) -> bool:
     record = manifest.get(chunk.doc_id)
     return record is not None and record.doc_hash == chunk.doc_hash
-
 
 
 def chroma_where(filters: Filters | None) -> dict[str, Any] | None:
@@ -478,30 +542,6 @@ def chroma_where(filters: Filters | None) -> dict[str, Any] | None:
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
-
-
-def _existing(collection: Collection, ids: Sequence[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(ids), _PAGE):
-        found.update(collection.get(ids=list(ids[start : start + _PAGE]), include=[])["ids"])
-    return found
-
-
-def _delete(collection: Collection, ids: Iterable[str]) -> None:
-    batch = list(ids)
-    for start in range(0, len(batch), _PAGE):
-        collection.delete(ids=batch[start : start + _PAGE])
-
-
-def _all_ids(collection: Collection) -> list[str]:
-    out: list[str] = []
-    offset = 0
-    while True:
-        got = collection.get(include=[], limit=_PAGE, offset=offset)
-        out.extend(got["ids"])
-        if len(got["ids"]) < _PAGE:
-            return out
-        offset += _PAGE
 
 
 @dataclass(frozen=True)

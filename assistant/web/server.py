@@ -163,6 +163,9 @@ def serve(settings: Settings) -> None:
     """
     import uvicorn
 
+    from assistant.retrieval.embeddings import check_servable
+
+    check_servable(settings)
     app = create_app(settings)
     shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     log.warning("Skolassistenten: http://%s:%d%s/ (läge: %s)", shown_host, settings.port,

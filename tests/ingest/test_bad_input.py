@@ -144,4 +144,4 @@ def test_file_that_turns_bad_loses_its_old_chunks(tmp_path: Path,
     store = open_store(settings, get_embeddings(settings))
     assert set(store.manifest()) == {"other.txt"}
     assert not any(cid.startswith("good.txt#") for cid in store.all_ids())
-    assert not any(sid.startswith("good.txt#") for sid in store.sentence_ids())
+    assert not any(sid.startswith("good.txt#") for sid in store.sentence_packs(store.all_ids()))

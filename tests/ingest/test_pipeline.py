@@ -80,7 +80,14 @@ def chunk_texts(store: ChromaStore) -> dict[str, str]:
 def index_state(store: ChromaStore) -> tuple[dict[str, str], set[str], dict[str, tuple[str, int]]]:
     """Everything that must be identical between two indexes of the same corpus."""
     manifest = {d: (r.doc_hash, r.n_chunks) for d, r in store.manifest().items()}
-    return chunk_texts(store), set(store.sentence_ids()), manifest
+    return chunk_texts(store), set(store.sentence_packs(store.all_ids())), manifest
+
+
+def stored_texts(store: ChromaStore) -> int:
+    """Texts an index holds vectors of: its passages and each sentence once."""
+    packs = store.sentence_packs(store.all_ids()).values()
+    return len(store.all_ids()) + len({(p.doc_id, p.doc_hash, span) for p in packs
+                                       for span in p.spans})
 
 
 def embedded_texts(server: OpenAIServer) -> list[str]:
@@ -199,8 +206,9 @@ def test_changed_document_replaces_its_chunks(tmp_path: Path, openai_server: Ope
     assert sent and all("Lund" in t or "förskol" in t or "augusti" in t or "barnen" in t
                         for t in sent), sent
     assert summary.embedded == len(new_lund)
-    assert len(sent) == len(new_lund) + len(
-        {s for s in sentences if s.startswith("lund.txt#")})
+    packs = store.sentence_packs(sorted(new_lund)).values()
+    assert len(sent) == summary.texts == len(new_lund) + len(
+        {span for p in packs for span in p.spans})  # each sentence embedded once
     assert summary.chunks == len(chunks)
 
 
@@ -239,7 +247,7 @@ def test_rebuild_reembeds_everything_and_yields_the_same_chunk_set(
     assert rebuilt.embedded == rebuilt.chunks == first.chunks
     assert sorted(rebuilt.updated) == sorted(SMALL_CORPUS)
     assert rebuilt.unchanged == rebuilt.added == rebuilt.removed == []
-    assert len(embedded_texts(openai_server)) == len(before[0]) + len(before[1])
+    assert len(embedded_texts(openai_server)) == rebuilt.texts == stored_texts(store)
     assert index_state(store) == before
 
 
@@ -328,14 +336,14 @@ def test_missing_path_is_a_clear_error(tmp_path: Path, openai_server: OpenAIServ
 def test_summary_render_and_json() -> None:
     summary = IngestSummary(added=["a.txt"], unchanged=["b.txt", "c.txt"],
                             skipped=[("d.pdf", "corrupt or truncated PDF: x")], chunks=7,
-                            embedded=3, tokens=120, seconds=1.234)
+                            embedded=3, texts=11, tokens=120, seconds=1.234)
     text = summary.render()
     assert "1 nya" in text and "2 oförändrade" in text and "1 hoppade över" in text
     assert "d.pdf: corrupt or truncated PDF" in text
     assert summary.as_dict() == {
         "added": 1, "updated": 0, "unchanged": 2, "removed": 0,
         "skipped": [{"id": "d.pdf", "reason": "corrupt or truncated PDF: x"}],
-        "chunks": 7, "embedded": 3, "tokens": 120, "seconds": 1.23,
+        "chunks": 7, "embedded": 3, "texts": 11, "tokens": 120, "seconds": 1.23,
     }
 
 
@@ -349,7 +357,7 @@ def test_document_id_with_hash_sign_keeps_its_sentences(tmp_path: Path,
     store = open_store(settings, get_embeddings(settings))
     chunks, sentences, manifest = index_state(store)
     assert set(manifest) == {"nyhet#1.txt"} and chunks
-    assert len(sentences) == 3  # title line and two sentences
+    assert sentences == set(chunks)  # one sentence pack per passage
     assert ingest(settings, progress=False).unchanged == ["nyhet#1.txt"]
     assert index_state(store) == (chunks, sentences, manifest)
     chunk = store.live_chunks()[0]

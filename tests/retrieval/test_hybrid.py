@@ -3,11 +3,13 @@ municipality preference and filters on both the dense and the lexical path."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from assistant.retrieval.filters import Filters
 from assistant.retrieval.hybrid import Retriever, _collapse
-from assistant.retrieval.store import DocRecord
+from assistant.retrieval.store import DocRecord, IndexState
 from assistant.types import Chunk, ScoredChunk
 
 
@@ -51,6 +53,18 @@ class _Store:
     def live_chunks(self, manifest: object = None) -> list[Chunk]:
         return [_chunk(d) for d in sorted(_DOCS)]
 
+    def live_chunk_pages(self, manifest: object = None) -> Iterator[list[Chunk]]:
+        yield self.live_chunks()
+
+    def get_chunks(self, ids: list[str]) -> list[Chunk]:
+        return [_chunk(i.split("#")[0]) for i in ids]
+
+    def state(self) -> IndexState:
+        return IndexState(1)
+
+    def load_stats(self) -> None:
+        return None
+
     def query(self, vector: object, n: int, filters: Filters | None = None,
               manifest: object = None) -> list[tuple[Chunk, float]]:
         """Pre-filters like the real store: exact municipality and doc_id, no dates."""
@@ -71,7 +85,7 @@ class _Embeddings:
 
 
 def _retriever() -> Retriever:
-    manifest = {d: DocRecord(d, "h", 1, d, m) for d, (m, _, _) in _DOCS.items()}
+    manifest = {d: DocRecord(d, "h", 1, d, m, date) for d, (m, date, _) in _DOCS.items()}
     return Retriever(_Store(), _Embeddings(), manifest)  # type: ignore[arg-type]
 
 

