@@ -1,0 +1,134 @@
+"""Measuring whether the chosen evidence covers what a question *asks*, not only its topic.
+
+A near-miss question ("Hur många besökare kom till Landskronas seminarier?") is about
+an entity the corpus covers and retrieves perfectly; what it asks for (a head count)
+is not stated. Similarity to the question cannot tell the two apart, because the
+entity dominates both. So the question's terms are split:
+
+* **frame** words (question words, "enligt artiklarna", auxiliaries) say nothing
+  about content and are dropped;
+* **names** (capitalised words after the first) are the entity the retriever
+  matched: they may be covered by a sentence's context (heading, previous
+  sentence, article title and municipality), but a name the corpus knows that no
+  chosen sentence or its context mentions means the evidence is about a neighbour
+  (same attribute, other municipality);
+* the rest are the **asked attribute**: it must be matched (stem or compound) in
+  the text of a chosen sentence itself; for a "how many"/"when" question in the
+  sentence that carries the number/date.
+
+Everything here is measured once per question and becomes an
+:class:`~assistant.answer.policy.Evidence`; the thresholds live in the policy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+
+from assistant.answer import extractive
+from assistant.answer.policy import Evidence, Language
+from assistant.retrieval.lexical import LexicalIndex, analyse, term_match
+
+__all__ = ["FRAME_WORDS", "attribute_terms", "evidence", "question_names"]
+
+# Words that frame a question rather than name what it asks about (stemmed on use).
+FRAME_WORDS = (
+    "många mycket år vilket vilken vilka vem vad när hur var varför "
+    "fick får går gör göra ska står kom finns hölls hålls heter sa sade säger "
+    "varit blev blir kan ge enligt artiklarna artikeln nämns nämner "
+    "how many much which who whom what when where why year does did do will were was "
+    "is are be been have has had the of according article articles mentioned"
+)
+_TOKEN = re.compile(r"\w+(?:[-:]\w+)*")
+_POSSESSIVE = re.compile(r"(?:'s|:s|’s)$", re.IGNORECASE)
+
+
+@lru_cache(maxsize=1)
+def _frame() -> frozenset[str]:
+    return frozenset(analyse(FRAME_WORDS))
+
+
+@lru_cache(maxsize=16384)
+def _bag(text: str) -> frozenset[str]:
+    return frozenset(analyse(text))
+
+
+def question_names(question: str) -> list[str]:
+    """Stems of the capitalised words after the first: the entities a question names.
+
+    "SKL:s" and "Söderhamn's" lose their possessive, so they match "SKL" and
+    "Söderhamn" in the articles.
+    """
+    tokens = _TOKEN.findall(question)[1:]
+    stems: list[str] = []
+    for token in tokens:
+        if token[0].isupper():
+            stems.extend(analyse(_POSSESSIVE.sub("", token)))
+    frame = _frame()
+    return [s for s in dict.fromkeys(stems) if s not in frame]
+
+
+def attribute_terms(terms: Sequence[str], names: Sequence[str]) -> list[str]:
+    """The question's content terms minus frame words and names: what it asks for."""
+    frame = _frame()
+    named = set(names)
+    return [t for t in terms if t not in frame and t not in named
+            and _POSSESSIVE.sub("", t) not in named]
+
+
+def _coverage(attribute: Sequence[str], weights: dict[str, float], text: str) -> float:
+    """IDF-weighted share of the attribute terms matched in ``text`` itself."""
+    if not attribute:
+        return 1.0
+    own = _bag(text)
+    total = sum(weights.get(t, 1.0) for t in attribute)
+    return sum(weights.get(t, 1.0) * term_match(t, set(own)) for t in attribute) / total
+
+
+def evidence(
+    question: str,
+    language: Language,
+    extract: extractive.Extract,
+    best_passage: float,
+    lexical: LexicalIndex,
+    standout: Callable[[], float] | None = None,
+) -> Evidence:
+    """Everything the refusal policy needs about one question and its chosen sentences.
+
+    ``standout`` is only called for English questions (it costs a matrix product).
+    """
+    terms = lexical.terms(question).exact
+    names = question_names(question)
+    chosen = extract.sentences
+    weights = chosen[0].weights if chosen else {}
+
+    unknown = [t for t in terms if not lexical.knows(t)]
+    unknown_names = [n for n in names if not lexical.knows(n)]
+    # A known name must be mentioned by a chosen sentence or its context (the candidate's
+    # ``matches`` include heading, previous sentence, title and municipality).
+    missing = [n for n in names if n not in unknown_names and not any(
+        c.matches.get(n, 0.0) > 0 or term_match(n, set(_bag(c.text))) > 0 for c in chosen)]
+
+    attribute = attribute_terms(terms, names)
+    attribute_cov = max((_coverage(attribute, weights, c.text) for c in chosen), default=0.0)
+    kind = extractive.answer_type(question)
+    typed_cov: float | None = None
+    if kind:
+        typed_cov = max((_coverage(attribute, weights, c.text) for c in chosen
+                         if extractive.has_type(c.text, kind)), default=0.0)
+    return Evidence(
+        language=language,
+        best_passage=best_passage,
+        best_lexical=extract.best_lexical,
+        best_sentence=extract.best_dense,
+        standout=standout() if language == "en" and standout is not None else None,
+        content_terms=len(terms),
+        unknown_terms=len(unknown),
+        unknown_names=tuple(unknown_names),
+        missing_names=tuple(missing),
+        answer_type=kind,
+        typed=extract.typed,
+        typed_coverage=typed_cov,
+        attribute_coverage=attribute_cov if attribute else None,
+    )
