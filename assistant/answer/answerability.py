@@ -27,8 +27,9 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from assistant.answer import extractive
-from assistant.answer.policy import Evidence, Language
-from assistant.retrieval.lexical import LexicalIndex, analyse, term_match
+from assistant.answer.policy import Evidence
+from assistant.language import Language, analyse, term_match
+from assistant.retrieval.lexical import LexicalIndex
 
 __all__ = ["FRAME_WORDS", "attribute_terms", "evidence", "question_names"]
 
@@ -90,7 +91,7 @@ def evidence(
     question: str,
     language: Language,
     extract: extractive.Extract,
-    best_passage: float,
+    best_passage: float | None,
     lexical: LexicalIndex,
     standout: Callable[[], float] | None = None,
 ) -> Evidence:

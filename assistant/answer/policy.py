@@ -40,7 +40,9 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Literal
+from typing import Any
+
+from assistant.language import Language
 
 __all__ = [
     "CALIBRATION_FILE",
@@ -53,8 +55,6 @@ __all__ = [
 ]
 
 CALIBRATION_FILE = "calibration.json"  # inside the ``assistant`` package
-
-Language = Literal["sv", "en"]
 
 # Rule names in evaluation order; part of the answer object's ``refusal`` contract.
 RULES = (
@@ -79,7 +79,7 @@ class Evidence:
     """
 
     language: Language
-    best_passage: float  # cosine similarity of the best retrieved passage
+    best_passage: float | None  # cosine of the best retrieved passage (None: no dense side)
     best_lexical: float  # term coverage of the best candidate sentence (with context)
     best_sentence: float = 0.0  # cosine similarity of the best candidate sentence
     standout: float | None = None  # sd above the corpus background (English only)
@@ -191,10 +191,11 @@ class RefusalPolicy:
     def checks(self, ev: Evidence) -> tuple[Check, ...]:
         out: list[Check] = []
         floor = self.min_evidence_en if ev.language == "en" else self.min_evidence
-        weak = ev.best_passage < floor and ev.best_lexical < self.min_lexical
-        # The deciding number is the passage cosine; the lexical rescue is in the value of
-        # best_lexical in the evidence itself.
-        out.append(Check("weak_evidence", ev.best_passage, floor, not weak))
+        if ev.best_passage is not None:
+            weak = ev.best_passage < floor and ev.best_lexical < self.min_lexical
+            # The deciding number is the passage cosine; the lexical rescue (best_lexical
+            # at least min_lexical) is visible in the evidence.
+            out.append(Check("weak_evidence", ev.best_passage, floor, not weak))
         if ev.language == "en" and ev.standout is not None and \
                 math.isfinite(self.min_standout_en):
             out.append(Check("not_standing_out", ev.standout, self.min_standout_en,

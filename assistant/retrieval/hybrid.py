@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from assistant.config import RetrieverName
-from assistant.language import jaccard
+from assistant.language import detect_language, jaccard
 from assistant.retrieval.filters import Filters
+from assistant.retrieval.fusion import FusionParams, fuse
 from assistant.retrieval.lexical import LexicalIndex
 from assistant.retrieval.store import ChromaStore, DocRecord
 from assistant.text import words
@@ -26,19 +27,9 @@ if TYPE_CHECKING:
 
     from assistant.config import Settings
 
-# Chosen by a grid over DENSE_WEIGHT {1, 1.5, 2} × LEXICAL_WEIGHT {1, 0.5} × RRF_K
-# {10, 20, 60} × lexical expansion weight {0.3, 0.6, 1.0} × MUNICIPALITY_BOOST
-# {0, 0.25, 0.5, 1} on eval/questions.jsonl (README, "Retrieval and refusal
-# calibration"). Equal weights with expansion 0.3 reach the grid's best (hit@1 0.925,
-# MRR 0.963, recall@5 1.0; dense alone: 0.925 / 0.963 / 0.963) for every RRF_K, so
-# the plain, symmetric point is kept.
-RRF_K = 20  # small k: the top ranks of each list matter most on short result lists
-DENSE_WEIGHT = 1.0
-LEXICAL_WEIGHT = 1.0
-# Fraction of the best fused score added for a named municipality. No eval question
-# changes between 0 and 1 (the named article already leads); kept for "… i Lund"
-# questions over corpora where several municipalities write about the same topic.
-MUNICIPALITY_BOOST = 0.5
+# Fusion weights (score-based, query-adaptive; retrieval/fusion.py) come from
+# assistant/calibration.json, chosen by `assistant eval calibrate` with cross-validation
+# over the own eval set and the FAQ dev suites (README, "Calibration").
 DUPLICATE_JACCARD = 0.8
 @dataclass
 class Retrieval:
@@ -53,9 +44,11 @@ class Retriever:
     """Built once per process from what Chroma holds; cheap to query."""
 
     def __init__(self, store: ChromaStore, embeddings: Embeddings,
-                 manifest: dict[str, DocRecord] | None = None) -> None:
+                 manifest: dict[str, DocRecord] | None = None,
+                 fusion: FusionParams | None = None) -> None:
         self.store = store
         self.embeddings = embeddings
+        self.fusion = FusionParams.from_calibration() if fusion is None else fusion
         self.manifest = store.manifest() if manifest is None else manifest
         self.lexical = LexicalIndex(store.live_chunks(self.manifest))
         names = {r.municipality for r in self.manifest.values() if r.municipality}
@@ -101,14 +94,9 @@ class Retriever:
                     break
                 if filters.matches(chunk):
                     lexical.append((chunk, float(scores[i])))
-        fused = self._fuse(dense, lexical)
         named = self.named_municipalities(question)
-        if named and fused and not filters.municipality:
-            top = max(s.score for s in fused)
-            for s in fused:
-                if s.chunk.municipality in named:
-                    s.score += MUNICIPALITY_BOOST * top
-            fused.sort(key=lambda s: -s.score)
+        fused = self._fuse(dense, lexical, detect_language(question),
+                           [] if filters.municipality else named)
         return Retrieval(question, _collapse(fused, k), named, best_dense, vector)
 
     def _canonical(self, filters: Filters) -> Filters:
@@ -121,20 +109,28 @@ class Retriever:
                 return replace(filters, municipality=name)
         return filters
 
-    @staticmethod
-    def _fuse(dense: list[tuple[Chunk, float]],
-              lexical: list[tuple[Chunk, float]]) -> list[ScoredChunk]:
-        """Weighted reciprocal-rank fusion: robust to the two score scales."""
-        merged: dict[str, ScoredChunk] = {}
-        for rank, (chunk, sim) in enumerate(dense):
-            item = merged.setdefault(chunk.chunk_id, ScoredChunk(chunk, 0.0))
-            item.dense = sim
-            item.score += DENSE_WEIGHT / (RRF_K + rank + 1)
-        for rank, (chunk, bm25) in enumerate(lexical):
-            item = merged.setdefault(chunk.chunk_id, ScoredChunk(chunk, 0.0))
-            item.lexical = bm25
-            item.score += LEXICAL_WEIGHT / (RRF_K + rank + 1)
-        return sorted(merged.values(), key=lambda s: -s.score)
+    def _fuse(self, dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]],
+              language: str, named: list[str]) -> list[ScoredChunk]:
+        """Score fusion (:func:`~assistant.retrieval.fusion.fuse`), then the named
+        municipality's passages get a small boost in cosine units."""
+        by_id: dict[str, ScoredChunk] = {}
+        for chunk, sim in dense:
+            by_id.setdefault(chunk.chunk_id, ScoredChunk(chunk, 0.0)).dense = sim
+        for chunk, bm25 in lexical:
+            by_id.setdefault(chunk.chunk_id, ScoredChunk(chunk, 0.0)).lexical = bm25
+        if dense:
+            fused = fuse([(c.chunk_id, s) for c, s in dense],
+                         [(c.chunk_id, s) for c, s in lexical], self.fusion, language)
+        else:  # bm25 mode: the BM25 ranking as it is
+            fused = [(c.chunk_id, s) for c, s in lexical]
+        out: list[ScoredChunk] = []
+        for chunk_id, score in fused:
+            item = by_id[chunk_id]
+            item.score = score + (self.fusion.municipality_boost
+                                  if named and item.chunk.municipality in named else 0.0)
+            out.append(item)
+        out.sort(key=lambda s: -s.score)  # stable: ties keep the fused order
+        return out
 
 
 def _collapse(ranked: list[ScoredChunk], limit: int | None = None) -> list[ScoredChunk]:
