@@ -8,10 +8,10 @@ entity dominates both. So the question's terms are split:
 * **frame** words (question words, "enligt artiklarna", auxiliaries) say nothing
   about content and are dropped;
 * **names** (capitalised words after the first) are the entity the retriever
-  matched: they may be covered by a sentence's context (heading, previous
-  sentence, article title and municipality), but a name the corpus knows that no
-  chosen sentence or its context mentions means the evidence is about a neighbour
-  (same attribute, other municipality);
+  matched: they may be covered anywhere in the passage a chosen sentence comes from
+  (with its title and municipality), but a name the corpus knows that none of those
+  passages mentions means the evidence is about a neighbour (same attribute, other
+  municipality);
 * the rest are the **asked attribute**: it must be matched (stem or compound) in
   the text of a chosen sentence itself; for a "how many"/"when" question in the
   sentence that carries the number/date.
@@ -30,6 +30,7 @@ from assistant.answer import extractive
 from assistant.answer.policy import Evidence
 from assistant.language import Language, analyse, term_match
 from assistant.retrieval.lexical import LexicalIndex
+from assistant.types import Chunk
 
 __all__ = ["FRAME_WORDS", "attribute_terms", "evidence", "question_names"]
 
@@ -53,6 +54,15 @@ def _frame() -> frozenset[str]:
 @lru_cache(maxsize=16384)
 def _bag(text: str) -> frozenset[str]:
     return frozenset(analyse(text))
+
+
+@lru_cache(maxsize=4096)
+def _passage_bag(chunk: Chunk) -> frozenset[str]:
+    """Stems of a passage with its title and municipality; hyphenated words also count
+    by their parts ("SKR-nätverk" mentions SKR)."""
+    stems = set(analyse(f"{chunk.title} {chunk.municipality or ''} {chunk.text}"))
+    stems |= {part for stem in stems if "-" in stem for part in stem.split("-") if part}
+    return frozenset(stems)
 
 
 def question_names(question: str) -> list[str]:
@@ -93,6 +103,7 @@ def evidence(
     extract: extractive.Extract,
     best_passage: float | None,
     lexical: LexicalIndex,
+    passages: Sequence[Chunk] = (),
     standout: Callable[[], float] | None = None,
 ) -> Evidence:
     """Everything the refusal policy needs about one question and its chosen sentences.
@@ -106,10 +117,11 @@ def evidence(
 
     unknown = [t for t in terms if not lexical.knows(t)]
     unknown_names = [n for n in names if not lexical.knows(n)]
-    # A known name must be mentioned by a chosen sentence or its context (the candidate's
-    # ``matches`` include heading, previous sentence, title and municipality).
-    missing = [n for n in names if n not in unknown_names and not any(
-        c.matches.get(n, 0.0) > 0 or term_match(n, set(_bag(c.text))) > 0 for c in chosen)]
+    # A known name must be mentioned by the passage (text, title, municipality) of a
+    # chosen sentence: otherwise the quotes are about a neighbour of what was asked.
+    known_names = [n for n in names if n not in unknown_names]
+    bags = [_passage_bag(passages[c.n - 1]) for c in chosen if 0 < c.n <= len(passages)]
+    missing = [n for n in known_names if not any(term_match(n, bag) > 0 for bag in bags)]
 
     attribute = attribute_terms(terms, names)
     attribute_cov = max((_coverage(attribute, weights, c.text) for c in chosen), default=0.0)
@@ -127,6 +139,7 @@ def evidence(
         content_terms=len(terms),
         unknown_terms=len(unknown),
         unknown_names=tuple(unknown_names),
+        known_names=len(known_names),
         missing_names=tuple(missing),
         answer_type=kind,
         typed=extract.typed,

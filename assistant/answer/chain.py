@@ -335,7 +335,7 @@ def _decide(assistant: Assistant, question: str, language: Language, retrieval: 
         return assistant.standout(query_vector, extract.best_dense)
 
     measured = evidence(question, language, extract, retrieval.best_dense or None,
-                        assistant.retriever.lexical,
+                        assistant.retriever.lexical, [c.chunk for c in retrieval.chunks],
                         standout if query_vector is not None else None)
     return assistant.policy.decide(measured)
 

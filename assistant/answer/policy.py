@@ -20,8 +20,9 @@ Why these rules (measured on eval/questions.jsonl and the FAQ dev suites; README
 * ``unknown_terms`` (Swedish): the question names something the corpus never
   mentions, or none of its content words occur in the corpus at all.
 * ``missing_entity``: the question names something the corpus *does* know (another
-  municipality, an organisation) that none of the chosen sentences or their
-  headings, titles and municipalities mention: the evidence is about a neighbour.
+  municipality, an organisation) that none of the passages the chosen sentences come
+  from mention: the evidence is about a neighbour. The value is the share of the
+  question's known names that the evidence covers.
 * ``missing_answer_type``: a "how many"/"when" question whose chosen sentences carry
   no number/date together with what is asked about (a year anywhere is not enough).
 * ``missing_attribute``: the best sentence covers too little of what is *asked*
@@ -86,6 +87,7 @@ class Evidence:
     content_terms: int = 0
     unknown_terms: int = 0  # content terms the corpus never mentions
     unknown_names: tuple[str, ...] = ()  # capitalised names the corpus never mentions
+    known_names: int = 0  # names in the question that the corpus mentions somewhere
     missing_names: tuple[str, ...] = ()  # known names absent from the chosen evidence
     answer_type: str = ""  # "number", "date" or ""
     typed: bool = True  # a chosen sentence has the asked type (number/date)
@@ -123,6 +125,7 @@ class Decision:
     value: float | str | None = None
     threshold: float | None = None
     checks: tuple[Check, ...] = ()
+    evidence: Evidence | None = None  # what was measured (lets calibration replay it)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -132,6 +135,7 @@ class Decision:
             "threshold": self.threshold,
             "checks": [{"rule": c.rule, "value": _round(c.value), "threshold": c.threshold,
                         "passed": c.passed} for c in self.checks],
+            "evidence": self.evidence.to_dict() if self.evidence is not None else None,
         }
 
     @classmethod
@@ -156,7 +160,7 @@ class RefusalPolicy:
     min_lexical: float = 0.5
     min_standout_en: float = 2.9
     check_unknown_terms: bool = True
-    check_missing_entity: bool = True
+    min_entity_coverage: float = 1.0  # share of the question's known names the evidence has
     min_typed_coverage: float = 0.0
     min_attribute_coverage: float = 0.0
     min_attribute_coverage_en: float = 0.0
@@ -181,12 +185,12 @@ class RefusalPolicy:
         checks = self.checks(ev)
         for check in checks:
             if not check.passed:
-                return Decision(True, check.rule, check.value, check.threshold, checks)
+                return Decision(True, check.rule, check.value, check.threshold, checks, ev)
         # Accepted: report the check with the least room, the one a reader should watch.
         tight = _tightest(checks)
         if tight is None:
-            return Decision(False, ACCEPTED, checks=checks)
-        return Decision(False, ACCEPTED, tight.value, tight.threshold, checks)
+            return Decision(False, ACCEPTED, checks=checks, evidence=ev)
+        return Decision(False, ACCEPTED, tight.value, tight.threshold, checks, ev)
 
     def checks(self, ev: Evidence) -> tuple[Check, ...]:
         out: list[Check] = []
@@ -205,9 +209,10 @@ class RefusalPolicy:
             names = ", ".join(ev.unknown_names)
             out.append(Check("unknown_terms", names or ev.unknown_terms, None,
                              not (ev.unknown_names or all_unknown)))
-        if self.check_missing_entity:
-            out.append(Check("missing_entity", ", ".join(ev.missing_names) or None, None,
-                             not ev.missing_names))
+        if self.min_entity_coverage > 0 and ev.known_names:
+            covered = 1.0 - len(ev.missing_names) / ev.known_names
+            out.append(Check("missing_entity", covered, self.min_entity_coverage,
+                             covered >= self.min_entity_coverage))
         if ev.answer_type:
             coverage = ev.typed_coverage if ev.typed_coverage is not None else 0.0
             out.append(Check("missing_answer_type", coverage, self.min_typed_coverage,

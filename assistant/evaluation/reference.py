@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from assistant.evaluation.baseline import BaselineDocument, load_corpus
+from assistant.history import History
 from assistant.types import Answer, Source
 
 if TYPE_CHECKING:
@@ -67,20 +68,19 @@ class DenseReference:
     def ask(
         self,
         question: str,
-        history: Sequence[dict[str, str]] = (),
+        history: History = (),
         k: int | None = None,
         filters: Any = None,
         retriever: Any = None,
-        exclude: Sequence[str] = (),
     ) -> Answer:
-        """Top-k raw documents; history, filters and retriever do not exist here.
+        """Top-k raw documents; history, metadata filters and retriever do not exist here.
 
-        ``exclude`` drops documents (the leave-the-answer-out suite) exactly as if
-        they had not been embedded."""
+        Only the filters' ``exclude_doc_ids`` (the leave-the-answer-out suite) is
+        honoured, exactly as if those documents had not been embedded."""
         started = time.perf_counter()
         query = np.asarray(self.embeddings.embed_query(question), dtype=np.float32)
         scores = self._matrix @ query
-        skip = set(exclude)
+        skip = set(getattr(filters, "exclude_doc_ids", ()))
         order = [int(i) for i in np.argsort(-scores, kind="stable")
                  if self.documents[int(i)].doc_id not in skip][: k or 5]
         retrieved = time.perf_counter()

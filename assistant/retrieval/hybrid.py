@@ -31,6 +31,19 @@ if TYPE_CHECKING:
 # assistant/calibration.json, chosen by `assistant eval calibrate` with cross-validation
 # over the own eval set and the FAQ dev suites (README, "Calibration").
 DUPLICATE_JACCARD = 0.8
+@dataclass(frozen=True)
+class Candidates:
+    """A question's dense and lexical pools before fusion."""
+
+    question: str
+    dense: list[tuple[Chunk, float]]  # cosine, best first
+    lexical: list[tuple[Chunk, float]]  # BM25, best first
+    municipalities: list[str]  # named in the question
+    language: str
+    filtered_by_municipality: bool = False
+    query_vector: list[float] | None = None
+
+
 @dataclass
 class Retrieval:
     question: str
@@ -74,16 +87,19 @@ class Retriever:
 
     def retrieve(self, question: str, k: int = 5, filters: Filters | None = None,
                  mode: RetrieverName = "hybrid") -> Retrieval:
+        return self.rank(self.gather(question, k, filters, mode), k)
+
+    def gather(self, question: str, k: int = 5, filters: Filters | None = None,
+               mode: RetrieverName = "hybrid") -> Candidates:
+        """Both candidate pools for a question, before fusion (what calibration replays)."""
         filters = self._canonical(filters or Filters())
         pool = max(4 * k, 20)
         dense: list[tuple[Chunk, float]] = []
-        best_dense = 0.0
         vector: list[float] | None = None
         if mode in ("hybrid", "dense"):
             vector = self.embeddings.embed_query(question)
             dense = self.store.query(vector, pool, filters, self.manifest)
             dense = [(c, s) for c, s in dense if filters.matches(c)]
-            best_dense = dense[0][1] if dense else 0.0
         lexical: list[tuple[Chunk, float]] = []
         if mode in ("hybrid", "bm25"):
             scores = self.lexical.scores(question)
@@ -95,9 +111,18 @@ class Retriever:
                 if filters.matches(chunk):
                     lexical.append((chunk, float(scores[i])))
         named = self.named_municipalities(question)
-        fused = self._fuse(dense, lexical, detect_language(question),
-                           [] if filters.municipality else named)
-        return Retrieval(question, _collapse(fused, k), named, best_dense, vector)
+        return Candidates(question, dense, lexical, named, detect_language(question),
+                          bool(filters.municipality), vector)
+
+    def rank(self, found: Candidates, k: int = 5,
+             fusion: FusionParams | None = None) -> Retrieval:
+        """Fuse, boost the named municipality, collapse near-duplicates, keep ``k``."""
+        params = self.fusion if fusion is None else fusion
+        named = [] if found.filtered_by_municipality else found.municipalities
+        fused = _fuse(found.dense, found.lexical, params, found.language, named)
+        best_dense = found.dense[0][1] if found.dense else 0.0
+        return Retrieval(found.question, _collapse(fused, k), found.municipalities, best_dense,
+                         found.query_vector)
 
     def _canonical(self, filters: Filters) -> Filters:
         """The municipality spelled as the index has it: Chroma's ``where`` matches
@@ -109,28 +134,29 @@ class Retriever:
                 return replace(filters, municipality=name)
         return filters
 
-    def _fuse(self, dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]],
-              language: str, named: list[str]) -> list[ScoredChunk]:
-        """Score fusion (:func:`~assistant.retrieval.fusion.fuse`), then the named
-        municipality's passages get a small boost in cosine units."""
-        by_id: dict[str, ScoredChunk] = {}
-        for chunk, sim in dense:
-            by_id.setdefault(chunk.chunk_id, ScoredChunk(chunk, 0.0)).dense = sim
-        for chunk, bm25 in lexical:
-            by_id.setdefault(chunk.chunk_id, ScoredChunk(chunk, 0.0)).lexical = bm25
-        if dense:
-            fused = fuse([(c.chunk_id, s) for c, s in dense],
-                         [(c.chunk_id, s) for c, s in lexical], self.fusion, language)
-        else:  # bm25 mode: the BM25 ranking as it is
-            fused = [(c.chunk_id, s) for c, s in lexical]
-        out: list[ScoredChunk] = []
-        for chunk_id, score in fused:
-            item = by_id[chunk_id]
-            item.score = score + (self.fusion.municipality_boost
-                                  if named and item.chunk.municipality in named else 0.0)
-            out.append(item)
-        out.sort(key=lambda s: -s.score)  # stable: ties keep the fused order
-        return out
+
+def _fuse(dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]],
+          params: FusionParams, language: str, named: list[str]) -> list[ScoredChunk]:
+    """Score fusion (:func:`~assistant.retrieval.fusion.fuse`), then the named
+    municipality's passages get a small boost in cosine units."""
+    by_id: dict[str, ScoredChunk] = {}
+    for chunk, sim in dense:
+        by_id.setdefault(chunk.chunk_id, ScoredChunk(chunk, 0.0)).dense = sim
+    for chunk, bm25 in lexical:
+        by_id.setdefault(chunk.chunk_id, ScoredChunk(chunk, 0.0)).lexical = bm25
+    if dense:
+        fused = fuse([(c.chunk_id, s) for c, s in dense],
+                     [(c.chunk_id, s) for c, s in lexical], params, language)
+    else:  # bm25 mode: the BM25 ranking as it is
+        fused = [(c.chunk_id, s) for c, s in lexical]
+    out: list[ScoredChunk] = []
+    for chunk_id, score in fused:
+        item = by_id[chunk_id]
+        item.score = score + (params.municipality_boost
+                              if named and item.chunk.municipality in named else 0.0)
+        out.append(item)
+    out.sort(key=lambda s: -s.score)  # stable: ties keep the fused order
+    return out
 
 
 def _collapse(ranked: list[ScoredChunk], limit: int | None = None) -> list[ScoredChunk]:

@@ -54,10 +54,17 @@ def test_unknown_terms_rule_is_swedish_only() -> None:
 
 
 def test_missing_entity_refuses_evidence_about_a_neighbour() -> None:
-    decision = _decide(missing_names=("gävl",))
-    assert decision.refused and decision.rule == "missing_entity" and decision.value == "gävl"
-    off = RefusalPolicy(check_missing_entity=False)
-    assert not off.decide(GOOD.__class__(**{**GOOD.__dict__, "missing_names": ("x",)})).refused
+    decision = _decide(known_names=1, missing_names=("gävl",))
+    assert decision.refused and decision.rule == "missing_entity"
+    assert (decision.value, decision.threshold) == (0.0, 1.0)
+    assert not _decide(known_names=2, missing_names=()).refused
+    half = RefusalPolicy(min_entity_coverage=0.5)
+    two = GOOD.__class__(**{**GOOD.__dict__, "known_names": 2, "missing_names": ("lund",)})
+    assert not half.decide(two).refused  # one of two names covered is enough here
+    assert POLICY.decide(two).refused
+    off = RefusalPolicy(min_entity_coverage=0.0)
+    assert not off.decide(GOOD.__class__(**{**GOOD.__dict__, "known_names": 1,
+                                           "missing_names": ("x",)})).refused
 
 
 def test_answer_type_must_sit_in_a_sentence_carrying_the_attribute() -> None:

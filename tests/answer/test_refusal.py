@@ -27,14 +27,19 @@ def test_unknown_and_missing_names_are_measured() -> None:
     chunk = Chunk(chunk_id="c", doc_id="d.txt", doc_hash="h", ordinal=0, text=text, start=0,
                   end=len(text), content_hash="x", title="T", municipality="Trollhättan")
     lexical = LexicalIndex([chunk])
+    # The chosen sentence's passage: only its own first sentence, Trollhättan's.
+    first = text.split(". ")[0]
+    other = Chunk(chunk_id="p", doc_id="p.txt", doc_hash="h", ordinal=0, text=first, start=0,
+                  end=len(first), content_hash="y", title="Om Trollhättan",
+                  municipality="Trollhättan")
     q = "Vad gör Göteborgs stad mot skolsegregationen?"
     ev = evidence(q, "sv", _extract(text.split(". ")[0], q, lexical), 0.9, lexical)
     assert ev.unknown_names == ("göteborg",) and ev.missing_names == ()
     q = "Vad gör Lund mot skolsegregationen?"  # Lund is known, but not in the evidence
-    ev = evidence(q, "sv", _extract(text.split(". ")[0], q, lexical), 0.9, lexical)
-    assert ev.unknown_names == () and ev.missing_names == ("lund",)
+    ev = evidence(q, "sv", _extract(text.split(". ")[0], q, lexical), 0.9, lexical, [other])
+    assert ev.unknown_names == () and ev.missing_names == ("lund",) and ev.known_names == 1
     q = "Vad gör Trollhättan mot segregation?"
-    ev = evidence(q, "sv", _extract(text.split(". ")[0], q, lexical), 0.9, lexical)
+    ev = evidence(q, "sv", _extract(text.split(". ")[0], q, lexical), 0.9, lexical, [other])
     assert ev.unknown_names == () and ev.missing_names == ()
 
 

