@@ -222,8 +222,7 @@ def build_chain(assistant: Assistant) -> Runnable[Request, Event]:
     def condense(state: Request) -> Condensed:
         question, history = state.question, state.history
         notice: str | None = None
-        standalone = condense_offline(question, history,
-                                      lambda q: bool(assistant.retriever.named_municipalities(q)))
+        standalone = condense_offline(question, history, assistant.retriever.names_municipality)
         if assistant.chat_model is not None and history:
             from assistant.answer.llm import condense
             from assistant.errors import LLMError

@@ -161,6 +161,7 @@ class RefusalPolicy:
     min_standout_en: float = 2.9
     check_unknown_terms: bool = True
     min_entity_coverage: float = 1.0  # share of the question's known names the evidence has
+    check_answer_type: bool = True
     min_typed_coverage: float = 0.0
     min_attribute_coverage: float = 0.0
     min_attribute_coverage_en: float = 0.0
@@ -213,7 +214,7 @@ class RefusalPolicy:
             covered = 1.0 - len(ev.missing_names) / ev.known_names
             out.append(Check("missing_entity", covered, self.min_entity_coverage,
                              covered >= self.min_entity_coverage))
-        if ev.answer_type:
+        if ev.answer_type and self.check_answer_type:
             coverage = ev.typed_coverage if ev.typed_coverage is not None else 0.0
             out.append(Check("missing_answer_type", coverage, self.min_typed_coverage,
                              ev.typed and coverage >= self.min_typed_coverage))

@@ -475,3 +475,77 @@ def _judge_reports(judge: Judge, reports: Sequence[EvalReport], args: argparse.N
         failures = report.aggregate.get("judge_failures", 0)
         _progress(args, f"domare {cfg['model']}: {cfg['requests']} anrop, "
                         f"{failures} misslyckade bedömningar ({report.name})")
+
+
+
+# --- assistant eval calibrate ----------------------------------------------------------------
+
+
+CALIBRATE = "calibrate"  # a verb of `assistant eval` (cli/suites.py routes eval verbs)
+
+
+def add_calibrate_parser(subparsers: Any) -> None:
+    """Register ``eval calibrate`` (invoked as ``assistant eval calibrate``)."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        CALIBRATE,
+        help="välj fusionsvikter och vägransgränser med korsvalidering över "
+             "utvecklingssviterna",
+        description=(
+            "Kör egna eval-frågorna och FAQ-utvecklingssviterna, väljer hämtningsvikter och "
+            "vägransgränser med k-faldig korsvalidering och skriver tabellerna "
+            "(utanför vikningen och i urvalet). Exitkod 2 med --check när de incheckade "
+            "värdena inte är de som väljs nu."
+        ),
+    )
+    p.error = _usage_error(p)  # type: ignore[method-assign]
+    p.add_argument("--write", action="store_true",
+                   help="skriv de valda värdena till assistant/calibration.json")
+    p.add_argument("--check", action="store_true",
+                   help="kontrollera att de incheckade värdena är de som väljs nu")
+    p.add_argument("--readme", type=Path, metavar="README.md",
+                   help="skriv tabellerna mellan kalibreringsmarkörerna i README")
+    p.add_argument("--markdown", type=Path, metavar="FILE", help="skriv tabellerna till FILE")
+    p.add_argument("--out", type=Path, metavar="RESULT.json",
+                   help="skriv alla siffror och varje vikningens val som JSON")
+    p.set_defaults(func=run_calibrate_command)
+
+
+def run_calibrate_command(args: argparse.Namespace) -> int:
+    from importlib import resources
+
+    from assistant.answer.policy import CALIBRATION_FILE, RefusalPolicy, load_calibration
+    from assistant.evaluation import calibrate as cal
+
+    settings = load_settings()
+    items, rankers = cal.collect(settings, progress=cal.progress_to_stderr)
+    committed = load_calibration()
+    start = RefusalPolicy.from_calibration(committed)
+    result = cal.calibrate(items, rankers, start,
+                           lambda fusion: cal.replay_answers(settings, items, fusion))
+    block = cal.render_markdown(result)
+    print(block)
+    chosen = result.calibration_json()
+    if args.out:
+        args.out.write_text(json.dumps({"chosen": chosen, "retrieval": result.retrieval_rows,
+                                        "refusal": result.refusal_rows,
+                                        "folds": result.fold_choices}, ensure_ascii=False,
+                                       indent=2, default=str) + "\n", encoding="utf-8")
+    if args.markdown:
+        args.markdown.write_text(block + "\n", encoding="utf-8")
+    if args.readme:
+        cal.update_readme(args.readme, block)
+        err(f"README: {args.readme}")
+    if args.write:
+        path = Path(str(resources.files("assistant").joinpath(CALIBRATION_FILE)))
+        cal.write_json(path, chosen)
+        err(f"skrev {path}")
+    changed = cal.differs(committed, chosen)
+    if changed:
+        err("Kalibreringen väljer andra värden än de incheckade:")
+        for line in changed:
+            err(f"  {line}")
+        if args.check:
+            return EXIT_GATE
+    else:
+        err("De incheckade värdena är de som kalibreringen väljer.")
+    return EXIT_OK

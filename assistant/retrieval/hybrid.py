@@ -82,6 +82,10 @@ class Retriever:
     def municipalities(self) -> list[str]:
         return sorted(self._municipality_patterns)
 
+    def names_municipality(self, text: str) -> bool:
+        """Whether ``text`` names a municipality of the corpus (the condenser asks this)."""
+        return bool(self.named_municipalities(text))
+
     def named_municipalities(self, question: str) -> list[str]:
         return [m for m, pat in self._municipality_patterns.items() if pat.search(question)]
 
