@@ -35,14 +35,12 @@ command; the numbers below are only the fallbacks of a policy built by hand.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
-from functools import lru_cache
-from importlib import resources
 from typing import Any
 
+from assistant.config import CALIBRATION_FILE, load_calibration
 from assistant.language import Language
 
 __all__ = [
@@ -54,8 +52,6 @@ __all__ = [
     "RefusalPolicy",
     "load_calibration",
 ]
-
-CALIBRATION_FILE = "calibration.json"  # inside the ``assistant`` package
 
 # Rule names in evaluation order; part of the answer object's ``refusal`` contract.
 RULES = (
@@ -238,11 +234,3 @@ def _round(value: Any) -> Any:
     if isinstance(value, float):
         return None if math.isnan(value) else round(value, 4)
     return value
-
-
-@lru_cache(maxsize=1)
-def load_calibration() -> dict[str, Any]:
-    """The committed calibration: retrieval weights and refusal thresholds (read once)."""
-    text = resources.files("assistant").joinpath(CALIBRATION_FILE).read_text(encoding="utf-8")
-    data: dict[str, Any] = json.loads(text)
-    return data

@@ -513,8 +513,9 @@ def add_calibrate_parser(subparsers: Any) -> None:
 def run_calibrate_command(args: argparse.Namespace) -> int:
     from importlib import resources
 
-    from assistant.answer.policy import CALIBRATION_FILE, RefusalPolicy, load_calibration
-    from assistant.evaluation import calibrate as cal
+    from assistant.answer.policy import RefusalPolicy
+    from assistant.cli import calibrate as cal
+    from assistant.config import CALIBRATION_FILE, load_calibration
 
     settings = load_settings()
     items, rankers = cal.collect(settings, progress=cal.progress_to_stderr)

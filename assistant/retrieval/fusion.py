@@ -39,7 +39,7 @@ class FusionParams:
 
     @classmethod
     def from_calibration(cls, data: Mapping[str, Any] | None = None) -> FusionParams:
-        from assistant.answer.policy import load_calibration
+        from assistant.config import load_calibration
 
         data = load_calibration() if data is None else data
         values = dict(data.get("retrieval", {}))

@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from assistant.answer.policy import RULES, Decision, Evidence, RefusalPolicy, load_calibration
+from assistant.answer.policy import RULES, Decision, Evidence, RefusalPolicy
+from assistant.config import load_calibration
 
 # Evidence that passes every rule of the policy below; each test breaks one thing.
 GOOD = Evidence(language="sv", best_passage=0.88, best_lexical=0.6, best_sentence=0.87,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from assistant.answer.policy import Evidence, RefusalPolicy
+from assistant.cli import calibrate as cal
 from assistant.cli.main import route_subverbs
-from assistant.evaluation import calibrate as cal
 from assistant.retrieval.fusion import FusionParams
 from assistant.retrieval.hybrid import Candidates, Retriever
 from assistant.types import Chunk
