@@ -280,21 +280,33 @@ def fusion_grid() -> list[FusionParams]:
 
 
 def choose_fusion(items: Sequence[Item]) -> FusionParams:
-    """Best mean (hit@1 + recall@5 + MRR) / 3 per suite among settings never below dense."""
+    """Best mean (hit@1 + recall@5 + MRR) / 3 per suite among settings never below dense.
+
+    "Dense" is both the project's own dense mode and the raw dense reference: a setting
+    must match the better of the two on every metric of every suite. Where no setting
+    can (the raw reference wins on a suite whatever the weights), the project's dense
+    mode alone is the floor, and the README table shows the gap.
+    """
     suites = sorted({i.suite for i in items if i.answerable})
     by_suite = {s: [i for i in items if i.suite == s and i.answerable] for s in suites}
-    floor = {s: retrieval_metrics(by_suite[s], DENSE) for s in suites}
-    best, best_score = DENSE, -1.0
+    dense = {s: retrieval_metrics(by_suite[s], DENSE) for s in suites}
+    raw = {s: retrieval_metrics(by_suite[s], None) for s in suites}
+    strict = {s: {m: max(dense[s][m], raw[s][m]) for m in dense[s]} for s in suites}
+    scored = []
     for params in fusion_grid():
         per_suite = {s: retrieval_metrics(by_suite[s], params) for s in suites}
-        if any(per_suite[s][m] < floor[s][m] - 1e-12 for s in suites for m in floor[s]):
-            continue
         score = sum(sum(v.values()) / 3 for v in per_suite.values()) / len(suites)
-        if score > best_score + 1e-12:
-            best, best_score = params, score
-    if best_score < 0:  # nothing beats the floor: dense itself (weights 0) is feasible
-        return DENSE
-    return best
+        scored.append((params, per_suite, score))
+    for floor in (strict, dense):
+        best, best_score = DENSE, -1.0
+        for params, per_suite, score in scored:
+            if any(per_suite[s][m] < floor[s][m] - 1e-12 for s in suites for m in floor[s]):
+                continue
+            if score > best_score + 1e-12:
+                best, best_score = params, score
+        if best_score >= 0:
+            return best
+    return DENSE
 
 
 # --- refusal ---------------------------------------------------------------------------------
