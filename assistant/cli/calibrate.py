@@ -176,7 +176,8 @@ def collect(settings: Settings, suites: Sequence[Suite] = DEFAULT_SUITES,
             filters = Filters(exclude_doc_ids=q.exclude_sources)
             standalone = condense_offline(q.question, q.history, retriever.names_municipality)
             found = retriever.gather(standalone, K, filters, "hybrid")
-            raw = reference.ask(standalone, k=K, filters=filters).retrieved_ids
+            vector = found.query_vector or embeddings.embed_query(standalone)
+            raw = reference.search(vector, K, q.exclude_sources)
             items.append(Item(suite.name, q.id, q.kind, q.expected_sources, found,
                               raw_dense=tuple(raw)))
     return items, rankers

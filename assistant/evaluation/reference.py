@@ -65,6 +65,20 @@ class DenseReference:
         return {"documents": len(self.documents), "chunks": len(self.documents),
                 "embedding_model": model_id(self.embeddings)}
 
+    def search(self, query_vector: Sequence[float], k: int,
+               exclude: Sequence[str] = ()) -> list[str]:
+        """Ids of the ``k`` nearest documents to an already embedded query."""
+        order, _ = self._search(query_vector, k, exclude)
+        return [self.documents[i].doc_id for i in order]
+
+    def _search(self, query_vector: Sequence[float], k: int,
+                exclude: Sequence[str]) -> tuple[list[int], np.ndarray]:
+        scores = self._matrix @ np.asarray(query_vector, dtype=np.float32)
+        skip = set(exclude)
+        order = [int(i) for i in np.argsort(-scores, kind="stable")
+                 if self.documents[int(i)].doc_id not in skip][:k]
+        return order, scores
+
     def ask(
         self,
         question: str,
@@ -78,11 +92,8 @@ class DenseReference:
         Only the filters' ``exclude_doc_ids`` (the leave-the-answer-out suite) is
         honoured, exactly as if those documents had not been embedded."""
         started = time.perf_counter()
-        query = np.asarray(self.embeddings.embed_query(question), dtype=np.float32)
-        scores = self._matrix @ query
-        skip = set(getattr(filters, "exclude_doc_ids", ()))
-        order = [int(i) for i in np.argsort(-scores, kind="stable")
-                 if self.documents[int(i)].doc_id not in skip][: k or 5]
+        vector = self.embeddings.embed_query(question)
+        order, scores = self._search(vector, k or 5, getattr(filters, "exclude_doc_ids", ()))
         retrieved = time.perf_counter()
         sources = [Source(n=rank, id=self.documents[i].doc_id, title=self.documents[i].title,
                           municipality=None, date=None, url=None,
