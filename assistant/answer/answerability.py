@@ -65,6 +65,23 @@ def _passage_bag(chunk: Chunk) -> frozenset[str]:
     return frozenset(stems)
 
 
+def _parts(term: str) -> list[str]:
+    return [part for part in term.split("-") if part]
+
+
+def _known(lexical: LexicalIndex, term: str) -> bool:
+    """The corpus has the term, or (hyphenated: "RUT-taket") every one of its parts."""
+    return lexical.knows(term) or ("-" in term and all(lexical.knows(p) for p in _parts(term)))
+
+
+def _mentions(bag: frozenset[str], name: str) -> bool:
+    """A passage mentions a name by its stem or compound, or a hyphenated name by one of
+    its parts exactly: "ROT-avdrag" is mentioned by "ROT på arbetskostnaden"."""
+    if term_match(name, bag) > 0:
+        return True
+    return "-" in name and any(part in bag for part in _parts(name))
+
+
 def question_names(question: str) -> list[str]:
     """Stems of the capitalised words after the first: the entities a question names.
 
@@ -115,13 +132,13 @@ def evidence(
     chosen = extract.sentences
     weights = chosen[0].weights if chosen else {}
 
-    unknown = [t for t in terms if not lexical.knows(t)]
-    unknown_names = [n for n in names if not lexical.knows(n)]
+    unknown = [t for t in terms if not _known(lexical, t)]
+    unknown_names = [n for n in names if not _known(lexical, n)]
     # A known name must be mentioned by the passage (text, title, municipality) of a
     # chosen sentence: otherwise the quotes are about a neighbour of what was asked.
     known_names = [n for n in names if n not in unknown_names]
     bags = [_passage_bag(passages[c.n - 1]) for c in chosen if 0 < c.n <= len(passages)]
-    missing = [n for n in known_names if not any(term_match(n, bag) > 0 for bag in bags)]
+    missing = [n for n in known_names if not any(_mentions(bag, n) for bag in bags)]
 
     attribute = attribute_terms(terms, names)
     attribute_cov = max((_coverage(attribute, weights, c.text) for c in chosen), default=0.0)

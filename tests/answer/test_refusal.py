@@ -112,3 +112,16 @@ def test_type_rule_still_refuses_when_best_sentence_lacks_the_number() -> None:
                                {}, typed=True, weights={"flytt": 1.0})
     kind = extractive.answer_type("Hur mycket kostade flytten?")
     assert not extractive.select([top, low], kind=kind).typed
+
+
+def test_hyphenated_names_count_by_their_parts() -> None:
+    text = "Ja, takbyte ger ROT på arbetskostnaden. RUT har ett eget tak per år."
+    chunk = Chunk(chunk_id="c", doc_id="d.txt", doc_hash="h", ordinal=0, text=text, start=0,
+                  end=len(text), content_hash="x", title="Takbyte")
+    lexical = LexicalIndex([chunk])
+    q = "Ger takbyte ROT-avdrag?"
+    ev = evidence(q, "sv", _extract(text, q, lexical), 0.9, lexical, [chunk])
+    assert ev.missing_names == ()  # "ROT" mentions ROT-avdrag
+    q = "Är RUT-taket separat?"
+    ev = evidence(q, "sv", _extract(text, q, lexical), 0.9, lexical, [chunk])
+    assert ev.unknown_names == ()  # RUT and tak are both known
