@@ -520,7 +520,9 @@ def run_calibrate_command(args: argparse.Namespace) -> int:
     settings = load_settings()
     items, rankers = cal.collect(settings, progress=cal.progress_to_stderr)
     committed = load_calibration()
-    start = RefusalPolicy.from_calibration(committed)
+    # The search starts from the hand-set policy of the code, never from the committed
+    # file: so re-running reproduces the committed values instead of wandering from them.
+    start = RefusalPolicy(source="hand-set start")
     result = cal.calibrate(items, rankers, start,
                            lambda fusion: cal.replay_answers(settings, items, fusion))
     block = cal.render_markdown(result)
