@@ -222,7 +222,6 @@ class QuestionResult:
             "retrieved_sources": list(self.outcome.retrieved_sources),
             "answer": self.outcome.answer,
             "refused": self.outcome.refused,
-            "refusal": answer.refusal if answer else None,
             "exclude_sources": list(q.exclude_sources),
             "mode": answer.mode if answer else None,
             "model": answer.model if answer else None,

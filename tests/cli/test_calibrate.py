@@ -6,7 +6,7 @@ from pathlib import Path
 
 from assistant.answer.policy import Evidence, RefusalPolicy
 from assistant.cli import calibrate as cal
-from assistant.cli.main import route_subverbs
+from assistant.cli.suites import build_verb_parser, is_verb
 from assistant.retrieval.fusion import FusionParams
 from assistant.retrieval.hybrid import Candidates, Retriever
 from assistant.types import Chunk
@@ -81,13 +81,8 @@ def test_readme_block_is_replaced_between_markers(tmp_path: Path) -> None:
         f"intro\n{cal.README_BEGIN}\nnew table\n{cal.README_END}\noutro\n"
 
 
-def test_eval_calibrate_is_routed_to_its_own_subcommand() -> None:
-    assert route_subverbs(["eval", "calibrate", "--check"]) == [cal_cmd(), "--check"]
-    assert route_subverbs(["-v", "eval", "calibrate"]) == ["-v", cal_cmd()]
-    assert route_subverbs(["eval", "calibrate.jsonl"]) == ["eval", "calibrate.jsonl"]
-
-
-def cal_cmd() -> str:
-    from assistant.cli.evaluate import CALIBRATE
-
-    return CALIBRATE
+def test_eval_calibrate_is_a_verb_of_eval() -> None:
+    assert is_verb(["eval", "calibrate", "--check"])
+    assert not is_verb(["eval", "calibrate.jsonl"])
+    args = build_verb_parser().parse_args(["eval", "calibrate", "--check"])
+    assert args.verb == "calibrate" and args.check and not args.write
