@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from assistant.answer import extractive
+from assistant.answer.answerability import evidence
 from assistant.answer.condense import condense_offline
+from assistant.answer.policy import Decision, RefusalPolicy
 from assistant.citations import (
     REFUSAL_TEXT,
     check_citations,
@@ -34,7 +36,7 @@ from assistant.citations import (
 )
 from assistant.config import RetrieverName
 from assistant.history import History
-from assistant.language import analyse, detect_language
+from assistant.language import Language, detect_language
 from assistant.retrieval.filters import Filters
 from assistant.retrieval.hybrid import Retrieval, Retriever
 from assistant.text import clean_question
@@ -53,28 +55,11 @@ Event = tuple[str, Any]
 # Split after each citation or line break, keeping the separators: "".join == text.
 _PIECE = re.compile(r"(?<=\]\s)|(?<=\n)")
 
-# Refusal (calibrated on eval/questions.jsonl; README, "Refusal calibration"). A
-# question is refused when any of these holds:
-# * retrieval evidence is weak: the best passage's cosine similarity is below
-#   MIN_EVIDENCE (English questions: MIN_EVIDENCE_EN, cross-lingual similarities run
-#   lower) unless the best sentence covers MIN_LEXICAL of the question's weighted terms;
-# * the question asks for a number or a date and no relevant chosen sentence has one;
-# * a Swedish question names something the corpus never mentions (a capitalised word
-#   with no occurrence, "Göteborgs", "Allsvenskan"), or none of its content terms
-#   occurs in the corpus at all ("recept på kanelbullar"). English questions are
-#   exempt: their words are unknown to a Swedish vocabulary by nature.
-MIN_EVIDENCE = 0.815
-MIN_EVIDENCE_EN = 0.75
-MIN_LEXICAL = 0.5
-# English questions cannot use the vocabulary rules, and cosine similarities of e5 are
-# compressed (everything scores 0.75-0.9), so an English question is also refused when
-# its best sentence does not stand out from the corpus: fewer than MIN_STANDOUT_EN
-# standard deviations above the question's mean similarity to all corpus sentences.
-# Measured on eval/questions.jsonl: answerable English questions 3.04-4.71, the
-# off-topic one ("train for a marathon") 2.70; Swedish off-topic questions 2.30-2.83.
-# Mean and covariance are over every sentence of the corpus, kept with the index
+# Refusal rules and their thresholds live in answer/policy.py (one frozen policy per
+# Assistant, thresholds from assistant/calibration.json); the evidence they judge is
+# measured in answer/answerability.py. The English stand-out statistics (mean and
+# covariance over every sentence of the corpus) are kept with the index
 # (:class:`assistant.retrieval.sentences.SentenceStats`), not sampled per process.
-MIN_STANDOUT_EN = 2.9
 SENTENCE_CACHE_CHUNKS = 4096  # passages whose sentence vectors are kept (~4 kB each)
 DEGENERATE = "Frågan innehåller inga ord att söka efter. Skriv frågan med ord."
 NOT_SOURCED = ("Svaret saknar giltiga källhänvisningar och ska inte läsas som hämtat ur "
@@ -123,10 +108,12 @@ class Assistant:
     """Retriever + answerer for one index; thread-safe, built once per process."""
 
     def __init__(self, settings: Settings, retriever: Retriever,
-                 chat_model: ChatOpenAI | None = None) -> None:
+                 chat_model: ChatOpenAI | None = None,
+                 policy: RefusalPolicy | None = None) -> None:
         self.settings = settings
         self.retriever = retriever
         self.chat_model = chat_model
+        self.policy = RefusalPolicy.from_calibration() if policy is None else policy
         self._chain: Runnable[Request, Event] | None = None
         self._sentences: OrderedDict[str, SentencePack] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -195,7 +182,8 @@ class Assistant:
             yield ("done", Answer(question=question, answer=REFUSAL_TEXT, refused=True,
                                   mode=self.mode, citations=[], sources=[],
                                   timings_ms={"retrieve": 0.0, "generate": 0.0, "total": 0.0},
-                                  notice=DEGENERATE))
+                                  notice=DEGENERATE,
+                                  refusal=Decision(True, "degenerate_question").to_dict()))
             return
         request = Request(question=question, history=tuple(history),
                           k=k or self.settings.k, filters=filters,
@@ -215,8 +203,7 @@ def build_chain(assistant: Assistant) -> Runnable[Request, Event]:
     def condense(state: Request) -> Condensed:
         question, history = state.question, state.history
         notice: str | None = None
-        standalone = condense_offline(question, history,
-                                      lambda q: bool(assistant.retriever.named_municipalities(q)))
+        standalone = condense_offline(question, history, assistant.retriever.names_municipality)
         if assistant.chat_model is not None and history:
             from assistant.answer.llm import condense
             from assistant.errors import LLMError
@@ -256,8 +243,8 @@ def _answer(assistant: Assistant, state: Retrieved) -> Iterator[Event]:
     yield ("sources", sources)
 
     extract = _extract(assistant, state, retrieval)
-    supported = bool(extract.sentences) and _supported(assistant, question, language,
-                                                       retrieval, extract)
+    decision = _decide(assistant, question, language, retrieval, extract)
+    supported = not decision.refused
     notice = state.notice
     text, refused, model = REFUSAL_TEXT, True, None
     if supported and assistant.chat_model is not None:
@@ -307,42 +294,31 @@ def _answer(assistant: Assistant, state: Retrieved) -> Iterator[Event]:
     yield ("done", Answer(question=question, answer=text, refused=refused,
                           mode="llm" if model else "extractive",
                           citations=citations, sources=sources, timings_ms=timings,
-                          model=model, notice=notice, flagged=flagged))
+                          model=model, notice=notice, flagged=flagged,
+                          refusal=_final(decision, refused).to_dict()))
 
 
-def unknown_terms(assistant: Assistant, question: str) -> tuple[list[str], list[str]]:
-    """(content terms, named words) of a question that the corpus never mentions.
-
-    Named words are capitalised words after the first one ("Göteborgs", "Allsvenskan");
-    the municipalities of the corpus are always known.
-    """
-    lexical = assistant.retriever.lexical
-    unknown = [t for t in lexical.terms(question).exact if not lexical.knows(t)]
-    tokens = re.findall(r"\w+(?:[-:]\w+)*", question)[1:]
-    names = [w for w in tokens if w[0].isupper()
-             and not assistant.retriever.named_municipalities(w)
-             and not all(lexical.knows(t) for t in analyse(w))]
-    return unknown, names
+def _final(decision: Decision, refused: bool) -> Decision:
+    """The recorded decision: the policy's, unless the model refused what it let through."""
+    return decision.as_model_refusal() if refused and not decision.refused else decision
 
 
-def _supported(assistant: Assistant, question: str, language: str, retrieval: Retrieval,
-               extract: extractive.Extract) -> bool:
-    floor = MIN_EVIDENCE_EN if language == "en" else MIN_EVIDENCE
-    if retrieval.best_dense and retrieval.best_dense < floor and \
-            extract.best_lexical < MIN_LEXICAL:
-        return False
+def _decide(assistant: Assistant, question: str, language: Language, retrieval: Retrieval,
+            extract: extractive.Extract) -> Decision:
+    """The policy's verdict on the measured evidence (LLM mode: before any model call)."""
+    if not extract.sentences:
+        return Decision.no_evidence()
+    query_vector = retrieval.query_vector
     stats = retrieval.snapshot.stats if retrieval.snapshot is not None else None
-    if language == "en" and retrieval.query_vector is not None and stats is not None and \
-            stats.standout(retrieval.query_vector, extract.best_dense) < MIN_STANDOUT_EN:
-        return False
-    if not extract.typed:
-        return False
-    if language == "sv":
-        terms = assistant.retriever.lexical.terms(question).exact
-        unknown, names = unknown_terms(assistant, question)
-        if names or (terms and len(unknown) == len(terms)):
-            return False
-    return True
+
+    def standout() -> float:
+        assert query_vector is not None and stats is not None
+        return stats.standout(query_vector, extract.best_dense)
+
+    measured = evidence(question, language, extract, retrieval.best_dense or None,
+                        assistant.retriever.lexical, [c.chunk for c in retrieval.chunks],
+                        standout if query_vector is not None and stats is not None else None)
+    return assistant.policy.decide(measured)
 
 
 def _extract(assistant: Assistant, state: Retrieved,

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from assistant.evaluation.dataset import EvalQuestion
     from assistant.evaluation.harness import Answerer, EvalReport, QuestionResult, RunSpec
     from assistant.evaluation.judge import Judge
+    from assistant.evaluation.reference import DenseReference
 
 __all__ = ["add_eval_parser", "run_eval_command", "verdict"]
 
@@ -83,6 +84,10 @@ def add_eval_parser(subparsers: Any) -> None:
                    metavar="METRIC=VALUE",
                    help="högsta godkända värde, t.ex. false_refusal_rate=0.1 eller "
                         "total_p95=500 (kan upprepas)")
+    p.add_argument("--corpus", type=Path, metavar="DIR",
+                   help="utvärdera mot en egen korpus (t.ex. eval/faq-dev/corpus): ett eget "
+                        "index under indexmappen, nyckat på korpusens fingeravtryck, byggs "
+                        "inkrementellt om det saknas")
     p.add_argument("--markdown", type=Path, metavar="FILE",
                    help="skriv en Markdown-rapport med diagram (PNG bredvid)")
     p.add_argument("--quiet", action="store_true",
@@ -177,12 +182,19 @@ def _warn_unknown(questions: Sequence[EvalQuestion], known: set[str],
 
 def _run(args: argparse.Namespace) -> int:
     from assistant.evaluation.harness import check_gate
-    from assistant.evaluation.report import render_config, render_failures, render_table
+    from assistant.evaluation.report import (
+        render_config,
+        render_failures,
+        render_refusal_reasons,
+        render_table,
+    )
 
     minimums, maximums = _parse_thresholds(args)
     if args.concurrency < 1 or args.judge_repeats < 1:
         raise UserError("--concurrency och --judge-repeats måste vara minst 1")
     settings = _make_settings(args)
+    if args.corpus is not None:
+        settings = _corpus_index(settings, args)
     judge = _make_judge(settings, args)
     specs = _specs(args, settings)
     questions, malformed = _load_questions(args.file)
@@ -197,6 +209,10 @@ def _run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print()
         print(render_failures(reports[0]))
+    reasons = render_refusal_reasons(reports[0])
+    if reasons:
+        print()
+        print(reasons)
     _write_reports(reports, args)
     if interrupted:
         done = sum(len(r.results) for r in reports)
@@ -224,6 +240,22 @@ def verdict(problems: Sequence[object], failed: str, passed: str) -> int:
         return EXIT_GATE
     print(f"\n{passed}")
     return EXIT_OK
+
+
+def _corpus_index(settings: Settings, args: argparse.Namespace) -> Settings:
+    """Settings for ``--corpus``: its own fingerprinted index, brought up to date first."""
+    from assistant.evaluation.corpora import corpus_settings
+    from assistant.ingest.pipeline import ingest
+
+    try:
+        settings = corpus_settings(settings, args.corpus)
+    except FileNotFoundError as exc:
+        raise UserError(str(exc)) from None
+    _progress(args, f"Index för {args.corpus}: {settings.index_dir}")
+    summary = ingest(settings, progress=not args.quiet and sys.stderr.isatty())
+    if summary.added or summary.updated:
+        _progress(args, summary.render())
+    return settings
 
 
 def _write_reports(reports: Sequence[EvalReport], args: argparse.Namespace) -> None:
@@ -275,7 +307,7 @@ def _run_specs(
     assistant: Assistant | None = None
     embeddings: Embeddings | None = None
     known: set[str] | None = None
-    if any(not spec.is_baseline for spec in specs):
+    if any(spec.is_assistant for spec in specs):
         from assistant.answer import Assistant
 
         assistant = Assistant.from_settings(settings)
@@ -286,6 +318,7 @@ def _run_specs(
         unknown = _warn_unknown(questions, known, "indexet")
 
     baseline: TutorialBaseline | None = None
+    reference: DenseReference | None = None
     reports: list[EvalReport] = []
     try:
         for spec in specs:
@@ -299,6 +332,11 @@ def _run_specs(
                         unknown = _warn_unknown(
                             questions, {d.doc_id for d in baseline.documents}, "korpusen")
                 answerer, config = baseline, _baseline_config(baseline, warnings)
+            elif spec.is_reference:
+                if reference is None:
+                    _progress(args, "Bäddar in referensens råa dokument …")
+                    reference = _build_reference(settings, embeddings)
+                answerer, config = reference, _reference_config(reference)
             else:
                 assert assistant is not None  # built above for every non-baseline spec
                 answerer, config = assistant, _assistant_config(assistant, settings)
@@ -317,6 +355,25 @@ def _build_baseline(settings: Settings, embeddings: Embeddings | None) -> Tutori
     from assistant.evaluation.baseline import TutorialBaseline
 
     return TutorialBaseline.from_settings(settings, embeddings)
+
+
+def _build_reference(settings: Settings, embeddings: Embeddings | None) -> DenseReference:
+    from assistant.evaluation.reference import DenseReference
+    from assistant.retrieval.embeddings import get_embeddings
+
+    return DenseReference.from_corpus(Path(settings.corpus_dir),
+                                      embeddings or get_embeddings(settings),
+                                      settings.metadata_file)
+
+
+def _reference_config(reference: DenseReference) -> dict[str, Any]:
+    from assistant.evaluation.reference import DESCRIPTION
+
+    stats = reference.stats()
+    return {"embedding_model": stats["embedding_model"], "mode": "reference",
+            "llm_model": None,
+            "index": {"documents": stats["documents"], "chunks": stats["chunks"]},
+            "pipeline": DESCRIPTION, "build_seconds": round(reference.build_seconds, 2)}
 
 
 def _baseline_config(baseline: TutorialBaseline, warnings: dict[str, Any]) -> dict[str, Any]:
@@ -418,3 +475,80 @@ def _judge_reports(judge: Judge, reports: Sequence[EvalReport], args: argparse.N
         failures = report.aggregate.get("judge_failures", 0)
         _progress(args, f"domare {cfg['model']}: {cfg['requests']} anrop, "
                         f"{failures} misslyckade bedömningar ({report.name})")
+
+
+
+# --- assistant eval calibrate ----------------------------------------------------------------
+
+
+CALIBRATE = "calibrate"  # a verb of `assistant eval` (cli/suites.py routes eval verbs)
+
+
+def add_calibrate_parser(subparsers: Any) -> None:
+    """Register ``eval calibrate`` (invoked as ``assistant eval calibrate``)."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        CALIBRATE,
+        help="välj fusionsvikter och vägransgränser med korsvalidering över "
+             "utvecklingssviterna",
+        description=(
+            "Kör egna eval-frågorna och FAQ-utvecklingssviterna, väljer hämtningsvikter och "
+            "vägransgränser med k-faldig korsvalidering och skriver tabellerna "
+            "(utanför vikningen och i urvalet). Exitkod 2 med --check när de incheckade "
+            "värdena inte är de som väljs nu."
+        ),
+    )
+    p.error = _usage_error(p)  # type: ignore[method-assign]
+    p.add_argument("--write", action="store_true",
+                   help="skriv de valda värdena till assistant/calibration.json")
+    p.add_argument("--check", action="store_true",
+                   help="kontrollera att de incheckade värdena är de som väljs nu")
+    p.add_argument("--readme", type=Path, metavar="README.md",
+                   help="skriv tabellerna mellan kalibreringsmarkörerna i README")
+    p.add_argument("--markdown", type=Path, metavar="FILE", help="skriv tabellerna till FILE")
+    p.add_argument("--out", type=Path, metavar="RESULT.json",
+                   help="skriv alla siffror och varje vikningens val som JSON")
+    p.set_defaults(func=run_calibrate_command)
+
+
+def run_calibrate_command(args: argparse.Namespace) -> int:
+    from importlib import resources
+
+    from assistant.answer.policy import RefusalPolicy
+    from assistant.cli import calibrate as cal
+    from assistant.config import CALIBRATION_FILE, load_calibration
+
+    settings = load_settings()
+    items, rankers = cal.collect(settings, progress=cal.progress_to_stderr)
+    committed = load_calibration()
+    # The search starts from the hand-set policy of the code, never from the committed
+    # file: so re-running reproduces the committed values instead of wandering from them.
+    start = RefusalPolicy(source="hand-set start")
+    result = cal.calibrate(items, rankers, start,
+                           lambda fusion: cal.replay_answers(settings, items, fusion))
+    block = cal.render_markdown(result)
+    print(block)
+    chosen = result.calibration_json()
+    if args.out:
+        args.out.write_text(json.dumps({"chosen": chosen, "retrieval": result.retrieval_rows,
+                                        "refusal": result.refusal_rows,
+                                        "folds": result.fold_choices}, ensure_ascii=False,
+                                       indent=2, default=str) + "\n", encoding="utf-8")
+    if args.markdown:
+        args.markdown.write_text(block + "\n", encoding="utf-8")
+    if args.readme:
+        cal.update_readme(args.readme, block)
+        err(f"README: {args.readme}")
+    if args.write:
+        path = Path(str(resources.files("assistant").joinpath(CALIBRATION_FILE)))
+        cal.write_json(path, chosen)
+        err(f"skrev {path}")
+    changed = cal.differs(committed, chosen)
+    if changed:
+        err("Kalibreringen väljer andra värden än de incheckade:")
+        for line in changed:
+            err(f"  {line}")
+        if args.check:
+            return EXIT_GATE
+    else:
+        err("De incheckade värdena är de som kalibreringen väljer.")
+    return EXIT_OK

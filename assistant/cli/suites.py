@@ -26,7 +26,7 @@ from assistant.errors import UserError
 
 __all__ = ["VERBS", "build_verb_parser", "is_verb"]
 
-VERBS = ("compare", "convert", "draft")
+VERBS = ("compare", "convert", "draft", "calibrate")
 
 
 def is_verb(argv: Sequence[str]) -> bool:
@@ -142,6 +142,9 @@ def build_verb_parser() -> argparse.ArgumentParser:
     evaluate = top.add_parser("eval")
     _exit_1_on_usage(evaluate)
     sub = evaluate.add_subparsers(dest="verb", required=True)
+    from assistant.cli.evaluate import add_calibrate_parser
+
+    add_calibrate_parser(sub)
 
     p = sub.add_parser(
         "compare", help="jämför två rapporter fråga för fråga",

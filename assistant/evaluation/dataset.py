@@ -29,7 +29,8 @@ __all__ = [
 DEFAULT_KIND = "unspecified"
 
 _KNOWN_FIELDS = frozenset(
-    {"id", "question", "expected_sources", "must_mention", "history", "reference_answer", "kind"}
+    {"id", "question", "expected_sources", "must_mention", "history", "reference_answer", "kind",
+     "exclude_sources"}
 )
 
 
@@ -50,6 +51,9 @@ class EvalQuestion:
     kind: str = DEFAULT_KIND
     extra: dict[str, Any] = field(default_factory=dict, hash=False)
     line: int = 0
+    # Documents retrieval must not see for this question (leave-the-answer-out suite):
+    # the harness excludes them at retrieval time, equivalent to indexing without them.
+    exclude_sources: tuple[str, ...] = ()
 
     @property
     def answerable(self) -> bool:
@@ -176,6 +180,8 @@ def _parse_record(record: dict[str, Any], number: int, errors: list[str]) -> Eva
         ("history", lambda: _parse_history(record.get("history"))),
         ("reference_answer", lambda: _parse_reference_answer(record.get("reference_answer"))),
         ("kind", lambda: _parse_kind(record.get("kind"))),
+        ("exclude_sources", lambda: _parse_sources(record.get("exclude_sources", []),
+                                                   "exclude_sources")),
     )
     for name, parse in parsers:
         try:
@@ -211,11 +217,14 @@ def _parse_expected_sources(record: dict[str, Any]) -> tuple[str, ...]:
     """Required even though it may be empty: a forgotten field must not turn into a refusal test."""
     if "expected_sources" not in record:
         raise DatasetLineError("missing field 'expected_sources'")
-    value = record["expected_sources"]
+    return _parse_sources(record["expected_sources"], "expected_sources")
+
+
+def _parse_sources(value: Any, name: str) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(
         isinstance(item, str) and item.strip() for item in value
     ):
-        raise DatasetLineError("'expected_sources' must be a list of strings")
+        raise DatasetLineError(f"'{name}' must be a list of strings")
     return tuple(dict.fromkeys(item.strip() for item in value))
 
 

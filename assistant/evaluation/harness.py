@@ -39,6 +39,7 @@ from assistant.types import Answer
 __all__ = [
     "BASELINE",
     "CONFIG_NAMES",
+    "RAW_DENSE",
     "GATE_METRICS",
     "REPORT_VERSION",
     "Answerer",
@@ -56,7 +57,8 @@ __all__ = [
 
 REPORT_VERSION = 1
 BASELINE = "baseline"
-CONFIG_NAMES = (*RETRIEVERS, BASELINE)
+RAW_DENSE = "raw-dense"  # evaluation/reference.py: dense search over the raw documents
+CONFIG_NAMES = (*RETRIEVERS, BASELINE, RAW_DENSE)
 
 # Every aggregate value a threshold may name: the metrics, the latency percentiles and the
 # judge's metrics (null, hence failing, when the run was not judged).
@@ -107,6 +109,14 @@ class RunSpec:
     def is_baseline(self) -> bool:
         return self.name == BASELINE
 
+    @property
+    def is_reference(self) -> bool:
+        return self.name == RAW_DENSE
+
+    @property
+    def is_assistant(self) -> bool:
+        return not (self.is_baseline or self.is_reference)
+
 
 def parse_specs(text: str, default_k: int, baseline_k: int = BASELINE_K) -> list[RunSpec]:
     """``"hybrid,dense,baseline"`` → run specs, in the order given (the first is gated).
@@ -128,6 +138,8 @@ def parse_specs(text: str, default_k: int, baseline_k: int = BASELINE_K) -> list
             raise ValueError(f"konfigurationen {name!r} finns två gånger i --compare")
         if name == BASELINE:
             specs.append(RunSpec(BASELINE, "dense", baseline_k))
+        elif name == RAW_DENSE:
+            specs.append(RunSpec(RAW_DENSE, "dense", default_k))
         else:
             specs.append(RunSpec(name, name, default_k))
     if not specs:
@@ -210,6 +222,7 @@ class QuestionResult:
             "retrieved_sources": list(self.outcome.retrieved_sources),
             "answer": self.outcome.answer,
             "refused": self.outcome.refused,
+            "exclude_sources": list(q.exclude_sources),
             "mode": answer.mode if answer else None,
             "model": answer.model if answer else None,
             "notice": answer.notice if answer else None,
@@ -321,8 +334,13 @@ def evaluate_one(
     answer: Answer | None
     error: str | None = None
     try:
+        filters = None
+        if question.exclude_sources:
+            from assistant.retrieval.filters import Filters
+
+            filters = Filters(exclude_doc_ids=question.exclude_sources)
         answer = answerer.ask(question.question, history=question.history, k=k,
-                              retriever=retriever)
+                              filters=filters, retriever=retriever)
     except (IndexUnavailableError, ConfigError, KeyboardInterrupt):
         raise  # nothing later would work either: stop the run with the real message
     except Exception as exc:  # one broken question must not sink the whole run
@@ -397,6 +415,7 @@ def run_eval(
     results = [result for result in done if result is not None]
 
     summary = aggregate([r.outcome for r in results], [r.scores for r in results])
+    summary["refusal_reasons"] = refusal_reasons(results)
     cfg: dict[str, Any] = {
         "name": name or retriever or "run",
         "retriever": retriever,
@@ -436,6 +455,38 @@ def transient_fallback(result: QuestionResult) -> bool:
     """
     notice = result.answer.notice if result.answer is not None else None
     return bool(notice and TRANSIENT_NOTICE.search(notice))
+
+
+def refusal_reasons(results: Sequence[QuestionResult]) -> dict[str, dict[str, int]]:
+    """How many refusals each policy rule made, split into right and wrong ones.
+
+    ``correct``: refusals of unanswerable questions; ``false``: refusals of answerable
+    ones; ``missed``: unanswerable questions answered anyway, by the check that came
+    closest to refusing (the decision's tightest check). Answers without a decision
+    (baselines, errors) are not counted.
+    """
+    out: dict[str, Counter[str]] = {"correct": Counter(), "false": Counter(),
+                                    "missed": Counter()}
+    for result in results:
+        answer = result.answer
+        decision = answer.refusal if answer is not None else None
+        if not decision:
+            continue
+        rule = str(decision.get("rule"))
+        if answer is not None and answer.refused:
+            out["correct" if not result.question.answerable else "false"][rule] += 1
+        elif not result.question.answerable:
+            checks = [c for c in decision.get("checks", []) if c.get("passed")]
+            out["missed"][_closest(checks)] += 1
+    return {key: dict(sorted(counts.items())) for key, counts in out.items()}
+
+
+def _closest(checks: Sequence[dict[str, Any]]) -> str:
+    numeric = [c for c in checks if isinstance(c.get("value"), int | float)
+               and isinstance(c.get("threshold"), int | float)]
+    if not numeric:
+        return "none"
+    return str(min(numeric, key=lambda c: float(c["value"]) - float(c["threshold"]))["rule"])
 
 
 # --- gate ------------------------------------------------------------------------------------

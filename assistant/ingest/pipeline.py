@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("assistant.ingest")
 
 # Bumped when cleaning or chunking changes in a way that must re-embed every document.
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"  # 3: no title header where the passage contains the title
 # Texts (passages and sentences) embedded and stored per group of documents: bounds
 # ingest memory whatever the corpus size.
 GROUP_TEXTS = 4096

@@ -36,6 +36,9 @@ class Filters:
     doc_id: str | None = None
     date_from: str | None = None  # ISO dates, inclusive
     date_to: str | None = None
+    # Documents to leave out, as if they were not indexed: the leave-the-answer-out eval
+    # suite's ``exclude_sources``. Set by code, never parsed from user input.
+    exclude_doc_ids: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, pairs: dict[str, str] | Sequence[str] | None) -> Filters:
@@ -59,7 +62,8 @@ class Filters:
         for key in ("date_from", "date_to"):
             if key in items and not re.fullmatch(r"\d{4}-\d{2}-\d{2}", items[key]):
                 raise FilterError(f"{key} ska vara ett datum som 2023-11-09")
-        return cls(**items)
+        return cls(municipality=items.get("municipality"), doc_id=items.get("doc_id"),
+                   date_from=items.get("date_from"), date_to=items.get("date_to"))
 
     def __bool__(self) -> bool:
         return any((self.municipality, self.doc_id, self.date_from, self.date_to))
@@ -71,6 +75,8 @@ class Filters:
                 self.municipality.casefold():
             return False
         if self.doc_id and chunk.doc_id != self.doc_id:
+            return False
+        if chunk.doc_id in self.exclude_doc_ids:
             return False
         if (self.date_from or self.date_to) and not chunk.date:
             return False

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from assistant.config import RetrieverName
-from assistant.language import jaccard
+from assistant.language import detect_language, jaccard
 from assistant.retrieval.filters import Filters
+from assistant.retrieval.fusion import FusionParams, fuse
 from assistant.retrieval.lexical import LexicalIndex, lexical_path, saved_manifest
 from assistant.retrieval.live import Live
 from assistant.retrieval.sentences import SentenceStats
@@ -33,19 +34,9 @@ if TYPE_CHECKING:
 
     from assistant.config import Settings
 
-# Chosen by a grid over DENSE_WEIGHT {1, 1.5, 2} × LEXICAL_WEIGHT {1, 0.5} × RRF_K
-# {10, 20, 60} × lexical expansion weight {0.3, 0.6, 1.0} × MUNICIPALITY_BOOST
-# {0, 0.25, 0.5, 1} on eval/questions.jsonl (README, "Retrieval and refusal
-# calibration"). Equal weights with expansion 0.3 reach the grid's best (hit@1 0.925,
-# MRR 0.963, recall@5 1.0; dense alone: 0.925 / 0.963 / 0.963) for every RRF_K, so
-# the plain, symmetric point is kept.
-RRF_K = 20  # small k: the top ranks of each list matter most on short result lists
-DENSE_WEIGHT = 1.0
-LEXICAL_WEIGHT = 1.0
-# Fraction of the best fused score added for a named municipality. No eval question
-# changes between 0 and 1 (the named article already leads); kept for "… i Lund"
-# questions over corpora where several municipalities write about the same topic.
-MUNICIPALITY_BOOST = 0.5
+# Fusion weights (score-based, query-adaptive; retrieval/fusion.py) come from
+# assistant/calibration.json, chosen by `assistant eval calibrate` with cross-validation
+# over the own eval set and the FAQ dev suites (README, "Calibration").
 DUPLICATE_JACCARD = 0.8
 CHUNK_CACHE = 4096  # passages kept in memory by id (bounded: Chroma holds them all)
 
@@ -103,6 +94,18 @@ def _lexical(store: ChromaStore, generation: int, manifest: dict[str, DocRecord]
         with contextlib.suppress(OSError):
             lexical.save(lexical_dir, generation, manifest)
     return lexical
+@dataclass(frozen=True)
+class Candidates:
+    """A question's dense and lexical pools before fusion."""
+
+    question: str
+    dense: list[tuple[Chunk, float]]  # cosine, best first
+    lexical: list[tuple[Chunk, float]]  # BM25, best first
+    municipalities: list[str]  # named in the question
+    language: str
+    filtered_by_municipality: bool = False
+    query_vector: list[float] | None = None
+    snapshot: IndexSnapshot | None = None  # the index generation the pools came from
 
 
 @dataclass
@@ -121,10 +124,12 @@ class Retriever:
 
     def __init__(self, store: ChromaStore, embeddings: Embeddings,
                  manifest: dict[str, DocRecord] | None = None,
-                 lexical_dir: Path | None = None, reload_seconds: float = 0.0) -> None:
+                 lexical_dir: Path | None = None, reload_seconds: float = 0.0,
+                 fusion: FusionParams | None = None) -> None:
         self.store = store
         self.embeddings = embeddings
         self.lexical_dir = lexical_dir
+        self.fusion = FusionParams.from_calibration() if fusion is None else fusion
         generation = store.state().generation
         snapshot = IndexSnapshot.build(store, generation, None, lexical_dir, manifest)
         self.live = Live(snapshot, generation, lambda: store.state().generation,
@@ -184,37 +189,48 @@ class Retriever:
                 self._chunk_cache.popitem(last=False)
         return out
 
+    def names_municipality(self, text: str) -> bool:
+        """Whether ``text`` names a municipality of the corpus (the condenser asks this)."""
+        return bool(self.named_municipalities(text))
+
     def retrieve(self, question: str, k: int = 5, filters: Filters | None = None,
                  mode: RetrieverName = "hybrid") -> Retrieval:
+        return self.rank(self.gather(question, k, filters, mode), k)
+
+    def gather(self, question: str, k: int = 5, filters: Filters | None = None,
+               mode: RetrieverName = "hybrid") -> Candidates:
+        """Both candidate pools for a question, before fusion (what calibration replays)."""
         snapshot = self.snapshot  # one index generation for the whole question
         filters = self._canonical(filters or Filters(), snapshot)
         pool = max(4 * k, 20)
         dense: list[tuple[Chunk, float]] = []
-        best_dense = 0.0
         vector: list[float] | None = None
         if mode in ("hybrid", "dense"):
             vector = self.embeddings.embed_query(question)
             dense = self.store.query(vector, pool, filters, snapshot.manifest)
             dense = [(c, s) for c, s in dense if filters.matches(c)]
-            best_dense = dense[0][1] if dense else 0.0
         lexical: list[tuple[Chunk, float]] = []
         if mode in ("hybrid", "bm25"):
             lexical = self._lexical_top(snapshot, question, pool, filters)
-        fused = self._fuse(dense, lexical)
         named = self.named_municipalities(question, snapshot)
-        if named and fused and not filters.municipality:
-            top = max(s.score for s in fused)
-            for s in fused:
-                if s.chunk.municipality in named:
-                    s.score += MUNICIPALITY_BOOST * top
-            fused.sort(key=lambda s: -s.score)
-        return Retrieval(question, _collapse(fused, k), named, best_dense, vector, snapshot)
+        return Candidates(question, dense, lexical, named, detect_language(question),
+                          bool(filters.municipality), vector, snapshot)
+
+    def rank(self, found: Candidates, k: int = 5,
+             fusion: FusionParams | None = None) -> Retrieval:
+        """Fuse, boost the named municipality, collapse near-duplicates, keep ``k``."""
+        params = self.fusion if fusion is None else fusion
+        named = [] if found.filtered_by_municipality else found.municipalities
+        fused = _fuse(found.dense, found.lexical, params, found.language, named)
+        best_dense = found.dense[0][1] if found.dense else 0.0
+        return Retrieval(found.question, _collapse(fused, k), found.municipalities, best_dense,
+                         found.query_vector, found.snapshot)
 
     def _lexical_top(self, snapshot: IndexSnapshot, question: str, pool: int,
                      filters: Filters) -> list[tuple[Chunk, float]]:
         """The ``pool`` best passages by BM25 (ties in index order), fetched by id."""
         scores = snapshot.lexical.scores(question)
-        if filters:
+        if filters or filters.exclude_doc_ids:
             scores = np.where(snapshot.doc_mask(filters), scores, 0.0)
         hits = np.flatnonzero(scores > 0)
         if len(hits) > pool:
@@ -235,20 +251,29 @@ class Retriever:
                 return replace(filters, municipality=name)
         return filters
 
-    @staticmethod
-    def _fuse(dense: list[tuple[Chunk, float]],
-              lexical: list[tuple[Chunk, float]]) -> list[ScoredChunk]:
-        """Weighted reciprocal-rank fusion: robust to the two score scales."""
-        merged: dict[str, ScoredChunk] = {}
-        for rank, (chunk, sim) in enumerate(dense):
-            item = merged.setdefault(chunk.chunk_id, ScoredChunk(chunk, 0.0))
-            item.dense = sim
-            item.score += DENSE_WEIGHT / (RRF_K + rank + 1)
-        for rank, (chunk, bm25) in enumerate(lexical):
-            item = merged.setdefault(chunk.chunk_id, ScoredChunk(chunk, 0.0))
-            item.lexical = bm25
-            item.score += LEXICAL_WEIGHT / (RRF_K + rank + 1)
-        return sorted(merged.values(), key=lambda s: -s.score)
+
+def _fuse(dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]],
+          params: FusionParams, language: str, named: list[str]) -> list[ScoredChunk]:
+    """Score fusion (:func:`~assistant.retrieval.fusion.fuse`), then the named
+    municipality's passages get a small boost in cosine units."""
+    by_id: dict[str, ScoredChunk] = {}
+    for chunk, sim in dense:
+        by_id.setdefault(chunk.chunk_id, ScoredChunk(chunk, 0.0)).dense = sim
+    for chunk, bm25 in lexical:
+        by_id.setdefault(chunk.chunk_id, ScoredChunk(chunk, 0.0)).lexical = bm25
+    if dense:
+        fused = fuse([(c.chunk_id, s) for c, s in dense],
+                     [(c.chunk_id, s) for c, s in lexical], params, language)
+    else:  # bm25 mode: the BM25 ranking as it is
+        fused = [(c.chunk_id, s) for c, s in lexical]
+    out: list[ScoredChunk] = []
+    for chunk_id, score in fused:
+        item = by_id[chunk_id]
+        item.score = score + (params.municipality_boost
+                              if named and item.chunk.municipality in named else 0.0)
+        out.append(item)
+    out.sort(key=lambda s: -s.score)  # stable: ties keep the fused order
+    return out
 
 
 def _collapse(ranked: list[ScoredChunk], limit: int | None = None) -> list[ScoredChunk]:

@@ -539,6 +539,8 @@ def chroma_where(filters: Filters | None) -> dict[str, Any] | None:
         clauses.append({"municipality": filters.municipality})
     if filters.doc_id:
         clauses.append({"doc_id": filters.doc_id})
+    if filters.exclude_doc_ids:
+        clauses.append({"doc_id": {"$nin": list(filters.exclude_doc_ids)}})
     if not clauses:
         return None
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}

@@ -2,30 +2,55 @@
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-from typing import Any
-
-from assistant.answer import chain, extractive
+from assistant.answer import extractive
+from assistant.answer.answerability import evidence
+from assistant.answer.policy import RefusalPolicy
 from assistant.config import Settings
+from assistant.language import analyse
 from assistant.retrieval.lexical import LexicalIndex
 from assistant.types import Chunk
 
 
-def _fake(text: str) -> Any:
+def _extract(text: str, question: str, lexical: LexicalIndex) -> extractive.Extract:
+    terms = lexical.terms(question).exact
+    cand = extractive.Candidate(1, 0, len(text), text, 0.9, 0.6, 1.0,
+                                {t: 1.0 for t in terms if t in analyse(text)},
+                                weights={t: 1.0 for t in terms})
+    return extractive.select([cand], kind=extractive.answer_type(question))
+
+
+def test_unknown_and_missing_names_are_measured() -> None:
+    text = "Trollhättan arbetar mot skolsegregationen. Lund är värd för nätverket."
     chunk = Chunk(chunk_id="c", doc_id="d.txt", doc_hash="h", ordinal=0, text=text, start=0,
                   end=len(text), content_hash="x", title="T", municipality="Trollhättan")
-    retriever = SimpleNamespace(lexical=LexicalIndex([chunk]),
-                                named_municipalities=lambda q: ["Trollhättan"]
-                                if "trollhättan" in q.lower() else [])
-    return SimpleNamespace(retriever=retriever)
+    lexical = LexicalIndex([chunk])
+    # The chosen sentence's passage: only its own first sentence, Trollhättan's.
+    first = text.split(". ")[0]
+    other = Chunk(chunk_id="p", doc_id="p.txt", doc_hash="h", ordinal=0, text=first, start=0,
+                  end=len(first), content_hash="y", title="Om Trollhättan",
+                  municipality="Trollhättan")
+    q = "Vad gör Göteborgs stad mot skolsegregationen?"
+    ev = evidence(q, "sv", _extract(text.split(". ")[0], q, lexical), 0.9, lexical)
+    assert ev.unknown_names == ("göteborg",) and ev.missing_names == ()
+    q = "Vad gör Lund mot skolsegregationen?"  # Lund is known, but not in the evidence
+    ev = evidence(q, "sv", _extract(text.split(". ")[0], q, lexical), 0.9, lexical, [other])
+    assert ev.unknown_names == () and ev.missing_names == ("lund",) and ev.known_names == 1
+    q = "Vad gör Trollhättan mot segregation?"
+    ev = evidence(q, "sv", _extract(text.split(". ")[0], q, lexical), 0.9, lexical, [other])
+    assert ev.unknown_names == () and ev.missing_names == ()
 
 
-def test_unknown_named_entity_is_detected() -> None:
-    fake = _fake("Trollhättan arbetar mot skolsegregationen.")
-    _, names = chain.unknown_terms(fake, "Vad gör Göteborgs stad mot skolsegregationen?")
-    assert names == ["Göteborgs"]
-    _, names = chain.unknown_terms(fake, "Vad gör Trollhättan mot segregation?")
-    assert names == []
+def test_a_number_must_sit_with_the_asked_attribute() -> None:
+    text = "Det var ca 30 deltagare från hela landet på besöket."
+    chunk = Chunk(chunk_id="c", doc_id="d.txt", doc_hash="h", ordinal=0, text=text, start=0,
+                  end=len(text), content_hash="x", title="T")
+    lexical = LexicalIndex([chunk])
+    asked = evidence("Hur många deltagare var med?", "sv",
+                     _extract(text, "Hur många deltagare var med?", lexical), 0.9, lexical)
+    assert asked.answer_type == "number" and asked.typed_coverage == 1.0
+    other = evidence("Hur många elever gick på skolan?", "sv",
+                     _extract(text, "Hur många elever gick på skolan?", lexical), 0.9, lexical)
+    assert other.typed_coverage == 0.0  # a number, but not a count of pupils
 
 
 def test_number_question_without_number_is_unsupported() -> None:
@@ -61,7 +86,7 @@ def test_standout_measures_distance_from_the_corpus_background() -> None:
     q = background[0]
     typical = float(np.median(background @ q))
     # A sentence that matches the question stands out; a typical one does not.
-    assert stats.standout(q.tolist(), 1.0) > chain.MIN_STANDOUT_EN
+    assert stats.standout(q.tolist(), 1.0) > RefusalPolicy().min_standout_en
     assert stats.standout(q.tolist(), typical) < 1.0
 
 
@@ -72,3 +97,16 @@ def test_type_rule_still_refuses_when_best_sentence_lacks_the_number() -> None:
                                {}, typed=True, weights={"flytt": 1.0})
     kind = extractive.answer_type("Hur mycket kostade flytten?")
     assert not extractive.select([top, low], kind=kind).typed
+
+
+def test_hyphenated_names_count_by_their_parts() -> None:
+    text = "Ja, takbyte ger ROT på arbetskostnaden. RUT har ett eget tak per år."
+    chunk = Chunk(chunk_id="c", doc_id="d.txt", doc_hash="h", ordinal=0, text=text, start=0,
+                  end=len(text), content_hash="x", title="Takbyte")
+    lexical = LexicalIndex([chunk])
+    q = "Ger takbyte ROT-avdrag?"
+    ev = evidence(q, "sv", _extract(text, q, lexical), 0.9, lexical, [chunk])
+    assert ev.missing_names == ()  # "ROT" mentions ROT-avdrag
+    q = "Är RUT-taket separat?"
+    ev = evidence(q, "sv", _extract(text, q, lexical), 0.9, lexical, [chunk])
+    assert ev.unknown_names == ()  # RUT and tak are both known

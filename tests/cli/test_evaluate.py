@@ -346,3 +346,52 @@ class _exit_code:
             self.result.code = int(exc.code or 0)
             return True
         return False
+
+
+@pytest.mark.slow
+def test_cli_corpus_builds_its_own_index_and_honours_exclusions(
+        cli_env: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """``--corpus``: an index per corpus under the index dir (the main index untouched),
+    reused on the next run; ``exclude_sources`` leaves a document out; ``raw-dense``
+    runs beside the assistant; the report counts refusals per rule."""
+    index = tmp_path / "idx"
+    monkeypatch.setenv("ASSISTANT_INDEX_DIR", str(index))
+    corpus = tmp_path / "faq"
+    corpus.mkdir()
+    (corpus / "radon.txt").write_text("Radon mäts med spårfilmsdosor under två månader.",
+                                      encoding="utf-8")
+    (corpus / "rot.txt").write_text("ROT-avdraget är 30 procent av arbetskostnaden.",
+                                    encoding="utf-8")
+    eval_file = write_eval(tmp_path / "faq.jsonl", [
+        {"id": "f1", "question": "Hur mäter man radon?", "expected_sources": ["radon.txt"]},
+        {"id": "lo-f1", "question": "Hur mäter man radon?", "expected_sources": [],
+         "exclude_sources": ["radon.txt"], "kind": "leaveout"},
+    ])
+    out = tmp_path / "r.json"
+    assert run_cli(str(eval_file), "--corpus", str(corpus), "--compare", "hybrid,raw-dense",
+                   "--out", str(out), "--quiet") == 0
+    built = list((index / "corpora").iterdir())
+    assert len(built) == 1 and built[0].name.startswith("faq-")
+    hybrid, raw = json.loads(out.read_text(encoding="utf-8"))["compare"]
+    assert hybrid["config"]["index"]["documents"] == 2
+    by_id = {q["id"]: q for q in hybrid["questions"]}
+    assert by_id["f1"]["retrieved_sources"][0] == "radon.txt"
+    assert "radon.txt" not in by_id["lo-f1"]["retrieved_sources"]
+    assert by_id["lo-f1"]["exclude_sources"] == ["radon.txt"]
+    assert by_id["f1"]["refusal"]["rule"] in {"accepted", "weak_evidence", "missing_attribute",
+                                              "missing_answer_type", "unknown_terms",
+                                              "missing_entity", "not_standing_out"}
+    assert set(hybrid["aggregate"]["refusal_reasons"]) == {"correct", "false", "missed"}
+    assert raw["config"]["mode"] == "reference"
+    assert "radon.txt" not in {q["id"]: q for q in raw["questions"]}["lo-f1"]["retrieved_sources"]
+    # Second run: same fingerprint, same folder, nothing re-embedded.
+    assert run_cli(str(eval_file), "--corpus", str(corpus), "--quiet") == 0
+    assert list((index / "corpora").iterdir()) == built
+
+
+def test_cli_corpus_that_does_not_exist_exits_1(cli_env: dict[str, Path], tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    eval_file = write_eval(tmp_path / "q.jsonl", EVAL_LINES)
+    assert run_cli(str(eval_file), "--corpus", str(tmp_path / "nope")) == 1
+    assert "--corpus" in capsys.readouterr().err

@@ -136,17 +136,25 @@ def test_compare_page_shows_deltas_and_flips_side_by_side(browser: Browser,
 
     baseline = Path(__file__).resolve().parents[2] / "eval" / "baseline.json"
     base, new = load_run(f"{baseline}#dense"), load_run(f"{baseline}#hybrid")
-    new[1]["questions"][42]["answer"] = HOSTILE  # q43 flips fail→pass in these runs
+    # A question that flips fail→pass between the committed runs carries the hostile text.
+    first = compare_reports(base, new).as_dict()
+    flip_id = next(f["id"] for f in first["flips"] if f["direction"] == "fail→pass")
+    for question in new[1]["questions"]:
+        if question["id"] == flip_id:
+            question["answer"] = HOSTILE
     comparison = compare_reports(base, new).as_dict()
+    refusal = next(m for m in comparison["metrics"] if m["metric"] == "refusal_accuracy")
     path = write_compare_html(tmp_path / "cmp.html", comparison, "dense → hybrid")
     page, requests = open_report(browser, path)
     expect(page.locator("#metrics tbody tr")).to_have_count(len(comparison["metrics"]))
-    expect(page.locator("tr[data-metric=refusal_accuracy]")).to_contain_text("+0.125")
+    expect(page.locator("tr[data-metric=refusal_accuracy]")).to_contain_text(
+        f"{refusal['new'] - refusal['base']:+.3f}")
     flips = page.locator("article.flip")
     expect(flips).to_have_count(len(comparison["flips"]))
     page.select_option("#filter-direction", "fail→pass")
     expect(flips).to_have_count(sum(f["direction"] == "fail→pass" for f in comparison["flips"]))
-    expect(page.locator("article.flip[data-id=q43]")).to_contain_text("<script>window.__xss=1")
+    expect(page.locator(f"article.flip[data-id={flip_id}]")).to_contain_text(
+        "<script>window.__xss=1")
     assert page.evaluate("window.__xss") is None
     assert all(url == path.as_uri() or url.startswith("data:") for url in requests), requests
     page.close()

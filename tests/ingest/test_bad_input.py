@@ -125,7 +125,9 @@ def test_cli_exits_partial_and_prints_the_reasons(tmp_path: Path,
     assert set(retriever.manifest) == {"good.txt", "windows.txt"}
     hits = retriever.retrieve("Vad gör Trollhättan mot segregation?", k=1).chunks
     assert hits[0].chunk.doc_id == "good.txt"
-    hits = retriever.retrieve("Västerås bibliotekarier", k=1).chunks
+    # The test server's embeddings carry no meaning and score fusion ranks by the dense
+    # cosine first, so the cp1252 document's words are checked on the lexical path.
+    hits = retriever.retrieve("Västerås bibliotekarier", k=1, mode="bm25").chunks
     assert hits[0].chunk.doc_id == "windows.txt" and "Västerås" in hits[0].chunk.text
 
 

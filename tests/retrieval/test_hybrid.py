@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from assistant.retrieval.filters import Filters
+from assistant.retrieval.fusion import FusionParams
 from assistant.retrieval.hybrid import Retriever, _collapse
 from assistant.retrieval.store import DocRecord, IndexState
 from assistant.types import Chunk, ScoredChunk
@@ -84,13 +85,16 @@ class _Embeddings:
         return [1.0, 0.0]
 
 
-def _retriever() -> Retriever:
+def _retriever(fusion: FusionParams | None = None) -> Retriever:
     manifest = {d: DocRecord(d, "h", 1, d, m, date) for d, (m, date, _) in _DOCS.items()}
-    return Retriever(_Store(), _Embeddings(), manifest)  # type: ignore[arg-type]
+    return Retriever(_Store(), _Embeddings(), manifest,  # type: ignore[arg-type]
+                     fusion=fusion)
 
 
 def test_named_municipality_is_preferred() -> None:
-    retriever = _retriever()
+    # The mechanism, with a boost; the committed weight is whatever calibration chose
+    # (0 when no dev question gains from it).
+    retriever = _retriever(FusionParams(municipality_boost=0.05))
     top = retriever.retrieve("Vad handlar nätverksträffen om i Lund?", k=3)
     assert top.chunks[0].chunk.municipality == "Lund"
     assert top.municipalities == ["Lund"]

@@ -1,0 +1,83 @@
+"""Score-based fusion of the dense and lexical rankings, with a query-adaptive lexical weight.
+
+Reciprocal-rank fusion throws the scores away: a BM25 list whose top hit barely beats
+the tenth counts as much as one with a clear winner, and on the FAQ dev suites that
+put hybrid retrieval *below* dense search alone (hit@1 0.51 vs 0.60 in Swedish).
+Here the dense cosine is the base score and BM25 only adds a small bonus:
+
+    score = cosine + w[lang] · margin · bm25 / max(bm25)
+
+where ``margin = (top1 − top2) / top1`` of the BM25 list measures how decisively the
+words single out one passage (an exact name, a rare compound) and is near 0 when
+many passages share the query's words. ``w`` is chosen per question language by
+cross-validation (``assistant eval calibrate``): BM25 over Swedish stems says
+little about an English question, so English gets its own weight.
+
+The function is pure so the calibration command can replay thousands of stored
+retrievals under every candidate weight without touching the index.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+__all__ = ["FusionParams", "fuse"]
+
+K = TypeVar("K")
+
+
+@dataclass(frozen=True)
+class FusionParams:
+    """Fusion weights; the committed values come from ``assistant/calibration.json``."""
+
+    lexical_weight: float = 0.02
+    lexical_weight_en: float = 0.0
+    adaptive: bool = True  # scale the lexical bonus by the BM25 top-1 margin
+    municipality_boost: float = 0.02  # added (cosine units) to passages of a named municipality
+
+    @classmethod
+    def from_calibration(cls, data: Mapping[str, Any] | None = None) -> FusionParams:
+        from assistant.config import load_calibration
+
+        data = load_calibration() if data is None else data
+        values = dict(data.get("retrieval", {}))
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"okända hämtningsvikter i kalibreringen: {', '.join(unknown)}")
+        return cls(**values)
+
+    def weight(self, language: str) -> float:
+        return self.lexical_weight_en if language == "en" else self.lexical_weight
+
+
+def fuse(
+    dense: Sequence[tuple[K, float]],
+    lexical: Sequence[tuple[K, float]],
+    params: FusionParams,
+    language: str = "sv",
+) -> list[tuple[K, float]]:
+    """Fused (key, score) pairs, best first; ties keep the dense order.
+
+    ``dense`` holds cosine similarities of the dense pool, ``lexical`` BM25 scores of
+    the lexical pool (both best first). A key found only lexically gets the lowest
+    cosine of the dense pool, a lower bound of its true similarity, so a lexical-only
+    passage must earn its place through the bonus.
+    """
+    floor = min((s for _, s in dense), default=0.0)
+    scores: dict[K, float] = {key: float(sim) for key, sim in dense}
+    weight = params.weight(language)
+    positive = [float(s) for _, s in lexical if s > 0]
+    if weight > 0 and positive:
+        top = max(positive)
+        second = sorted(positive, reverse=True)[1] if len(positive) > 1 else 0.0
+        margin = (top - second) / top if params.adaptive else 1.0
+        for key, bm25 in lexical:
+            if bm25 <= 0:
+                continue
+            bonus = weight * margin * float(bm25) / top
+            scores[key] = scores.get(key, floor) + bonus
+    order = {key: i for i, (key, _) in enumerate(dense)}
+    return sorted(scores.items(), key=lambda kv: (-kv[1], order.get(kv[0], len(order))))

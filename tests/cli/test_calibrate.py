@@ -1,0 +1,88 @@
+"""Calibration: deterministic choices, the never-below-dense rule, replayed refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from assistant.answer.policy import Evidence, RefusalPolicy
+from assistant.cli import calibrate as cal
+from assistant.cli.suites import build_verb_parser, is_verb
+from assistant.retrieval.fusion import FusionParams
+from assistant.retrieval.hybrid import Candidates, Retriever
+from assistant.types import Chunk
+
+
+def _chunk(doc: str) -> Chunk:
+    return Chunk(chunk_id=doc, doc_id=doc, doc_hash="h", ordinal=0, text=f"text of {doc}",
+                 start=0, end=10, content_hash=doc, title=doc)
+
+
+def _ranker() -> Retriever:
+    ranker = Retriever.__new__(Retriever)  # rank() needs only the fusion parameters
+    ranker.fusion = FusionParams()
+    return ranker
+
+
+def _item(qid: str, expected: str, dense: list[tuple[str, float]],
+          lexical: list[tuple[str, float]], suite: str = "own") -> cal.Item:
+    found = Candidates(qid, [(_chunk(d), s) for d, s in dense],
+                       [(_chunk(d), s) for d, s in lexical], [], "sv")
+    return cal.Item(suite, qid, "fact", (expected,), found)
+
+
+def test_fusion_is_chosen_only_where_it_is_never_below_dense() -> None:
+    # q1: words find the answer dense ranks second; q2: words would push a wrong one up.
+    items = [
+        _item("q1", "b", [("a", 0.90), ("b", 0.895)], [("b", 10.0), ("a", 1.0)]),
+        _item("q2", "a", [("a", 0.90), ("c", 0.85)], [("c", 10.0), ("a", 1.0)]),
+    ]
+    cal.score_retrieval(items, {"own": _ranker()})
+    chosen = cal.choose_fusion(items)
+    metrics = cal.retrieval_metrics(items, chosen)
+    dense = cal.retrieval_metrics(items, cal.DENSE)
+    assert all(metrics[m] >= dense[m] for m in dense)
+    assert metrics["hit@1"] == 1.0  # 0.01..0.03 lift q1 without sinking q2
+    assert chosen.lexical_weight > 0
+    assert cal.choose_fusion(items) == chosen  # deterministic
+
+
+def test_policy_search_refuses_the_unanswerable_within_the_false_refusal_cap() -> None:
+    def ev(attr: float) -> Evidence:
+        return Evidence(language="sv", best_passage=0.88, best_lexical=0.6,
+                        attribute_coverage=attr)
+
+    items = []
+    for n in range(20):
+        answerable = cal.Item("own", f"a{n}", "fact", ("d",), Candidates("q", [], [], [], "sv"),
+                              evidence=ev(0.6 + n / 100), fact=1.0)
+        near = cal.Item("own", f"n{n}", "nearmiss", (), Candidates("q", [], [], [], "sv"),
+                        evidence=ev(0.1 + n / 100))
+        items += [answerable, near]
+    start = RefusalPolicy()
+    chosen = cal.choose_policy(items, start)
+    metrics = cal.refusal_metrics(items, lambda i: cal._refused(chosen, i))["own"]
+    assert metrics["nearmiss_refusal"] == 1.0 and metrics["false_refusal_rate"] == 0.0
+    assert 0.3 <= chosen.min_attribute_coverage <= 0.6
+    assert cal.choose_policy(items, start) == chosen
+
+
+def test_folds_keep_a_faq_question_and_its_leave_out_version_together() -> None:
+    empty = Candidates("q", [], [], [], "sv")
+    a = cal.Item("faq-sv", "rut-001", "faq-sv", ("rut-001.txt",), empty)
+    b = cal.Item("leaveout", "lo-rut-001", "leaveout", (), empty)
+    assert a.fold == b.fold
+
+
+def test_readme_block_is_replaced_between_markers(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{cal.README_BEGIN}\nold\n{cal.README_END}\noutro\n", "utf-8")
+    cal.update_readme(readme, "new table")
+    assert readme.read_text("utf-8") == \
+        f"intro\n{cal.README_BEGIN}\nnew table\n{cal.README_END}\noutro\n"
+
+
+def test_eval_calibrate_is_a_verb_of_eval() -> None:
+    assert is_verb(["eval", "calibrate", "--check"])
+    assert not is_verb(["eval", "calibrate.jsonl"])
+    args = build_verb_parser().parse_args(["eval", "calibrate", "--check"])
+    assert args.verb == "calibrate" and args.check and not args.write

@@ -1,0 +1,45 @@
+"""Score fusion: dense order kept unless the words decisively single out a passage."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.retrieval.fusion import FusionParams, fuse
+
+
+def test_without_lexical_weight_the_dense_order_is_kept() -> None:
+    dense = [("a", 0.9), ("b", 0.85), ("c", 0.8)]
+    lexical = [("c", 12.0), ("b", 1.0)]
+    fused = fuse(dense, lexical, FusionParams(lexical_weight=0.0))
+    assert [k for k, _ in fused] == ["a", "b", "c"]
+
+
+def test_a_decisive_lexical_hit_moves_up_an_undecided_one_does_not() -> None:
+    dense = [("a", 0.900), ("b", 0.895)]
+    params = FusionParams(lexical_weight=0.02, adaptive=True)
+    decisive = fuse(dense, [("b", 10.0), ("a", 1.0)], params)
+    assert decisive[0][0] == "b"
+    undecided = [("b", 10.0), ("c", 9.9)]  # margin ≈ 0.01: the words single out nothing
+    assert fuse(dense, undecided, params)[0][0] == "a"
+    flat = fuse(dense, undecided, FusionParams(0.02, adaptive=False))
+    assert flat[0][0] == "b"
+
+
+def test_english_questions_use_their_own_weight() -> None:
+    dense = [("a", 0.90), ("b", 0.895)]
+    lexical = [("b", 10.0)]
+    params = FusionParams(lexical_weight=0.05, lexical_weight_en=0.0)
+    assert fuse(dense, lexical, params, "sv")[0][0] == "b"
+    assert fuse(dense, lexical, params, "en")[0][0] == "a"
+
+
+def test_lexical_only_passages_start_from_the_dense_floor() -> None:
+    fused = dict(fuse([("a", 0.9), ("b", 0.8)], [("z", 5.0)], FusionParams(0.02, adaptive=False)))
+    assert fused["z"] == pytest.approx(0.8 + 0.02)
+
+
+def test_params_come_from_the_calibration_and_reject_typos() -> None:
+    params = FusionParams.from_calibration()
+    assert params.weight("en") == params.lexical_weight_en
+    with pytest.raises(ValueError, match="okända"):
+        FusionParams.from_calibration({"retrieval": {"lexcial_weight": 1}})
