@@ -201,7 +201,7 @@ class Retriever:
                mode: RetrieverName = "hybrid") -> Candidates:
         """Both candidate pools for a question, before fusion (what calibration replays)."""
         snapshot = self.snapshot  # one index generation for the whole question
-        filters = self._canonical(filters or Filters(), snapshot)
+        filters = self._canonical(filters if filters is not None else Filters(), snapshot)
         pool = max(4 * k, 20)
         dense: list[tuple[Chunk, float]] = []
         vector: list[float] | None = None
