@@ -3,7 +3,7 @@ apps (tests build many) can coexist in one process."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +37,9 @@ class ApiContext:
     settings: Settings
     assistant: Assistant
     feedback: FeedbackStore
+    # The chat UI's build state for /readyz (see assistant.web.loading); none in apps
+    # without a UI.
+    ui_status: Callable[[], dict[str, Any]] | None = None
 
     def question(self, text: str, history: History) -> str:
         """The stripped question, if it and the history are within the configured limits;

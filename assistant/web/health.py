@@ -3,7 +3,10 @@
 Liveness says only that the process answers, so an orchestrator restarts a hung
 app but not one whose store is down (a restart would not help). Readiness checks
 what answering needs, right now: the store answers, the index is open with its
-embedding model, the manifest of documents is loaded. It is 503 with
+embedding model, the manifest of documents is loaded. The chat UI's state
+(``loading``, ``ready``, ``failed``) is reported too, but readiness does not wait
+for it: the API answers while the UI is still being built, and a load balancer
+should send API traffic then (the UI answers 503 with ``Retry-After`` meanwhile). It is 503 with
 ``Retry-After`` and a JSON detail per check when one fails, so a load balancer
 takes the replica out until the store is back, and a person can read why.
 """
@@ -45,6 +48,8 @@ def readiness(ctx: ApiContext) -> dict[str, Any]:
     checks["manifest"] = {"ok": documents > 0, "documents": documents}
     if not documents:
         checks["manifest"]["error"] = "Inga dokument i indexet. Bygg det med: assistant ingest"
+    if ctx.ui_status is not None:
+        checks["ui"] = ctx.ui_status()
     return checks
 
 

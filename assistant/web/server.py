@@ -1,5 +1,8 @@
 """One server for everything: FastAPI with the Gradio UI mounted at ``/``.
 
+The UI is built after start-up, on a background thread (see
+:mod:`assistant.web.loading`): the API answers as soon as the index is open.
+
 ``create_app`` builds a fresh app from Settings (nothing happens at import, so
 tests can build as many differently configured apps as they like, sharing one
 loaded :class:`Assistant`); ``serve`` runs it with uvicorn.
@@ -8,6 +11,8 @@ loaded :class:`Assistant`); ``serve`` runs it with uvicorn.
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
@@ -28,6 +33,7 @@ from assistant.web.contract import MethodGuard, document_contract
 from assistant.web.errors import install_error_handlers
 from assistant.web.feedback import FeedbackStore
 from assistant.web.health import build_health_router
+from assistant.web.loading import UiSlot
 from assistant.web.openai_compat import MODEL_ID, build_openai_router
 from assistant.web.pages import build_asset_router, build_docs_router
 from assistant.web.security import (
@@ -86,12 +92,10 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     Raises :class:`assistant.errors.IndexUnavailableError` when there is
     no index yet, so the operator learns at start-up (not at the first question)
     to run ``assistant ingest``.
+
+    The chat UI is built by the app's lifespan (served by uvicorn, or a ``with
+    TestClient(app)``); ``app.state.ui.wait()`` blocks until it is mounted.
     """
-    disable_telemetry()  # before Gradio is imported: tests build apps without the CLI
-    import gradio as gr
-
-    from assistant.web.ui import build_ui
-
     if assistant is None:
         from assistant.answer import Assistant
 
@@ -101,16 +105,24 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     feedback = FeedbackStore(settings.feedback_db, settings.feedback_max_rows)
     # The proxy prefix (root_path) is the server's business (see serve); Gradio is told
     # separately because it builds absolute asset URLs.
+    ui = UiSlot(lambda: _build_gradio(settings, assistant, feedback, policy))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with ui.running():
+            yield
+
     app = FastAPI(
         title="Skolassistenten API", version="1.0", description=API_DESCRIPTION,
-        docs_url=None, redoc_url=None, openapi_url="/openapi.json",
+        docs_url=None, redoc_url=None, openapi_url="/openapi.json", lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.ui = ui
     app.state.assistant = assistant
     app.state.feedback = feedback
     app.state.policy = policy
     install_error_handlers(app)
-    context = ApiContext(settings, assistant, feedback)
+    context = ApiContext(settings, assistant, feedback, ui.status)
     for build_router in (build_health_router, build_chat_router, build_sources_router,
                          build_openai_router):
         app.include_router(build_router(context))
@@ -118,18 +130,39 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     # Our own /docs: Swagger UI would need a CDN.
     app.include_router(build_docs_router(app, MODEL_ID))
 
-    blocks, ui = build_ui(assistant, settings, feedback, policy)
-    gr.mount_gradio_app(
-        app, blocks, path="/", theme=ui.theme, css=ui.css, js=ui.js,
-        footer_links=[], run_history=False, show_error=False, ssr_mode=False, pwa=False,
-        mcp_server=False, enable_monitoring=False,
-        root_path=settings.root_path.rstrip("/") or None,
-    )
+    # Where Gradio used to be mounted: the UI once built (in the background, see
+    # assistant.web.loading), a 503 "Startar…" answer until then.
+    app.mount("/", ui)
     document_contract(app, settings)
     app.add_middleware(MethodGuard, api=app)
     # Outermost, so it guards the Gradio app too and sees every request first.
     app.add_middleware(SecurityMiddleware, policy=policy)
     return app
+
+
+def _build_gradio(settings: Settings, assistant: Assistant,
+                  feedback: FeedbackStore, policy: SecurityPolicy) -> FastAPI:
+    """Import Gradio and build the UI (seconds; runs on the UI slot's thread).
+
+    Mounted on a FastAPI of its own, whose lifespan holds Gradio's start-up events
+    and whose mount the slot then serves. Gradio looks at its parent only to leave CORS
+    to a parent's CORSMiddleware; neither has one, and SecurityMiddleware replaces
+    Gradio's CORS headers either way.
+    """
+    disable_telemetry()  # before Gradio is imported: tests build apps without the CLI
+    import gradio as gr
+
+    from assistant.web.ui import build_ui
+
+    blocks, ui = build_ui(assistant, settings, feedback, policy)
+    host = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    gr.mount_gradio_app(
+        host, blocks, path="/", theme=ui.theme, css=ui.css, js=ui.js,
+        footer_links=[], run_history=False, show_error=False, ssr_mode=False, pwa=False,
+        mcp_server=False, enable_monitoring=False,
+        root_path=settings.root_path.rstrip("/") or None,
+    )
+    return host
 
 
 def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.Config:

@@ -52,7 +52,7 @@ class LiveServer:
         self.thread.join(timeout=10)
 
 
-def start_server(settings: Settings, assistant: Assistant) -> LiveServer:
+def start_server(settings: Settings, assistant: Assistant, wait_for_ui: bool = True) -> LiveServer:
     """Served exactly as ``assistant serve`` serves it (same uvicorn options)."""
     app = create_app(settings, assistant)
     port = free_port()
@@ -66,6 +66,10 @@ def start_server(settings: Settings, assistant: Assistant) -> LiveServer:
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError("the test server did not start")
         time.sleep(0.05)
+    # The API answers at once, the chat UI a few seconds later (assistant.web.loading);
+    # these tests are about the finished server.
+    if wait_for_ui and not app.state.ui.wait(60):
+        raise RuntimeError("the test server's UI was not built")
     return LiveServer(settings, f"http://127.0.0.1:{port}", server, thread)
 
 

@@ -255,6 +255,7 @@ def test_root_path_for_a_reverse_proxy(web_assistant: Assistant, sample_index: S
     app = create_app(settings, web_assistant)
     with TestClient(app, root_path="/assistent") as client:  # as uvicorn --root-path does
         assert client.get("/healthz").status_code == 200
+        assert app.state.ui.wait(60)
         demo = client.get("/widget-demo").text
         assert 'src="http://testserver/assistent/widget.js"' in demo
         assert client.get("/widget.js").status_code == 200

@@ -92,7 +92,9 @@ def client(web_assistant: Assistant, sample_index: Settings,
                           api_keys=[SecretStr(KEY)], openai_api_key=SecretStr(LLM_SECRET),
                           widget_keys=[SecretStr(f"{INTRANET}={WIDGET_KEY}")],
                           allowed_hosts=["testserver"])
-    with TestClient(create_app(settings, web_assistant)) as test_client:
+    app = create_app(settings, web_assistant)
+    with TestClient(app) as test_client:
+        assert app.state.ui.wait(60)
         yield test_client
         test_client.cookies.clear()
 
