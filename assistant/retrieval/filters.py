@@ -66,7 +66,10 @@ class Filters:
                    date_from=items.get("date_from"), date_to=items.get("date_to"))
 
     def __bool__(self) -> bool:
-        return any((self.municipality, self.doc_id, self.date_from, self.date_to))
+        """Whether anything is filtered out, exclusions included (a leave-out question
+        with no other filter must not read as "no filters")."""
+        return any((self.municipality, self.doc_id, self.date_from, self.date_to,
+                    self.exclude_doc_ids))
 
     def matches(self, chunk: Described) -> bool:
         """Every filter is a property of the document, so a chunk and its document's

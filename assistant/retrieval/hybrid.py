@@ -201,7 +201,7 @@ class Retriever:
                mode: RetrieverName = "hybrid") -> Candidates:
         """Both candidate pools for a question, before fusion (what calibration replays)."""
         snapshot = self.snapshot  # one index generation for the whole question
-        filters = self._canonical(filters if filters is not None else Filters(), snapshot)
+        filters = self._canonical(filters or Filters(), snapshot)
         pool = max(4 * k, 20)
         dense: list[tuple[Chunk, float]] = []
         vector: list[float] | None = None
@@ -230,7 +230,7 @@ class Retriever:
                      filters: Filters) -> list[tuple[Chunk, float]]:
         """The ``pool`` best passages by BM25 (ties in index order), fetched by id."""
         scores = snapshot.lexical.scores(question)
-        if filters or filters.exclude_doc_ids:
+        if filters:
             scores = np.where(snapshot.doc_mask(filters), scores, 0.0)
         hits = np.flatnonzero(scores > 0)
         if len(hits) > pool:

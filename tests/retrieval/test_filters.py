@@ -30,3 +30,9 @@ def test_matches_checks_municipality_case_insensitively_and_dates_inclusively() 
     undated = Chunk(chunk_id="c", doc_id="a.txt", doc_hash="h", ordinal=0, text="t", start=0,
                     end=1, content_hash="x", title="T")
     assert not Filters(date_from="2000-01-01").matches(undated)
+
+
+def test_an_exclusion_alone_counts_as_a_filter() -> None:
+    """The leave-out suite sends only exclusions; they must survive ``filters or Filters()``."""
+    assert not Filters()
+    assert Filters(exclude_doc_ids=("a.txt",))
