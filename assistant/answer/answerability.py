@@ -13,8 +13,10 @@ entity dominates both. So the question's terms are split:
   passages mentions means the evidence is about a neighbour (same attribute, other
   municipality);
 * the rest are the **asked attribute**: it must be matched (stem or compound) in
-  the text of a chosen sentence itself; for a "how many"/"when" question in the
-  sentence that carries the number/date.
+  the text of a chosen sentence itself;
+* the **slot** (:mod:`assistant.answer.slots`): a "how many"/"when"/"who is the
+  chair" question needs a sentence holding a count, a date or a name, in a passage
+  about the entities asked, scoring close to the best sentence.
 
 Everything here is measured once per question and becomes an
 :class:`~assistant.answer.policy.Evidence`; the thresholds live in the policy.
@@ -28,11 +30,15 @@ from functools import lru_cache
 
 from assistant.answer import extractive
 from assistant.answer.policy import Evidence
+from assistant.answer.slots import asked_slot, numbers
 from assistant.language import Language, analyse, term_match
 from assistant.retrieval.lexical import LexicalIndex
 from assistant.types import Chunk
 
-__all__ = ["FRAME_WORDS", "attribute_terms", "evidence", "question_names"]
+__all__ = ["FRAME_WORDS", "NO_SLOT_GAP", "attribute_terms", "evidence", "question_names",
+           "slot_gap"]
+
+NO_SLOT_GAP = 1.0  # the slot gap when no retrieved sentence fills the asked slot at all
 
 # Words that frame a question rather than name what it asks about (stemmed on use).
 FRAME_WORDS = (
@@ -43,6 +49,8 @@ FRAME_WORDS = (
     "is are be been have has had the of according article articles mentioned"
 )
 _TOKEN = re.compile(r"\w+(?:[-:]\w+)*")
+_QUESTION_WORD = re.compile(r"\b(vem|vad|när|hur|vilk\w+|var|varför|who|what|when|how|which|"
+                            r"where|why)\b", re.IGNORECASE)
 _POSSESSIVE = re.compile(r"(?:'s|:s|’s)$", re.IGNORECASE)
 
 
@@ -114,6 +122,42 @@ def _coverage(attribute: Sequence[str], weights: dict[str, float], text: str) ->
     return sum(weights.get(t, 1.0) * term_match(t, set(own)) for t in attribute) / total
 
 
+def slot_gap(ranked: Sequence[extractive.Candidate], passages: Sequence[Chunk],
+             names: Sequence[str], attribute: Sequence[str], question: str) -> float:
+    """How far below the best sentence the best one that fills the asked slot scores.
+
+    A filler counts only if it is about what was asked:
+
+    * its passage mentions every name (and number) of the question: "fler än 20 elever"
+      in the Landskrona article does not say how many pupils a Trollhättan school has.
+      A question in two parts ("vem leder … i Söderhamn och vem är … i Lund") is
+      answered part by part, so one of its names is enough;
+    * its own text matches at least one of the asked attribute's terms that the
+      retrieved texts use at all (in a sentence or its heading and title): "fler än 20
+      elever" does not count the pupils of the "modellklasser" the same article names
+      elsewhere. Terms no text uses (a paraphrase) are neutral.
+
+    :data:`NO_SLOT_GAP` when no candidate fills the slot.
+    """
+    if not ranked:
+        return NO_SLOT_GAP
+    parts = len(_QUESTION_WORD.findall(question)) > 1
+    attested = [t for t in attribute if any(c.matches.get(t, 0.0) > 0 for c in ranked)]
+    best = ranked[0].score
+    for cand in ranked:  # best first: the first admissible filler decides
+        if not cand.typed or not 0 < cand.n <= len(passages):
+            continue
+        bag = _passage_bag(passages[cand.n - 1])
+        named = [_mentions(bag, name) for name in names]
+        if names and not (any(named) if parts else all(named)):
+            continue
+        own = _bag(cand.text)
+        if attested and not any(term_match(t, own) > 0 for t in attested):
+            continue
+        return min(NO_SLOT_GAP, max(0.0, best - cand.score))
+    return NO_SLOT_GAP
+
+
 def evidence(
     question: str,
     language: Language,
@@ -136,17 +180,23 @@ def evidence(
     unknown_names = [n for n in names if not _known(lexical, n)]
     # A known name must be mentioned by the passage (text, title, municipality) of a
     # chosen sentence: otherwise the quotes are about a neighbour of what was asked.
-    known_names = [n for n in names if n not in unknown_names]
+    # A number the question states ("träffarna 2011") is a name too, known to the corpus
+    # or not: evidence that never mentions it is about another year or count.
+    known_names = [n for n in names if n not in unknown_names] + numbers(question)
     bags = [_passage_bag(passages[c.n - 1]) for c in chosen if 0 < c.n <= len(passages)]
     missing = [n for n in known_names if not any(_mentions(bag, n) for bag in bags)]
 
     attribute = attribute_terms(terms, names)
     attribute_cov = max((_coverage(attribute, weights, c.text) for c in chosen), default=0.0)
-    kind = extractive.answer_type(question)
+    slot = asked_slot(question)
     typed_cov: float | None = None
-    if kind:
-        typed_cov = max((_coverage(attribute, weights, c.text) for c in chosen
-                         if extractive.has_type(c.text, kind)), default=0.0)
+    gap: float | None = None
+    if slot is not None:
+        typed_cov = max((_coverage(attribute, weights, c.text) for c in chosen if c.typed),
+                        default=0.0)
+        # The heads (the counted noun, the role) are checked by the slot itself.
+        gap = slot_gap(extract.ranked, passages, known_names,
+                       [t for t in attribute if t not in slot.heads], question)
     return Evidence(
         language=language,
         best_passage=best_passage,
@@ -158,8 +208,9 @@ def evidence(
         unknown_names=tuple(unknown_names),
         known_names=len(known_names),
         missing_names=tuple(missing),
-        answer_type=kind,
+        answer_type=slot.kind if slot is not None else "",
         typed=extract.typed,
         typed_coverage=typed_cov,
+        slot_gap=gap,
         attribute_coverage=attribute_cov if attribute else None,
     )

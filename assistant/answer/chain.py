@@ -27,6 +27,7 @@ from assistant.answer import extractive
 from assistant.answer.answerability import evidence
 from assistant.answer.condense import condense_offline
 from assistant.answer.policy import Decision, RefusalPolicy
+from assistant.answer.slots import asked_slot
 from assistant.citations import (
     REFUSAL_TEXT,
     check_citations,
@@ -331,4 +332,4 @@ def _extract(assistant: Assistant, state: Retrieved,
     question = state.question
     terms = assistant.retriever.lexical.terms(question)
     ranked = extractive.candidates(chunks, vectors, query_vector, terms, question)
-    return extractive.select(ranked, kind=extractive.answer_type(question))
+    return extractive.select(ranked, slot=asked_slot(question))

@@ -14,8 +14,9 @@ Scoring a sentence against the question combines
 * context: a sentence also covers, at half weight, the terms of its section heading
   and its article's title and municipality ("Ett-steg-före\\nEn skola … gå före …",
   "Vem leder skolförvaltningen i Söderhamn?" answered by a sentence without the name);
-* the expected answer type: a "hur många"/"när" question prefers sentences with a
-  number/date, and is refused when no supporting sentence has one.
+* the slot the question asks to fill (:mod:`assistant.answer.slots`): a "hur många",
+  "när" or "vem är ordförande" question prefers sentences with a count, a date or a
+  named person.
 
 A run of short lines under a heading (a list of partners, schools, municipalities)
 is one candidate, so a list question gets the whole list.
@@ -28,10 +29,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Literal
 
 import numpy as np
 
+from assistant.answer.slots import Slot, asked_slot
 from assistant.citations import neutralise_markers
 from assistant.language import analyse, jaccard, term_match
 from assistant.retrieval.lexical import QueryTerms
@@ -41,7 +42,7 @@ from assistant.types import Chunk, ScoredChunk, place_and_date
 TERM_COVERAGE_WEIGHT = 0.25  # added to the cosine similarity for full (weighted) term coverage
 CONTEXT_WEIGHT = 0.5  # a term found only in the heading/title/municipality counts half
 REPEAT_WEIGHT = 0.5  # a term already covered by a chosen sentence counts half again
-TYPE_BONUS = 0.05  # a sentence of the expected answer type (number, date) is preferred
+TYPE_BONUS = 0.05  # a sentence that fills the asked slot (number, date, name) is preferred
 TYPE_SHARE = 0.5  # ...if it covers at least this share of what the best sentence covers
 RANK_PRIOR = 0.02  # prefers the better-ranked passage when sentences tie
 MAX_SENTENCES = 5
@@ -52,43 +53,19 @@ MIN_WORDS = 5  # shorter lines are headings, captions or contact details...
 HEADING_WORDS = 8  # ...a line this short without final punctuation is a heading
 LIST_MIN_ITEMS = 2  # ...and two or more of them under a heading form a list
 UNIT_CACHE_CHUNKS = 4096  # passages whose split and stemmed sentences are kept
+QUOTE_LOOKAHEAD = 2  # sentences after a quotation in which its speaker may be named
 
-AnswerType = Literal["number", "date", ""]
 # (doc_id, start, end, vector) of a stored sentence; offsets are document-wide.
 SentenceVector = tuple[str, int, int, "Sequence[float] | np.ndarray"]
-
-# The answer type a question asks for, from its question phrase. Only phrases whose
-# answer is always a number or a point in time; "vilken"/"what" alone are not.
-_NUMBER_Q = re.compile(
-    r"\b(hur (många|mycket|stor|stort|stora|ofta|länge|gammal)|vilken summa|vilket belopp|"
-    r"how (many|much|often|long|old)|what amount)\b", re.IGNORECASE)
-# "när"/"when" only opens a question ("Vem tog emot dem när de kom?" asks for a person).
-_DATE_Q = re.compile(r"^\W*(när|when)\b|\b(vilket år|vilken dag|vilket datum|what year|"
-                     r"what date|which year)\b", re.IGNORECASE)
-_NUMBER_WORDS = ("två tre fyra fem sex sju åtta nio tio elva tolv tjugo trettio hundra tusen "
-                 "miljon miljoner miljard miljarder dubbelt hälften")
-_NUMBER = re.compile(rf"\d|\b({'|'.join(_NUMBER_WORDS.split())})\b", re.IGNORECASE)
-_MONTHS = ("januari februari mars april maj juni juli augusti september oktober november "
-           "december måndag tisdag onsdag torsdag fredag lördag söndag våren sommaren hösten "
-           "vintern igår idag imorgon")
-_DATE = re.compile(rf"\b(1[89]\d\d|20\d\d)\b|\b({'|'.join(_MONTHS.split())})\w*", re.IGNORECASE)
+# A sentence that points back at the one before it ("Därför …", "Det är en av …").
+_ANAPHOR = re.compile(r"^\W*(därför|detta|dessa|denna|det här|han|hon|hans|hennes|"
+                      r"(det|den) (är|var) (en|ett) av|this|these|therefore|he|she)\b",
+                      re.IGNORECASE)
+# A quotation whose speaker is named in a following sentence of the paragraph.
+_QUOTE_OPEN = re.compile(r"^\s*[-–—”\"]")
+_SAYS = re.compile(r"\b(säger|sa|sade|menar|berättar|konstaterar|förklarar|says|said)\b",
+                   re.IGNORECASE)
 _FINAL = re.compile(r"[.!?:;,\"”’]$")
-
-
-def answer_type(question: str) -> AnswerType:
-    if _NUMBER_Q.search(question):
-        return "number"
-    if _DATE_Q.search(question):
-        return "date"
-    return ""
-
-
-def has_type(text: str, kind: AnswerType) -> bool:
-    if kind == "number":
-        return bool(_NUMBER.search(text))
-    if kind == "date":
-        return bool(_DATE.search(text))
-    return True
 
 
 @dataclass
@@ -101,7 +78,7 @@ class Candidate:
     lexical: float
     score: float
     matches: dict[str, float] = field(default_factory=dict)  # term → 0..1
-    typed: bool = True  # has the answer type the question asks for
+    typed: bool = True  # fills the slot the question asks for (a count, a date, a name)
     weights: dict[str, float] = field(default_factory=dict)  # shared by one ranking
 
 
@@ -111,6 +88,7 @@ class Extract:
     best_lexical: float = 0.0  # best IDF-weighted term coverage among the top candidates
     best_dense: float = 0.0
     typed: bool = True  # a chosen sentence has the expected answer type
+    ranked: Sequence[Candidate] = ()  # every candidate, best first (what was not chosen too)
 
 
 @dataclass
@@ -122,6 +100,7 @@ class _Unit:
     heading: tuple[int, int] | None  # chunk-local span of that heading
     is_list: bool = False
     previous: str = ""  # the sentence before it in its paragraph ("Fokus har legat på …")
+    quote: tuple[int, int] | None = None  # what to quote, if more than the sentence itself
 
 
 def _is_heading(line: str) -> bool:
@@ -160,14 +139,35 @@ def units(chunk: Chunk) -> list[_Unit]:
             out.append(_Unit(body[0][0], body[-1][1], joined, context, heading, True))
             continue
         previous = ""
-        for s, e in body:
+        for i, (s, e) in enumerate(body):
             sentence = text[s:e]
             if len(words(sentence)) < MIN_WORDS or sentence.strip() == chunk.title.strip():
                 previous = sentence
                 continue
-            out.append(_Unit(s, e, sentence, context, heading, previous=previous))
+            out.append(_Unit(s, e, sentence, context, heading, previous=previous,
+                             quote=_quote_span(text, body, i)))
             previous = sentence
     return out
+
+
+def _quote_span(text: str, body: Sequence[tuple[int, int]], i: int) -> tuple[int, int] | None:
+    """The span a sentence must be quoted with to make sense on its own, if wider.
+
+    "Det är en av deviserna bakom …" says nothing without the devise before it, and
+    "- Barn blir till i de miljöer vi erbjuder." nothing about who says so until the
+    "…, säger Tomas Hartikainen" that follows in the paragraph.
+    """
+    s, e = body[i]
+    sentence = text[s:e]
+    start, end = s, e
+    if i > 0 and _ANAPHOR.match(sentence):
+        start = body[i - 1][0]
+    if _QUOTE_OPEN.match(sentence) and not _SAYS.search(sentence):
+        for s2, e2 in body[i + 1:i + 1 + QUOTE_LOOKAHEAD]:
+            if _SAYS.search(text[s2:e2]):
+                end = e2
+                break
+    return None if (start, end) == (s, e) else (start, end)
 
 
 def coverage(matches: dict[str, float], weights: dict[str, float]) -> float:
@@ -223,7 +223,7 @@ def candidates(
         v = vectors.get((chunk.doc_id, chunk.start + span[0], chunk.start + span[1]))
         return None if v is None else float(np.dot(q, np.asarray(v, dtype=np.float32)))
 
-    kind = answer_type(question)
+    slot = asked_slot(question)
     raw: list[tuple[int, _Unit, float, set[str], set[str]]] = []
     seen: set[tuple[str, int, int]] = set()
     for n, scored in enumerate(chunks, start=1):
@@ -241,23 +241,27 @@ def candidates(
                 continue
             raw.append((n, unit, dense, analysed.own, analysed.context))
     weights = term_weights(terms, [own | ctx for _, _, _, own, ctx in raw])
+    if slot is not None:
+        slot = slot.attested([own for _, _, _, own, _ in raw])
     out: list[Candidate] = []
     for n, unit, dense, own, ctx in raw:
         matches = {t: max(term_match(t, own),
                           CONTEXT_WEIGHT * term_match(t, ctx))
                    for t in terms.exact}
         lexical = coverage(matches, weights)
-        typed = has_type(unit.text, kind)
+        typed = slot is None or slot.fills(unit.text)
         score = (dense + TERM_COVERAGE_WEIGHT * lexical + RANK_PRIOR / n
-                 + (TYPE_BONUS if kind and typed else 0.0))
-        out.append(Candidate(n, unit.start, unit.end, unit.text, dense, lexical, score,
-                             matches, typed, weights))
+                 + (TYPE_BONUS if slot is not None and typed else 0.0))
+        start, end = unit.quote or (unit.start, unit.end)
+        text = unit.text if unit.quote is None else chunks[n - 1].chunk.text[start:end]
+        out.append(Candidate(n, start, end, text, dense, lexical, score, matches, typed,
+                             weights))
     out.sort(key=lambda c: -c.score)
     return out
 
 
 def select(ranked: Sequence[Candidate], max_sentences: int = MAX_SENTENCES,
-           kind: AnswerType = "") -> Extract:
+           slot: Slot | None = None) -> Extract:
     """Greedy: the best sentence, then runners-up that cover what is still missing.
 
     A term already covered counts REPEAT_WEIGHT, so the second sentence of a
@@ -297,9 +301,9 @@ def select(ranked: Sequence[Candidate], max_sentences: int = MAX_SENTENCES,
     # The best-ranked sentence itself having the type also counts: a paraphrased question
     # ("Hur ofta ses medlemmarna …?") shares few words with its answer ("… två gånger per
     # år"), so no sentence reaches the lexical share, yet the closest one answers it.
-    typed = not kind or ranked[0].typed or any(
+    typed = slot is None or ranked[0].typed or any(
         c.typed and c.lexical >= TYPE_SHARE * best_lexical for c in chosen)
-    return Extract(chosen, best_lexical, max(c.dense for c in top), typed)
+    return Extract(chosen, best_lexical, max(c.dense for c in top), typed, ranked)
 
 
 def compose(extract: Extract, chunks: Sequence[ScoredChunk], language: str) -> str:
@@ -321,7 +325,20 @@ def compose(extract: Extract, chunks: Sequence[ScoredChunk], language: str) -> s
     parts: list[str] = []
     # Sources in order of their best sentence; sentences within a source in text order.
     for n, cands in by_source.items():
-        for cand in sorted(cands, key=lambda c: c.start):
+        text = chunks[n - 1].chunk.text
+        for start, end in _merged(sorted((c.start, c.end) for c in cands)):
             # Quoted text is data: its own "[2]" must not become a citation of source 2.
-            parts.append(f"{neutralise_markers(cand.text)} [{n}]")
+            parts.append(f"{neutralise_markers(text[start:end].strip())} [{n}]")
     return lead + "\n" + " ".join(parts)
+
+
+def _merged(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted spans with overlaps joined: a quotation widened to the sentence before it
+    must not print that sentence twice when it was chosen on its own too."""
+    out: list[tuple[int, int]] = []
+    for start, end in spans:
+        if out and start < out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out

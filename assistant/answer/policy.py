@@ -23,8 +23,13 @@ Why these rules (measured on eval/questions.jsonl and the FAQ dev suites; README
   municipality, an organisation) that none of the passages the chosen sentences come
   from mention: the evidence is about a neighbour. The value is the share of the
   question's known names that the evidence covers.
-* ``missing_answer_type``: a "how many"/"when" question whose chosen sentences carry
-  no number/date together with what is asked about (a year anywhere is not enough).
+* ``missing_answer_type``: a question asking for a slot (count, date, name…) whose
+  chosen sentences do not fill it together with what is asked about (a year anywhere
+  is not enough).
+* ``missing_slot``: the question asks for a count, a date, an amount of money, a
+  rank or the name of a role's holder (:mod:`assistant.answer.slots`), and no
+  sentence that holds one, in a passage about the entities asked, scores within
+  ``max_slot_gap`` of the best sentence.
 * ``missing_attribute``: the best sentence covers too little of what is *asked*
   (the question's terms after removing question words and the names the retriever
   already matched): "the article is about this" is not "the article says this".
@@ -60,8 +65,10 @@ RULES = (
     "unknown_terms",
     "missing_entity",
     "missing_answer_type",
+    "missing_slot",
     "missing_attribute",
 )
+OFF = 99.0  # a maximum no measured value reaches: the rule is off (JSON has no inf)
 ACCEPTED = "accepted"
 NO_EVIDENCE = "no_evidence"  # nothing was retrieved or no sentence could be quoted
 MODEL_REFUSAL = "model_refusal"  # LLM mode: the model itself answered with the refusal
@@ -85,9 +92,10 @@ class Evidence:
     unknown_names: tuple[str, ...] = ()  # capitalised names the corpus never mentions
     known_names: int = 0  # names in the question that the corpus mentions somewhere
     missing_names: tuple[str, ...] = ()  # known names absent from the chosen evidence
-    answer_type: str = ""  # "number", "date" or ""
-    typed: bool = True  # a chosen sentence has the asked type (number/date)
+    answer_type: str = ""  # the asked slot: "count", "date", "person", … or ""
+    typed: bool = True  # a chosen sentence fills the asked slot
     typed_coverage: float | None = None  # attribute coverage of the best typed sentence
+    slot_gap: float | None = None  # best score minus that of the best slot filler (1: none)
     attribute_coverage: float | None = None  # attribute coverage of the best sentence
 
     def to_dict(self) -> dict[str, Any]:
@@ -159,6 +167,8 @@ class RefusalPolicy:
     min_entity_coverage: float = 1.0  # share of the question's known names the evidence has
     check_answer_type: bool = True
     min_typed_coverage: float = 0.0
+    max_slot_gap: float = OFF  # OFF disables the rule
+    max_slot_gap_en: float = OFF
     min_attribute_coverage: float = 0.0
     min_attribute_coverage_en: float = 0.0
     source: str = field(default="defaults", compare=False)
@@ -214,6 +224,9 @@ class RefusalPolicy:
             coverage = ev.typed_coverage if ev.typed_coverage is not None else 0.0
             out.append(Check("missing_answer_type", coverage, self.min_typed_coverage,
                              ev.typed and coverage >= self.min_typed_coverage))
+        gap_max = self.max_slot_gap_en if ev.language == "en" else self.max_slot_gap
+        if ev.slot_gap is not None and gap_max < OFF:
+            out.append(Check("missing_slot", ev.slot_gap, gap_max, ev.slot_gap <= gap_max))
         minimum = (self.min_attribute_coverage_en if ev.language == "en"
                    else self.min_attribute_coverage)
         if ev.attribute_coverage is not None and minimum > 0:

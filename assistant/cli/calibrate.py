@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from assistant.answer.policy import OFF as POLICY_OFF
 from assistant.answer.policy import Evidence, RefusalPolicy
 from assistant.evaluation.metrics import fact_coverage, hit_at, recall_at, reciprocal_rank
 from assistant.retrieval.fusion import FusionParams
@@ -86,6 +87,8 @@ REFUSAL_GRID: dict[str, tuple[float | bool, ...]] = {
     "min_entity_coverage": (0.0, 0.5, 1.0),
     "check_answer_type": (True, False),
     "min_typed_coverage": (0.0, 0.25, 0.5, 0.75),
+    "max_slot_gap": (POLICY_OFF, 0.15, 0.1, 0.08, 0.06, 0.04, 0.02, 0.0),
+    "max_slot_gap_en": (POLICY_OFF, 0.15, 0.1, 0.08, 0.06, 0.04, 0.02, 0.0),
     "min_attribute_coverage": (0.0, 0.2, 0.3, 0.4, 0.5, 0.6),
     "min_attribute_coverage_en": (0.0, 0.1, 0.2, 0.3),
 }

@@ -76,6 +76,21 @@ def test_answer_type_must_sit_in_a_sentence_carrying_the_attribute() -> None:
     assert _decide(answer_type="date", typed=True, typed_coverage=None).refused
 
 
+def test_missing_slot_refuses_when_no_filler_scores_close_to_the_best_sentence() -> None:
+    policy = RefusalPolicy(max_slot_gap=0.05, max_slot_gap_en=0.1)
+    slotted = GOOD.__class__(**{**GOOD.__dict__, "answer_type": "count", "slot_gap": 0.08})
+    decision = policy.decide(slotted)
+    assert decision.refused and decision.rule == "missing_slot"
+    assert (decision.value, decision.threshold) == (0.08, 0.05)
+    close = GOOD.__class__(**{**slotted.__dict__, "slot_gap": 0.0})
+    assert not policy.decide(close).refused
+    english = GOOD.__class__(**{**slotted.__dict__, "language": "en", "standout": 3.0})
+    assert not policy.decide(english).refused  # 0.08 <= 0.1, the English maximum
+    assert not RefusalPolicy().decide(slotted).refused  # off by default (OFF)
+    no_slot = GOOD.__class__(**{**GOOD.__dict__, "slot_gap": None})
+    assert "missing_slot" not in [c.rule for c in policy.checks(no_slot)]
+
+
 def test_missing_attribute_has_a_threshold_per_language() -> None:
     decision = _decide(attribute_coverage=0.25)
     assert decision.rule == "missing_attribute" and decision.value == 0.25

@@ -1,0 +1,289 @@
+"""What kind of answer a question asks for, and whether a sentence holds one.
+
+A near-miss question is answered by a sentence *about* the right thing that lacks what
+was asked: "Hur många besökare kom?" by "två välbesökta seminarier", "Vem är rektor på
+Nossebro skola?" by a sentence naming the school and no person, "Vilket år …?" by
+"5 juli". The question phrase says what the answer must contain, so each question gets
+at most one :class:`Slot`:
+
+* ``count``: "hur många X" / "how many": a number; in Swedish next to X (the counted
+  noun, or a compound ending in it: "50-tal förvaltningschefer" counts "chefer");
+* ``amount``: "hur mycket/ofta/länge/stor", "how much/often/long": any number;
+* ``money``: "vad kostar", "hur mycket pengar", "budget", "what does … cost": an
+  amount of money;
+* ``year`` / ``day`` / ``date``: "vilket år" needs a year, "vilket datum" a day, and
+  "när"/"when" any point in time. "När krävs …?" asks for a condition, not a date;
+* ``rank``: "vilken placering/plats": a place in a ranking;
+* ``person``: "vem är <roll>", "vem leder", "who chairs": a person's name, next to the
+  role in Swedish. "Vem ansvarar för …?" is not asked for a name (the answer is often
+  a party: "bostadsrättshavaren");
+* ``place``: "var hålls …", "where": a name the question does not already give;
+* ``name``: "vilken skola/kommun/högskola …": the name of one, not given in the question.
+  "Vilket meritvärde/antal/belopp …" asks for an ``amount``.
+
+Every rule here is about the language of questions and answers, none about one
+corpus. The thresholds that decide what a missing slot means live in the policy.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+from assistant.language import analyse, term_match
+
+__all__ = ["Slot", "SlotKind", "asked_slot", "numbers"]
+
+SlotKind = Literal["count", "amount", "money", "year", "day", "date", "rank", "person",
+                   "place", "name"]
+
+WINDOW = 3  # tokens after a number in which the counted noun must stand
+ROLE_WINDOW = 8  # tokens between a role and its holder: "Värd för SKR:s besök i X var Y Z"
+
+_NUMBER_WORDS = (
+    "två tre fyra fem sex sju åtta nio tio elva tolv tretton fjorton femton tjugo trettio "
+    "fyrtio femtio sextio sjuttio åttio nittio hundra hundratals tusen tusentals dussin "
+    "miljon miljoner miljard miljarder dubbelt hälften "
+    "two three four five six seven eight nine ten eleven twelve twenty thirty forty fifty "
+    "hundred hundreds thousand thousands million millions billion dozen"
+)
+_MONTHS = (
+    "januari februari mars april maj juni juli augusti september oktober november december "
+    "january february march june july august october december"
+)
+_DAYS = "måndag tisdag onsdag torsdag fredag lördag söndag monday tuesday wednesday " \
+        "thursday friday saturday sunday"
+_SEASONS = "våren sommaren hösten vintern vår sommar höst vinter spring summer autumn winter " \
+           "igår idag imorgon yesterday today tomorrow"
+# Roles a person holds. Compounds count by their tail ("förbundsordförande").
+_ROLES = (
+    "ordförande chef direktör rektor samordnare ledare värd strateg sekreterare minister "
+    "president vd kommunalråd handläggare talesperson ombudsman borgmästare "
+    "chair chairman chairwoman head director principal coordinator leader host secretary "
+    "manager president mayor"
+)
+# "När krävs …", "when can …": the answer is a condition, not a point in time.
+_CONDITIONAL_WORDS = ("krävs behövs kan får måste bör behöver gäller lönar passar brukar "
+                      "is are can should must do does need")
+# A number before these measures time, not how many of something there are.
+_TIME_UNITS = frozenset(("år", "månad", "månader", "vecka", "veckor", "dag", "dagar", "gång",
+                         "gånger", "timme", "timmar", "minut", "minuter", "year", "years",
+                         "month", "months", "week", "weeks", "day", "days", "time", "times",
+                         "hour", "hours"))
+# "Vilket meritvärde …": nouns (or compound tails) whose value is a number.
+_MEASURES = ("värde antal andel belopp summa pris kostnad budget lön procent siffra "
+             "value number share amount sum price cost budget salary percentage")
+# "Vilken skola …": nouns (or compound tails) whose instances have names.
+_NAMED = ("skola skolor kommun kommuner stad städer högskola högskolor universitet "
+          "myndighet myndigheter organisation organisationer förening föreningar företag "
+          "förbund land länder län region regioner "
+          "school schools municipality municipalities city cities university universities "
+          "agency agencies organisation organisations organization organizations company "
+          "companies country countries region regions")
+_CONDITIONAL = frozenset(_CONDITIONAL_WORDS.split())
+
+_TOKEN = re.compile(r"\w+(?:[-:/.,]\w+)*")
+_DIGIT = re.compile(r"\d")
+_NUMBER_TOKEN = re.compile(rf"^(?:\d[\d\s.,]*|{'|'.join(_NUMBER_WORDS.split())})(?:-tal)?$",
+                           re.IGNORECASE)
+_YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)(?:-talet)?\b")
+_MONTH = re.compile(rf"\b({'|'.join(_MONTHS.split())})\b", re.IGNORECASE)
+_DAY = re.compile(rf"\b\d{{1,2}}(?:\s*[-–]\s*\d{{1,2}})?\s+({'|'.join(_MONTHS.split())})\b|"
+                  rf"\b({'|'.join(_DAYS.split())})\w*|\b\d{{1,2}}/\d{{1,2}}\b|"
+                  r"\b\d{4}-\d\d-\d\d\b", re.IGNORECASE)
+_WHEN = re.compile(rf"\b({'|'.join(_SEASONS.split())})\w*\b|förra|nästa|last|next",
+                   re.IGNORECASE)
+_MONEY = re.compile(
+    r"\d[\d\s.,]*\s*(?:-\s*\d[\d\s.,]*\s*)?(?:kr\b|kronor|sek\b|mkr|tkr|miljon|miljoner|"
+    r"miljard|miljarder|euro|€|\$|dollar|:-)|(?:kr|sek|€|\$)\s*\d", re.IGNORECASE)
+_RANK = re.compile(
+    r"\b(?:nummer|plats|placering|number|place|rank\w*)\s+(?:\d+|en|ett|två|tre|fyra|fem|"
+    r"one|two|three|four|five)\b|\b(?:första|andra|tredje|fjärde|femte|sjätte|\d+:[ae]|"
+    r"first|second|third|fourth|fifth|\d+(?:st|nd|rd|th))\b", re.IGNORECASE)
+_NAME_PAIR = re.compile(r"\b[A-ZÅÄÖ][a-zåäöéüø]+(?:-[A-ZÅÄÖ][a-zåäöéüø]+)?\s+"
+                        r"[A-ZÅÄÖ][a-zåäöéüø]+(?:-[A-ZÅÄÖ][a-zåäöéüø]+)?\b")
+
+_MONEY_Q = re.compile(
+    r"\b(vad kost\w*|hur mycket (pengar|kost\w*|satsa\w*|betala\w*)|hur dyr\w*|"
+    r"vilken budget|vilket belopp|vilken summa|what (does|did|will) .*\bcost\b|"
+    r"how much (money|does|did|will|is|was)\b.*\b(cost|pay|budget)|"
+    r"what (was|is) the (budget|cost|price))", re.IGNORECASE)
+_COUNT_Q = re.compile(r"^\W*(hur många|how many)\s+(\w+)", re.IGNORECASE)
+_AMOUNT_Q = re.compile(r"\b(hur (mycket|stor|stort|stora|ofta|länge|gammal)|"
+                       r"how (much|often|long|old|big|large))\b", re.IGNORECASE)
+_YEAR_Q = re.compile(r"\b(vilket år|what year|which year|in what year)\b", re.IGNORECASE)
+_DAY_Q = re.compile(r"\b(vilket datum|vilken dag|what date|which date|which day|what day)\b",
+                    re.IGNORECASE)
+_WHEN_Q = re.compile(r"^\W*(när|when)\s+(\w+)", re.IGNORECASE)
+_RANK_Q = re.compile(r"^\W*(vilken (placering|plats)|which (place|position|rank)|"
+                     r"what (place|position|rank))\b", re.IGNORECASE)
+_WHO_ROLE_Q = re.compile(r"^\W*(vem|vilka|who)\s+(är|var|blir|blev|is|was)\s+(the\s+)?"
+                         r"([\w-]+)", re.IGNORECASE)
+_WHICH_Q = re.compile(r"^\W*(vilken|vilket|vilka|which|what)\s+([\w-]+)(?:\s+([\w-]+))?",
+                      re.IGNORECASE)
+_WHERE_Q = re.compile(r"^\W*(var|where)\s", re.IGNORECASE)
+_CAPITALISED = re.compile(r"(?<![.!?:]\s)(?<!^)\b[A-ZÅÄÖ][\w-]+")
+_WHO_LEADS_Q = re.compile(r"^\W*(vem|who)\s+(leder|ledde|leds|chairs|chaired|heads|headed|"
+                          r"leads|led)\b", re.IGNORECASE)
+
+
+def numbers(text: str) -> list[str]:
+    """Stand-alone numbers in a text ("2011", "9"); parts of words ("14-kommuners") are
+    names, not quantities."""
+    return re.findall(r"(?<![\w-])\d+(?![\w-])", text)
+
+
+@lru_cache(maxsize=4096)
+def _stems(word: str) -> frozenset[str]:
+    return frozenset(analyse(word))
+
+
+def _near(tokens: list[str], index: int, heads: frozenset[str], window: int) -> bool:
+    """A token within ``window`` after ``index`` (or the number's own compound) matches."""
+    for token in tokens[index:index + window + 1]:
+        bag = _stems(token)
+        if any(term_match(head, bag) > 0 for head in heads):
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class Slot:
+    """The answer a question asks for; ``heads`` are the stems it must stand next to."""
+
+    kind: SlotKind
+    heads: frozenset[str] = frozenset()
+
+    def attested(self, bags: Sequence[Collection[str]]) -> Slot:
+        """This slot, without its heads if no candidate text uses them.
+
+        "Hur många förslag …?" answered by "30 rekommendationer": when the texts never
+        use the asked noun, they name the thing differently, and requiring it next to
+        the number would refuse the answer. When they do use it ("elever"), a number
+        next to another noun counts something else.
+        """
+        if not self.heads or any(term_match(h, bag) > 0 for h in self.heads for bag in bags):
+            return self
+        return Slot(self.kind)
+
+    def fills(self, text: str) -> bool:
+        """``text`` holds an answer of this kind (next to its heads where they apply)."""
+        if self.kind == "money":
+            return bool(_MONEY.search(text))
+        if self.kind == "year":
+            return bool(_YEAR.search(text))
+        if self.kind == "day":
+            return bool(_DAY.search(text))
+        if self.kind == "date":
+            return bool(_YEAR.search(text) or _DAY.search(text) or _MONTH.search(text)
+                        or _WHEN.search(text))
+        if self.kind == "rank":
+            return bool(_RANK.search(text))
+        if self.kind == "person":
+            return self._person(text)
+        if self.kind in ("place", "name"):
+            return self._named(text)
+        return self._count(text)
+
+    def _named(self, text: str) -> bool:
+        """A capitalised word inside the sentence that is not one the question gave."""
+        return any(not (_stems(m.group()) & self.heads) for m in _CAPITALISED.finditer(text))
+
+    def _count(self, text: str) -> bool:
+        tokens = _TOKEN.findall(text)
+        for i, token in enumerate(tokens):
+            numeric = _NUMBER_TOKEN.match(token) or (_DIGIT.search(token) and "-" in token)
+            if not numeric or _YEAR.fullmatch(token):
+                continue
+            after = tokens[i + 1].lower() if i + 1 < len(tokens) else ""
+            if _MONTH.fullmatch(after):
+                continue  # "5 juli" is a date, not a count
+            if not self.heads and after in _TIME_UNITS and self.kind == "count":
+                continue  # "under snart sju år" says for how long, not how many
+            if self.kind == "amount" or not self.heads or \
+                    _near(tokens, i, self.heads, WINDOW):
+                return True
+        return False
+
+    def _person(self, text: str) -> bool:
+        """A name ("Matz Nilsson"); in Swedish within ROLE_WINDOW tokens of the role."""
+        names = [m.start() for m in _NAME_PAIR.finditer(text)]
+        if not names or not self.heads:
+            return bool(names)
+        spans = list(_TOKEN.finditer(text))
+        at = [next((i for i, t in enumerate(spans) if t.start() >= start), len(spans))
+              for start in names]
+        roles = [i for i, t in enumerate(spans) if _near([t.group()], 0, self.heads, 0)]
+        return any(abs(i - j) <= ROLE_WINDOW for i in at for j in roles)
+
+
+def _role_heads(word: str) -> frozenset[str] | None:
+    """The stems of ``word`` if it names a role ("förbundsordförande" ends in one)."""
+    low = word.lower()
+    if any(low.endswith(role) for role in _ROLES.split()):
+        return _stems(low) or frozenset({low})
+    return None
+
+
+def _tail_in(word: str, nouns: str) -> bool:
+    """``word`` is one of ``nouns`` or a compound ending in one ("meritvärde")."""
+    return any(word == noun or (word.endswith(noun) and len(noun) >= 4)
+               for noun in nouns.split())
+
+
+def _given(question: str) -> frozenset[str]:
+    """Stems of the capitalised words a question already names (after its first word)."""
+    return frozenset(stem for m in _CAPITALISED.finditer(question) for stem in _stems(m.group()))
+
+
+def asked_slot(question: str) -> Slot | None:
+    """The slot a question's phrase asks to fill, or None ("Vad innebär …?")."""
+    text = question.strip()
+    # Heads are matched against the (Swedish) texts, so only a Swedish question has them.
+    swedish = not re.search(r"\b(how|who|what|when|which|where)\b", text, re.IGNORECASE)
+    return _by_phrase(text, swedish) or _by_noun(text, swedish)
+
+
+# Question phrases whose answer kind needs nothing else from the question, in order.
+_PHRASES: tuple[tuple[re.Pattern[str], SlotKind], ...] = (
+    (_MONEY_Q, "money"), (_AMOUNT_Q, "amount"), (_YEAR_Q, "year"), (_DAY_Q, "day"),
+    (_RANK_Q, "rank"),
+)
+
+
+def _by_phrase(text: str, swedish: bool) -> Slot | None:
+    if _MONEY_Q.search(text):
+        return Slot("money")
+    count = _COUNT_Q.search(text)
+    if count:
+        return Slot("count", _stems(count.group(2)) if swedish else frozenset())
+    for pattern, kind in _PHRASES[1:]:
+        if pattern.search(text):
+            return Slot(kind)
+    when = _WHEN_Q.search(text)
+    if when and when.group(2).lower() not in _CONDITIONAL:
+        return Slot("date")
+    return None
+
+
+def _by_noun(text: str, swedish: bool) -> Slot | None:
+    """Slots that depend on the noun asked about: "vilken skola", "vem är rektor"."""
+    if _WHEN_Q.search(text):
+        return None  # "när krävs …": a condition
+    which = _WHICH_Q.search(text)
+    if which:  # the noun, or the one after an adjective ("vilket genomsnittligt meritvärde")
+        for noun in (w.lower() for w in which.group(2, 3) if w):
+            if _tail_in(noun, _MEASURES):
+                return Slot("amount")
+            if _tail_in(noun, _NAMED):
+                return Slot("name", _given(text))
+    if _WHERE_Q.search(text):
+        return Slot("place", _given(text))
+    role = _WHO_ROLE_Q.search(text)
+    if role:
+        roles = _role_heads(role.group(4))
+        return None if roles is None else Slot("person", roles if swedish else frozenset())
+    return Slot("person") if _WHO_LEADS_Q.search(text) else None

@@ -1,0 +1,110 @@
+"""Which answer a question asks for, and which sentences hold one (assistant.answer.slots)."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.answer.slots import Slot, asked_slot, numbers
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("Hur många deltagare var med?", "count"),
+    ("How many pupils were moved?", "count"),
+    ("Hur ofta ses medlemmarna?", "amount"),
+    ("Vilket genomsnittligt meritvärde fick eleverna?", "amount"),
+    ("Vad kostade modellklasserna?", "money"),
+    ("Hur mycket pengar satsar kommunen?", "money"),
+    ("What does a facade renovation cost?", "money"),
+    ("What was the budget of the model classes?", "money"),
+    ("Vilket år startade konceptet?", "year"),
+    ("Vilket datum hålls träffen?", "day"),
+    ("När träffas nätverket?", "date"),
+    ("När ska studieresan göras?", "date"),
+    ("Vilken placering fick Landskrona?", "rank"),
+    ("Vem är ordförande för Skolledarförbundet?", "person"),
+    ("Vem är förbundsordförande?", "person"),
+    ("Vem leder arbetsgruppen?", "person"),
+    ("Who chairs the expert council?", "person"),
+    ("Var hölls politikerveckan?", "place"),
+    ("Vilken skola har utsetts?", "name"),
+    ("Vilka grundskolor besöktes?", "name"),
+])
+def test_the_question_phrase_names_the_slot(question: str, kind: str) -> None:
+    slot = asked_slot(question)
+    assert slot is not None and slot.kind == kind
+
+
+@pytest.mark.parametrize("question", [
+    "Vad innebär Ett-steg-före?",
+    "När krävs rivningslov?",  # a condition, not a point in time
+    "When can the consumer rescind the contract?",
+    "Vem ansvarar för fuktskador i bostadsrätt?",  # a party, not a named person
+    "Vem är den viktigaste resursen i arbetet?",  # not a role
+    "Vem tog emot dem när de kom?",  # "när" inside the question
+    "Who is responsible for moisture damage?",
+])
+def test_questions_without_a_slot(question: str) -> None:
+    assert asked_slot(question) is None
+
+
+def test_a_count_stands_next_to_the_counted_noun() -> None:
+    slot = asked_slot("Hur många deltagare var med?")
+    assert slot is not None and slot.heads
+    assert slot.fills("Det var ca 30 deltagare från hela landet.")
+    assert slot.fills("Ett 50-tal deltagare träffas i Stockholm.")
+    assert not slot.fills("Landskrona hamnar bland kommuner med fler än 20 elever.")
+    assert not slot.fills("Under seminariet 5 juli kom deltagare från hela landet.")  # a date
+
+
+def test_a_counted_noun_the_texts_never_use_is_dropped() -> None:
+    # "Hur många förslag …" answered by "30 rekommendationer": the texts say it otherwise.
+    slot = asked_slot("Hur många förslag innehåller rapporten?")
+    assert slot is not None
+    never = slot.attested([{"rapport", "rekommendation"}])
+    assert never.heads == frozenset() and never.fills("rapporten med 30 rekommendationer")
+    used = slot.attested([{"förslag"}])
+    assert used is slot and not used.fills("rapporten med 30 rekommendationer")
+    # ...but a duration still does not count anything.
+    assert not never.fills("Kommunen har under snart sju år arbetat med det.")
+
+
+def test_a_person_is_named_near_the_role() -> None:
+    slot = asked_slot("Vem är ordförande i nämnden?")
+    assert slot is not None
+    assert slot.fills("Skolledarförbundets ordförande Matz Nilsson påpekade att det är viktigt.")
+    host = asked_slot("Vem var värd för besöket?")
+    assert host is not None
+    assert host.fills("Värd för SKR:s besök i Trollhättan var Katarina Nyman, strateg.")
+    assert not slot.fills("Förvaltningschefen och nämndsordföranden från nämnden bjuds in.")
+    far = ("Ordföranden öppnade mötet, och efter en lång rad inlägg om skolans "
+           "framtid och ekonomi talade Eva Minten.")
+    assert not slot.fills(far)
+
+
+def test_dates_years_and_days_differ() -> None:
+    year, day, when = (asked_slot(q) for q in ("Vilket år hölls det?", "Vilket datum hölls det?",
+                                               "När hölls det?"))
+    assert year is not None and day is not None and when is not None
+    assert not year.fills("Seminariet hölls fredagen 5 juli.")
+    assert year.fills("Seminariet hölls i början av 1990-talet.")
+    assert day.fills("Seminariet hölls fredagen 5 juli.")
+    assert not day.fills("En träff på våren är förlagd till värdkommunen.")
+    assert when.fills("En träff på våren är förlagd till värdkommunen.")
+
+
+def test_money_needs_a_currency() -> None:
+    slot = Slot("money")
+    assert slot.fills("Kommunfullmäktige har beviljat 6,5 miljoner kronor per år.")
+    assert slot.fills("Putsad fasad 600-1 200 SEK/m².")
+    assert not slot.fills("Det var ca 30 deltagare.")
+
+
+def test_a_name_slot_needs_a_name_the_question_did_not_give() -> None:
+    slot = asked_slot("Vilken skola i Söderhamn har utsetts?")
+    assert slot is not None
+    assert not slot.fills("En skola i Söderhamns kommun kommer att utses.")
+    assert slot.fills("Arbetsgruppen besöker Nossebro skola i Essunga kommun.")
+
+
+def test_numbers_are_standalone_digits() -> None:
+    assert numbers("Vem var värd för träffarna 2011 i 14-kommunersnätverket?") == ["2011"]
