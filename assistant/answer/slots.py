@@ -8,7 +8,8 @@ at most one :class:`Slot`:
 
 * ``count``: "hur många X" / "how many": a number; in Swedish next to X (the counted
   noun, or a compound ending in it: "50-tal förvaltningschefer" counts "chefer");
-* ``amount``: "hur mycket/ofta/länge/stor", "how much/often/long": any number;
+* ``amount``: "hur mycket/ofta/länge/stor", "how much/often/long": any number or
+  frequency ("var tredje år", "årligen");
 * ``money``: "vad kostar", "hur mycket pengar", "budget", "what does … cost": an
   amount of money;
 * ``year`` / ``day`` / ``date``: "vilket år" needs a year, "vilket datum" a day, and
@@ -89,6 +90,9 @@ _TOKEN = re.compile(r"\w+(?:[-:/.,]\w+)*")
 _DIGIT = re.compile(r"\d")
 _NUMBER_TOKEN = re.compile(rf"^(?:\d[\d\s.,]*|{'|'.join(_NUMBER_WORDS.split())})(?:-tal)?$",
                            re.IGNORECASE)
+_AMOUNT = re.compile(rf"\b({'|'.join(_NUMBER_WORDS.split())}|annan|annat|vartannat|tredje|"
+                     r"fjärde|femte|sjätte|varje|årligen|dagligen|every|annually|daily)\b",
+                     re.IGNORECASE)
 _YEAR = re.compile(r"\b(1[89]\d\d|20\d\d)(?:-talet)?\b")
 _MONTH = re.compile(rf"\b({'|'.join(_MONTHS.split())})\b", re.IGNORECASE)
 _DAY = re.compile(rf"\b\d{{1,2}}(?:\s*[-–]\s*\d{{1,2}})?\s+({'|'.join(_MONTHS.split())})\b|"
@@ -193,6 +197,8 @@ class Slot:
         return any(not (_stems(m.group()) & self.heads) for m in _CAPITALISED.finditer(text))
 
     def _count(self, text: str) -> bool:
+        if self.kind == "amount":  # "hur ofta/länge/stor": any number or frequency will do
+            return bool(_DIGIT.search(text) or _AMOUNT.search(text))
         tokens = _TOKEN.findall(text)
         for i, token in enumerate(tokens):
             numeric = _NUMBER_TOKEN.match(token) or (_DIGIT.search(token) and "-" in token)
@@ -203,8 +209,7 @@ class Slot:
                 continue  # "5 juli" is a date, not a count
             if not self.heads and after in _TIME_UNITS and self.kind == "count":
                 continue  # "under snart sju år" says for how long, not how many
-            if self.kind == "amount" or not self.heads or \
-                    _near(tokens, i, self.heads, WINDOW):
+            if not self.heads or _near(tokens, i, self.heads, WINDOW):
                 return True
         return False
 
