@@ -13,10 +13,10 @@ and judged on questions the choice did not see:
    runs on the other folds and the chosen values are applied to the held-out one:
    the **out-of-fold** figures. The values committed as defaults are the ones the
    same search picks on all questions (the **in-sample** figures, shown beside).
-3. Retrieval: the fusion weights (per question language), the adaptive margin and
-   the municipality boost are chosen to maximise mean (hit@1 + recall@5 + MRR) / 3
-   per suite, among the settings that are at least as good as dense search alone
-   on each of the three metrics on every suite.
+3. Retrieval: the fusion weights (lexical bonus and best-sentence share, per question
+   language), the adaptive margin and the municipality boost are chosen to maximise
+   mean (hit@1 + recall@5 + MRR) / 3 per suite, among the settings that are at least
+   as good as dense search alone on each of the three metrics on every suite.
 4. Refusal: coordinate ascent over the policy's thresholds maximises refusal
    accuracy on the unanswerable suites (own near-miss and unanswerable questions,
    FAQ leave-out) while holding false refusals on every answerable suite under a
@@ -76,6 +76,7 @@ OPEN_POLICY = RefusalPolicy(min_evidence=0.0, min_evidence_en=0.0, min_lexical=0
                             source="calibration: refuses nothing")
 
 LEXICAL_WEIGHTS = (0.0, 0.01, 0.02, 0.03, 0.05, 0.08)
+SENTENCE_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4)  # share of the best sentence cosine
 BOOSTS = (0.0, 0.01, 0.02, 0.05)
 OFF = -99.0  # standout threshold that disables the rule (JSON has no -inf)
 REFUSAL_GRID: dict[str, tuple[float | bool, ...]] = {
@@ -122,8 +123,9 @@ class Item:
     evidence: Evidence | None = None  # None: no sentence to quote at all
     fact: float = math.nan  # fact coverage of the answer an open policy gives
     raw_dense: tuple[str, ...] = ()  # documents the raw dense reference retrieves
-    # (hit@1, recall@5, MRR) per (lexical weight of its language, adaptive, boost)
-    triplets: dict[tuple[float, bool, float], tuple[float, float, float]] = field(
+    # (hit@1, recall@5, MRR) per (lexical weight of its language, adaptive, boost,
+    # sentence share of its language)
+    triplets: dict[tuple[float, bool, float, float], tuple[float, float, float]] = field(
         default_factory=dict)
 
     @property
@@ -242,16 +244,18 @@ def score_retrieval(items: Sequence[Item], rankers: dict[str, Retriever]) -> Non
                 if weight == 0.0 and not adaptive:
                     continue  # identical to adaptive with weight 0
                 for boost in BOOSTS:
-                    params = FusionParams(weight, weight, adaptive, boost)
-                    ids = _doc_ids(retriever, item.candidates, params)
-                    item.triplets[(weight, adaptive, boost)] = \
-                        _retrieval_triplet(item.expected, ids)
+                    for share in SENTENCE_WEIGHTS:
+                        params = FusionParams(weight, weight, adaptive, boost, share, share)
+                        ids = _doc_ids(retriever, item.candidates, params)
+                        item.triplets[(weight, adaptive, boost, share)] = \
+                            _retrieval_triplet(item.expected, ids)
 
 
 def _triplet(item: Item, params: FusionParams) -> tuple[float, float, float]:
     weight = params.weight(item.candidates.language)
     adaptive = params.adaptive if weight > 0 else True
-    return item.triplets[(weight, adaptive, params.municipality_boost)]
+    return item.triplets[(weight, adaptive, params.municipality_boost,
+                          params.sentence(item.candidates.language))]
 
 
 def retrieval_metrics(items: Iterable[Item], params: FusionParams | None) -> dict[str, float]:
@@ -279,8 +283,41 @@ def fusion_grid() -> list[FusionParams]:
                 if not adaptive and sv == 0.0 and en == 0.0:
                     continue
                 for boost in BOOSTS:
-                    grid.append(FusionParams(sv, en, adaptive, boost))
+                    for share_sv in SENTENCE_WEIGHTS:
+                        for share_en in SENTENCE_WEIGHTS:
+                            grid.append(FusionParams(sv, en, adaptive, boost,
+                                                     share_sv, share_en))
     return grid
+
+
+_Sums = dict[bool, dict[tuple[float, bool, float, float], list[float]]]
+
+
+def _triplet_sums(items: Sequence[Item]) -> _Sums:
+    """Per question language (English or not) and grid key, the summed triplets: a grid
+    point's metrics are then two look-ups, not a pass over every question (the grid
+    has thousands of points, each judged on every fold)."""
+    sums: _Sums = {}
+    for item in items:
+        by_key = sums.setdefault(item.candidates.language == "en", {})
+        for key, triplet in item.triplets.items():
+            total = by_key.setdefault(key, [0.0, 0.0, 0.0])
+            for n, value in enumerate(triplet):
+                total[n] += value
+    return sums
+
+
+def _grid_metrics(sums: _Sums, count: int, params: FusionParams) -> dict[str, float]:
+    """:func:`retrieval_metrics` of ``params`` from :func:`_triplet_sums`."""
+    totals = [0.0, 0.0, 0.0]
+    for english, by_key in sums.items():
+        language = "en" if english else "sv"
+        weight = params.weight(language)
+        key = (weight, params.adaptive if weight > 0 else True, params.municipality_boost,
+               params.sentence(language))
+        for n, value in enumerate(by_key[key]):
+            totals[n] += value
+    return {name: totals[n] / count for n, name in enumerate(("hit@1", "recall@5", "mrr"))}
 
 
 def choose_fusion(items: Sequence[Item]) -> FusionParams:
@@ -296,9 +333,10 @@ def choose_fusion(items: Sequence[Item]) -> FusionParams:
     dense = {s: retrieval_metrics(by_suite[s], DENSE) for s in suites}
     raw = {s: retrieval_metrics(by_suite[s], None) for s in suites}
     strict = {s: {m: max(dense[s][m], raw[s][m]) for m in dense[s]} for s in suites}
+    sums = {s: _triplet_sums(by_suite[s]) for s in suites}
     scored = []
     for params in fusion_grid():
-        per_suite = {s: retrieval_metrics(by_suite[s], params) for s in suites}
+        per_suite = {s: _grid_metrics(sums[s], len(by_suite[s]), params) for s in suites}
         score = sum(sum(v.values()) / 3 for v in per_suite.values()) / len(suites)
         scored.append((params, per_suite, score))
     for floor in (strict, dense):

@@ -13,6 +13,13 @@ many passages share the query's words. ``w`` is chosen per question language by
 cross-validation (``assistant eval calibrate``): BM25 over Swedish stems says
 little about an English question, so English gets its own weight.
 
+The cosine itself may be blended with the passage's best *sentence* cosine (the
+sentence vectors the ingest stores anyway), ``(1 − s[lang]) · cos + s[lang] · max_sent``:
+one passage vector averages every sentence, while a short question usually asks
+what one sentence says. The blend matters most across languages (an English
+question against Swedish text), where a single averaged vector is the noisiest;
+``s`` is chosen per language by the same cross-validation.
+
 The function is pure so the calibration command can replay thousands of stored
 retrievals under every candidate weight without touching the index.
 """
@@ -36,6 +43,8 @@ class FusionParams:
     lexical_weight_en: float = 0.0
     adaptive: bool = True  # scale the lexical bonus by the BM25 top-1 margin
     municipality_boost: float = 0.02  # added (cosine units) to passages of a named municipality
+    sentence_weight: float = 0.0  # share of the best sentence cosine in the dense score
+    sentence_weight_en: float = 0.0
 
     @classmethod
     def from_calibration(cls, data: Mapping[str, Any] | None = None) -> FusionParams:
@@ -52,22 +61,31 @@ class FusionParams:
     def weight(self, language: str) -> float:
         return self.lexical_weight_en if language == "en" else self.lexical_weight
 
+    def sentence(self, language: str) -> float:
+        return self.sentence_weight_en if language == "en" else self.sentence_weight
+
 
 def fuse(
     dense: Sequence[tuple[K, float]],
     lexical: Sequence[tuple[K, float]],
     params: FusionParams,
     language: str = "sv",
+    sentences: Mapping[K, float] | None = None,
 ) -> list[tuple[K, float]]:
     """Fused (key, score) pairs, best first; ties keep the dense order.
 
     ``dense`` holds cosine similarities of the dense pool, ``lexical`` BM25 scores of
-    the lexical pool (both best first). A key found only lexically gets the lowest
-    cosine of the dense pool, a lower bound of its true similarity, so a lexical-only
-    passage must earn its place through the bonus.
+    the lexical pool (both best first), ``sentences`` the best sentence cosine of
+    dense-pool keys (a key without one keeps its passage cosine). A key found only
+    lexically gets the lowest dense score of the pool, a lower bound of its true
+    similarity, so a lexical-only passage must earn its place through the bonus.
     """
-    floor = min((s for _, s in dense), default=0.0)
-    scores: dict[K, float] = {key: float(sim) for key, sim in dense}
+    share = params.sentence(language)
+    best = sentences or {}
+    scores: dict[K, float] = {
+        key: (1.0 - share) * float(sim) + share * float(best.get(key, sim))
+        for key, sim in dense}
+    floor = min(scores.values(), default=0.0)
     weight = params.weight(language)
     positive = [float(s) for _, s in lexical if s > 0]
     if weight > 0 and positive:

@@ -106,6 +106,8 @@ class Candidates:
     filtered_by_municipality: bool = False
     query_vector: list[float] | None = None
     snapshot: IndexSnapshot | None = None  # the index generation the pools came from
+    # best sentence cosine per dense-pool passage id (hybrid mode; fusion may blend it in)
+    sentences: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -210,18 +212,35 @@ class Retriever:
             dense = self.store.query(vector, pool, filters, snapshot.manifest)
             dense = [(c, s) for c, s in dense if filters.matches(c)]
         lexical: list[tuple[Chunk, float]] = []
-        if mode in ("hybrid", "bm25"):
+        sentences: dict[str, float] = {}
+        if mode == "hybrid":
+            lexical = self._lexical_top(snapshot, question, pool, filters)
+            if vector is not None:  # "dense" stays the plain passage cosine it is compared as
+                sentences = self._best_sentences(vector, [c.chunk_id for c, _ in dense])
+        elif mode == "bm25":
             lexical = self._lexical_top(snapshot, question, pool, filters)
         named = self.named_municipalities(question, snapshot)
         return Candidates(question, dense, lexical, named, detect_language(question),
-                          bool(filters.municipality), vector, snapshot)
+                          bool(filters.municipality), vector, snapshot, sentences)
+
+    def _best_sentences(self, vector: Sequence[float], chunk_ids: Sequence[str]
+                        ) -> dict[str, float]:
+        """Each passage's best sentence cosine, from the sentence vectors the ingest
+        stored with it (one read for the whole pool; no embedding at question time)."""
+        if not chunk_ids:
+            return {}
+        query = np.asarray(vector, dtype=np.float32)
+        return {cid: float(np.max(pack.vectors @ query))
+                for cid, pack in self.store.sentence_packs(chunk_ids).items()
+                if len(pack.vectors)}
 
     def rank(self, found: Candidates, k: int = 5,
              fusion: FusionParams | None = None) -> Retrieval:
         """Fuse, boost the named municipality, collapse near-duplicates, keep ``k``."""
         params = self.fusion if fusion is None else fusion
         named = [] if found.filtered_by_municipality else found.municipalities
-        fused = _fuse(found.dense, found.lexical, params, found.language, named)
+        fused = _fuse(found.dense, found.lexical, params, found.language, named,
+                      found.sentences)
         best_dense = found.dense[0][1] if found.dense else 0.0
         return Retrieval(found.question, _collapse(fused, k), found.municipalities, best_dense,
                          found.query_vector, found.snapshot)
@@ -253,7 +272,8 @@ class Retriever:
 
 
 def _fuse(dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]],
-          params: FusionParams, language: str, named: list[str]) -> list[ScoredChunk]:
+          params: FusionParams, language: str, named: list[str],
+          sentences: dict[str, float] | None = None) -> list[ScoredChunk]:
     """Score fusion (:func:`~assistant.retrieval.fusion.fuse`), then the named
     municipality's passages get a small boost in cosine units."""
     by_id: dict[str, ScoredChunk] = {}
@@ -263,7 +283,7 @@ def _fuse(dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]],
         by_id.setdefault(chunk.chunk_id, ScoredChunk(chunk, 0.0)).lexical = bm25
     if dense:
         fused = fuse([(c.chunk_id, s) for c, s in dense],
-                     [(c.chunk_id, s) for c, s in lexical], params, language)
+                     [(c.chunk_id, s) for c, s in lexical], params, language, sentences)
     else:  # bm25 mode: the BM25 ranking as it is
         fused = [(c.chunk_id, s) for c, s in lexical]
     out: list[ScoredChunk] = []

@@ -46,6 +46,29 @@ def test_fusion_is_chosen_only_where_it_is_never_below_dense() -> None:
     assert cal.choose_fusion(items) == chosen  # deterministic
 
 
+def test_sentence_share_is_chosen_per_language_where_it_helps() -> None:
+    # English q1: the answer's best sentence matches, its averaged passage vector
+    # ranks second; English q2: the sentence share must not push a wrong one up that far.
+    # Swedish q3: a sentence share would sink the answer, so Swedish keeps none.
+    def item(qid: str, expected: str, dense: list[tuple[str, float]],
+             sentences: dict[str, float], language: str) -> cal.Item:
+        found = Candidates(qid, [(_chunk(d), s) for d, s in dense], [], [], language,
+                           sentences=sentences)
+        return cal.Item("faq", qid, "fact", (expected,), found)
+
+    items = [
+        item("q1", "b", [("a", 0.90), ("b", 0.89)], {"a": 0.80, "b": 0.95}, "en"),
+        item("q2", "a", [("a", 0.90), ("c", 0.80)], {"a": 0.85, "c": 0.97}, "en"),
+        item("q3", "a", [("a", 0.90), ("b", 0.89)], {"a": 0.80, "b": 0.95}, "sv"),
+    ]
+    cal.score_retrieval(items, {"faq": _ranker()})
+    chosen = cal.choose_fusion(items)
+    assert cal.retrieval_metrics(items, chosen)["hit@1"] == 1.0
+    assert 0.0 < chosen.sentence_weight_en < 0.5
+    assert chosen.sentence_weight == 0.0
+    assert cal.choose_fusion(items) == chosen
+
+
 def test_policy_search_refuses_the_unanswerable_within_the_false_refusal_cap() -> None:
     def ev(attr: float) -> Evidence:
         return Evidence(language="sv", best_passage=0.88, best_lexical=0.6,

@@ -38,6 +38,23 @@ def test_lexical_only_passages_start_from_the_dense_floor() -> None:
     assert fused["z"] == pytest.approx(0.8 + 0.02)
 
 
+def test_the_best_sentence_is_blended_in_by_its_share_per_language() -> None:
+    dense = [("a", 0.90), ("b", 0.88), ("c", 0.87)]
+    sentences = {"a": 0.80, "b": 0.95}  # c has no sentence vectors: keeps its cosine
+    params = FusionParams(0.0, 0.0, sentence_weight=0.5, sentence_weight_en=0.0)
+    fused = dict(fuse(dense, [], params, "sv", sentences))
+    assert fused == pytest.approx({"a": 0.85, "b": 0.915, "c": 0.87})
+    assert [k for k, _ in fuse(dense, [], params, "sv", sentences)] == ["b", "c", "a"]
+    assert [k for k, _ in fuse(dense, [], params, "en", sentences)] == ["a", "b", "c"]
+
+
+def test_lexical_only_passages_start_from_the_blended_floor() -> None:
+    params = FusionParams(0.02, adaptive=False, sentence_weight=0.5)
+    fused = dict(fuse([("a", 0.9), ("b", 0.8)], [("z", 5.0)], params, "sv",
+                      {"a": 0.9, "b": 0.6}))
+    assert fused["z"] == pytest.approx(0.7 + 0.02)
+
+
 def test_params_come_from_the_calibration_and_reject_typos() -> None:
     params = FusionParams.from_calibration()
     assert params.weight("en") == params.lexical_weight_en

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
 from assistant.retrieval.filters import Filters
 from assistant.retrieval.fusion import FusionParams
 from assistant.retrieval.hybrid import Retriever, _collapse
-from assistant.retrieval.store import DocRecord, IndexState
+from assistant.retrieval.store import DocRecord, IndexState, SentencePack
 from assistant.types import Chunk, ScoredChunk
 
 
@@ -48,8 +49,18 @@ class _Store:
 
     order = ("troll.txt", "lands.txt", "lund.txt")
 
-    def __init__(self) -> None:
+    def __init__(self, sentences: dict[str, list[list[float]]] | None = None) -> None:
         self.filters: list[Filters | None] = []
+        self.sentences = sentences or {}  # doc id → its sentence vectors
+
+    def sentence_packs(self, ids: list[str]) -> dict[str, SentencePack]:
+        out = {}
+        for cid in ids:
+            doc_id = cid.split("#")[0]
+            if doc_id in self.sentences:
+                vectors = np.asarray(self.sentences[doc_id], dtype=np.float32)
+                out[cid] = SentencePack(cid, doc_id, "h", [(0, 1)] * len(vectors), vectors)
+        return out
 
     def live_chunks(self, manifest: object = None) -> list[Chunk]:
         return [_chunk(d) for d in sorted(_DOCS)]
@@ -85,10 +96,34 @@ class _Embeddings:
         return [1.0, 0.0]
 
 
-def _retriever(fusion: FusionParams | None = None) -> Retriever:
+def _retriever(fusion: FusionParams | None = None,
+               sentences: dict[str, list[list[float]]] | None = None) -> Retriever:
     manifest = {d: DocRecord(d, "h", 1, d, m, date) for d, (m, date, _) in _DOCS.items()}
-    return Retriever(_Store(), _Embeddings(), manifest,  # type: ignore[arg-type]
+    return Retriever(_Store(sentences), _Embeddings(), manifest,  # type: ignore[arg-type]
                      fusion=fusion)
+
+
+def test_a_passage_with_one_matching_sentence_rises_by_the_sentence_share() -> None:
+    # Passage cosines 0.90 / 0.89 / 0.88 (troll, lands, lund); the query vector is [1, 0].
+    # Lund holds a sentence that is the query's direction, Trollhättan only unrelated ones,
+    # Landskrona has no stored sentences (keeps its passage cosine).
+    sentences = {"lund.txt": [[0.0, 1.0], [1.0, 0.0]], "troll.txt": [[0.0, 1.0]]}
+    question = "Vad handlar nätverksträffen om?"
+    blended = _retriever(FusionParams(0.0, 0.0, True, 0.0, 0.5, 0.0), sentences)
+    found = blended.gather(question, k=3)
+    assert found.sentences == {"lund.txt#0": pytest.approx(1.0),
+                               "troll.txt#0": pytest.approx(0.0)}
+    assert [c.chunk.doc_id for c in blended.rank(found, 3).chunks] == \
+        ["lund.txt", "lands.txt", "troll.txt"]
+    # Without a share, or in plain dense mode (the baseline it is compared with), the
+    # passage cosine alone decides.
+    plain = _retriever(FusionParams(0.0, 0.0, True, 0.0, 0.0, 0.0), sentences)
+    assert [c.chunk.doc_id for c in plain.retrieve(question, k=3).chunks] == \
+        ["troll.txt", "lands.txt", "lund.txt"]
+    dense = blended.gather(question, k=3, mode="dense")
+    assert dense.sentences == {}
+    assert [c.chunk.doc_id for c in blended.rank(dense, 3).chunks] == \
+        ["troll.txt", "lands.txt", "lund.txt"]
 
 
 def test_named_municipality_is_preferred() -> None:
