@@ -42,11 +42,11 @@ unit: setup chromium
 # `assistant eval calibrate --write --readme README.md` when quality changes):
 # the own eval set, and the FAQ dev suites in Swedish and English against their own
 # corpus (index under index/corpora/, built on first use: ~2 min of embedding).
-EVAL_GATE := --min hit@1=0.97 --min hit@k=0.97 --min mrr=0.97 --min fact_coverage=0.87 \
-	--min citation_precision=0.93 --min citation_validity=1.0 --min refusal_accuracy=0.43 \
+EVAL_GATE := --min hit@1=0.97 --min hit@k=0.97 --min mrr=0.97 --min fact_coverage=0.90 \
+	--min citation_precision=0.93 --min citation_validity=1.0 --min refusal_accuracy=0.80 \
 	--max false_refusal_rate=0.05
-FAQ_SV_GATE := --min hit@1=0.63 --min recall@k=0.85 --min mrr=0.72 --max false_refusal_rate=0.035
-FAQ_EN_GATE := --min hit@1=0.41 --min recall@k=0.70 --min mrr=0.51 --max false_refusal_rate=0.02
+FAQ_SV_GATE := --min hit@1=0.63 --min recall@k=0.85 --min mrr=0.72 --max false_refusal_rate=0.03
+FAQ_EN_GATE := --min hit@1=0.42 --min recall@k=0.73 --min mrr=0.53 --max false_refusal_rate=0.01
 FAQ := --corpus eval/faq-dev/corpus --mode extractive --quiet
 
 # Then the same run against the committed baseline, question by question: a metric may
