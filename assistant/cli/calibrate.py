@@ -180,7 +180,7 @@ def collect(settings: Settings, suites: Sequence[Suite] = DEFAULT_SUITES,
         for q in questions:
             filters = Filters(exclude_doc_ids=q.exclude_sources)
             standalone = condense_offline(q.question, q.history, retriever.names_municipality)
-            found = retriever.gather(standalone, K, filters, "hybrid")
+            found = retriever.gather(standalone, K, filters, "hybrid", all_signals=True)
             vector = found.query_vector or embeddings.embed_query(standalone)
             raw = reference.search(vector, K, q.exclude_sources)
             items.append(Item(suite.name, q.id, q.kind, q.expected_sources, found,

@@ -200,8 +200,13 @@ class Retriever:
         return self.rank(self.gather(question, k, filters, mode), k)
 
     def gather(self, question: str, k: int = 5, filters: Filters | None = None,
-               mode: RetrieverName = "hybrid") -> Candidates:
-        """Both candidate pools for a question, before fusion (what calibration replays)."""
+               mode: RetrieverName = "hybrid", all_signals: bool = False) -> Candidates:
+        """Both candidate pools for a question, before fusion (what calibration replays).
+
+        The best-sentence cosines cost a read of the pool's sentence vectors, so they are
+        only gathered when the question's language blends them in, or for calibration
+        (``all_signals``), which replays every blend from one gathering.
+        """
         snapshot = self.snapshot  # one index generation for the whole question
         filters = self._canonical(filters or Filters(), snapshot)
         pool = max(4 * k, 20)
@@ -213,14 +218,15 @@ class Retriever:
             dense = [(c, s) for c, s in dense if filters.matches(c)]
         lexical: list[tuple[Chunk, float]] = []
         sentences: dict[str, float] = {}
-        if mode == "hybrid":
+        language = detect_language(question)
+        if mode in ("hybrid", "bm25"):
             lexical = self._lexical_top(snapshot, question, pool, filters)
-            if vector is not None:  # "dense" stays the plain passage cosine it is compared as
-                sentences = self._best_sentences(vector, [c.chunk_id for c, _ in dense])
-        elif mode == "bm25":
-            lexical = self._lexical_top(snapshot, question, pool, filters)
+        # "dense" stays the plain passage cosine it is compared as.
+        if mode == "hybrid" and vector is not None and \
+                (all_signals or self.fusion.sentence(language) > 0):
+            sentences = self._best_sentences(vector, [c.chunk_id for c, _ in dense])
         named = self.named_municipalities(question, snapshot)
-        return Candidates(question, dense, lexical, named, detect_language(question),
+        return Candidates(question, dense, lexical, named, language,
                           bool(filters.municipality), vector, snapshot, sentences)
 
     def _best_sentences(self, vector: Sequence[float], chunk_ids: Sequence[str]

@@ -135,8 +135,16 @@ def test_committed_reports_compare_hybrid_against_dense() -> None:
     assert refusal.new == pytest.approx(committed["hybrid"]["refusal_accuracy"])
     assert refusal.base == pytest.approx(committed["dense"]["refusal_accuracy"])
     assert comparison.flips  # the committed runs differ on some questions
-    # reports made before fingerprints existed: the reader is told it cannot check the corpus
-    assert any("fingeravtryck" in w for w in comparison.warnings)
+    # both runs carry the same corpus fingerprint: nothing to warn about
+    assert not comparison.warnings
+
+
+def test_a_report_without_a_corpus_fingerprint_warns() -> None:
+    """Reports made before fingerprints existed: the reader is told the corpus is unchecked."""
+    old = report([question("a", 1.0, 1.0)])
+    del old["config"]["corpus"]
+    warnings = compare_reports(("old", old), ("new", report([question("a", 1.0, 1.0)]))).warnings
+    assert any("fingeravtryck" in w for w in warnings)
 
 
 def test_different_corpora_warn(tmp_path: Path) -> None:

@@ -143,12 +143,14 @@ def test_compare_page_shows_deltas_and_flips_side_by_side(browser: Browser,
         if question["id"] == flip_id:
             question["answer"] = HOSTILE
     comparison = compare_reports(base, new).as_dict()
-    refusal = next(m for m in comparison["metrics"] if m["metric"] == "refusal_accuracy")
+    # A metric that moved between the runs (its delta is printed signed).
+    moved = next(m for m in comparison["metrics"] if m["metric"] in ("hit@1", "mrr")
+                 and m["new"] != m["base"])
     path = write_compare_html(tmp_path / "cmp.html", comparison, "dense → hybrid")
     page, requests = open_report(browser, path)
     expect(page.locator("#metrics tbody tr")).to_have_count(len(comparison["metrics"]))
-    expect(page.locator("tr[data-metric=refusal_accuracy]")).to_contain_text(
-        f"{refusal['new'] - refusal['base']:+.3f}")
+    expect(page.locator(f"tr[data-metric='{moved['metric']}']")).to_contain_text(
+        f"{moved['new'] - moved['base']:+.3f}")
     flips = page.locator("article.flip")
     expect(flips).to_have_count(len(comparison["flips"]))
     page.select_option("#filter-direction", "fail→pass")

@@ -120,6 +120,10 @@ def test_a_passage_with_one_matching_sentence_rises_by_the_sentence_share() -> N
     plain = _retriever(FusionParams(0.0, 0.0, True, 0.0, 0.0, 0.0), sentences)
     assert [c.chunk.doc_id for c in plain.retrieve(question, k=3).chunks] == \
         ["troll.txt", "lands.txt", "lund.txt"]
+    # Without a share the sentence vectors are not even read, except for calibration,
+    # which replays every share from one gathering.
+    assert plain.gather(question, k=3).sentences == {}
+    assert plain.gather(question, k=3, all_signals=True).sentences == found.sentences
     dense = blended.gather(question, k=3, mode="dense")
     assert dense.sentences == {}
     assert [c.chunk.doc_id for c in blended.rank(dense, 3).chunks] == \
