@@ -100,9 +100,13 @@ _DAY = re.compile(rf"\b\d{{1,2}}(?:\s*[-–]\s*\d{{1,2}})?\s+({'|'.join(_MONTHS.
                   r"\b\d{4}-\d\d-\d\d\b", re.IGNORECASE)
 _WHEN = re.compile(rf"\b({'|'.join(_SEASONS.split())})\w*\b|förra|nästa|last|next",
                    re.IGNORECASE)
-_MONEY = re.compile(
-    r"\d[\d\s.,]*\s*(?:-\s*\d[\d\s.,]*\s*)?(?:kr\b|kronor|sek\b|mkr|tkr|miljon|miljoner|"
-    r"miljard|miljarder|euro|€|\$|dollar|:-)|(?:kr|sek|€|\$)\s*\d", re.IGNORECASE)
+# Money is a currency word right after a number ("6,5 miljoner kronor", "1 200 SEK") or
+# a currency sign right before one ("$5"). Found from the currency outwards, so the
+# search stays linear on untrusted text ("1 1 1 …" has no currency to start from).
+_CURRENCY = re.compile(r"\b(?:kr|kronor|sek|mkr|tkr|miljon|miljoner|miljard|miljarder|euro|"
+                       r"dollar)\b|[€$]|:-", re.IGNORECASE)
+_ENDS_IN_NUMBER = re.compile(r"\d[\d.,]*\s?$")
+_STARTS_WITH_NUMBER = re.compile(r"^\s?\d")
 _RANK = re.compile(
     r"\b(?:nummer|plats|placering|number|place|rank\w*)\s+(?:\d+|en|ett|två|tre|fyra|fem|"
     r"one|two|three|four|five)\b|\b(?:första|andra|tredje|fjärde|femte|sjätte|\d+:[ae]|"
@@ -176,7 +180,9 @@ class Slot:
     def fills(self, text: str) -> bool:
         """``text`` holds an answer of this kind (next to its heads where they apply)."""
         if self.kind == "money":
-            return bool(_MONEY.search(text))
+            return any(_ENDS_IN_NUMBER.search(text, max(0, m.start() - 2), m.start())
+                       or _STARTS_WITH_NUMBER.match(text[m.end():m.end() + 2])
+                       for m in _CURRENCY.finditer(text))
         if self.kind == "year":
             return bool(_YEAR.search(text))
         if self.kind == "day":
