@@ -30,33 +30,17 @@ from functools import lru_cache
 
 from assistant.answer import extractive
 from assistant.answer.policy import Evidence
-from assistant.answer.slots import asked_slot, numbers
+from assistant.answer.slots import POSSESSIVE, frame_stems, numbers, question_names
 from assistant.language import Language, analyse, term_match
 from assistant.retrieval.lexical import LexicalIndex
 from assistant.types import Chunk
 
-__all__ = ["FRAME_WORDS", "NO_SLOT_GAP", "attribute_terms", "evidence", "question_names",
-           "slot_gap"]
+__all__ = ["NO_SLOT_GAP", "attribute_terms", "evidence", "slot_gap"]
 
 NO_SLOT_GAP = 1.0  # the slot gap when no retrieved sentence fills the asked slot at all
 
-# Words that frame a question rather than name what it asks about (stemmed on use).
-FRAME_WORDS = (
-    "många mycket år vilket vilken vilka vem vad när hur var varför "
-    "fick får går gör göra ska står kom finns hölls hålls heter sa sade säger "
-    "varit blev blir kan ge enligt artiklarna artikeln nämns nämner "
-    "how many much which who whom what when where why year does did do will were was "
-    "is are be been have has had the of according article articles mentioned"
-)
-_TOKEN = re.compile(r"\w+(?:[-:]\w+)*")
 _QUESTION_WORD = re.compile(r"\b(vem|vad|när|hur|vilk\w+|var|varför|who|what|when|how|which|"
                             r"where|why)\b", re.IGNORECASE)
-_POSSESSIVE = re.compile(r"(?:'s|:s|’s)$", re.IGNORECASE)
-
-
-@lru_cache(maxsize=1)
-def _frame() -> frozenset[str]:
-    return frozenset(analyse(FRAME_WORDS))
 
 
 @lru_cache(maxsize=16384)
@@ -90,27 +74,12 @@ def _mentions(bag: frozenset[str], name: str) -> bool:
     return "-" in name and any(part in bag for part in _parts(name))
 
 
-def question_names(question: str) -> list[str]:
-    """Stems of the capitalised words after the first: the entities a question names.
-
-    "SKL:s" and "Söderhamn's" lose their possessive, so they match "SKL" and
-    "Söderhamn" in the articles.
-    """
-    tokens = _TOKEN.findall(question)[1:]
-    stems: list[str] = []
-    for token in tokens:
-        if token[0].isupper():
-            stems.extend(analyse(_POSSESSIVE.sub("", token)))
-    frame = _frame()
-    return [s for s in dict.fromkeys(stems) if s not in frame]
-
-
 def attribute_terms(terms: Sequence[str], names: Sequence[str]) -> list[str]:
     """The question's content terms minus frame words and names: what it asks for."""
-    frame = _frame()
+    frame = frame_stems()
     named = set(names)
     return [t for t in terms if t not in frame and t not in named
-            and _POSSESSIVE.sub("", t) not in named]
+            and POSSESSIVE.sub("", t) not in named]
 
 
 def _coverage(attribute: Sequence[str], weights: dict[str, float], text: str) -> float:
@@ -188,7 +157,7 @@ def evidence(
 
     attribute = attribute_terms(terms, names)
     attribute_cov = max((_coverage(attribute, weights, c.text) for c in chosen), default=0.0)
-    slot = asked_slot(question)
+    slot = extract.slot
     typed_cov: float | None = None
     gap: float | None = None
     if slot is not None:

@@ -331,5 +331,6 @@ def _extract(assistant: Assistant, state: Retrieved,
     query_vector = retrieval.query_vector or assistant.embeddings.embed_query(state.standalone)
     question = state.question
     terms = assistant.retriever.lexical.terms(question)
-    ranked = extractive.candidates(chunks, vectors, query_vector, terms, question)
-    return extractive.select(ranked, slot=asked_slot(question))
+    slot = asked_slot(question)  # once per question: ranking, choice and refusal share it
+    ranked = extractive.candidates(chunks, vectors, query_vector, terms, slot)
+    return extractive.select(ranked, slot=slot)

@@ -32,7 +32,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from assistant.answer.slots import Slot, asked_slot
+from assistant.answer.slots import Slot
 from assistant.citations import neutralise_markers
 from assistant.language import analyse, jaccard, term_match
 from assistant.retrieval.lexical import QueryTerms
@@ -89,6 +89,7 @@ class Extract:
     best_dense: float = 0.0
     typed: bool = True  # a chosen sentence has the expected answer type
     ranked: Sequence[Candidate] = ()  # every candidate, best first (what was not chosen too)
+    slot: Slot | None = None  # what the question asks to fill (assistant.answer.slots)
 
 
 @dataclass
@@ -214,7 +215,7 @@ def candidates(
     sentence_vectors: Sequence[SentenceVector],
     query_vector: Sequence[float],
     terms: QueryTerms,
-    question: str = "",
+    slot: Slot | None = None,
 ) -> list[Candidate]:
     q = np.asarray(query_vector, dtype=np.float32)
     vectors = {(d, s, e): v for d, s, e, v in sentence_vectors}
@@ -223,7 +224,6 @@ def candidates(
         v = vectors.get((chunk.doc_id, chunk.start + span[0], chunk.start + span[1]))
         return None if v is None else float(np.dot(q, np.asarray(v, dtype=np.float32)))
 
-    slot = asked_slot(question)
     raw: list[tuple[int, _Unit, float, set[str], set[str]]] = []
     seen: set[tuple[str, int, int]] = set()
     for n, scored in enumerate(chunks, start=1):
@@ -303,7 +303,7 @@ def select(ranked: Sequence[Candidate], max_sentences: int = MAX_SENTENCES,
     # år"), so no sentence reaches the lexical share, yet the closest one answers it.
     typed = slot is None or ranked[0].typed or any(
         c.typed and c.lexical >= TYPE_SHARE * best_lexical for c in chosen)
-    return Extract(chosen, best_lexical, max(c.dense for c in top), typed, ranked)
+    return Extract(chosen, best_lexical, max(c.dense for c in top), typed, ranked, slot)
 
 
 def compose(extract: Extract, chunks: Sequence[ScoredChunk], language: str) -> str:

@@ -36,7 +36,8 @@ from typing import Literal
 
 from assistant.language import analyse, term_match
 
-__all__ = ["Slot", "SlotKind", "asked_slot", "numbers"]
+__all__ = ["FRAME_WORDS", "POSSESSIVE", "Slot", "SlotKind", "asked_slot", "frame_stems",
+           "numbers", "question_names"]
 
 SlotKind = Literal["count", "amount", "money", "year", "day", "date", "rank", "person",
                    "place", "name"]
@@ -136,6 +137,37 @@ _WHERE_Q = re.compile(r"^\W*(var|where)\s", re.IGNORECASE)
 _CAPITALISED = re.compile(r"(?<![.!?:]\s)(?<!^)\b[A-ZÅÄÖ][\w-]+")
 _WHO_LEADS_Q = re.compile(r"^\W*(vem|who)\s+(leder|ledde|leds|chairs|chaired|heads|headed|"
                           r"leads|led)\b", re.IGNORECASE)
+
+
+# Words that frame a question rather than name what it asks about (stemmed on use).
+FRAME_WORDS = (
+    "många mycket år vilket vilken vilka vem vad när hur var varför "
+    "fick får går gör göra ska står kom finns hölls hålls heter sa sade säger "
+    "varit blev blir kan ge enligt artiklarna artikeln nämns nämner "
+    "how many much which who whom what when where why year does did do will were was "
+    "is are be been have has had the of according article articles mentioned"
+)
+POSSESSIVE = re.compile(r"(?:'s|:s|’s)$", re.IGNORECASE)
+_NAME_TOKEN = re.compile(r"\w+(?:[-:]\w+)*")
+
+
+@lru_cache(maxsize=1)
+def frame_stems() -> frozenset[str]:
+    return frozenset(analyse(FRAME_WORDS))
+
+
+def question_names(question: str) -> list[str]:
+    """Stems of the capitalised words after the first: the entities a question names.
+
+    "SKL:s" and "Söderhamn's" lose their possessive, so they match "SKL" and
+    "Söderhamn" in the articles.
+    """
+    stems: list[str] = []
+    for token in _NAME_TOKEN.findall(question)[1:]:
+        if token[0].isupper():
+            stems.extend(analyse(POSSESSIVE.sub("", token)))
+    frame = frame_stems()
+    return [s for s in dict.fromkeys(stems) if s not in frame]
 
 
 def numbers(text: str) -> list[str]:
@@ -245,23 +277,24 @@ def _tail_in(word: str, nouns: str) -> bool:
                for noun in nouns.split())
 
 
-def _given(question: str) -> frozenset[str]:
-    """Stems of the capitalised words a question already names (after its first word)."""
-    return frozenset(stem for m in _CAPITALISED.finditer(question) for stem in _stems(m.group()))
-
-
 def asked_slot(question: str) -> Slot | None:
     """The slot a question's phrase asks to fill, or None ("Vad innebär …?")."""
     text = question.strip()
     # Heads are matched against the (Swedish) texts, so only a Swedish question has them.
     swedish = not re.search(r"\b(how|who|what|when|which|where)\b", text, re.IGNORECASE)
-    return _by_phrase(text, swedish) or _by_noun(text, swedish)
+    slot = _by_phrase(text, swedish)
+    if slot is not None:
+        return slot
+    if _WHEN_Q.search(text):
+        return None  # "när krävs …": a condition (a plain "när" asked for a date above)
+    return _by_noun(text, swedish)
 
 
 # Question phrases whose answer kind needs nothing else from the question, in order.
+# (Money comes first and a count second: "hur mycket pengar", "hur många" are checked
+# before the broader "hur mycket" of an amount.)
 _PHRASES: tuple[tuple[re.Pattern[str], SlotKind], ...] = (
-    (_MONEY_Q, "money"), (_AMOUNT_Q, "amount"), (_YEAR_Q, "year"), (_DAY_Q, "day"),
-    (_RANK_Q, "rank"),
+    (_AMOUNT_Q, "amount"), (_YEAR_Q, "year"), (_DAY_Q, "day"), (_RANK_Q, "rank"),
 )
 
 
@@ -271,7 +304,7 @@ def _by_phrase(text: str, swedish: bool) -> Slot | None:
     count = _COUNT_Q.search(text)
     if count:
         return Slot("count", _stems(count.group(2)) if swedish else frozenset())
-    for pattern, kind in _PHRASES[1:]:
+    for pattern, kind in _PHRASES:
         if pattern.search(text):
             return Slot(kind)
     when = _WHEN_Q.search(text)
@@ -282,17 +315,15 @@ def _by_phrase(text: str, swedish: bool) -> Slot | None:
 
 def _by_noun(text: str, swedish: bool) -> Slot | None:
     """Slots that depend on the noun asked about: "vilken skola", "vem är rektor"."""
-    if _WHEN_Q.search(text):
-        return None  # "när krävs …": a condition
     which = _WHICH_Q.search(text)
     if which:  # the noun, or the one after an adjective ("vilket genomsnittligt meritvärde")
         for noun in (w.lower() for w in which.group(2, 3) if w):
             if _tail_in(noun, _MEASURES):
                 return Slot("amount")
             if _tail_in(noun, _NAMED):
-                return Slot("name", _given(text))
+                return Slot("name", frozenset(question_names(text)))
     if _WHERE_Q.search(text):
-        return Slot("place", _given(text))
+        return Slot("place", frozenset(question_names(text)))
     role = _WHO_ROLE_Q.search(text)
     if role:
         roles = _role_heads(role.group(4))

@@ -23,7 +23,8 @@ def _setup(question: str) -> tuple[list[extractive.Candidate], list[ScoredChunk]
     # Flat sentence vectors: every sentence equally similar, so lexical evidence decides.
     vectors = [("003.txt", s, e, [1.0, 0.0]) for s, e in sentence_spans(TEXT)]
     terms = LexicalIndex([chunk]).terms(question)
-    return extractive.candidates(chunks, vectors, [0.8, 0.6], terms, question), chunks
+    return extractive.candidates(chunks, vectors, [0.8, 0.6], terms,
+                                 asked_slot(question)), chunks
 
 
 def test_heading_gives_context_to_following_sentences() -> None:
@@ -61,7 +62,8 @@ def _ranked(text: str, question: str) -> list[extractive.Candidate]:
                   municipality="Landskrona")
     vectors = [("000.txt", s, e, [1.0, 0.0]) for s, e in sentence_spans(text)]
     terms = LexicalIndex([chunk]).terms(question)
-    return extractive.candidates([ScoredChunk(chunk, 1.0)], vectors, [0.8, 0.6], terms, question)
+    return extractive.candidates([ScoredChunk(chunk, 1.0)], vectors, [0.8, 0.6], terms,
+                                 asked_slot(question))
 
 
 def test_previous_sentence_gives_context() -> None:
