@@ -61,6 +61,11 @@ class UiSlot:
         self.state: UiState = "loading"
         self.error: str | None = None
 
+    @property
+    def app(self) -> ASGIApp | None:
+        """The chat UI's app once built (its routes are declared in assistant.web.routes)."""
+        return self._app
+
     def status(self) -> dict[str, Any]:
         """For ``/readyz``: always "ok", because the API does not need the UI – not while
         it is being built, nor when the build failed (a bug, logged and shown here and on

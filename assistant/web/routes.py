@@ -12,9 +12,9 @@ into the tests. Now :data:`ROUTES` says it, and
 * ``tests/web/test_routes.py`` checks that every route the app serves, the mounted
   chat UI's included, has a declaration and that what is published is what is enforced.
 
-A request gets the first rule whose path (exact, or a prefix) and method match. The
-routes come first, then per area what a wrong method or an unknown path gets (the
-answers the routes' own areas would give), and :data:`OTHER` last: anything else is
+A request gets the first rule whose path (exact, or a prefix) and method match: the
+routes' own declarations (:data:`ROUTES`) first, then :data:`FALLBACKS`, what a wrong
+method or an unknown path gets in its area, and :data:`OTHER` last: anything else is
 closed like the API.
 
 Limits name the setting they come from (:class:`Limits`); the values are in
@@ -35,6 +35,7 @@ __all__ = [
     "ADMIN",
     "CLOSED",
     "CREDENTIALS",
+    "FALLBACKS",
     "GRADIO_API",
     "OTHER",
     "PUBLIC",
@@ -102,7 +103,8 @@ class RouteRule:
     limits: Limits = field(default_factory=Limits)
     streams: bool = False  # answers as Server-Sent Events
     prefix: bool = False
-    # Refused from no origin: a <script src> on any page needs no permission.
+    # Served to any origin, even one that is refused elsewhere: a <script src> on any
+    # page needs no permission.
     any_origin: bool = False
     # A GET or HEAD hands the browser a fresh session cookie (the pages the UI runs in).
     issues_session: bool = False
@@ -171,7 +173,14 @@ ROUTES: tuple[RouteRule, ...] = (
               Limits(body="api", rate="handler"), streams=True, summary="Chattens svar"),
     RouteRule(GRADIO_API, None, CREDENTIALS, Limits(body="api", rate="handler"),
               prefix=True, summary="Chattsidans anrop"),
-    # --- per area: a wrong method or an unknown path under /v1 and /api
+    # Gradio serves these too; the chat UI does not use them.
+    RouteRule("/login", None, CREDENTIALS, _PAGE, prefix=True, summary="Gradio (oanvänd)"),
+    RouteRule("/logout", None, CREDENTIALS, _PAGE, summary="Gradio (oanvänd)"),
+    RouteRule("/monitoring", None, CREDENTIALS, _PAGE, prefix=True,
+              summary="Gradio (oanvänd)"),
+)
+# What a wrong method or an unknown path under /v1 and /api gets, and then anything else.
+FALLBACKS: tuple[RouteRule, ...] = (
     RouteRule("/v1/", _methods("OPTIONS", "HEAD"), CREDENTIALS, _READ_API, prefix=True),
     RouteRule("/v1/", None, CREDENTIALS, _API, prefix=True),
     RouteRule("/api/", _methods("POST"), CREDENTIALS, _API, prefix=True),
@@ -182,7 +191,7 @@ ROUTES: tuple[RouteRule, ...] = (
 
 def rule_for(method: str, path: str) -> RouteRule:
     """The rule of a request (``path`` as the routes see it, without ``root_path``)."""
-    for rule in ROUTES:
+    for rule in (*ROUTES, *FALLBACKS):
         if rule.matches(method, path):
             return rule
     return OTHER
