@@ -66,7 +66,7 @@ RateBucket = Literal["client", "handler"]
 
 PUBLIC: frozenset[Access] = frozenset({"public"})
 CREDENTIALS: frozenset[Access] = frozenset({"key", "session", "widget"})
-ADMIN: frozenset[Access] = frozenset({"admin"})
+ADMIN: frozenset[Access] = frozenset({"admin"})  # for operator routes; none yet
 CLOSED: frozenset[Access] = frozenset()
 
 GRADIO_API = "/gradio_api/"
@@ -152,7 +152,7 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/v1/chat/completions", _methods("POST"), CREDENTIALS, _ASKS, streams=True,
               summary="OpenAI-kompatibla svar"),
     RouteRule("/v1/models", _methods("GET"), CREDENTIALS, _API, summary="Modellista"),
-    # --- operations and pages (they hand out the UI's session cookie)
+    # --- operations, the API reference and the widget
     RouteRule("/healthz", None, PUBLIC, _PAGE, summary="Liveness"),
     RouteRule("/readyz", None, PUBLIC, _PAGE, summary="Readiness"),
     RouteRule("/openapi.json", None, PUBLIC, _PAGE, summary="API-beskrivningen"),
@@ -187,11 +187,12 @@ FALLBACKS: tuple[RouteRule, ...] = (
     RouteRule("/api/", None, CREDENTIALS, _READ_API, prefix=True),
     OTHER,
 )
+_IN_ORDER = (*ROUTES, *FALLBACKS)
 
 
 def rule_for(method: str, path: str) -> RouteRule:
     """The rule of a request (``path`` as the routes see it, without ``root_path``)."""
-    for rule in (*ROUTES, *FALLBACKS):
+    for rule in _IN_ORDER:
         if rule.matches(method, path):
             return rule
     return OTHER
