@@ -11,7 +11,8 @@ The rules:
   a system message is not history (the system prompt lives in ``prompts/``), and letting a
   client send one would let it speak with the operator's voice;
 - limits count **turns**: a turn is one user message plus the assistant's reply, so a
-  limit of 20 allows 20 questions with their answers (:func:`count_turns`);
+  limit of 20 allows 20 questions with their answers (:func:`count_turns`), at most
+  :func:`max_messages` messages (what a schema can publish as a list length);
 - the model sees only the last :data:`LLM_HISTORY_TURNS` turns (:func:`recent_turns`):
   older turns rarely matter for a follow-up and cost tokens.
 
@@ -22,7 +23,7 @@ room may use it.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, TypedDict, get_args
+from typing import Any, Literal, TypedDict, TypeVar, get_args
 
 from assistant.errors import HistoryError
 
@@ -35,6 +36,7 @@ __all__ = [
     "Role",
     "check_turns",
     "count_turns",
+    "max_messages",
     "parse_history",
     "recent_turns",
 ]
@@ -53,6 +55,7 @@ class Message(TypedDict):
 
 
 History = Sequence[Mapping[str, object]]  # Message dicts, or any {role, content} mapping
+M = TypeVar("M", bound=Mapping[str, object])
 
 
 def parse_history(value: Any) -> tuple[Message, ...]:
@@ -101,7 +104,16 @@ def check_turns(history: History, limit: int) -> None:
                            "Börja en ny konversation eller skicka färre tidigare turer.")
 
 
-def recent_turns(history: History, turns: int = LLM_HISTORY_TURNS) -> list[Mapping[str, object]]:
+def max_messages(turns: int) -> int:
+    """The longest history within ``turns`` turns: a question and its answer per turn.
+
+    Every longer list is refused by :func:`check_turns`; a shorter one may still be (each
+    question without an answer is a turn of its own), which a list length cannot say.
+    """
+    return 2 * max(turns, 0)
+
+
+def recent_turns(history: Sequence[M], turns: int = LLM_HISTORY_TURNS) -> list[M]:
     """The last ``turns`` turns of ``history``: the one place history is cut for the model."""
     if turns <= 0:
         return []

@@ -9,6 +9,7 @@ from assistant.history import (
     HistoryError,
     check_turns,
     count_turns,
+    max_messages,
     parse_history,
     recent_turns,
 )
@@ -67,3 +68,14 @@ def test_recent_turns_is_the_cut_for_the_model() -> None:
     assert kept[0] == {"role": "user", "content": "fråga 3"}
     assert recent_turns(history, 0) == []
     assert recent_turns(_turns(2)) == _turns(2)
+
+
+@pytest.mark.parametrize("limit", [0, 1, 3, 20])
+def test_max_messages_is_the_longest_history_check_turns_accepts(limit: int) -> None:
+    check_turns(_turns(limit), limit)  # questions with answers: accepted at the limit
+    assert len(_turns(limit)) == max_messages(limit)
+    for roles in (["user", "assistant"], ["assistant", "user"], ["user"], ["assistant"]):
+        longer = [{"role": roles[i % len(roles)], "content": "x"}
+                  for i in range(max_messages(limit) + 1)]
+        with pytest.raises(HistoryError):
+            check_turns(longer, limit)

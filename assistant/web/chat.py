@@ -18,16 +18,15 @@ from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
-from assistant.errors import AssistantError
 from assistant.retrieval.filters import Filters
 from assistant.web.context import ApiContext
+from assistant.web.error_payload import ANSWER_FAILED, ErrorPayload
 from assistant.web.schemas import ERROR_RESPONSES, ChatRequest, FeedbackRequest, history_of
 
-__all__ = ["FAILED", "build_chat_router", "sse"]
+__all__ = ["build_chat_router", "sse"]
 
 log = logging.getLogger("assistant.web")
 
-FAILED = "Något gick fel när svaret togs fram."
 _RATINGS = {"up": 1, "down": -1}
 
 
@@ -47,13 +46,11 @@ async def chat_events(events: AsyncIterator[tuple[str, Any]]) -> AsyncIterator[d
                 yield sse("token", {"text": payload})
             elif kind == "done":
                 yield sse("done", payload.to_dict())
-    except AssistantError as exc:
-        status = exc.http_status
-        yield sse("error", {"error": str(exc) if status != 500 else FAILED, "status": status,
-                            "retry_after": exc.retry_after or (30 if status == 503 else None)})
-    except Exception:
-        log.exception("streamed answer failed")
-        yield sse("error", {"error": FAILED, "status": 500})
+    except Exception as exc:
+        failure = ErrorPayload.of(exc, ANSWER_FAILED)
+        if failure.logged:
+            log.exception("streamed answer failed")
+        yield sse("error", failure.sse_data())
 
 
 def build_chat_router(ctx: ApiContext) -> APIRouter:

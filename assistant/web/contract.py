@@ -9,7 +9,9 @@ without a body (monitoring probes use it on ``/healthz`` and ``/readyz``).
 :func:`document_contract` adds to the OpenAPI schema what clients and fuzzers
 need to know and FastAPI cannot see: the configured limits, every error
 response with its shape (OpenAI's under ``/v1``), ``Retry-After``, the SSE
-media type of streamed answers, and the credentials.
+media type of streamed answers, and the credentials. Which operation takes which
+credential, carries a history or streams is read from its declaration in
+:mod:`assistant.web.routes`, the one the security middleware enforces.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from assistant.web.security import error_body, route_path
+from assistant.history import max_messages
+from assistant.web.error_payload import ErrorPayload
+from assistant.web.routes import Access, RouteRule, example_path, rule_for
+from assistant.web.security import route_path
 
 if TYPE_CHECKING:
     from assistant.config import Settings
@@ -63,8 +68,8 @@ class MethodGuard:
             return
         methods = ", ".join(sorted(allowed | ({"HEAD"} if "GET" in allowed else set())))
         path = route_path(scope)
-        body = error_body(path, 405, f"Metoden {scope['method']} stöds inte här. "
-                                     f"Tillåtna metoder: {methods}.")
+        body = ErrorPayload(405, f"Metoden {scope['method']} stöds inte här. "
+                                 f"Tillåtna metoder: {methods}.").body(path)
         await send({"type": "http.response.start", "status": 405, "headers": [
             (b"content-type", b"application/json; charset=utf-8"),
             (b"content-length", str(len(body)).encode()),
@@ -117,8 +122,6 @@ _EXTRA = {
     ("/api/sources/{doc_id}", "get"): {"404": "Källan finns inte i indexet"},
     ("/api/feedback", "post"): {"507": "Lagringen för återkoppling är full"},
 }
-_STREAMED = ("/api/chat", "/v1/chat/completions")
-OPEN_PATHS = ("/healthz", "/readyz")
 _SECURITY = {
     "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
                "description": "Hemlig nyckel för servrar (ASSISTANT_API_KEYS)."},
@@ -129,21 +132,45 @@ _SECURITY = {
     "widgetKey": {"type": "apiKey", "in": "header", "name": "X-Widget-Key",
                   "description": "Publicerbar widgetnyckel, giltig bara från sitt ursprung."},
 }
+# The security schemes that present each kind of credential a route may accept.
+_SCHEMES: dict[Access, tuple[str, ...]] = {
+    "key": ("apiKey", "bearer"), "session": ("session",), "widget": ("widgetKey",),
+}
+
+
+def _rule(path: str, method: str) -> RouteRule:
+    """The declaration of an operation of the schema (``/api/sources/{doc_id}``, ``get``)."""
+    return rule_for(method.upper(), example_path(path))
+
+
+def _body_schema(operation: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    """The JSON request body's schema of an operation, resolved; empty without one."""
+    ref = (operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+           .get("schema", {}).get("$ref", ""))
+    schema: dict[str, Any] = components.get(ref.rsplit("/", 1)[-1], {}) if ref else {}
+    return schema
 
 
 def _limits(schema: dict[str, Any], settings: Settings) -> None:
-    """The configured limits, where a client (or a fuzzer) can read them."""
+    """The configured limits, where a client (or a fuzzer) can read them: on the request
+    bodies of the operations whose declaration says they carry a history, and in
+    ``info.x-limits``."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
-    for model in ("ChatRequest", "FeedbackRequest"):
-        props = components.get(model, {}).get("properties", {})
-        if "question" in props:
-            props["question"].update({"maxLength": settings.max_question_chars,
-                                      "minLength": 1, "pattern": r"\S"})
-        if "history" in props:
-            props["history"]["maxItems"] = settings.max_history_turns
+    for path, operations in schema.get("paths", {}).items():
+        for method, operation in operations.items():
+            if not _rule(path, method).limits.history_turns:
+                continue
+            props = _body_schema(operation, components).get("properties", {})
+            if "question" in props:
+                props["question"].update({"maxLength": settings.max_question_chars,
+                                          "minLength": 1, "pattern": r"\S"})
+            if "history" in props:
+                # A list of messages, limited in turns (a question and its answer).
+                props["history"]["maxItems"] = max_messages(settings.max_history_turns)
     schema["info"]["x-limits"] = {
         "max_question_chars": settings.max_question_chars,
         "max_history_turns": settings.max_history_turns,
+        "max_history_messages": max_messages(settings.max_history_turns),
         "max_body_bytes": settings.max_body_bytes,
         "rate_limit": settings.rate_limit,
         "widget_rate_limit": settings.widget_rate_limit,
@@ -166,7 +193,7 @@ def _sse_event(path: str) -> dict[str, Any]:
                        "data": {"type": "string"}}}
 
 
-def _responses(path: str, method: str, operation: dict[str, Any]) -> None:
+def _responses(path: str, method: str, operation: dict[str, Any], rule: RouteRule) -> None:
     error = _OPENAI_ERROR if path.startswith("/v1/") else _ERROR
     responses = operation.setdefault("responses", {})
     codes = {**_COMMON, **_EXTRA.get((path, method), {})}
@@ -182,17 +209,26 @@ def _responses(path: str, method: str, operation: dict[str, Any]) -> None:
             entry["headers"] = _RETRY_AFTER
         responses[code] = entry
     ok = responses.get("200")
-    if path in _STREAMED and ok is not None:
+    if rule.streams and ok is not None:
         ok.setdefault("content", {})["text/event-stream"] = {"schema": _sse_event(path)}
+
+
+def _credentials(rule: RouteRule, open_mode: bool) -> list[dict[str, list[str]]] | None:
+    """The security requirement of an operation: any one scheme of a credential kind its
+    declaration accepts; ``None`` for a public one."""
+    if rule.public:
+        return None
+    credentials: list[dict[str, list[str]]] = [
+        {name: []} for kind in sorted(rule.access) for name in _SCHEMES.get(kind, ())]
+    if open_mode:
+        credentials.append({})  # open mode: the origin allowlist and limits protect
+    return credentials
 
 
 def document_contract(app: FastAPI, settings: Settings) -> None:
     """Make ``app.openapi()`` describe limits, errors, SSE and credentials."""
     base: Callable[[], dict[str, Any]] = app.openapi
     cache: dict[str, Any] = {}
-    credentials: list[dict[str, list[str]]] = [{name: []} for name in _SECURITY]
-    if not settings.api_keys:
-        credentials.append({})  # open mode: the origin allowlist and limits protect
 
     def openapi() -> dict[str, Any]:
         if not cache:
@@ -200,8 +236,10 @@ def document_contract(app: FastAPI, settings: Settings) -> None:
             _limits(schema, settings)
             for path, operations in schema.get("paths", {}).items():
                 for method, operation in operations.items():
-                    _responses(path, method, operation)
-                    if path not in OPEN_PATHS and not path.startswith("/api/sources/"):
+                    rule = _rule(path, method)
+                    _responses(path, method, operation, rule)
+                    credentials = _credentials(rule, not settings.api_keys)
+                    if credentials is not None:
                         operation["security"] = credentials
             schema["components"]["securitySchemes"] = _SECURITY
             schema["components"]["schemas"].pop("ErrorBody", None)

@@ -3,7 +3,8 @@ text (OpenAI's error shape under ``/v1``), never a traceback.
 
 Our own errors carry their status (:attr:`assistant.errors.AssistantError.http_status`),
 so there is one handler for all of them; a 500 means a bug or a server-side setting,
-whose message stays in the log. FastAPI's and Starlette's own errors are translated here.
+whose message stays in the log (the rule is :meth:`ErrorPayload.of`, shared with the
+streams and the UI). FastAPI's and Starlette's own errors are translated here.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant.errors import AssistantError
-from assistant.web.security import error_body, route_path
+from assistant.web.error_payload import SERVER_ERROR, ErrorPayload
+from assistant.web.security import route_path
 
 __all__ = ["SERVER_ERROR", "error_response", "install_error_handlers", "readable_validation"]
 
 log = logging.getLogger("assistant.web")
-
-SERVER_ERROR = "Något gick fel på servern. Försök igen."
 
 _PYDANTIC_SV = {
     "missing": "saknas",
@@ -57,13 +57,12 @@ _HTTP_SV = {
 }
 
 
-UNAVAILABLE_RETRY = 30
-
-
-def error_response(request: Request, status: int, message: str,
+def error_response(request: Request, payload: ErrorPayload,
                    headers: dict[str, str] | None = None) -> Response:
-    return Response(error_body(route_path(request.scope), status, message), status_code=status,
-                    media_type="application/json", headers=headers)
+    """The JSON reply; ``Retry-After`` as a header only (the body is ``{"error"}``)."""
+    return Response(payload.body(route_path(request.scope), retry_field=False),
+                    status_code=payload.status, media_type="application/json",
+                    headers={**(payload.headers() or {}), **(headers or {})} or None)
 
 
 def readable_validation(exc: RequestValidationError) -> str:
@@ -85,26 +84,22 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AssistantError)
     async def _ours(request: Request, exc: AssistantError) -> Response:
-        status = exc.http_status
-        if status == 500:
+        payload = ErrorPayload.of(exc)
+        if payload.logged:
             log.error("request failed: %s", exc, exc_info=exc)
-            return error_response(request, status, SERVER_ERROR)
-        # An outage says when to look again, whether or not the error knows better.
-        retry = exc.retry_after or (UNAVAILABLE_RETRY if status == 503 else None)
-        headers = {"retry-after": str(retry)} if retry else None
-        return error_response(request, status, str(exc), headers)
+        return error_response(request, payload)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
-        return error_response(request, 422, readable_validation(exc))
+        return error_response(request, ErrorPayload(422, readable_validation(exc)))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         message = _HTTP_SV.get(exc.status_code, "Fel i förfrågan.")
-        return error_response(request, exc.status_code, message,
+        return error_response(request, ErrorPayload(exc.status_code, message),
                               dict(exc.headers) if exc.headers else None)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         # The traceback goes to the server log (Starlette re-raises), never to the client.
-        return error_response(request, 500, SERVER_ERROR)
+        return error_response(request, ErrorPayload.of(exc))

@@ -29,7 +29,9 @@ from starlette.datastructures import Headers
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from assistant.web.security import GRADIO_API, error_body, route_path
+from assistant.web.error_payload import ErrorPayload
+from assistant.web.routes import GRADIO_API
+from assistant.web.security import route_path
 
 __all__ = ["LOADING_RETRY", "UiSlot", "UiState"]
 
@@ -58,6 +60,11 @@ class UiSlot:
         self._done = threading.Event()
         self.state: UiState = "loading"
         self.error: str | None = None
+
+    @property
+    def app(self) -> ASGIApp | None:
+        """The chat UI's app once built (its routes are declared in assistant.web.routes)."""
+        return self._app
 
     def status(self) -> dict[str, Any]:
         """For ``/readyz``: always "ok", because the API does not need the UI – not while
@@ -127,7 +134,7 @@ class UiSlot:
                 "RETRY": str(LOADING_RETRY), "MESSAGE": html.escape(message)}).encode()
             kind = b"text/html; charset=utf-8"
         else:
-            body = error_body(path, 503, message, retry_after=LOADING_RETRY)
+            body = ErrorPayload(503, message, LOADING_RETRY).body(path)
             kind = b"application/json; charset=utf-8"
         await send({"type": "http.response.start", "status": 503, "headers": [
             (b"content-type", kind),

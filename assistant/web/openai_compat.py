@@ -19,14 +19,13 @@ from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
 
 from assistant.citations import render_sources_text
-from assistant.errors import ApiError, AssistantError
+from assistant.errors import ApiError
 from assistant.history import ROLES, Message
 from assistant.retrieval.filters import Filters
 from assistant.types import Answer
-from assistant.web.chat import FAILED
 from assistant.web.context import ApiContext
+from assistant.web.error_payload import ANSWER_FAILED, ErrorPayload
 from assistant.web.schemas import ERROR_RESPONSES, OpenAIChatRequest, OpenAIMessage
-from assistant.web.security import error_body
 
 __all__ = ["MODEL_ID", "SOURCES_HEADING", "Completion", "build_openai_router", "openai_content"]
 
@@ -122,11 +121,10 @@ async def completion_events(events: AsyncIterator[tuple[str, Any]], completion: 
                 streamed += tail
                 yield completion.chunk({"content": tail})
     except Exception as exc:
-        if not isinstance(exc, AssistantError) or exc.http_status == 500:
+        failure = ErrorPayload.of(exc, ANSWER_FAILED)
+        if failure.logged:
             log.exception("streamed completion failed")
-        status = exc.http_status if isinstance(exc, AssistantError) else 500
-        message = str(exc) if isinstance(exc, AssistantError) and status != 500 else FAILED
-        yield {"data": error_body("/v1/", status, message).decode()}
+        yield {"data": json.dumps(failure.openai(), ensure_ascii=False)}
         return
     yield completion.chunk({}, "stop")
     if include_usage:

@@ -11,17 +11,20 @@ browser-safety checks: when ``ASSISTANT_API_KEYS`` is set, every ``/api``,
 :mod:`assistant.web.auth`), whatever headers it sends. Everything lives in one
 pure ASGI middleware so it also covers the mounted Gradio app and never
 buffers streamed (SSE) answers.
+
+What each path needs (which credential opens it, its body limit, whether it counts
+against the rate limit) is not decided here but read from its declaration in
+:mod:`assistant.web.routes`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import urlsplit
@@ -42,6 +45,8 @@ from assistant.web.auth import (
     normalise_origin,
     session_from_cookie,
 )
+from assistant.web.error_payload import ErrorPayload
+from assistant.web.routes import BodyLimit, RouteRule, rule_for
 
 __all__ = [
     "ApiKeys",
@@ -49,7 +54,6 @@ __all__ = [
     "RateLimiter",
     "SecurityMiddleware",
     "SecurityPolicy",
-    "error_body",
     "normalise_origin",
     "question_problem",
     "route_path",
@@ -60,25 +64,7 @@ OriginVerdict = Literal["none", "same", "allowed", "denied"]
 CORS_ALLOW_HEADERS = "Content-Type, Accept, Authorization, X-API-Key, X-Widget-Key"
 CORS_METHODS = "GET, POST, OPTIONS"
 CORS_EXPOSE = "Retry-After"
-# Paths anyone may fetch from any page (a <script src> needs no permission).
-PUBLIC_ASSETS = ("/widget.js", "/widget.css")
-# Gradio's file upload: our UI has no upload control, so nobody may write files through it.
-CLOSED_PATHS = ("/gradio_api/upload",)
-GRADIO_API = "/gradio_api/"
-# Body limit outside /api, /v1 and /gradio_api (the UI's other requests), at least this large.
-OTHER_BODY_BYTES = 2_000_000
-# Reachable without a credential even when keys are required: the pages themselves (they
-# hand out the UI's session cookie), static assets, health checks, the API description.
-PUBLIC_PATHS = frozenset({
-    "/", "/widget-demo", "/docs", "/healthz", "/readyz", "/openapi.json", "/widget.js",
-    "/widget.css", "/favicon.ico", "/robots.txt", "/theme.css", "/manifest.json",
-})
-PUBLIC_PREFIXES = ("/assets/", "/static/", "/svelte/", "/pwa_icon")
-# Published articles, readable like the pages that link to them (also from the widget,
-# whose "open the article" link is a plain navigation without any credential).
-PUBLIC_READ_PREFIXES = ("/api/sources/",)
-# Pages whose load hands the browser a fresh session cookie.
-SESSION_PAGES = frozenset({"/", "/widget-demo", "/docs"})
+CLOSED_MESSAGE = "Filuppladdning stöds inte."
 
 
 def _netloc(value: str, scheme: str) -> str:
@@ -165,9 +151,8 @@ class SecurityPolicy:
     origins: OriginPolicy
     keys: ApiKeys
     limiter: RateLimiter
-    max_body_bytes: int
-    max_other_body_bytes: int = OTHER_BODY_BYTES
-    protected_prefixes: Sequence[str] = ("/api/", "/v1/")
+    # Bytes per body limit a route declares (assistant.web.routes.body_limits).
+    body_limits: Mapping[BodyLimit, int]
     hosts: HostPolicy = field(default_factory=lambda: HostPolicy(LOOPBACK_NAMES))
     identity: ClientIdentity = field(default_factory=lambda: ClientIdentity(()))
     widget_keys: WidgetKeys = field(default_factory=lambda: WidgetKeys(()))
@@ -179,27 +164,14 @@ class SecurityPolicy:
         """With secret keys configured, every non-public route wants a credential."""
         return self.keys.enabled
 
-    def is_api(self, path: str) -> bool:
-        return path.startswith(tuple(self.protected_prefixes))
-
-    def is_public(self, method: str, path: str) -> bool:
-        if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+    def refuses(self, rule: RouteRule, credential: Credential) -> bool:
+        """Whether the credential does not open the route: an invalid one never does, a
+        missing one only without configured keys (then origins and limits protect)."""
+        if rule.public:
+            return False
+        if credential.kind == "invalid":
             return True
-        return method in ("GET", "HEAD") and path.startswith(PUBLIC_READ_PREFIXES)
-
-    def needs_guard(self, method: str, path: str) -> bool:
-        """Requests that cost work or write data: the rate limit applies here (Gradio
-        events are limited in their handlers, where the event is known)."""
-        if path.startswith("/v1/"):
-            return method not in ("OPTIONS", "HEAD")
-        return self.is_api(path) and method == "POST"
-
-    def body_limit(self, path: str) -> int:
-        """ASSISTANT_MAX_BODY_BYTES for the API and Gradio's API alike (same rules); the
-        larger bound only for what else the UI loads."""
-        if self.is_api(path) or path.startswith(GRADIO_API):
-            return self.max_body_bytes
-        return self.max_other_body_bytes
+        return self.auth_required and not rule.admits(credential.kind)
 
     def client_key(self, peer: str | None, forwarded_for: str | None) -> str:
         """Rate-limit bucket of a client address (see :class:`ClientIdentity`)."""
@@ -244,40 +216,6 @@ def question_problem(text: str, max_chars: int) -> str | None:
     return None
 
 
-# OpenAI's error ``type``/``code`` per status, so OpenAI clients raise the right exception
-# class and tell a rate limit or an outage from a bad request.
-OPENAI_ERRORS: dict[int, tuple[str, str | None]] = {
-    400: ("invalid_request_error", None),
-    401: ("authentication_error", "invalid_api_key"),
-    403: ("permission_error", "permission_denied"),
-    404: ("invalid_request_error", "not_found"),
-    405: ("invalid_request_error", "method_not_allowed"),
-    413: ("invalid_request_error", "request_too_large"),
-    422: ("invalid_request_error", "invalid_value"),
-    429: ("rate_limit_exceeded", "rate_limit_exceeded"),
-    500: ("server_error", "internal_error"),
-    503: ("server_error", "service_unavailable"),
-    507: ("server_error", "insufficient_storage"),
-}
-
-
-def error_body(path: str, status: int, message: str, **extra: object) -> bytes:
-    """``{"error": "..."}`` for our API and widget; OpenAI's error shape under ``/v1``.
-
-    OpenAI-compatible clients show ``error.message`` to their users, so the
-    readable text survives either way.
-    """
-    if path.startswith("/v1/"):
-        kind, code = OPENAI_ERRORS.get(status, ("server_error" if status >= 500 else
-                                                "invalid_request_error", None))
-        payload: dict[str, object] = {
-            "error": {"message": message, "type": kind, "code": code, "param": None}
-        }
-    else:
-        payload = {"error": message, **extra}
-    return json.dumps(payload, ensure_ascii=False).encode()
-
-
 def route_path(scope: Scope) -> str:
     """The path without the proxy prefix (``root_path``), as the routes see it."""
     path: str = scope.get("path", "")
@@ -315,7 +253,7 @@ class SecurityMiddleware:
         path = route_path(scope)
         method: str = scope["method"]
         if not self.policy.hosts.allows(headers.get("host")):
-            await self._reply(scope, send, path, 400, BAD_HOST)
+            await self._reply(scope, send, path, ErrorPayload(400, BAD_HOST))
             return
         origin = headers.get("origin")
         verdict = self.policy.origins.classify(origin, headers.get("host"))
@@ -325,50 +263,50 @@ class SecurityMiddleware:
             await self._preflight(send, cors_origin)
             return
         credential = self.policy.credential(headers, verdict)
-        refusal = self._refusal(scope, headers, path, method, verdict, credential)
+        rule = rule_for(method, path)
+        refusal = self._refusal(scope, headers, rule, verdict, credential)
         if refusal is not None:
-            status, message, extra = refusal
-            retry = extra.get("retry-after")
-            await self._reply(scope, send, path, status, message, cors_origin, extra,
-                              **({"retry_after": int(retry)} if retry else {}))
+            payload, extra = refusal
+            await self._reply(scope, send, path, payload, cors_origin, extra)
             return
-        cookie = self._session_cookie(scope, headers, method, path, credential)
-        await self._limit_body(scope, receive, send, path, headers, cors_origin, cookie)
+        cookie = self._session_cookie(scope, headers, method, rule, credential)
+        await self._limit_body(scope, receive, send, path, rule, cors_origin, cookie)
 
-    def _refusal(self, scope: Scope, headers: Headers, path: str, method: str,
+    def _refusal(self, scope: Scope, headers: Headers, rule: RouteRule,
                  verdict: OriginVerdict,
-                 credential: Credential) -> tuple[int, str, dict[str, str]] | None:
-        """Why the request is refused (status, Swedish message, extra headers), or ``None``:
-        a foreign origin, a closed path, a missing or wrong credential, the rate limit."""
-        policy = self.policy
-        if verdict == "denied" and path not in PUBLIC_ASSETS:
-            return 403, (f"Webbplatsen {headers.get('origin')} har inte behörighet att använda "
-                         "assistenten. Be administratören lägga till den i "
-                         "ASSISTANT_ALLOWED_ORIGINS."), {}
-        if path.startswith(CLOSED_PATHS):
-            return 403, "Filuppladdning stöds inte.", {}
-        if not policy.is_public(method, path) and (
-            credential.kind == "invalid" or (policy.auth_required and not credential.authenticated)
-        ):
-            return 401, credential.message or MISSING_CREDENTIAL, {"www-authenticate": "Bearer"}
-        if policy.needs_guard(method, path):
+                 credential: Credential) -> tuple[ErrorPayload, dict[str, str]] | None:
+        """Why the request is refused (the error and extra headers), or ``None``: a foreign
+        origin, a closed route, a credential that does not open it, the rate limit."""
+        if verdict == "denied" and not rule.any_origin:
+            return ErrorPayload(403, (
+                f"Webbplatsen {headers.get('origin')} har inte behörighet att använda "
+                "assistenten. Be administratören lägga till den i "
+                "ASSISTANT_ALLOWED_ORIGINS.")), {}
+        if rule.closed:
+            return ErrorPayload(403, CLOSED_MESSAGE), {}
+        if self.policy.refuses(rule, credential):
+            return ErrorPayload(401, credential.message or MISSING_CREDENTIAL), \
+                {"www-authenticate": "Bearer"}
+        if rule.limits.rate == "client":
             retry = self._limited(scope, headers, credential)
             if retry is not None:
                 seconds = max(1, math.ceil(retry))
-                return 429, f"För många förfrågningar. Försök igen om {seconds} sekunder.", \
-                    {"retry-after": str(seconds)}
+                return ErrorPayload(
+                    429, f"För många förfrågningar. Försök igen om {seconds} sekunder.",
+                    seconds), {}
         return None
 
     async def _limit_body(self, scope: Scope, receive: Receive, send: Send, path: str,
-                          headers: Headers, cors_origin: str | None,
+                          rule: RouteRule, cors_origin: str | None,
                           cookie: str | None) -> None:
         """The body-size limit (declared length, then counted bytes), then the app; CORS
         headers and a new session cookie go on the app's response."""
-        policy = self.policy
-        limit = policy.body_limit(path)
+        headers = Headers(scope=scope)
+        limit = self.policy.body_limits[rule.limits.body]
+        too_large = ErrorPayload(413, f"Förfrågan är för stor (högst {limit} byte).")
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > limit:
-            await self._reply(scope, send, path, 413, _too_large(limit), cors_origin)
+            await self._reply(scope, send, path, too_large, cors_origin)
             return
         origin = headers.get("origin")
         overflow = False
@@ -395,7 +333,7 @@ class SecurityMiddleware:
                 return
             if overflow and message["type"] == "http.response.start":
                 replaced = True
-                await self._reply(scope, send, path, 413, _too_large(limit), cors_origin)
+                await self._reply(scope, send, path, too_large, cors_origin)
                 return
             if message["type"] == "http.response.start":
                 _apply_cors(message, origin, cors_origin)
@@ -425,14 +363,14 @@ class SecurityMiddleware:
         return self.policy.client_key(client[0] if client else None,
                                       headers.get("x-forwarded-for"))
 
-    def _session_cookie(self, scope: Scope, headers: Headers, method: str, path: str,
+    def _session_cookie(self, scope: Scope, headers: Headers, method: str, rule: RouteRule,
                         credential: Credential) -> str | None:
         """A fresh session cookie when the UI page loads (or an old one is due renewal)."""
         policy = self.policy
         if not policy.auth_required:
             return None
         if not (credential.renew_session
-                or (method in ("GET", "HEAD") and path in SESSION_PAGES)):
+                or (method in ("GET", "HEAD") and rule.issues_session)):
             return None
         client = scope.get("client")
         secure = scope.get("scheme") == "https" or policy.identity.forwarded_https(
@@ -452,27 +390,24 @@ class SecurityMiddleware:
         await send({"type": "http.response.start", "status": 204, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
 
-    async def _reply(self, scope: Scope, send: Send, path: str, status: int, message: str,
-                     cors_origin: str | None = None, extra: dict[str, str] | None = None,
-                     **body_extra: object) -> None:
-        body = error_body(path, status, message, **body_extra)
+    async def _reply(self, scope: Scope, send: Send, path: str, payload: ErrorPayload,
+                     cors_origin: str | None = None,
+                     extra: dict[str, str] | None = None) -> None:
+        body = payload.body(path)
+        extra = {**(payload.headers() or {}), **(extra or {})}
         start: Message = {
             "type": "http.response.start",
-            "status": status,
+            "status": payload.status,
             "headers": [
                 (b"content-type", b"application/json; charset=utf-8"),
                 (b"content-length", str(len(body)).encode()),
                 (b"cache-control", b"no-store"),
-                *[(k.encode(), v.encode("latin-1")) for k, v in (extra or {}).items()],
+                *[(k.encode(), v.encode("latin-1")) for k, v in extra.items()],
             ],
         }
         _apply_cors(start, Headers(scope=scope).get("origin"), cors_origin)
         await send(start)
         await send({"type": "http.response.body", "body": body})
-
-
-def _too_large(limit: int) -> str:
-    return f"Förfrågan är för stor (högst {limit} byte)."
 
 
 def _apply_cors(message: Message, origin: str | None, cors_origin: str | None) -> None:

@@ -36,8 +36,8 @@ from assistant.web.health import build_health_router
 from assistant.web.loading import UiSlot
 from assistant.web.openai_compat import MODEL_ID, build_openai_router
 from assistant.web.pages import build_asset_router, build_docs_router
+from assistant.web.routes import body_limits
 from assistant.web.security import (
-    OTHER_BODY_BYTES,
     OriginPolicy,
     RateLimiter,
     SecurityMiddleware,
@@ -76,8 +76,7 @@ def build_policy(settings: Settings) -> SecurityPolicy:
         origins=OriginPolicy([*settings.allowed_origins, *widget_keys.origins]),
         keys=ApiKeys(k.get_secret_value() for k in settings.api_keys),
         limiter=RateLimiter(*parse_rate_limit(settings.rate_limit)),
-        max_body_bytes=settings.max_body_bytes,
-        max_other_body_bytes=max(settings.max_body_bytes, OTHER_BODY_BYTES),
+        body_limits=body_limits(settings),
         hosts=HostPolicy(allowed_hosts(settings.allowed_hosts, settings.host)),
         identity=ClientIdentity(settings.trusted_proxies),
         widget_keys=widget_keys,

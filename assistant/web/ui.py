@@ -25,7 +25,8 @@ import gradio as gr
 
 from assistant.citations import checked_stream, marker_spans
 from assistant.errors import FilterError, IndexUnavailableError, StorageError
-from assistant.history import Message
+from assistant.history import Message, recent_turns
+from assistant.web.error_payload import ANSWER_FAILED, ErrorPayload
 from assistant.web.feedback import MAX_COMMENT_CHARS, FeedbackStore
 from assistant.web.pages import http_url, meta_line, read_asset
 from assistant.web.security import SecurityPolicy, question_problem
@@ -208,16 +209,14 @@ def chat_messages(turns: Sequence[Turn]) -> list[dict[str, str]]:
 
 def conversation_history(turns: Sequence[Turn], limit: int) -> list[Message]:
     """What the assistant gets as history: finished turns only, the newest ``limit`` of
-    them (``ASSISTANT_MAX_HISTORY_TURNS``; a turn is a question and its answer, as in
-    :mod:`assistant.history`)."""
-    if limit <= 0:
-        return []
-    finished = [(t.question, t.answer) for t in turns if t.answer][-limit:]
+    them (``ASSISTANT_MAX_HISTORY_TURNS``, cut where :mod:`assistant.history` cuts), so
+    the UI never sends more than the API would accept."""
     history: list[Message] = []
-    for question, answer in finished:
-        history.append(Message(role="user", content=question))
-        history.append(Message(role="assistant", content=str(answer["answer"])))
-    return history
+    for turn in turns:
+        if turn.answer:
+            history.append(Message(role="user", content=turn.question))
+            history.append(Message(role="assistant", content=str(turn.answer["answer"])))
+    return recent_turns(history, limit)
 
 
 def mode_badge(mode_label: str) -> str:
@@ -290,10 +289,10 @@ class ChatHandlers:
                 elif kind == "done":
                     turn.answer = payload.to_dict()
         except (FilterError, IndexUnavailableError) as exc:  # bad filter, store down
-            turn.error = str(exc)
+            turn.error = ErrorPayload.of(exc).ui_text()
         except Exception:
             log.exception("answer failed in the UI")
-            turn.error = "Något gick fel när svaret togs fram. Försök igen."
+            turn.error = ErrorPayload(500, ANSWER_FAILED).ui_text()
         if turn.answer is None and not turn.error:
             turn.error = "Svaret avbröts. Försök igen."
         yield UiUpdate(chat=chat_messages(turns), sources=sources_panel(turns), turns=turns)
