@@ -22,17 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import ReportError
-from assistant.evaluation.judge import JUDGE_METRICS as JUDGE_KEYS
-from assistant.evaluation.metrics import METRIC_KEYS
+from assistant.evaluation.metrics import LATENCY, get_metric, metrics
 
 __all__ = [
-    "LOWER_IS_BETTER",
     "ComparedMetric",
     "Comparison",
     "Flip",
     "Regression",
     "ReportError",
     "bootstrap_ci",
+    "comparable",
     "compare_reports",
     "find_regressions",
     "load_run",
@@ -40,11 +39,15 @@ __all__ = [
     "render_comparison",
 ]
 
-# Per-question values a comparison looks at: the harness metrics, then the judge's (when
-# both runs were judged) and the answer latency. Missing or null values are skipped.
-LATENCY_KEY = "total_ms"
-LOWER_IS_BETTER = frozenset({"false_refusal_rate", LATENCY_KEY})
+# Per-question values a comparison looks at: the registry's metrics (the judge's only
+# when both runs were judged) and the answer latency. Missing or null values are skipped.
+LATENCY_KEY = LATENCY.key
 BOOTSTRAP_SAMPLES = 2000
+
+
+def comparable() -> tuple[str, ...]:
+    """Every per-question value ``compare`` and ``--fail-on-regression`` know, in order."""
+    return (*(m.key for m in metrics()), LATENCY.key)
 
 
 # --- loading ---------------------------------------------------------------------------------
@@ -133,7 +136,18 @@ class ComparedMetric:
 
     @property
     def lower_is_better(self) -> bool:
-        return self.name in LOWER_IS_BETTER
+        metric = get_metric(self.name)
+        return metric is not None and metric.lower_is_better
+
+    @property
+    def digits(self) -> int:
+        metric = get_metric(self.name)
+        return metric.digits if metric is not None else 3
+
+    @property
+    def kind(self) -> str:
+        metric = get_metric(self.name)
+        return metric.kind if metric is not None else "question"
 
     @property
     def significant(self) -> bool:
@@ -143,7 +157,8 @@ class ComparedMetric:
     def as_dict(self) -> dict[str, Any]:
         return {"metric": self.name, "n": self.n, "base": self.base, "new": self.new,
                 "delta": self.delta, "ci95": [self.ci_low, self.ci_high],
-                "significant": self.significant, "lower_is_better": self.lower_is_better}
+                "significant": self.significant, "lower_is_better": self.lower_is_better,
+                "digits": self.digits, "kind": self.kind}
 
 
 @dataclass(frozen=True)
@@ -234,16 +249,15 @@ def compare_reports(base: tuple[str, dict[str, Any]], new: tuple[str, dict[str, 
     base_q = {e["id"]: e for e in base_run["questions"]}
     new_q = {e["id"]: e for e in new_run["questions"]}
     shared = [qid for qid in base_q if qid in new_q]
-    names = [*METRIC_KEYS.values(), *JUDGE_KEYS, LATENCY_KEY]
-    metrics: list[ComparedMetric] = []
-    for name in names:
+    compared: list[ComparedMetric] = []
+    for name in comparable():
         pairs = [(a, b) for qid in shared
                  if (a := _value(base_q[qid], name)) is not None
                  and (b := _value(new_q[qid], name)) is not None]
         if not pairs:
             continue
         low, high = bootstrap_ci([b - a for a, b in pairs], seed=seed)
-        metrics.append(ComparedMetric(
+        compared.append(ComparedMetric(
             name, len(pairs), math.fsum(a for a, _ in pairs) / len(pairs),
             math.fsum(b for _, b in pairs) / len(pairs), low, high))
     flips: list[Flip] = []
@@ -257,7 +271,7 @@ def compare_reports(base: tuple[str, dict[str, Any]], new: tuple[str, dict[str, 
                           list(a.get("failures") or []), list(b.get("failures") or [])))
     flips.sort(key=lambda f: (f.direction != "pass→fail", f.id))
     base_cfg, new_cfg = base_run.get("config") or {}, new_run.get("config") or {}
-    comparison = Comparison(base_label, new_label, base_cfg, new_cfg, metrics, flips,
+    comparison = Comparison(base_label, new_label, base_cfg, new_cfg, compared, flips,
                             [q for q in base_q if q not in new_q],
                             [q for q in new_q if q not in base_q],
                             _provenance_warnings(base_cfg, new_cfg))
@@ -288,7 +302,7 @@ def parse_regression(text: str) -> tuple[str, float]:
     """``"hit@1"`` → (``hit@1``, 0.0); ``"fact_coverage=0.02"`` → (…, 0.02)."""
     name, sep, raw = text.partition("=")
     name = name.strip()
-    known = (*METRIC_KEYS.values(), *JUDGE_KEYS, LATENCY_KEY)
+    known = comparable()
     if name not in known:
         raise ValueError(f"okänd metrik {name!r} i --fail-on-regression; välj bland "
                          f"{', '.join(known)}")
@@ -327,10 +341,10 @@ def find_regressions(comparison: Comparison,
 # --- rendering -------------------------------------------------------------------------------
 
 
-def _fmt(value: float, latency: bool) -> str:
+def _fmt(value: float, digits: int) -> str:
     if math.isnan(value):
         return "–"
-    return f"{value:+.1f}" if latency else f"{value:+.3f}"
+    return f"{value:+.{digits}f}"
 
 
 def _describe(label: str, config: Mapping[str, Any]) -> str:
@@ -358,13 +372,12 @@ def render_comparison(comparison: Comparison) -> str:
     header = ["metric", "n", "bas", "ny", "delta", "95 % KI", ""]
     rows = [header]
     for m in comparison.metrics:
-        latency = m.name == LATENCY_KEY
-        value = "{:.1f}" if latency else "{:.3f}"
+        digits = m.digits
         better = (m.delta < 0) if m.lower_is_better else (m.delta > 0)
         mark = ("bättre" if better else "sämre") if m.significant else ""
-        rows.append([m.name, str(m.n), value.format(m.base), value.format(m.new),
-                     _fmt(m.delta, latency),
-                     f"[{_fmt(m.ci_low, latency)}, {_fmt(m.ci_high, latency)}]", mark])
+        rows.append([m.name, str(m.n), f"{m.base:.{digits}f}", f"{m.new:.{digits}f}",
+                     _fmt(m.delta, digits),
+                     f"[{_fmt(m.ci_low, digits)}, {_fmt(m.ci_high, digits)}]", mark])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for number, row in enumerate(rows):
         cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:],
