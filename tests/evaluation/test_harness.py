@@ -24,9 +24,9 @@ from assistant.evaluation.harness import (
     run_eval,
 )
 from assistant.evaluation.metrics import LATENCY_KEYS
-from tests.evaluation.test_metrics import METRIC_KEYS
 from assistant.history import History, Message
 from assistant.types import Answer, Source
+from tests.evaluation.test_metrics import METRIC_KEYS
 
 # --- scripted answerer -----------------------------------------------------------------------
 
