@@ -63,12 +63,16 @@ def add_eval_parser(subparsers: Any) -> None:
             "recall@k, mrr), fakta (fact_coverage), källhänvisningar, vägran och svarstid. "
             "Exitkod 0 = ok, 1 = användnings-/konfigurationsfel, 2 = under en tröskel, "
             "130 = avbruten (delrapporten skrivs ändå). Fler verb: assistant eval compare "
-            "BAS.json NY.json, assistant eval convert IN UT, assistant eval draft --out FIL."
+            "BAS.json NY.json, assistant eval compact IN UT, assistant eval convert IN UT, "
+            "assistant eval draft --out FIL."
         ),
     )
     p.error = _usage_error(p)  # type: ignore[method-assign]
     p.add_argument("file", metavar="FILE", type=Path, help="frågefil (JSONL)")
     p.add_argument("--out", type=Path, metavar="REPORT.json", help="skriv rapporten som JSON")
+    p.add_argument("--baseline", type=Path, metavar="BASELINE.json",
+                   help="skriv rapporten i kompakt form, utan passagernas text (för "
+                        "incheckade baslinjer som eval/baseline.json)")
     p.add_argument("--retriever", choices=list(RETRIEVERS),
                    help="hämtningsmetod (standard: ASSISTANT_RETRIEVER)")
     p.add_argument("--k", type=int, metavar="N", help="antal passager (standard: ASSISTANT_K)")
@@ -259,17 +263,23 @@ def _corpus_index(settings: Settings, args: argparse.Namespace) -> Settings:
 
 
 def _write_reports(reports: Sequence[EvalReport], args: argparse.Namespace) -> None:
-    """``--out`` JSON (one report, or all side by side) and ``--markdown`` with its chart."""
+    """``--out`` JSON (one report, or all side by side), ``--baseline`` (the same, compact),
+    ``--markdown`` with its chart and ``--html``."""
     from assistant.evaluation.harness import compare_document
 
+    document = reports[0].to_dict() if len(reports) == 1 else compare_document(reports)
     if args.out:
-        document = reports[0].to_dict() if len(reports) == 1 else compare_document(reports)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(
             json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False) + "\n",
             encoding="utf-8",
         )
         err(f"rapport: {args.out}")
+    if args.baseline:
+        from assistant.evaluation import compact
+
+        compact.write(args.baseline, document)
+        err(f"kompakt rapport: {args.baseline}")
     if args.markdown:
         from assistant.evaluation.report import write_markdown
 

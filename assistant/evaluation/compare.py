@@ -8,8 +8,9 @@ whether a delta is more than that noise. The questions that flipped
 (pass→fail, fail→pass) are listed with both answers, since that is where a person
 decides whether a change is a regression or a better answer the metrics miss.
 
-Reports are read as plain JSON (any report version that has ``questions``), so a
-report from another commit, mode or retriever compares the same way.
+Reports are read as plain JSON (any report version that has ``questions``, or a
+compact baseline from :mod:`assistant.evaluation.compact`), so a report from another
+commit, mode or retriever compares the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import ReportError
+from assistant.evaluation.compact import expand, is_compact
 from assistant.evaluation.metrics import LATENCY, get_metric, metrics
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "find_regressions",
     "load_run",
     "parse_regression",
+    "read_report",
     "render_comparison",
 ]
 
@@ -53,14 +56,8 @@ def comparable() -> tuple[str, ...]:
 # --- loading ---------------------------------------------------------------------------------
 
 
-def load_run(spec: str) -> tuple[str, dict[str, Any]]:
-    """``report.json`` or ``report.json#dense`` → (label, one run's report dict).
-
-    A ``--compare`` document holds several runs; ``#NAME`` picks one by its config
-    name, and without it the first (the gated one) is used.
-    """
-    path_text, _, wanted = spec.partition("#")
-    path = Path(path_text)
+def read_report(path: Path) -> dict[str, Any]:
+    """A report file as written (full or compact); unreadable files raise ReportError."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -71,6 +68,20 @@ def load_run(spec: str) -> tuple[str, dict[str, Any]]:
         raise ReportError(f"{path} är inte giltig JSON (rad {exc.lineno}): {exc.msg}") from None
     if not isinstance(document, dict):
         raise ReportError(f"{path}: väntade ett JSON-objekt (en rapport från assistant eval)")
+    return document
+
+
+def load_run(spec: str) -> tuple[str, dict[str, Any]]:
+    """``report.json`` or ``report.json#dense`` → (label, one run's report dict).
+
+    A ``--compare`` document holds several runs; ``#NAME`` picks one by its config
+    name, and without it the first (the gated one) is used.
+    """
+    path_text, _, wanted = spec.partition("#")
+    path = Path(path_text)
+    document = read_report(path)
+    if is_compact(document):  # a committed baseline: the same runs, passages without text
+        document = expand(document)
     runs = document.get("compare") if "compare" in document else [document]
     if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
         raise ReportError(f"{path}: 'compare' ska vara en lista med rapporter")

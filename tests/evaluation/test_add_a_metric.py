@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -51,7 +52,7 @@ QUESTIONS = [make_question("a", "Vem leder skolan?", ["doc1"]),
              make_question("c", "Hur många elever?", [], kind="unanswerable")]
 
 
-def run(answer_b: str, generates_answers: bool = True) -> dict[str, object]:
+def run(answer_b: str, generates_answers: bool = True) -> dict[str, Any]:
     script = {"Vem leder skolan?": Scripted(["doc1"], "Anna [1]."),
               "När öppnar biblioteket?": Scripted(["doc2"], answer_b),
               "Hur många elever?": Scripted([], "Det vet jag inte.", refused=True)}
