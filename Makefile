@@ -38,7 +38,8 @@ unit: setup chromium
 	$(BIN)/pytest
 
 # Quality gate, extractive mode, thresholds just below the committed baselines
-# (eval/baseline.json, eval/faq-dev/baseline-*.json; regenerate them together with
+# (eval/baseline.json, eval/faq-dev/baseline-*.json, compact: written with `--baseline FILE`
+# or `assistant eval compact IN OUT`; regenerate them together with
 # `assistant eval calibrate --write --readme README.md` when quality changes):
 # the own eval set, and the FAQ dev suites in Swedish and English against their own
 # corpus (index under index/corpora/, built on first use: ~2 min of embedding).

@@ -63,12 +63,16 @@ def add_eval_parser(subparsers: Any) -> None:
             "recall@k, mrr), fakta (fact_coverage), källhänvisningar, vägran och svarstid. "
             "Exitkod 0 = ok, 1 = användnings-/konfigurationsfel, 2 = under en tröskel, "
             "130 = avbruten (delrapporten skrivs ändå). Fler verb: assistant eval compare "
-            "BAS.json NY.json, assistant eval convert IN UT, assistant eval draft --out FIL."
+            "BAS.json NY.json, assistant eval compact IN UT, assistant eval convert IN UT, "
+            "assistant eval draft --out FIL."
         ),
     )
     p.error = _usage_error(p)  # type: ignore[method-assign]
     p.add_argument("file", metavar="FILE", type=Path, help="frågefil (JSONL)")
     p.add_argument("--out", type=Path, metavar="REPORT.json", help="skriv rapporten som JSON")
+    p.add_argument("--baseline", type=Path, metavar="BASELINE.json",
+                   help="skriv rapporten i kompakt form, utan passagernas text (för "
+                        "incheckade baslinjer som eval/baseline.json)")
     p.add_argument("--retriever", choices=list(RETRIEVERS),
                    help="hämtningsmetod (standard: ASSISTANT_RETRIEVER)")
     p.add_argument("--k", type=int, metavar="N", help="antal passager (standard: ASSISTANT_K)")
@@ -119,8 +123,8 @@ def _parse_thresholds(args: argparse.Namespace) -> tuple[list[tuple[str, float]]
     from assistant.evaluation.harness import parse_threshold
 
     try:
-        minimums = [parse_threshold(text) for text in args.minimums]
-        maximums = [parse_threshold(text) for text in args.maximums]
+        minimums = [parse_threshold(text, "min") for text in args.minimums]
+        maximums = [parse_threshold(text, "max") for text in args.maximums]
     except ValueError as exc:
         raise UserError(str(exc)) from None
     return minimums, maximums
@@ -259,17 +263,23 @@ def _corpus_index(settings: Settings, args: argparse.Namespace) -> Settings:
 
 
 def _write_reports(reports: Sequence[EvalReport], args: argparse.Namespace) -> None:
-    """``--out`` JSON (one report, or all side by side) and ``--markdown`` with its chart."""
+    """``--out`` JSON (one report, or all side by side), ``--baseline`` (the same, compact),
+    ``--markdown`` with its chart and ``--html``."""
     from assistant.evaluation.harness import compare_document
 
+    document = reports[0].to_dict() if len(reports) == 1 else compare_document(reports)
     if args.out:
-        document = reports[0].to_dict() if len(reports) == 1 else compare_document(reports)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(
             json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False) + "\n",
             encoding="utf-8",
         )
         err(f"rapport: {args.out}")
+    if args.baseline:
+        from assistant.evaluation import compact
+
+        compact.write(args.baseline, document)
+        err(f"kompakt rapport: {args.baseline}")
     if args.markdown:
         from assistant.evaluation.report import write_markdown
 
@@ -294,16 +304,9 @@ def _run_specs(
     The baseline reuses the assistant's embeddings instance so the model is loaded
     once and both sides embed with exactly the same model.
     """
-    from assistant.evaluation.harness import package_versions, utc_timestamp
-    from assistant.evaluation.provenance import provenance
+    from assistant.evaluation import run_config
 
-    common: dict[str, Any] = {
-        "versions": package_versions(),
-        "timestamp": utc_timestamp(),
-        "eval_file": str(args.file),
-        "questions": len(questions),
-        **provenance(settings, args.file),
-    }
+    common = run_config.common_config(settings, args.file, len(questions))
     assistant: Assistant | None = None
     embeddings: Embeddings | None = None
     known: set[str] | None = None
@@ -331,15 +334,15 @@ def _run_specs(
                     if known is None:
                         unknown = _warn_unknown(
                             questions, {d.doc_id for d in baseline.documents}, "korpusen")
-                answerer, config = baseline, _baseline_config(baseline, warnings)
+                answerer, config = baseline, run_config.baseline_config(baseline, warnings)
             elif spec.is_reference:
                 if reference is None:
                     _progress(args, "Bäddar in referensens råa dokument …")
                     reference = _build_reference(settings, embeddings)
-                answerer, config = reference, _reference_config(reference)
+                answerer, config = reference, run_config.reference_config(reference)
             else:
                 assert assistant is not None  # built above for every non-baseline spec
-                answerer, config = assistant, _assistant_config(assistant, settings)
+                answerer, config = assistant, run_config.assistant_config(assistant, settings)
             warnings["unknown_sources"] = unknown
             reports.append(_run_one(answerer, spec, questions, {**config, **common},
                                     warnings, args, llm=settings.mode == "llm"))
@@ -364,50 +367,6 @@ def _build_reference(settings: Settings, embeddings: Embeddings | None) -> Dense
     return DenseReference.from_corpus(Path(settings.corpus_dir),
                                       embeddings or get_embeddings(settings),
                                       settings.metadata_file)
-
-
-def _reference_config(reference: DenseReference) -> dict[str, Any]:
-    from assistant.evaluation.reference import DESCRIPTION
-
-    stats = reference.stats()
-    return {"embedding_model": stats["embedding_model"], "mode": "reference",
-            "llm_model": None,
-            "index": {"documents": stats["documents"], "chunks": stats["chunks"]},
-            "pipeline": DESCRIPTION, "build_seconds": round(reference.build_seconds, 2)}
-
-
-def _baseline_config(baseline: TutorialBaseline, warnings: dict[str, Any]) -> dict[str, Any]:
-    """What the report records about the tutorial baseline; skipped files become warnings."""
-    from assistant.evaluation.baseline import (
-        BASELINE_CHUNK_OVERLAP,
-        BASELINE_CHUNK_SIZE,
-        DESCRIPTION,
-    )
-
-    stats = baseline.stats()
-    if baseline.skipped:
-        warnings["skipped_files"] = [
-            {"id": doc, "reason": reason} for doc, reason in baseline.skipped]
-    return {
-        "embedding_model": stats["embedding_model"],
-        "mode": "baseline",
-        "llm_model": None,
-        "index": {"documents": stats["documents"], "chunks": stats["chunks"]},
-        "pipeline": DESCRIPTION,
-        "chunk_size": BASELINE_CHUNK_SIZE,
-        "chunk_overlap": BASELINE_CHUNK_OVERLAP,
-        "build_seconds": round(baseline.build_seconds, 2),
-    }
-
-
-def _assistant_config(assistant: Assistant, settings: Settings) -> dict[str, Any]:
-    stats = assistant.store.stats()
-    return {
-        "embedding_model": stats.get("embedding_model"),
-        "mode": settings.mode,
-        "llm_model": settings.llm_model if settings.mode == "llm" else None,
-        "index": {"documents": stats.get("documents"), "chunks": stats.get("chunks")},
-    }
 
 
 def _progress(args: argparse.Namespace, message: str) -> None:

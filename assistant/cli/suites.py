@@ -1,4 +1,5 @@
-"""The verbs beside ``assistant eval FILE``: ``compare``, ``convert`` and ``draft``.
+"""The verbs beside ``assistant eval FILE``: ``compare``, ``compact``, ``convert`` and
+``draft``.
 
 ``assistant eval FILE [options]`` must keep parsing exactly as before (scripts and CI
 call it), so these verbs are recognised by their first word (:func:`is_verb`) and
@@ -26,7 +27,7 @@ from assistant.errors import UserError
 
 __all__ = ["VERBS", "build_verb_parser", "is_verb"]
 
-VERBS = ("compare", "convert", "draft", "calibrate")
+VERBS = ("compare", "compact", "convert", "draft", "calibrate")
 
 
 def is_verb(argv: Sequence[str]) -> bool:
@@ -78,6 +79,21 @@ def _compare(args: argparse.Namespace) -> int:
     return verdict(regressions,
                    f"REGRESSION: {len(regressions)} av {len(rules)} metriker försämrade",
                    f"Ingen regression: alla {len(rules)} metriker inom toleransen.")
+
+
+# --- compact ---------------------------------------------------------------------------------
+
+
+def _compact(args: argparse.Namespace) -> int:
+    from assistant.evaluation import compact
+    from assistant.evaluation.compare import read_report
+
+    document = compact.compact(read_report(args.source))
+    compact.write(args.target, document)
+    size = args.target.stat().st_size
+    err(f"{len(document['runs'])} körning(ar), {len(document['questions'])} frågor: "
+        f"{args.target} ({size / 1e6:.2f} MB)")
+    return EXIT_OK
 
 
 # --- convert ---------------------------------------------------------------------------------
@@ -162,6 +178,15 @@ def build_verb_parser() -> argparse.ArgumentParser:
     p.add_argument("--html", type=Path, metavar="FIL.html",
                    help="skriv jämförelsen som fristående HTML (svaren sida vid sida)")
     p.set_defaults(func=_compare)
+
+    p = sub.add_parser(
+        "compact", help="skriv en rapport i kompakt form (för incheckade baslinjer)",
+        description="Behåller per fråga metrik, svar, citerade och hämtade id:n (även "
+                    "chunk-id:n), vägransposten och tider; passagerna anges med id, utan "
+                    "text. compare, grinden och HTML-rapporten läser båda formerna.")
+    p.add_argument("source", metavar="IN", type=Path, help="rapport från assistant eval --out")
+    p.add_argument("target", metavar="UT", type=Path)
+    p.set_defaults(func=_compact)
 
     p = sub.add_parser(
         "convert", help="konvertera mellan egna JSONL/CSV och ragas-rader",

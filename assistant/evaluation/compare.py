@@ -8,8 +8,9 @@ whether a delta is more than that noise. The questions that flipped
 (pass→fail, fail→pass) are listed with both answers, since that is where a person
 decides whether a change is a regression or a better answer the metrics miss.
 
-Reports are read as plain JSON (any report version that has ``questions``), so a
-report from another commit, mode or retriever compares the same way.
+Reports are read as plain JSON (any report version that has ``questions``, or a
+compact baseline from :mod:`assistant.evaluation.compact`), so a report from another
+commit, mode or retriever compares the same way.
 """
 
 from __future__ import annotations
@@ -22,42 +23,41 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import ReportError
-from assistant.evaluation.judge import JUDGE_METRICS as JUDGE_KEYS
-from assistant.evaluation.metrics import METRIC_KEYS
+from assistant.evaluation.compact import expand, is_compact
+from assistant.evaluation.metrics import LATENCY, get_metric, metrics
 
 __all__ = [
-    "LOWER_IS_BETTER",
     "ComparedMetric",
     "Comparison",
     "Flip",
     "Regression",
     "ReportError",
     "bootstrap_ci",
+    "comparable",
     "compare_reports",
     "find_regressions",
     "load_run",
     "parse_regression",
+    "read_report",
     "render_comparison",
 ]
 
-# Per-question values a comparison looks at: the harness metrics, then the judge's (when
-# both runs were judged) and the answer latency. Missing or null values are skipped.
-LATENCY_KEY = "total_ms"
-LOWER_IS_BETTER = frozenset({"false_refusal_rate", LATENCY_KEY})
+# Per-question values a comparison looks at: the registry's metrics (the judge's only
+# when both runs were judged) and the answer latency. Missing or null values are skipped.
+LATENCY_KEY = LATENCY.key
 BOOTSTRAP_SAMPLES = 2000
+
+
+def comparable() -> tuple[str, ...]:
+    """Every per-question value ``compare`` and ``--fail-on-regression`` know, in order."""
+    return (*(m.key for m in metrics()), LATENCY.key)
 
 
 # --- loading ---------------------------------------------------------------------------------
 
 
-def load_run(spec: str) -> tuple[str, dict[str, Any]]:
-    """``report.json`` or ``report.json#dense`` → (label, one run's report dict).
-
-    A ``--compare`` document holds several runs; ``#NAME`` picks one by its config
-    name, and without it the first (the gated one) is used.
-    """
-    path_text, _, wanted = spec.partition("#")
-    path = Path(path_text)
+def read_report(path: Path) -> dict[str, Any]:
+    """A report file as written (full or compact); unreadable files raise ReportError."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -68,6 +68,20 @@ def load_run(spec: str) -> tuple[str, dict[str, Any]]:
         raise ReportError(f"{path} är inte giltig JSON (rad {exc.lineno}): {exc.msg}") from None
     if not isinstance(document, dict):
         raise ReportError(f"{path}: väntade ett JSON-objekt (en rapport från assistant eval)")
+    return document
+
+
+def load_run(spec: str) -> tuple[str, dict[str, Any]]:
+    """``report.json`` or ``report.json#dense`` → (label, one run's report dict).
+
+    A ``--compare`` document holds several runs; ``#NAME`` picks one by its config
+    name, and without it the first (the gated one) is used.
+    """
+    path_text, _, wanted = spec.partition("#")
+    path = Path(path_text)
+    document = read_report(path)
+    if is_compact(document):  # a committed baseline: the same runs, passages without text
+        document = expand(document)
     runs = document.get("compare") if "compare" in document else [document]
     if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
         raise ReportError(f"{path}: 'compare' ska vara en lista med rapporter")
@@ -133,7 +147,18 @@ class ComparedMetric:
 
     @property
     def lower_is_better(self) -> bool:
-        return self.name in LOWER_IS_BETTER
+        metric = get_metric(self.name)
+        return metric is not None and metric.lower_is_better
+
+    @property
+    def digits(self) -> int:
+        metric = get_metric(self.name)
+        return metric.digits if metric is not None else 3
+
+    @property
+    def kind(self) -> str:
+        metric = get_metric(self.name)
+        return metric.kind if metric is not None else "question"
 
     @property
     def significant(self) -> bool:
@@ -143,7 +168,8 @@ class ComparedMetric:
     def as_dict(self) -> dict[str, Any]:
         return {"metric": self.name, "n": self.n, "base": self.base, "new": self.new,
                 "delta": self.delta, "ci95": [self.ci_low, self.ci_high],
-                "significant": self.significant, "lower_is_better": self.lower_is_better}
+                "significant": self.significant, "lower_is_better": self.lower_is_better,
+                "digits": self.digits, "kind": self.kind}
 
 
 @dataclass(frozen=True)
@@ -234,16 +260,15 @@ def compare_reports(base: tuple[str, dict[str, Any]], new: tuple[str, dict[str, 
     base_q = {e["id"]: e for e in base_run["questions"]}
     new_q = {e["id"]: e for e in new_run["questions"]}
     shared = [qid for qid in base_q if qid in new_q]
-    names = [*METRIC_KEYS.values(), *JUDGE_KEYS, LATENCY_KEY]
-    metrics: list[ComparedMetric] = []
-    for name in names:
+    compared: list[ComparedMetric] = []
+    for name in comparable():
         pairs = [(a, b) for qid in shared
                  if (a := _value(base_q[qid], name)) is not None
                  and (b := _value(new_q[qid], name)) is not None]
         if not pairs:
             continue
         low, high = bootstrap_ci([b - a for a, b in pairs], seed=seed)
-        metrics.append(ComparedMetric(
+        compared.append(ComparedMetric(
             name, len(pairs), math.fsum(a for a, _ in pairs) / len(pairs),
             math.fsum(b for _, b in pairs) / len(pairs), low, high))
     flips: list[Flip] = []
@@ -257,7 +282,7 @@ def compare_reports(base: tuple[str, dict[str, Any]], new: tuple[str, dict[str, 
                           list(a.get("failures") or []), list(b.get("failures") or [])))
     flips.sort(key=lambda f: (f.direction != "pass→fail", f.id))
     base_cfg, new_cfg = base_run.get("config") or {}, new_run.get("config") or {}
-    comparison = Comparison(base_label, new_label, base_cfg, new_cfg, metrics, flips,
+    comparison = Comparison(base_label, new_label, base_cfg, new_cfg, compared, flips,
                             [q for q in base_q if q not in new_q],
                             [q for q in new_q if q not in base_q],
                             _provenance_warnings(base_cfg, new_cfg))
@@ -288,7 +313,7 @@ def parse_regression(text: str) -> tuple[str, float]:
     """``"hit@1"`` → (``hit@1``, 0.0); ``"fact_coverage=0.02"`` → (…, 0.02)."""
     name, sep, raw = text.partition("=")
     name = name.strip()
-    known = (*METRIC_KEYS.values(), *JUDGE_KEYS, LATENCY_KEY)
+    known = comparable()
     if name not in known:
         raise ValueError(f"okänd metrik {name!r} i --fail-on-regression; välj bland "
                          f"{', '.join(known)}")
@@ -327,10 +352,10 @@ def find_regressions(comparison: Comparison,
 # --- rendering -------------------------------------------------------------------------------
 
 
-def _fmt(value: float, latency: bool) -> str:
+def _fmt(value: float, digits: int) -> str:
     if math.isnan(value):
         return "–"
-    return f"{value:+.1f}" if latency else f"{value:+.3f}"
+    return f"{value:+.{digits}f}"
 
 
 def _describe(label: str, config: Mapping[str, Any]) -> str:
@@ -358,13 +383,12 @@ def render_comparison(comparison: Comparison) -> str:
     header = ["metric", "n", "bas", "ny", "delta", "95 % KI", ""]
     rows = [header]
     for m in comparison.metrics:
-        latency = m.name == LATENCY_KEY
-        value = "{:.1f}" if latency else "{:.3f}"
+        digits = m.digits
         better = (m.delta < 0) if m.lower_is_better else (m.delta > 0)
         mark = ("bättre" if better else "sämre") if m.significant else ""
-        rows.append([m.name, str(m.n), value.format(m.base), value.format(m.new),
-                     _fmt(m.delta, latency),
-                     f"[{_fmt(m.ci_low, latency)}, {_fmt(m.ci_high, latency)}]", mark])
+        rows.append([m.name, str(m.n), f"{m.base:.{digits}f}", f"{m.new:.{digits}f}",
+                     _fmt(m.delta, digits),
+                     f"[{_fmt(m.ci_low, digits)}, {_fmt(m.ci_high, digits)}]", mark])
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for number, row in enumerate(rows):
         cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:],

@@ -14,23 +14,23 @@ import platform
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from assistant.config import RETRIEVERS
 from assistant.evaluation.baseline import BASELINE_K
 from assistant.evaluation.dataset import EvalQuestion
-from assistant.evaluation.judge import JUDGE_METRICS
 from assistant.evaluation.metrics import (
     LATENCY_KEYS,
-    METRIC_KEYS,
     QuestionOutcome,
     QuestionScores,
     aggregate,
     citation_markers,
     fact_groups,
+    gate_metrics,
     score_question,
+    scored_metrics,
 )
 from assistant.evaluation.running import TRANSIENT_NOTICE, RetryPolicy, run_ordered
 from assistant.history import History
@@ -40,7 +40,6 @@ __all__ = [
     "BASELINE",
     "CONFIG_NAMES",
     "RAW_DENSE",
-    "GATE_METRICS",
     "REPORT_VERSION",
     "Answerer",
     "EvalReport",
@@ -59,14 +58,6 @@ REPORT_VERSION = 1
 BASELINE = "baseline"
 RAW_DENSE = "raw-dense"  # evaluation/reference.py: dense search over the raw documents
 CONFIG_NAMES = (*RETRIEVERS, BASELINE, RAW_DENSE)
-
-# Every aggregate value a threshold may name: the metrics, the latency percentiles and the
-# judge's metrics (null, hence failing, when the run was not judged).
-GATE_METRICS: tuple[str, ...] = (*METRIC_KEYS.values(), *LATENCY_KEYS, *JUDGE_METRICS)
-
-# Metrics that only mean something when the run produces a real, cited answer. A
-# retrieval-only run (the baseline) gets null for these instead of a misleading 0.
-_ANSWER_ONLY = ("citation_precision", "citation_validity", "refusal_correct", "false_refusal")
 
 _VERSIONED_PACKAGES = (
     "assistant",
@@ -178,7 +169,8 @@ class QuestionResult:
     missing_groups: list[int]
     generate_ms: float = NAN
     error: str | None = None
-    # Set by the LLM judge (assistant.evaluation.judge) when the run was judged.
+    # Set by the LLM judge (assistant.evaluation.judge) when the run was judged; its
+    # scores join ``scores`` there, so the harness needs to know nothing about it.
     judge: dict[str, Any] | None = None
 
     @property
@@ -196,16 +188,16 @@ class QuestionResult:
         reasons: list[str] = []
         if self.error:
             reasons.append(f"fel: {self.error}")
-        if s.hit_at_k == 0.0:
+        if s["hit@k"] == 0.0:
             reasons.append("ingen förväntad källa bland de hämtade")
         if self.missing_groups:
             reasons.append(f"saknar {len(self.missing_groups)} av "
                            f"{len(self.missing_groups) + len(self.met_groups)} fakta")
-        if s.refusal_correct == 0.0:
+        if s["refusal_accuracy"] == 0.0:
             reasons.append("svarade fast frågan inte går att besvara (borde vägra)")
-        if s.false_refusal == 1.0:
+        if s["false_refusal_rate"] == 1.0:
             reasons.append("vägrade fast frågan går att besvara")
-        if s.citation_validity == 0.0:
+        if s["citation_validity"] == 0.0:
             reasons.append("ogiltiga eller saknade källhänvisningar")
         return reasons
 
@@ -232,7 +224,7 @@ class QuestionResult:
             "met_groups": [list(groups[i]) for i in self.met_groups],
             "missing_groups": [list(groups[i]) for i in self.missing_groups],
             "reference_answer": q.reference_answer,
-            "metrics": {**self.scores.as_dict(), **_judge_scores(self.judge)},
+            "metrics": self.scores.as_dict(),
             "timings_ms": {
                 "retrieve": _round_ms(self.outcome.retrieve_ms),
                 "generate": _round_ms(self.generate_ms),
@@ -254,13 +246,6 @@ def _source_dict(source: Any) -> dict[str, Any]:
     from dataclasses import asdict
 
     return asdict(source)
-
-
-def _judge_scores(judge: dict[str, Any] | None) -> dict[str, float | None]:
-    """The judge's per-question means beside the harness metrics (null when not scored)."""
-    if not judge:
-        return {}
-    return {name: verdict.get("score") for name, verdict in judge.get("metrics", {}).items()}
 
 
 @dataclass
@@ -367,7 +352,8 @@ def evaluate_one(
 
     scores = score_question(outcome, k)
     if not generates_answers:
-        scores = replace(scores, **{name: NAN for name in _ANSWER_ONLY})
+        # A retrieval-only run never cites or refuses by design: null, not a misleading 0.
+        scores = scores.undefined(m.key for m in scored_metrics() if m.needs_answer)
     met, missing = fact_groups(outcome.answer, question.must_mention)
     return QuestionResult(outcome, scores, answer, met, missing, generate_ms, error)
 
@@ -509,18 +495,27 @@ class GateFailure:
                 f"(krav {need} {self.threshold:g})")
 
 
-def parse_threshold(text: str) -> tuple[str, float]:
+def parse_threshold(text: str, bound: str | None = None) -> tuple[str, float]:
     """``"hit@k=0.9"`` → ``("hit@k", 0.9)``; unknown names fail loudly, since a typo
-    in a CI gate would otherwise silently gate nothing."""
+    in a CI gate would otherwise silently gate nothing.
+
+    With ``bound`` (``"min"`` or ``"max"``) the metric's direction must fit: a floor on a
+    lower-is-better metric (``--min false_refusal_rate=…``) gates the wrong way round."""
     name, sep, raw = text.partition("=")
     name = name.strip()
     if name.startswith("latency_ms."):
         name = name.removeprefix("latency_ms.")
     if not sep or not name or not raw.strip():
         raise ValueError(f"tröskeln {text!r} ska ha formen METRIK=VÄRDE, t.ex. hit@k=0.9")
-    if name not in GATE_METRICS:
+    known = gate_metrics()
+    if name not in known:
         raise ValueError(f"okänd metrik {name!r} i tröskeln {text!r}; välj bland "
-                         f"{', '.join(GATE_METRICS)}")
+                         f"{', '.join(known)}")
+    wanted = {"min": "higher", "max": "lower"}.get(bound or "")
+    if wanted and known[name] != wanted:
+        right = "--max" if bound == "min" else "--min"
+        better = "lägre" if known[name] == "lower" else "högre"
+        raise ValueError(f"tröskeln {text!r}: för {name} är {better} bättre; använd {right}")
     try:
         value = float(raw)
     except ValueError:

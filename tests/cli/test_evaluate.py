@@ -153,9 +153,9 @@ def test_cli_compare_prints_one_table_with_every_configuration(
     cli_env: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     eval_file = write_eval(tmp_path / "q.jsonl", EVAL_LINES)
-    out = tmp_path / "r.json"
+    out, compact = tmp_path / "r.json", tmp_path / "baseline.json"
     code = run_cli(str(eval_file), "--compare", "hybrid,dense,bm25,baseline", "--out", str(out),
-                   "--quiet")
+                   "--baseline", str(compact), "--quiet")
     assert code == 0
     printed = capsys.readouterr().out
     header = next(line for line in printed.splitlines() if line.startswith("metric"))
@@ -171,6 +171,20 @@ def test_cli_compare_prints_one_table_with_every_configuration(
     assert baseline["aggregate"]["citation_validity"] is None
     assert baseline["aggregate"]["hit@k"] is not None
     assert baseline["aggregate"]["fact_coverage"] is not None
+    # --baseline wrote the same runs compactly: no passage text, the same comparison
+    from assistant.evaluation.compare import compare_reports, load_run
+
+    kept = compact.read_text(encoding="utf-8")
+    texts = {json.dumps(s["text"], ensure_ascii=False)[1:-1] for r in document["compare"]
+             for q in r["questions"] for s in q["sources"] if len(s["text"]) > 40}
+    assert texts and not any(text in kept for text in texts)
+    for name in names:
+        full_vs_full = compare_reports(load_run(f"{out}#{name}"), load_run(f"{out}#{name}"))
+        full_vs_compact = compare_reports(load_run(f"{out}#{name}"),
+                                          load_run(f"{compact}#{name}"))
+        assert [m.as_dict() for m in full_vs_compact.metrics] == [
+            m.as_dict() for m in full_vs_full.metrics]
+        assert not full_vs_compact.flips
 
 
 @pytest.mark.slow
@@ -320,6 +334,7 @@ def test_cli_compare_gates_the_first_configuration(
     ["--k", "tre"],                 # argparse type error: still 1, never the gate's 2
     ["--retriever", "colbert"],
     ["--compare", "hybrid,colbert"],
+    ["--min", "false_refusal_rate=0.1"],  # lower is better: a floor gates the wrong way
 ])
 def test_cli_usage_errors_exit_1(args: list[str], tmp_path: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:

@@ -131,7 +131,7 @@ def test_committed_reports_compare_hybrid_against_dense() -> None:
     # 68 unanswerable questions (8 unanswerable + 60 near-miss) in the committed set.
     assert refusal is not None and refusal.n == 68
     committed = {r["config"]["name"]: r["aggregate"] for r in
-                 json.loads(BASELINE.read_text(encoding="utf-8"))["compare"]}
+                 json.loads(BASELINE.read_text(encoding="utf-8"))["runs"]}
     assert refusal.new == pytest.approx(committed["hybrid"]["refusal_accuracy"])
     assert refusal.base == pytest.approx(committed["dense"]["refusal_accuracy"])
     assert comparison.flips  # the committed runs differ on some questions

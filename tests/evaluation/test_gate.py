@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from assistant.evaluation.harness import GATE_METRICS, check_gate, parse_threshold, run_eval
+from assistant.evaluation.harness import check_gate, parse_threshold, run_eval
+from assistant.evaluation.metrics import gate_metrics
 from tests.evaluation.test_harness import FakeAnswerer, Scripted, make_question
 
 SUMMARY: dict[str, Any] = {
@@ -42,8 +43,22 @@ def test_parse_threshold_rejects_typos(text: str) -> None:
 
 
 def test_every_aggregate_metric_can_be_gated() -> None:
-    for metric in GATE_METRICS:
+    for metric in gate_metrics():
         assert parse_threshold(f"{metric}=0.5")[0] == metric
+
+
+def test_a_threshold_must_bound_its_metric_the_right_way() -> None:
+    """A floor on a lower-is-better metric (or a ceiling on a higher one) gates nothing
+    useful: the registry's direction decides which of --min/--max fits."""
+    assert parse_threshold("hit@k=0.9", "min") == ("hit@k", 0.9)
+    assert parse_threshold("false_refusal_rate=0.05", "max") == ("false_refusal_rate", 0.05)
+    assert parse_threshold("total_p95=500", "max") == ("total_p95", 500.0)
+    with pytest.raises(ValueError, match="använd --max"):
+        parse_threshold("false_refusal_rate=0.05", "min")
+    with pytest.raises(ValueError, match="använd --min"):
+        parse_threshold("hit@k=0.9", "max")
+    with pytest.raises(ValueError, match="använd --max"):
+        parse_threshold("total_p95=500", "min")
 
 
 # --- the check -------------------------------------------------------------------------------

@@ -2,16 +2,15 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import fields
 
 import pytest
 
 from assistant.evaluation.dataset import EvalQuestion
 from assistant.evaluation.metrics import (
+    LATENCY,
     LATENCY_KEYS,
-    METRIC_KEYS,
+    Metric,
     QuestionOutcome,
-    QuestionScores,
     aggregate,
     citation_markers,
     citation_precision,
@@ -19,14 +18,19 @@ from assistant.evaluation.metrics import (
     fact_coverage,
     fact_groups,
     false_refusal,
+    get_metric,
     hit_at,
+    judge_metrics,
     mean_defined,
+    metrics,
     normalise,
     percentile,
     recall_at,
     reciprocal_rank,
     refusal_correct,
+    register,
     score_question,
+    scored_metrics,
 )
 
 nan = math.isnan
@@ -172,8 +176,28 @@ def test_mean_defined() -> None:
 # --- per question ---
 
 
-def test_metric_keys_match_scores_fields() -> None:
-    assert [f.name for f in fields(QuestionScores)] == list(METRIC_KEYS)
+# The report keys are part of the report format: a renamed or lost one breaks readers.
+METRIC_KEYS = ("hit@1", "hit@k", "recall@k", "mrr", "fact_coverage", "citation_precision",
+               "citation_validity", "refusal_accuracy", "false_refusal_rate")
+
+
+def test_the_registry_holds_the_report_keys_in_order() -> None:
+    assert [m.key for m in scored_metrics()] == list(METRIC_KEYS)
+    assert [m.key for m in judge_metrics()] == [
+        "faithfulness", "answer_relevance", "answer_correctness"]
+    assert [m.key for m in metrics()] == [*METRIC_KEYS, *(m.key for m in judge_metrics())]
+    # direction and answer-only metrics, as compare and the harness read them
+    assert [m.key for m in metrics() if m.lower_is_better] == ["false_refusal_rate"]
+    assert [m.key for m in scored_metrics() if m.needs_answer] == [
+        "citation_precision", "citation_validity", "refusal_accuracy", "false_refusal_rate"]
+    assert get_metric("total_ms") is LATENCY and LATENCY.lower_is_better
+
+
+def test_a_metric_key_is_registered_once() -> None:
+    with pytest.raises(ValueError, match="finns redan"):
+        register(Metric("hit@1", "again", lambda _o, _k: 1.0))
+    with pytest.raises(ValueError, match="score-funktion"):
+        register(Metric("nothing", "nothing"))
 
 
 def _q(
@@ -260,11 +284,11 @@ def test_score_refused_answerable_question_loses_facts_and_counts_false_refusal(
         numbers=(1,),
     )
     scores = score_question(outcome, k=5)
-    assert scores.fact_coverage == 0.0
-    assert scores.false_refusal == 1.0
-    assert nan(scores.citation_precision)
-    assert nan(scores.citation_validity)
-    assert nan(scores.refusal_correct)
+    assert scores["fact_coverage"] == 0.0
+    assert scores["false_refusal_rate"] == 1.0
+    assert nan(scores["citation_precision"])
+    assert nan(scores["citation_validity"])
+    assert nan(scores["refusal_accuracy"])
 
 
 # --- aggregate ---
@@ -332,7 +356,7 @@ def test_aggregate_with_mixed_kinds() -> None:
     assert unanswerable["false_refusal_rate"] is None
     assert "by_kind" not in factual
 
-    expected_keys = {*METRIC_KEYS.values(), "latency_ms", "n"}
+    expected_keys = {*METRIC_KEYS, "latency_ms", "n"}
     assert set(result) == expected_keys | {"by_kind"}
     assert set(factual) == expected_keys
     assert set(result["latency_ms"]) == set(LATENCY_KEYS)
@@ -343,7 +367,7 @@ def test_aggregate_empty() -> None:
     result = aggregate([], [])
     assert result["n"] == 0
     assert result["by_kind"] == {}
-    assert all(result[key] is None for key in METRIC_KEYS.values())
+    assert all(result[key] is None for key in METRIC_KEYS)
     assert all(value is None for value in result["latency_ms"].values())
 
 

@@ -28,7 +28,7 @@ def test_format_value_prints_null_as_dash_not_zero() -> None:
     assert format_value(float("nan")) == NULL
     assert format_value(0.0) == "0.000"
     assert format_value(0.5) == "0.500"
-    assert format_value(12.345, latency=True) == "12.3"
+    assert format_value(12.345, digits=1) == "12.3"
     assert format_value(48) == "48"
 
 

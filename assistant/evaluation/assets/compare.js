@@ -4,11 +4,11 @@
   "use strict";
   var DATA = EvalPage.data();
   var el = EvalPage.el;
-  function fmt(value, latency) {
+  function fmt(value, digits) {
     if (value === null || value === undefined) return "–";
-    return latency ? value.toFixed(1) : value.toFixed(3);
+    return value.toFixed(digits === undefined ? 3 : digits);
   }
-  function signed(value, latency) { return (value > 0 ? "+" : "") + fmt(value, latency); }
+  function signed(value, digits) { return (value > 0 ? "+" : "") + fmt(value, digits); }
 
   var runs = document.getElementById("runs");
   [["Bas", DATA.base], ["Ny", DATA.new]].forEach(function (pair) {
@@ -28,7 +28,8 @@
     .map(function (h, i) { return el("th", { class: i && i < 6 ? "num" : "", text: h }); }))]));
   var body = el("tbody");
   (DATA.metrics || []).forEach(function (m) {
-    var latency = m.metric === "total_ms";
+    var digits = m.digits; /* from the metric registry, via the comparison */
+    var latency = m.kind === "latency"; /* unbounded, unlike the 0–1 metrics */
     var better = m.lower_is_better ? m.delta < 0 : m.delta > 0;
     var span = Math.max(Math.abs(m.ci95[0]), Math.abs(m.ci95[1]), latency ? 1e-9 : 0.25);
     var left = 50 + 50 * m.ci95[0] / span, right = 50 + 50 * m.ci95[1] / span;
@@ -37,9 +38,9 @@
         style: "left:" + left.toFixed(1) + "%;width:" + Math.max(1, right - left).toFixed(1) + "%" })]);
     body.appendChild(el("tr", { "data-metric": m.metric }, [
       el("th", { text: m.metric }), el("td", { class: "num", text: String(m.n) }),
-      el("td", { class: "num", text: fmt(m.base, latency) }), el("td", { class: "num", text: fmt(m.new, latency) }),
-      el("td", { class: "num", text: signed(m.delta, latency) }),
-      el("td", { class: "num", text: "[" + signed(m.ci95[0], latency) + ", " + signed(m.ci95[1], latency) + "]" }),
+      el("td", { class: "num", text: fmt(m.base, digits) }), el("td", { class: "num", text: fmt(m.new, digits) }),
+      el("td", { class: "num", text: signed(m.delta, digits) }),
+      el("td", { class: "num", text: "[" + signed(m.ci95[0], digits) + ", " + signed(m.ci95[1], digits) + "]" }),
       el("td", {}, [bar])]));
   });
   table.appendChild(body);

@@ -4,12 +4,17 @@
 (function () {
   "use strict";
   var DATA = EvalPage.data();
-  var QUALITY = ["hit@1", "hit@k", "recall@k", "mrr", "fact_coverage", "citation_precision",
-    "citation_validity", "refusal_accuracy", "false_refusal_rate"];
-  var JUDGE = ["faithfulness", "answer_relevance", "answer_correctness"];
+  /* The metric registry (assistant/evaluation/metrics.py), embedded by the page's writer. */
+  var CATALOG = DATA.metrics || [];
+  function keys(test) {
+    return CATALOG.filter(test).map(function (m) { return m.key; });
+  }
+  var QUALITY = keys(function (m) { return m.kind === "question"; });
+  var JUDGE = keys(function (m) { return m.kind === "judge"; });
   var LATENCY = ["retrieve_p50", "retrieve_p95", "total_p50", "total_p95"];
-  var CHART = ["hit@1", "hit@k", "recall@k", "mrr", "fact_coverage", "citation_precision",
-    "citation_validity", "refusal_accuracy"].concat(JUDGE);
+  var CHART = keys(function (m) { return m.chart && m.kind !== "latency"; });
+  var DIGITS = {};
+  CATALOG.forEach(function (m) { DIGITS[m.key] = m.digits; });
   var MARKER = /\[(\d+(?:\s*[-–,;]\s*\d+)*)\]/g;
   var state = { run: 0, sort: { key: "status", dir: 1 }, open: {} };
 
@@ -67,7 +72,8 @@
       rows.push([key, function (s) {
         var v = s[key];
         var spread = s[key + "_spread"];
-        return (spread === null || spread === undefined) ? fmt(v) : fmt(v) + " ± " + fmt(spread);
+        var d = DIGITS[key];
+        return (spread === null || spread === undefined) ? fmt(v, d) : fmt(v, d) + " ± " + fmt(spread, d);
       }, null]);
     });
     if (cols.values[0].judge_failures !== undefined) {
@@ -134,23 +140,23 @@
       show: function (q) { return failed(q) ? "✗ underkänd" : "✓"; }, cls: "status" },
     { key: "id", label: "id", get: function (q) { return q.id; } },
     { key: "kind", label: "typ", get: function (q) { return q.kind || ""; } },
-    { key: "question", label: "fråga", get: function (q) { return q.question; } },
-    { key: "hit@1", label: "hit@1", num: true },
-    { key: "mrr", label: "mrr", num: true },
-    { key: "fact_coverage", label: "fakta", num: true },
-    { key: "citation_precision", label: "citering", num: true },
-    { key: "refused", label: "vägrade", get: function (q) { return q.refused ? 1 : 0; },
-      show: function (q) { return q.refused ? "ja" : ""; } }
-  ];
+    { key: "question", label: "fråga", get: function (q) { return q.question; } }
+  ].concat(CATALOG.filter(function (m) { return m.column && m.kind === "question"; })
+    .map(function (m) { return { key: m.key, label: m.column, num: true, digits: m.digits }; }))
+    .concat([{ key: "refused", label: "vägrade", get: function (q) { return q.refused ? 1 : 0; },
+      show: function (q) { return q.refused ? "ja" : ""; } }]);
   function judgeColumns() {
     var qs = run().questions || [];
-    return JUDGE.filter(function (key) {
-      return qs.some(function (q) { return q.judge && q.judge.metrics && q.judge.metrics[key]; });
-    }).map(function (key) { return { key: key, label: key.replace("answer_", ""), num: true }; });
+    return CATALOG.filter(function (m) {
+      return m.column && m.kind === "judge" && qs.some(function (q) {
+        return q.judge && q.judge.metrics && q.judge.metrics[m.key];
+      });
+    }).map(function (m) { return { key: m.key, label: m.column, num: true, digits: m.digits }; });
   }
   function columns() {
-    return COLUMNS.concat(judgeColumns()).concat([{ key: "total_ms", label: "ms", num: true, digits: 1,
-      get: function (q) { return (q.timings_ms || {}).total; } }]);
+    var latency = CATALOG.filter(function (m) { return m.kind === "latency"; })[0] || { digits: 1 };
+    return COLUMNS.concat(judgeColumns()).concat([{ key: "total_ms", label: "ms", num: true,
+      digits: latency.digits, get: function (q) { return (q.timings_ms || {}).total; } }]);
   }
   function value(col, q) {
     if (col.get) return col.get(q);
