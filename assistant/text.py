@@ -1,7 +1,8 @@
 """Text primitives shared by chunking, lexical retrieval and extractive answers.
 
 Sentence boundaries must agree everywhere: a chunk never ends mid-sentence and the
-extractive answerer quotes whole sentences, so both use :func:`sentence_spans`.
+extractive answerer quotes whole sentences, so both use :func:`sentence_spans`. Words
+(tokens, compounds, stems) are language rules: :mod:`assistant.language`.
 """
 
 from __future__ import annotations
@@ -97,10 +98,3 @@ def _strip_span(text: str, start: int, end: int) -> tuple[int, int]:
         end -= 1
     return (start, end)
 
-
-_WORD = re.compile(r"\w+(?:[-:]\w+)*", re.UNICODE)
-
-
-def words(text: str) -> list[str]:
-    """Lower-cased word tokens; keeps "14-kommunersnätverket", "SKR:s" and numbers whole."""
-    return [w.lower() for w in _WORD.findall(text)]

@@ -1,4 +1,9 @@
-"""Swedish analysis: the one rule set retrieval, answering and citation checks share."""
+"""Swedish language rules: the one rule set retrieval, answering and citation checks share.
+
+Each rule that used to live in several modules is tested here once: tokens, compounds
+(two tail limits), hyphens (two part limits), question words, names, back-pointing words
+and language detection.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +12,29 @@ import pytest
 from assistant.citations import supports
 from assistant.language import (
     EXPANDED_MATCH,
+    FIGURE_JOINERS,
+    MIN_NAME_PART,
+    MIN_PREFIX,
+    POINTING_BACK,
     analyse,
+    capitalised_words,
     compound_match,
     detect_language,
     extends,
+    frame_stems,
+    has_listed_tail,
+    hyphen_parts,
     jaccard,
+    opens_pointing_back,
+    person_names,
+    points_back,
+    question_names,
+    question_words,
+    stopwords,
     term_match,
+    token_pattern,
+    tokens,
+    words,
 )
 from assistant.retrieval.lexical import LexicalIndex
 from assistant.types import Chunk
@@ -86,3 +108,90 @@ def test_retrieval_expansion_and_citation_support_agree_with_compound_match() ->
 )
 def test_detect_language(text: str, language: str) -> None:
     assert detect_language(text) == language
+
+
+def test_tokens_keep_hyphenated_and_possessive_words_whole() -> None:
+    text = "Vad gör SKR:s 14-kommunersnätverk med 6,5 miljoner?"
+    assert tokens(text) == ["Vad", "gör", "SKR:s", "14-kommunersnätverk", "med", "6", "5",
+                            "miljoner"]
+    assert words("SKR:s Nätverk") == ["skr:s", "nätverk"]
+    # Where figures are read, "6,5" and "1.200" are one token.
+    assert token_pattern(FIGURE_JOINERS).findall("6,5 miljoner och 1.200 kr") == [
+        "6,5", "miljoner", "och", "1.200", "kr"]
+
+
+def test_hyphen_parts_have_two_limits() -> None:
+    """Matched as words, short parts are dropped; as parts of a name, none are."""
+    assert hyphen_parts("skr-nätverket", MIN_PREFIX) == ["nätverket"]
+    assert hyphen_parts("rot-avdrag", MIN_NAME_PART) == ["rot", "avdrag"]
+    assert hyphen_parts("nätverket", MIN_NAME_PART) == []
+
+
+def test_listed_nouns_count_by_shorter_tails_than_open_vocabulary() -> None:
+    """A hand-picked head noun counts in its compounds ("meritvärde", "koncern-vd");
+    the same tail in the open vocabulary is too short to trust."""
+    assert has_listed_tail("meritvärde", ["antal", "värde"])
+    assert has_listed_tail("koncern-vd", ["vd"])
+    assert has_listed_tail("värde", ["värde"])
+    assert not has_listed_tail("värdering", ["värde"])  # a head is no tail
+    assert not extends("värde", "meritvärde")  # MIN_SUFFIX in the open vocabulary
+
+
+def test_question_words_count_the_parts_of_a_question() -> None:
+    assert question_words("Vem leder skolan i Söderhamn och vem är rektor i Lund?") == [
+        "Vem", "vem"]
+    assert question_words("Whom did they ask, and why?") == ["Whom", "why"]
+    assert question_words("Vilka villkor gäller?") == ["Vilka"]
+    assert question_words("Vilkor för bygglov") == []  # a misspelling, not a question word
+
+
+def test_question_words_are_frame_and_function_words() -> None:
+    assert {"vem", "vilken", "varför"} <= stopwords()
+    assert "when" not in stopwords()  # an English term retrieval was calibrated with
+    assert analyse("When") == ["when"] and "when" in frame_stems()
+    assert detect_language("Why? When? Where?") == "en"
+    assert detect_language("Varför? Vilkas?") == "sv"
+
+
+def test_question_names_are_capitalised_words_after_the_first() -> None:
+    assert question_names("Vad gör SKL:s nätverk i Söderhamn?") == ["skl", "söderhamn"]
+    assert question_names("Which schools does Lund's plan name, Which?") == ["lund"]
+
+
+def test_names_in_a_sentence() -> None:
+    assert capitalised_words("Skolan ligger i Essunga. Nossebro skola har Anna-Karin Ek.") == [
+        "Essunga", "Anna-Karin", "Ek"]
+    text = "Rektor är Anna-Karin Ek och biträdande rektor Matz Nilsson."
+    assert person_names(text) == [text.index("Anna"), text.index("Matz")]
+
+
+@pytest.mark.parametrize(("question", "pointing"), [
+    ("Vilka kommuner deltog i det arbetet?", True),
+    ("Who chairs it?", True),
+    ("Vilka kommuner deltog i arbetet?", False),
+])
+def test_a_follow_up_points_back(question: str, pointing: bool) -> None:
+    assert points_back(question) is pointing
+
+
+@pytest.mark.parametrize(("sentence", "opens"), [
+    ("Därför satsar kommunen på läxhjälp.", True),
+    ("Hon leder arbetet sedan 2019.", True),
+    ("Det är en av deviserna bakom arbetet.", True),
+    ("Det här är nytt.", True),
+    ("They meet twice a year.", True),
+    ("Det finns tre skolor i kommunen.", False),  # a dummy subject points nowhere
+    ("De flesta elever går vidare.", False),
+    ("There are three schools.", False),
+    ("Hongkong har ett eget skolsystem.", False),  # "hon" only as a whole word
+])
+def test_a_sentence_opening_points_back(sentence: str, opens: bool) -> None:
+    assert opens_pointing_back(sentence) is opens
+
+
+def test_sentence_openers_are_back_pointing_words() -> None:
+    """The words that open a back-pointing sentence come from the one list (plus
+    "därför"/"therefore", which link rather than refer)."""
+    for word in ("hon", "dessa", "they", "samma"):
+        assert word in POINTING_BACK and opens_pointing_back(f"{word.title()} är här.")
+    assert "därför" not in POINTING_BACK and opens_pointing_back("Därför.")

@@ -24,23 +24,29 @@ Everything here is measured once per question and becomes an
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 from assistant.answer import extractive
 from assistant.answer.policy import Evidence
-from assistant.answer.slots import POSSESSIVE, frame_stems, numbers, question_names
-from assistant.language import Language, analyse, term_match
+from assistant.answer.slots import numbers
+from assistant.language import (
+    MIN_NAME_PART,
+    POSSESSIVE,
+    Language,
+    analyse,
+    frame_stems,
+    hyphen_parts,
+    question_names,
+    question_words,
+    term_match,
+)
 from assistant.retrieval.lexical import LexicalIndex
 from assistant.types import Chunk
 
 __all__ = ["NO_SLOT_GAP", "attribute_terms", "evidence", "slot_gap"]
 
 NO_SLOT_GAP = 1.0  # the slot gap when no retrieved sentence fills the asked slot at all
-
-_QUESTION_WORD = re.compile(r"\b(vem|vad|när|hur|vilk\w+|var|varför|who|what|when|how|which|"
-                            r"where|why)\b", re.IGNORECASE)
 
 
 @lru_cache(maxsize=16384)
@@ -53,17 +59,14 @@ def _passage_bag(chunk: Chunk) -> frozenset[str]:
     """Stems of a passage with its title and municipality; hyphenated words also count
     by their parts ("SKR-nätverk" mentions SKR)."""
     stems = set(analyse(f"{chunk.title} {chunk.municipality or ''} {chunk.text}"))
-    stems |= {part for stem in stems if "-" in stem for part in stem.split("-") if part}
+    stems |= {part for stem in stems for part in hyphen_parts(stem, MIN_NAME_PART)}
     return frozenset(stems)
-
-
-def _parts(term: str) -> list[str]:
-    return [part for part in term.split("-") if part]
 
 
 def _known(lexical: LexicalIndex, term: str) -> bool:
     """The corpus has the term, or (hyphenated: "RUT-taket") every one of its parts."""
-    return lexical.knows(term) or ("-" in term and all(lexical.knows(p) for p in _parts(term)))
+    parts = hyphen_parts(term, MIN_NAME_PART)
+    return lexical.knows(term) or (bool(parts) and all(lexical.knows(p) for p in parts))
 
 
 def _mentions(bag: frozenset[str], name: str) -> bool:
@@ -71,7 +74,7 @@ def _mentions(bag: frozenset[str], name: str) -> bool:
     its parts exactly: "ROT-avdrag" is mentioned by "ROT på arbetskostnaden"."""
     if term_match(name, bag) > 0:
         return True
-    return "-" in name and any(part in bag for part in _parts(name))
+    return any(part in bag for part in hyphen_parts(name, MIN_NAME_PART))
 
 
 def attribute_terms(terms: Sequence[str], names: Sequence[str]) -> list[str]:
@@ -110,7 +113,7 @@ def slot_gap(ranked: Sequence[extractive.Candidate], passages: Sequence[Chunk],
     """
     if not ranked:
         return NO_SLOT_GAP
-    parts = len(_QUESTION_WORD.findall(question)) > 1
+    parts = len(question_words(question)) > 1
     attested = [t for t in attribute if any(c.matches.get(t, 0.0) > 0 for c in ranked)]
     best = ranked[0].score
     for cand in ranked:  # best first: the first admissible filler decides

@@ -243,7 +243,7 @@ def _answer(assistant: Assistant, state: Retrieved) -> Iterator[Event]:
     language = detect_language(question)
     yield ("sources", sources)
 
-    extract = _extract(assistant, state, retrieval)
+    extract = _extract(assistant, state, retrieval, language)
     decision = _decide(assistant, question, language, retrieval, extract)
     supported = not decision.refused
     notice = state.notice
@@ -322,8 +322,8 @@ def _decide(assistant: Assistant, question: str, language: Language, retrieval: 
     return assistant.policy.decide(measured)
 
 
-def _extract(assistant: Assistant, state: Retrieved,
-             retrieval: Retrieval) -> extractive.Extract:
+def _extract(assistant: Assistant, state: Retrieved, retrieval: Retrieval,
+             language: Language) -> extractive.Extract:
     chunks = retrieval.chunks[: extractive.CANDIDATE_CHUNKS]
     if not chunks:
         return extractive.Extract()
@@ -331,6 +331,7 @@ def _extract(assistant: Assistant, state: Retrieved,
     query_vector = retrieval.query_vector or assistant.embeddings.embed_query(state.standalone)
     question = state.question
     terms = assistant.retriever.lexical.terms(question)
-    slot = asked_slot(question)  # once per question: ranking, choice and refusal share it
+    # Once per question: ranking, choice and refusal share it.
+    slot = asked_slot(question, language)
     ranked = extractive.candidates(chunks, vectors, query_vector, terms, slot)
     return extractive.select(ranked, slot=slot)

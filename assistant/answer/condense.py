@@ -10,16 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from assistant.history import History
-from assistant.language import analyse
-from assistant.text import words
+from assistant.language import analyse, points_back
 
-# Words that point back into the conversation ("det", "hon", "besöket" is handled by
-# the length rule). A question using one of them is never standalone.
-ANAPHORA = frozenset((
-    "det", "den", "de", "dem", "deras", "dess", "där", "dit", "då", "hon", "han", "hen",
-    "henne", "honom", "hans", "hennes", "detta", "denna", "dessa", "samma", "it", "they",
-    "them", "their", "there", "that", "this", "these", "those", "he", "she", "his", "her", "its",
-))
 MAX_FOLLOWUP_TERMS = 4  # content terms; longer questions usually carry their own topic
 HISTORY_TURNS = 1
 
@@ -35,5 +27,7 @@ def condense_offline(
     if not previous or names_topic(question):
         return question
     short = len(analyse(question)) <= MAX_FOLLOWUP_TERMS
-    pointing = any(w in ANAPHORA for w in words(question))
+    # A word pointing back ("det", "hon"; "besöket" is caught by the length rule) makes
+    # any question a follow-up.
+    pointing = points_back(question)
     return " ".join([*previous, question]) if short or pointing else question

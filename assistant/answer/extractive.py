@@ -34,9 +34,9 @@ import numpy as np
 
 from assistant.answer.slots import Slot
 from assistant.citations import neutralise_markers
-from assistant.language import analyse, jaccard, term_match
+from assistant.language import analyse, jaccard, opens_pointing_back, term_match, words
 from assistant.retrieval.lexical import QueryTerms
-from assistant.text import paragraph_spans, sentence_spans, words
+from assistant.text import paragraph_spans, sentence_spans
 from assistant.types import Chunk, ScoredChunk, place_and_date
 
 TERM_COVERAGE_WEIGHT = 0.25  # added to the cosine similarity for full (weighted) term coverage
@@ -57,10 +57,6 @@ QUOTE_LOOKAHEAD = 2  # sentences after a quotation in which its speaker may be n
 
 # (doc_id, start, end, vector) of a stored sentence; offsets are document-wide.
 SentenceVector = tuple[str, int, int, "Sequence[float] | np.ndarray"]
-# A sentence that points back at the one before it ("Därför …", "Det är en av …").
-_ANAPHOR = re.compile(r"^\W*(därför|detta|dessa|denna|det här|han|hon|hans|hennes|"
-                      r"(det|den) (är|var) (en|ett) av|this|these|therefore|he|she)\b",
-                      re.IGNORECASE)
 # A quotation whose speaker is named in a following sentence of the paragraph.
 _QUOTE_OPEN = re.compile(r"^\s*[-–—”\"]")
 _SAYS = re.compile(r"\b(säger|sa|sade|menar|berättar|konstaterar|förklarar|says|said)\b",
@@ -161,7 +157,7 @@ def _quote_span(text: str, body: Sequence[tuple[int, int]], i: int) -> tuple[int
     s, e = body[i]
     sentence = text[s:e]
     start, end = s, e
-    if i > 0 and _ANAPHOR.match(sentence):
+    if i > 0 and opens_pointing_back(sentence):
         start = body[i - 1][0]
     if _QUOTE_OPEN.match(sentence) and not _SAYS.search(sentence):
         for s2, e2 in body[i + 1:i + 1 + QUOTE_LOOKAHEAD]:

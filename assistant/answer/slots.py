@@ -34,10 +34,20 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from assistant.language import analyse, term_match
+from assistant.language import (
+    FIGURE_JOINERS,
+    Language,
+    analyse,
+    capitalised_words,
+    detect_language,
+    has_listed_tail,
+    person_names,
+    question_names,
+    term_match,
+    token_pattern,
+)
 
-__all__ = ["FRAME_WORDS", "POSSESSIVE", "Slot", "SlotKind", "asked_slot", "frame_stems",
-           "numbers", "question_names"]
+__all__ = ["Slot", "SlotKind", "asked_slot", "numbers"]
 
 SlotKind = Literal["count", "amount", "money", "year", "day", "date", "rank", "person",
                    "place", "name"]
@@ -60,7 +70,8 @@ _DAYS = "måndag tisdag onsdag torsdag fredag lördag söndag monday tuesday wed
         "thursday friday saturday sunday"
 _SEASONS = "våren sommaren hösten vintern vår sommar höst vinter spring summer autumn winter " \
            "igår idag imorgon yesterday today tomorrow"
-# Roles a person holds. Compounds count by their tail ("förbundsordförande").
+# Roles a person holds. Compounds count by their tail ("förbundsordförande",
+# language.MIN_LISTED_SUFFIX), as do those of the measures and named kinds below.
 _ROLES = (
     "ordförande chef direktör rektor samordnare ledare värd strateg sekreterare minister "
     "president vd kommunalråd handläggare talesperson ombudsman borgmästare "
@@ -87,7 +98,7 @@ _NAMED = ("skola skolor kommun kommuner stad städer högskola högskolor univer
           "companies country countries region regions")
 _CONDITIONAL = frozenset(_CONDITIONAL_WORDS.split())
 
-_TOKEN = re.compile(r"\w+(?:[-:/.,]\w+)*")
+_TOKEN = token_pattern(FIGURE_JOINERS)  # "6,5 miljoner": a figure is one token
 _DIGIT = re.compile(r"\d")
 _NUMBER_TOKEN = re.compile(rf"^(?:\d[\d\s.,]*|{'|'.join(_NUMBER_WORDS.split())})(?:-tal)?$",
                            re.IGNORECASE)
@@ -112,8 +123,6 @@ _RANK = re.compile(
     r"\b(?:nummer|plats|placering|number|place|rank\w*)\s+(?:\d+|en|ett|två|tre|fyra|fem|"
     r"one|two|three|four|five)\b|\b(?:första|andra|tredje|fjärde|femte|sjätte|\d+:[ae]|"
     r"first|second|third|fourth|fifth|\d+(?:st|nd|rd|th))\b", re.IGNORECASE)
-_NAME_PAIR = re.compile(r"\b[A-ZÅÄÖ][a-zåäöéüø]+(?:-[A-ZÅÄÖ][a-zåäöéüø]+)?\s+"
-                        r"[A-ZÅÄÖ][a-zåäöéüø]+(?:-[A-ZÅÄÖ][a-zåäöéüø]+)?\b")
 
 _MONEY_Q = re.compile(
     r"\b(vad kost\w*|hur mycket (pengar|kost\w*|satsa\w*|betala\w*)|hur dyr\w*|"
@@ -134,40 +143,8 @@ _WHO_ROLE_Q = re.compile(r"^\W*(vem|vilka|who)\s+(är|var|blir|blev|is|was)\s+(t
 _WHICH_Q = re.compile(r"^\W*(vilken|vilket|vilka|which|what)\s+([\w-]+)(?:\s+([\w-]+))?",
                       re.IGNORECASE)
 _WHERE_Q = re.compile(r"^\W*(var|where)\s", re.IGNORECASE)
-_CAPITALISED = re.compile(r"(?<![.!?:]\s)(?<!^)\b[A-ZÅÄÖ][\w-]+")
 _WHO_LEADS_Q = re.compile(r"^\W*(vem|who)\s+(leder|ledde|leds|chairs|chaired|heads|headed|"
                           r"leads|led)\b", re.IGNORECASE)
-
-
-# Words that frame a question rather than name what it asks about (stemmed on use).
-FRAME_WORDS = (
-    "många mycket år vilket vilken vilka vem vad när hur var varför "
-    "fick får går gör göra ska står kom finns hölls hålls heter sa sade säger "
-    "varit blev blir kan ge enligt artiklarna artikeln nämns nämner "
-    "how many much which who whom what when where why year does did do will were was "
-    "is are be been have has had the of according article articles mentioned"
-)
-POSSESSIVE = re.compile(r"(?:'s|:s|’s)$", re.IGNORECASE)
-_NAME_TOKEN = re.compile(r"\w+(?:[-:]\w+)*")
-
-
-@lru_cache(maxsize=1)
-def frame_stems() -> frozenset[str]:
-    return frozenset(analyse(FRAME_WORDS))
-
-
-def question_names(question: str) -> list[str]:
-    """Stems of the capitalised words after the first: the entities a question names.
-
-    "SKL:s" and "Söderhamn's" lose their possessive, so they match "SKL" and
-    "Söderhamn" in the articles.
-    """
-    stems: list[str] = []
-    for token in _NAME_TOKEN.findall(question)[1:]:
-        if token[0].isupper():
-            stems.extend(analyse(POSSESSIVE.sub("", token)))
-    frame = frame_stems()
-    return [s for s in dict.fromkeys(stems) if s not in frame]
 
 
 def numbers(text: str) -> list[str]:
@@ -232,7 +209,7 @@ class Slot:
 
     def _named(self, text: str) -> bool:
         """A capitalised word inside the sentence that is not one the question gave."""
-        return any(not (_stems(m.group()) & self.heads) for m in _CAPITALISED.finditer(text))
+        return any(not (_stems(word) & self.heads) for word in capitalised_words(text))
 
     def _count(self, text: str) -> bool:
         if self.kind == "amount":  # "hur ofta/länge/stor": any number or frequency will do
@@ -253,7 +230,7 @@ class Slot:
 
     def _person(self, text: str) -> bool:
         """A name ("Matz Nilsson"); in Swedish within ROLE_WINDOW tokens of the role."""
-        names = [m.start() for m in _NAME_PAIR.finditer(text)]
+        names = person_names(text)
         if not names or not self.heads:
             return bool(names)
         spans = list(_TOKEN.finditer(text))
@@ -266,22 +243,20 @@ class Slot:
 def _role_heads(word: str) -> frozenset[str] | None:
     """The stems of ``word`` if it names a role ("förbundsordförande" ends in one)."""
     low = word.lower()
-    if any(low.endswith(role) for role in _ROLES.split()):
+    if has_listed_tail(low, _ROLES.split()):
         return _stems(low) or frozenset({low})
     return None
 
 
-def _tail_in(word: str, nouns: str) -> bool:
-    """``word`` is one of ``nouns`` or a compound ending in one ("meritvärde")."""
-    return any(word == noun or (word.endswith(noun) and len(noun) >= 4)
-               for noun in nouns.split())
+def asked_slot(question: str, language: Language | None = None) -> Slot | None:
+    """The slot a question's phrase asks to fill, or None ("Vad innebär …?").
 
-
-def asked_slot(question: str) -> Slot | None:
-    """The slot a question's phrase asks to fill, or None ("Vad innebär …?")."""
+    ``language`` is the question's (:func:`~assistant.language.detect_language` when not
+    given).
+    """
     text = question.strip()
     # Heads are matched against the (Swedish) texts, so only a Swedish question has them.
-    swedish = not re.search(r"\b(how|who|what|when|which|where)\b", text, re.IGNORECASE)
+    swedish = (language or detect_language(text)) == "sv"
     slot = _by_phrase(text, swedish)
     if slot is not None:
         return slot
@@ -318,9 +293,9 @@ def _by_noun(text: str, swedish: bool) -> Slot | None:
     which = _WHICH_Q.search(text)
     if which:  # the noun, or the one after an adjective ("vilket genomsnittligt meritvärde")
         for noun in (w.lower() for w in which.group(2, 3) if w):
-            if _tail_in(noun, _MEASURES):
+            if has_listed_tail(noun, _MEASURES.split()):
                 return Slot("amount")
-            if _tail_in(noun, _NAMED):
+            if has_listed_tail(noun, _NAMED.split()):
                 return Slot("name", frozenset(question_names(text)))
     if _WHERE_Q.search(text):
         return Slot("place", frozenset(question_names(text)))

@@ -19,14 +19,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from assistant.config import RetrieverName
-from assistant.language import detect_language, jaccard
+from assistant.language import detect_language, jaccard, words
 from assistant.retrieval.filters import Filters
 from assistant.retrieval.fusion import FusionParams, fuse
 from assistant.retrieval.lexical import LexicalIndex, lexical_path, saved_manifest
 from assistant.retrieval.live import Live
 from assistant.retrieval.sentences import SentenceStats
 from assistant.retrieval.store import ChromaStore, DocRecord
-from assistant.text import words
 from assistant.types import Chunk, ScoredChunk
 
 if TYPE_CHECKING:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from assistant.language import MIN_PREFIX, MIN_SUFFIX, analyse
+from assistant.language import MIN_PREFIX, MIN_SUFFIX, analyse, hyphen_parts
 from assistant.retrieval.bm25 import Bm25Builder, Bm25Index
 from assistant.retrieval.store import ChromaStore, DocRecord
 from assistant.types import Chunk
@@ -114,9 +114,9 @@ class LexicalIndex:
             found.update(self.bm25.with_suffix(term))
         found.discard(term)
         ordered = sorted(found)
-        if "-" in term:  # "skr-nätverket": its parts are searchable words
-            ordered.extend(st for p in term.split("-") for st in analyse(p)
-                           if len(st) >= MIN_PREFIX and st in self.bm25.term_ids)
+        # "skr-nätverket": its parts are searchable words
+        ordered.extend(st for p in hyphen_parts(term, MIN_PREFIX) for st in analyse(p)
+                       if len(st) >= MIN_PREFIX and st in self.bm25.term_ids)
         result = tuple(dict.fromkeys(ordered))
         if len(self._expansion_cache) < _CACHE_SIZE:
             self._expansion_cache[term] = result
@@ -143,8 +143,7 @@ class LexicalIndex:
             return True
         if len(term) >= MIN_SUFFIX and bm25.with_suffix(term):
             return True
-        return "-" in term and any(len(p) >= MIN_PREFIX and self._matches_vocabulary(p)
-                                   for p in term.split("-"))
+        return any(self._matches_vocabulary(p) for p in hyphen_parts(term, MIN_PREFIX))
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage, in index order (see :attr:`chunk_ids`)."""

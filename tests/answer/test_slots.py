@@ -108,3 +108,21 @@ def test_a_name_slot_needs_a_name_the_question_did_not_give() -> None:
 
 def test_numbers_are_standalone_digits() -> None:
     assert numbers("Vem var värd för träffarna 2011 i 14-kommunersnätverket?") == ["2011"]
+
+
+def test_the_slot_reads_the_question_language_from_detect_language() -> None:
+    """Role heads are matched against Swedish texts, so a Swedish question keeps them even
+    when it names an English thing; an English question has none."""
+    sv = asked_slot("Vem är ordförande för nätverket What Works?")
+    assert sv is not None and sv.heads
+    en = asked_slot("Who is the chair of the network?")
+    assert en is not None and en.kind == "person" and not en.heads
+    told = asked_slot("Vem är ordförande för nätverket?", "en")
+    assert told is not None and not told.heads
+
+
+def test_listed_nouns_count_in_compounds() -> None:
+    meritvarde, koncern_vd = (asked_slot(q) for q in (
+        "Vilket genomsnittligt meritvärde fick eleverna?", "Vem är koncern-vd?"))
+    assert meritvarde == Slot("amount")
+    assert koncern_vd is not None and koncern_vd.kind == "person"
