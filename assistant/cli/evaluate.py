@@ -514,7 +514,7 @@ def run_calibrate_command(args: argparse.Namespace) -> int:
     from importlib import resources
 
     from assistant.answer.policy import RefusalPolicy
-    from assistant.cli import calibrate as cal
+    from assistant.evaluation import calibration as cal
     from assistant.config import CALIBRATION_FILE, load_calibration
 
     settings = load_settings()

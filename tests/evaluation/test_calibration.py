@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from assistant.answer.policy import Evidence, RefusalPolicy
-from assistant.cli import calibrate as cal
+from assistant.evaluation import calibration as cal
 from assistant.cli.suites import build_verb_parser, is_verb
 from assistant.retrieval.fusion import FusionParams
 from assistant.retrieval.hybrid import Candidates, Retriever
