@@ -132,7 +132,8 @@ def test_find_cycles(edges: dict[str, set[str]], expected: list[list[str]]) -> N
 
 
 # The README's package map: each room and the rooms it may import ("How it works").
-GROUND_FLOOR = frozenset({"errors", "config", "runtime", "types", "text", "history", "prompts"})
+GROUND_FLOOR = frozenset({"errors", "config", "runtime", "types", "text", "history", "prompts",
+                          "params"})
 ALLOWED_ROOMS: dict[str, frozenset[str]] = {
     **{room: frozenset({"errors"}) for room in GROUND_FLOOR},
     "language": frozenset({"text"}),

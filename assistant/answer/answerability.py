@@ -32,12 +32,11 @@ from assistant.answer import extractive
 from assistant.answer.policy import Evidence
 from assistant.answer.slots import POSSESSIVE, frame_stems, numbers, question_names
 from assistant.language import Language, analyse, term_match
+from assistant.params import tuning
 from assistant.retrieval.lexical import LexicalIndex
 from assistant.types import Chunk
 
-__all__ = ["NO_SLOT_GAP", "attribute_terms", "evidence", "slot_gap"]
-
-NO_SLOT_GAP = 1.0  # the slot gap when no retrieved sentence fills the asked slot at all
+__all__ = ["attribute_terms", "evidence", "slot_gap"]
 
 _QUESTION_WORD = re.compile(r"\b(vem|vad|när|hur|vilk\w+|var|varför|who|what|when|how|which|"
                             r"where|why)\b", re.IGNORECASE)
@@ -106,10 +105,12 @@ def slot_gap(ranked: Sequence[extractive.Candidate], passages: Sequence[Chunk],
       elever" does not count the pupils of the "modellklasser" the same article names
       elsewhere. Terms no text uses (a paraphrase) are neutral.
 
-    :data:`NO_SLOT_GAP` when no candidate fills the slot.
+    ``no_filler_gap`` (:class:`~assistant.params.SlotParams`) when no candidate fills
+    the slot.
     """
+    no_filler = tuning().slots.no_filler_gap
     if not ranked:
-        return NO_SLOT_GAP
+        return no_filler
     parts = len(_QUESTION_WORD.findall(question)) > 1
     attested = [t for t in attribute if any(c.matches.get(t, 0.0) > 0 for c in ranked)]
     best = ranked[0].score
@@ -123,8 +124,8 @@ def slot_gap(ranked: Sequence[extractive.Candidate], passages: Sequence[Chunk],
         own = _bag(cand.text)
         if attested and not any(term_match(t, own) > 0 for t in attested):
             continue
-        return min(NO_SLOT_GAP, max(0.0, best - cand.score))
-    return NO_SLOT_GAP
+        return min(no_filler, max(0.0, best - cand.score))
+    return no_filler
 
 
 def evidence(

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from assistant.history import History
 from assistant.language import analyse
+from assistant.params import tuning
 from assistant.text import words
 
 # Words that point back into the conversation ("det", "hon", "besöket" is handled by
@@ -20,8 +21,6 @@ ANAPHORA = frozenset((
     "henne", "honom", "hans", "hennes", "detta", "denna", "dessa", "samma", "it", "they",
     "them", "their", "there", "that", "this", "these", "those", "he", "she", "his", "her", "its",
 ))
-MAX_FOLLOWUP_TERMS = 4  # content terms; longer questions usually carry their own topic
-HISTORY_TURNS = 1
 
 
 def condense_offline(
@@ -31,9 +30,10 @@ def condense_offline(
 ) -> str:
     """The text to retrieve with: the question, or recent user turns + the question."""
     previous = [str(t.get("content", "")) for t in history if t.get("role") == "user"]
-    previous = [p for p in previous if p.strip()][-HISTORY_TURNS:]
+    params = tuning().condense
+    previous = [p for p in previous if p.strip()][-params.history_turns:]
     if not previous or names_topic(question):
         return question
-    short = len(analyse(question)) <= MAX_FOLLOWUP_TERMS
+    short = len(analyse(question)) <= params.followup_terms
     pointing = any(w in ANAPHORA for w in words(question))
     return " ".join([*previous, question]) if short or pointing else question

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from assistant.language import MIN_PREFIX, MIN_SUFFIX, analyse
+from assistant.params import tuning
 from assistant.retrieval.bm25 import Bm25Builder, Bm25Index
 from assistant.retrieval.store import ChromaStore, DocRecord
 from assistant.types import Chunk
@@ -25,11 +26,6 @@ from assistant.types import Chunk
 if TYPE_CHECKING:
     from assistant.config import Settings
 
-# BM25 of the expanded (compound/inflection) terms is added at this weight. 0.3, not
-# 0.6: at 0.6 "Landskrona" → "Landskronamodellen" pulled the wrong Landskrona article
-# to the top (q39); hit@1 over eval/questions.jsonl is 0.925 at 0.3 and 0.900 at 0.6
-# (README, "Retrieval and refusal calibration").
-EXPANSION_WEIGHT = 0.3
 _CACHE_SIZE = 100_000  # query terms whose expansions are remembered (bounded memory)
 
 
@@ -58,15 +54,18 @@ class LexicalIndex:
     does not grow with what Chroma already keeps.
     """
 
-    def __init__(self, chunks: Sequence[Chunk] = (), expansion_weight: float = EXPANSION_WEIGHT,
+    def __init__(self, chunks: Sequence[Chunk] = (), expansion_weight: float | None = None,
                  bm25: Bm25Index | None = None) -> None:
+        """``expansion_weight``: BM25 weight of the expanded terms (None: the committed
+        :class:`~assistant.params.LexicalParams`)."""
         import logging
 
         # bm25s (whose stopword list we use) sets its logger to DEBUG at import.
         logging.getLogger("bm25s").setLevel(logging.WARNING)
         self.bm25 = bm25 if bm25 is not None else Bm25Index.build(
             (c.chunk_id, c.doc_id, lexical_terms(c)) for c in chunks)
-        self.expansion_weight = expansion_weight
+        self.expansion_weight = (tuning().lexical.expansion_weight if expansion_weight is None
+                                 else expansion_weight)
         # Per-term caches, bounded; the index is immutable, so they never go stale.
         self._expansion_cache: dict[str, tuple[str, ...]] = {}
         self._known_cache: dict[str, bool] = {}
