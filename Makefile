@@ -40,7 +40,7 @@ unit: setup chromium
 # Quality gate, extractive mode, thresholds just below the committed baselines
 # (eval/baseline.json, eval/faq-dev/baseline-*.json, compact: written with `--baseline FILE`
 # or `assistant eval compact IN OUT`; regenerate them together with
-# `assistant eval calibrate --write --readme README.md` when quality changes):
+# `assistant eval calibrate --write --doc` when quality changes):
 # the own eval set, and the FAQ dev suites in Swedish and English against their own
 # corpus (index under index/corpora/, built on first use: ~2 min of embedding).
 EVAL_GATE := --min hit@1=0.97 --min hit@k=0.97 --min mrr=0.97 --min fact_coverage=0.90 \

@@ -214,20 +214,3 @@ def get_settings() -> Settings:
     """The process-wide settings, read once on first use (never at import)."""
     return Settings()
 
-
-CALIBRATION_FILE = "calibration.json"  # inside the ``assistant`` package
-
-
-@lru_cache(maxsize=1)
-def load_calibration() -> dict[str, Any]:
-    """The committed calibration (retrieval weights, refusal thresholds), read once.
-
-    Written by ``assistant eval calibrate --write``; data, not code, so re-running the
-    calibration can reproduce and check it.
-    """
-    import json
-    from importlib import resources
-
-    text = resources.files("assistant").joinpath(CALIBRATION_FILE).read_text(encoding="utf-8")
-    data: dict[str, Any] = json.loads(text)
-    return data

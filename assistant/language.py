@@ -11,10 +11,10 @@ readings of a hyphen, four lists of question words); here each exists once:
 - **terms**: :func:`analyse` (lower-case, drop :func:`stopwords`, Snowball-stem) and
   :func:`jaccard`;
 - **compounds and hyphens**: :func:`extends` / :func:`compound_match` /
-  :func:`term_match` on the open vocabulary (heads of :data:`MIN_PREFIX`, tails of
-  :data:`MIN_SUFFIX`), :func:`has_listed_tail` on hand-picked noun lists
-  (:data:`MIN_LISTED_SUFFIX`), :func:`hyphen_parts` with :data:`MIN_PREFIX` for parts
-  matched as words and :data:`MIN_NAME_PART` for parts of a name;
+  :func:`term_match` on the open vocabulary (heads of ``min_prefix``, tails of
+  ``min_suffix``), :func:`has_listed_tail` on hand-picked noun lists
+  (``min_listed_suffix``), :func:`hyphen_parts` with ``min_prefix`` for parts
+  matched as words and ``min_name_part`` for parts of a name;
 - **language**: :func:`detect_language`;
 - **questions**: :data:`QUESTION_WORDS`, :func:`question_words`, :data:`FRAME_WORDS` /
   :func:`frame_stems`, and the names a question gives (:func:`question_names`);
@@ -34,14 +34,12 @@ from collections.abc import Set as AbstractSet
 from functools import lru_cache
 from typing import Literal
 
+from assistant.params import LanguageParams, tuning
+
 __all__ = [
-    "EXPANDED_MATCH",
+    "limits",
     "FIGURE_JOINERS",
     "FRAME_WORDS",
-    "MIN_LISTED_SUFFIX",
-    "MIN_NAME_PART",
-    "MIN_PREFIX",
-    "MIN_SUFFIX",
     "POINTING_BACK",
     "POSSESSIVE",
     "QUESTION_WORDS",
@@ -72,30 +70,10 @@ Language = Literal["sv", "en"]
 
 # --------------------------------------------------------------------------- limits
 
-MIN_PREFIX = 4
-"""A compound head or inflection stem (and a part of a hyphenated word matched as a
-word) needs this many characters: "lund" → "lundalärare"; shorter stems match too much
-("år" → "årskurs")."""
-
-MIN_SUFFIX = 6
-"""A compound tail in the open vocabulary (question terms against corpus words) needs
-this many characters: "segregation" → "skolsegregation". Short tails of arbitrary words
-are often accidental ("skola" in "grundskola" is fine, but "lag" ends "förlag")."""
-
-MIN_LISTED_SUFFIX = 2
-"""A compound tail from a hand-picked list of head nouns (roles, measures, kinds of
-named things in :mod:`assistant.answer.slots`) needs only this many characters:
-"koncern-vd", "timpris", "meritvärde", "projektchef". The lists hold nouns chosen
-because compounds ending in them keep their meaning, so the accidents
-:data:`MIN_SUFFIX` guards against in the open vocabulary do not arise. (At
-:data:`MIN_SUFFIX` "meritvärde", "timpris" and "projektchef" questions lose their slot.)"""
-
-MIN_NAME_PART = 1
-"""A part of a hyphenated *name* counts at any length: "ROT-avdrag" is mentioned by
-"ROT", "SKR-nätverket" by "SKR". Acronyms are short, and a name's part is matched
-exactly, never as a compound, so the :data:`MIN_PREFIX` limit would only lose them."""
-
-EXPANDED_MATCH = 0.5  # a compound/inflection match counts half an exact one
+def limits() -> LanguageParams:
+    """The word-length limits of the rules below (hand-set; :class:`LanguageParams` says
+    why there are two tail limits and two part limits)."""
+    return tuning().language
 
 # --------------------------------------------------------------------------- tokens
 
@@ -201,8 +179,8 @@ def jaccard(a: AbstractSet[str], b: AbstractSet[str]) -> float:
 
 def hyphen_parts(word: str, min_length: int) -> list[str]:
     """The parts of a hyphenated word at least ``min_length`` long; ``[]`` without a
-    hyphen. :data:`MIN_PREFIX` where a part is matched as a word ("skr-nätverket" →
-    "nätverket"), :data:`MIN_NAME_PART` where it is part of a name ("ROT-avdrag" →
+    hyphen. ``min_prefix`` where a part is matched as a word ("skr-nätverket" →
+    "nätverket"), ``min_name_part`` where it is part of a name ("ROT-avdrag" →
     "rot", "avdrag")."""
     if "-" not in word:
         return []
@@ -210,7 +188,7 @@ def hyphen_parts(word: str, min_length: int) -> list[str]:
 
 
 def _has_head(word: str, head: str) -> bool:
-    return len(head) >= MIN_PREFIX and word.startswith(head)
+    return len(head) >= limits().min_prefix and word.startswith(head)
 
 
 def _has_tail(word: str, tail: str, min_tail: int) -> bool:
@@ -219,15 +197,15 @@ def _has_tail(word: str, tail: str, min_tail: int) -> bool:
 
 def extends(part: str, word: str) -> bool:
     """``word`` is built on ``part``: it begins with it (a compound head or an inflection,
-    ``part`` at least MIN_PREFIX long) or ends with it (a compound tail, at least
-    MIN_SUFFIX long). "segregation" → "skolsegregation", "lund" → "lundalärare"."""
-    return word != part and (_has_head(word, part) or _has_tail(word, part, MIN_SUFFIX))
+    ``part`` at least ``min_prefix`` long) or ends with it (a compound tail, at least
+    ``min_suffix`` long). "segregation" → "skolsegregation", "lund" → "lundalärare"."""
+    return word != part and (_has_head(word, part) or _has_tail(word, part, limits().min_suffix))
 
 
 def has_listed_tail(word: str, nouns: Iterable[str]) -> bool:
     """``word`` is one of the hand-picked head ``nouns`` or a compound ending in one
-    ("förbundsordförande", "meritvärde"), tails of :data:`MIN_LISTED_SUFFIX` or more."""
-    return any(_has_tail(word, noun, MIN_LISTED_SUFFIX) for noun in nouns)
+    ("förbundsordförande", "meritvärde"), tails of ``min_listed_suffix`` or more."""
+    return any(_has_tail(word, noun, limits().min_listed_suffix) for noun in nouns)
 
 
 @lru_cache(maxsize=65536)  # pure, and called for every (question term, sentence word) pair
@@ -243,15 +221,15 @@ def compound_match(term: str, token: str) -> bool:
     """
     if term == token or extends(term, token) or _has_head(term, token):
         return True
-    return any(compound_match(p, token) for p in hyphen_parts(term, MIN_PREFIX))
+    return any(compound_match(p, token) for p in hyphen_parts(term, limits().min_prefix))
 
 
 def term_match(term: str, bag: Collection[str]) -> float:
-    """1 for the exact stem, EXPANDED_MATCH for a compound/inflection, else 0."""
+    """1 for the exact stem, ``expanded_match`` for a compound/inflection, else 0."""
     if term in bag:
         return 1.0
     if any(compound_match(term, token) for token in bag):
-        return EXPANDED_MATCH
+        return limits().expanded_match
     return 0.0
 
 

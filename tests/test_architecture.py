@@ -132,10 +132,11 @@ def test_find_cycles(edges: dict[str, set[str]], expected: list[list[str]]) -> N
 
 
 # The README's package map: each room and the rooms it may import ("How it works").
-GROUND_FLOOR = frozenset({"errors", "config", "runtime", "types", "text", "history", "prompts"})
+GROUND_FLOOR = frozenset({"errors", "config", "runtime", "types", "text", "history", "prompts",
+                          "params"})
 ALLOWED_ROOMS: dict[str, frozenset[str]] = {
     **{room: frozenset({"errors"}) for room in GROUND_FLOOR},
-    "language": frozenset({"text"}),
+    "language": frozenset({"text", "params"}),
     "citations": frozenset({"language", "text", "types"}),
     "retrieval": GROUND_FLOOR | {"language"},
     "ingest": GROUND_FLOOR | {"retrieval"},

@@ -11,10 +11,7 @@ import pytest
 
 from assistant.citations import supports
 from assistant.language import (
-    EXPANDED_MATCH,
     FIGURE_JOINERS,
-    MIN_NAME_PART,
-    MIN_PREFIX,
     POINTING_BACK,
     analyse,
     capitalised_words,
@@ -25,6 +22,7 @@ from assistant.language import (
     has_listed_tail,
     hyphen_parts,
     jaccard,
+    limits,
     opens_pointing_back,
     person_names,
     points_back,
@@ -68,7 +66,7 @@ def test_compound_and_inflection_match() -> None:
 
 def test_term_match_weights_exact_over_expanded() -> None:
     assert term_match("lund", {"lund"}) == 1.0
-    assert term_match("lund", {"lundalärare"}) == EXPANDED_MATCH
+    assert term_match("lund", {"lundalärare"}) == limits().expanded_match
     assert term_match("lund", {"malmö"}) == 0.0
 
 
@@ -89,7 +87,7 @@ def test_retrieval_expansion_and_citation_support_agree_with_compound_match() ->
     (term,) = index.terms("segregation").exact
     passage = set(analyse(text))
     assert any(compound_match(term, v) for v in index.terms("segregation").expanded)
-    assert term_match(term, passage) == EXPANDED_MATCH
+    assert term_match(term, passage) == limits().expanded_match
     assert supports("Det handlar om segregation [1].", passage)
     assert not supports("Det handlar om vädret [1].", passage)
 
@@ -122,9 +120,9 @@ def test_tokens_keep_hyphenated_and_possessive_words_whole() -> None:
 
 def test_hyphen_parts_have_two_limits() -> None:
     """Matched as words, short parts are dropped; as parts of a name, none are."""
-    assert hyphen_parts("skr-nätverket", MIN_PREFIX) == ["nätverket"]
-    assert hyphen_parts("rot-avdrag", MIN_NAME_PART) == ["rot", "avdrag"]
-    assert hyphen_parts("nätverket", MIN_NAME_PART) == []
+    assert hyphen_parts("skr-nätverket", limits().min_prefix) == ["nätverket"]
+    assert hyphen_parts("rot-avdrag", limits().min_name_part) == ["rot", "avdrag"]
+    assert hyphen_parts("nätverket", limits().min_name_part) == []
 
 
 def test_listed_nouns_count_by_shorter_tails_than_open_vocabulary() -> None:

@@ -31,22 +31,21 @@ from assistant.answer import extractive
 from assistant.answer.policy import Evidence
 from assistant.answer.slots import numbers
 from assistant.language import (
-    MIN_NAME_PART,
     POSSESSIVE,
     Language,
     analyse,
     frame_stems,
     hyphen_parts,
+    limits,
     question_names,
     question_words,
     term_match,
 )
+from assistant.params import tuning
 from assistant.retrieval.lexical import LexicalIndex
 from assistant.types import Chunk
 
-__all__ = ["NO_SLOT_GAP", "attribute_terms", "evidence", "slot_gap"]
-
-NO_SLOT_GAP = 1.0  # the slot gap when no retrieved sentence fills the asked slot at all
+__all__ = ["attribute_terms", "evidence", "slot_gap"]
 
 
 @lru_cache(maxsize=16384)
@@ -59,13 +58,13 @@ def _passage_bag(chunk: Chunk) -> frozenset[str]:
     """Stems of a passage with its title and municipality; hyphenated words also count
     by their parts ("SKR-nätverk" mentions SKR)."""
     stems = set(analyse(f"{chunk.title} {chunk.municipality or ''} {chunk.text}"))
-    stems |= {part for stem in stems for part in hyphen_parts(stem, MIN_NAME_PART)}
+    stems |= {part for stem in stems for part in hyphen_parts(stem, limits().min_name_part)}
     return frozenset(stems)
 
 
 def _known(lexical: LexicalIndex, term: str) -> bool:
     """The corpus has the term, or (hyphenated: "RUT-taket") every one of its parts."""
-    parts = hyphen_parts(term, MIN_NAME_PART)
+    parts = hyphen_parts(term, limits().min_name_part)
     return lexical.knows(term) or (bool(parts) and all(lexical.knows(p) for p in parts))
 
 
@@ -74,7 +73,7 @@ def _mentions(bag: frozenset[str], name: str) -> bool:
     its parts exactly: "ROT-avdrag" is mentioned by "ROT på arbetskostnaden"."""
     if term_match(name, bag) > 0:
         return True
-    return any(part in bag for part in hyphen_parts(name, MIN_NAME_PART))
+    return any(part in bag for part in hyphen_parts(name, limits().min_name_part))
 
 
 def attribute_terms(terms: Sequence[str], names: Sequence[str]) -> list[str]:
@@ -109,10 +108,12 @@ def slot_gap(ranked: Sequence[extractive.Candidate], passages: Sequence[Chunk],
       elever" does not count the pupils of the "modellklasser" the same article names
       elsewhere. Terms no text uses (a paraphrase) are neutral.
 
-    :data:`NO_SLOT_GAP` when no candidate fills the slot.
+    ``no_filler_gap`` (:class:`~assistant.params.SlotParams`) when no candidate fills
+    the slot.
     """
+    no_filler = tuning().slots.no_filler_gap
     if not ranked:
-        return NO_SLOT_GAP
+        return no_filler
     parts = len(question_words(question)) > 1
     attested = [t for t in attribute if any(c.matches.get(t, 0.0) > 0 for c in ranked)]
     best = ranked[0].score
@@ -126,8 +127,8 @@ def slot_gap(ranked: Sequence[extractive.Candidate], passages: Sequence[Chunk],
         own = _bag(cand.text)
         if attested and not any(term_match(t, own) > 0 for t in attested):
             continue
-        return min(NO_SLOT_GAP, max(0.0, best - cand.score))
-    return NO_SLOT_GAP
+        return min(no_filler, max(0.0, best - cand.score))
+    return no_filler
 
 
 def evidence(

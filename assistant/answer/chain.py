@@ -38,6 +38,7 @@ from assistant.citations import (
 from assistant.config import RetrieverName
 from assistant.history import History
 from assistant.language import Language, detect_language
+from assistant.params import tuning
 from assistant.retrieval.filters import Filters
 from assistant.retrieval.hybrid import Retrieval, Retriever
 from assistant.text import clean_question
@@ -324,7 +325,7 @@ def _decide(assistant: Assistant, question: str, language: Language, retrieval: 
 
 def _extract(assistant: Assistant, state: Retrieved, retrieval: Retrieval,
              language: Language) -> extractive.Extract:
-    chunks = retrieval.chunks[: extractive.CANDIDATE_CHUNKS]
+    chunks = retrieval.chunks[: tuning().extractive.candidate_chunks]
     if not chunks:
         return extractive.Extract()
     vectors = assistant.sentence_vectors([c.chunk for c in chunks])

@@ -11,9 +11,7 @@ from collections.abc import Callable
 
 from assistant.history import History
 from assistant.language import analyse, points_back
-
-MAX_FOLLOWUP_TERMS = 4  # content terms; longer questions usually carry their own topic
-HISTORY_TURNS = 1
+from assistant.params import tuning
 
 
 def condense_offline(
@@ -23,10 +21,11 @@ def condense_offline(
 ) -> str:
     """The text to retrieve with: the question, or recent user turns + the question."""
     previous = [str(t.get("content", "")) for t in history if t.get("role") == "user"]
-    previous = [p for p in previous if p.strip()][-HISTORY_TURNS:]
+    params = tuning().condense
+    previous = [p for p in previous if p.strip()][-params.history_turns:]
     if not previous or names_topic(question):
         return question
-    short = len(analyse(question)) <= MAX_FOLLOWUP_TERMS
+    short = len(analyse(question)) <= params.followup_terms
     # A word pointing back ("det", "hon"; "besöket" is caught by the length rule) makes
     # any question a follow-up.
     pointing = points_back(question)

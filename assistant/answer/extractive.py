@@ -35,25 +35,14 @@ import numpy as np
 from assistant.answer.slots import Slot
 from assistant.citations import neutralise_markers
 from assistant.language import analyse, jaccard, opens_pointing_back, term_match, words
+from assistant.params import ExtractiveParams, tuning
 from assistant.retrieval.lexical import QueryTerms
 from assistant.text import paragraph_spans, sentence_spans
 from assistant.types import Chunk, ScoredChunk, place_and_date
 
-TERM_COVERAGE_WEIGHT = 0.25  # added to the cosine similarity for full (weighted) term coverage
-CONTEXT_WEIGHT = 0.5  # a term found only in the heading/title/municipality counts half
-REPEAT_WEIGHT = 0.5  # a term already covered by a chosen sentence counts half again
-TYPE_BONUS = 0.05  # a sentence that fills the asked slot (number, date, name) is preferred
-TYPE_SHARE = 0.5  # ...if it covers at least this share of what the best sentence covers
-RANK_PRIOR = 0.02  # prefers the better-ranked passage when sentences tie
-MAX_SENTENCES = 5
-MARGIN = 0.08  # further sentences must score within this of the best one
-REDUNDANT_JACCARD = 0.5
-CANDIDATE_CHUNKS = 5
-MIN_WORDS = 5  # shorter lines are headings, captions or contact details...
-HEADING_WORDS = 8  # ...a line this short without final punctuation is a heading
-LIST_MIN_ITEMS = 2  # ...and two or more of them under a heading form a list
+# Weights, margins and the sizes of headings and lists: ExtractiveParams
+# (assistant/params.py, section "extractive" of assistant/calibration.json).
 UNIT_CACHE_CHUNKS = 4096  # passages whose split and stemmed sentences are kept
-QUOTE_LOOKAHEAD = 2  # sentences after a quotation in which its speaker may be named
 
 # (doc_id, start, end, vector) of a stored sentence; offsets are document-wide.
 SentenceVector = tuple[str, int, int, "Sequence[float] | np.ndarray"]
@@ -100,54 +89,56 @@ class _Unit:
     quote: tuple[int, int] | None = None  # what to quote, if more than the sentence itself
 
 
-def _is_heading(line: str) -> bool:
+def _is_heading(line: str, p: ExtractiveParams) -> bool:
     n = len(words(line))
-    return 0 < n <= HEADING_WORDS and not _FINAL.search(line.strip()) and \
+    return 0 < n <= p.heading_words and not _FINAL.search(line.strip()) and \
         not line.lstrip().startswith(("-", "–"))
 
 
-def _is_item(line: str) -> bool:
+def _is_item(line: str, p: ExtractiveParams) -> bool:
     """A list line: short, unpunctuated, no digits (digits mean addresses, phone numbers)."""
-    return 0 < len(words(line)) < MIN_WORDS and not _FINAL.search(line.strip()) and \
+    return 0 < len(words(line)) < p.min_words and not _FINAL.search(line.strip()) and \
         not re.search(r"\d", line)
 
 
 def units(chunk: Chunk) -> list[_Unit]:
     """Sentences and list blocks of a passage, each with the heading it sits under."""
     text = chunk.text
+    p = tuning().extractive
     out: list[_Unit] = []
     section: tuple[int, int] | None = None
     for p_start, p_end in paragraph_spans(text):
         spans = sentence_spans(text, p_start, p_end)
         lines = [text[s:e] for s, e in spans]
-        if len(spans) == 1 and _is_heading(lines[0]):
+        if len(spans) == 1 and _is_heading(lines[0], p):
             section = spans[0]
             continue
         heading = section
         first = 0
-        all_items = len(spans) >= LIST_MIN_ITEMS and all(_is_item(line) for line in lines)
-        if not all_items and len(spans) > 1 and _is_heading(lines[0]) and \
+        all_items = len(spans) >= p.list_min_items and all(_is_item(line, p) for line in lines)
+        if not all_items and len(spans) > 1 and _is_heading(lines[0], p) and \
                 "\n" in text[spans[0][1]:spans[1][0]]:
             heading, first = spans[0], 1
         context = text[heading[0]:heading[1]] if heading else ""
         body = spans[first:]
-        if len(body) >= LIST_MIN_ITEMS and all(_is_item(text[s:e]) for s, e in body):
+        if len(body) >= p.list_min_items and all(_is_item(text[s:e], p) for s, e in body):
             joined = ", ".join(text[s:e].strip() for s, e in body)
             out.append(_Unit(body[0][0], body[-1][1], joined, context, heading, True))
             continue
         previous = ""
         for i, (s, e) in enumerate(body):
             sentence = text[s:e]
-            if len(words(sentence)) < MIN_WORDS or sentence.strip() == chunk.title.strip():
+            if len(words(sentence)) < p.min_words or sentence.strip() == chunk.title.strip():
                 previous = sentence
                 continue
             out.append(_Unit(s, e, sentence, context, heading, previous=previous,
-                             quote=_quote_span(text, body, i)))
+                             quote=_quote_span(text, body, i, p.quote_lookahead)))
             previous = sentence
     return out
 
 
-def _quote_span(text: str, body: Sequence[tuple[int, int]], i: int) -> tuple[int, int] | None:
+def _quote_span(text: str, body: Sequence[tuple[int, int]], i: int,
+                lookahead: int) -> tuple[int, int] | None:
     """The span a sentence must be quoted with to make sense on its own, if wider.
 
     "Det är en av deviserna bakom …" says nothing without the devise before it, and
@@ -160,7 +151,7 @@ def _quote_span(text: str, body: Sequence[tuple[int, int]], i: int) -> tuple[int
     if i > 0 and opens_pointing_back(sentence):
         start = body[i - 1][0]
     if _QUOTE_OPEN.match(sentence) and not _SAYS.search(sentence):
-        for s2, e2 in body[i + 1:i + 1 + QUOTE_LOOKAHEAD]:
+        for s2, e2 in body[i + 1:i + 1 + lookahead]:
             if _SAYS.search(text[s2:e2]):
                 end = e2
                 break
@@ -213,6 +204,7 @@ def candidates(
     terms: QueryTerms,
     slot: Slot | None = None,
 ) -> list[Candidate]:
+    p = tuning().extractive
     q = np.asarray(query_vector, dtype=np.float32)
     vectors = {(d, s, e): v for d, s, e, v in sentence_vectors}
 
@@ -242,12 +234,12 @@ def candidates(
     out: list[Candidate] = []
     for n, unit, dense, own, ctx in raw:
         matches = {t: max(term_match(t, own),
-                          CONTEXT_WEIGHT * term_match(t, ctx))
+                          p.context_weight * term_match(t, ctx))
                    for t in terms.exact}
         lexical = coverage(matches, weights)
         typed = slot is None or slot.fills(unit.text)
-        score = (dense + TERM_COVERAGE_WEIGHT * lexical + RANK_PRIOR / n
-                 + (TYPE_BONUS if slot is not None and typed else 0.0))
+        score = (dense + p.term_coverage_weight * lexical + p.rank_prior / n
+                 + (p.type_bonus if slot is not None and typed else 0.0))
         start, end = unit.quote or (unit.start, unit.end)
         text = unit.text if unit.quote is None else chunks[n - 1].chunk.text[start:end]
         out.append(Candidate(n, start, end, text, dense, lexical, score, matches, typed,
@@ -256,41 +248,43 @@ def candidates(
     return out
 
 
-def select(ranked: Sequence[Candidate], max_sentences: int = MAX_SENTENCES,
+def select(ranked: Sequence[Candidate], max_sentences: int | None = None,
            slot: Slot | None = None) -> Extract:
     """Greedy: the best sentence, then runners-up that cover what is still missing.
 
-    A term already covered counts REPEAT_WEIGHT, so the second sentence of a
+    A term already covered counts ``repeat_weight`` less, so the second sentence of a
     two-part question ("vem leder … i Söderhamn och vem är … i Lund") is the one
     that answers the other part, often from another article.
     """
     if not ranked:
         return Extract()
+    p = tuning().extractive
+    max_sentences = p.max_sentences if max_sentences is None else max_sentences
     weights = ranked[0].weights
     total = sum(weights.values()) or 1.0
     covered: dict[str, float] = {}
     chosen: list[Candidate] = []
     bags: list[set[str]] = []
-    # Eligible: within MARGIN of the best sentence on its own score. The order among
+    # Eligible: within the margin of the best sentence on its own score. The order among
     # them is by what they add, but a sentence is not dropped merely because it repeats
     # a term: "… besök på Kronans skola …" repeats "besök" yet names the schools.
-    pool = [c for c in ranked if c.score >= ranked[0].score - MARGIN]
+    pool = [c for c in ranked if c.score >= ranked[0].score - p.margin]
     while pool and len(chosen) < max_sentences:
         def gain(c: Candidate) -> float:
-            lex = sum(w * c.matches.get(t, 0.0) * (1 - REPEAT_WEIGHT * covered.get(t, 0.0))
+            lex = sum(w * c.matches.get(t, 0.0) * (1 - p.repeat_weight * covered.get(t, 0.0))
                       for t, w in weights.items()) / total
-            return c.score + TERM_COVERAGE_WEIGHT * (lex - c.lexical)
+            return c.score + p.term_coverage_weight * (lex - c.lexical)
 
         best = max(pool, key=gain)
         pool.remove(best)
         bag = set(words(best.text))
-        if any(jaccard(bag, b) > REDUNDANT_JACCARD for b in bags):
+        if any(jaccard(bag, b) > p.redundant_jaccard for b in bags):
             continue
         chosen.append(best)
         bags.append(bag)
         for t, m in best.matches.items():
             covered[t] = max(covered.get(t, 0.0), m)
-    top = ranked[:5]
+    top = ranked[:p.evidence_candidates]
     best_lexical = max(c.lexical for c in top)
     # The typed sentence must itself be about the question, not just any sentence with a
     # number next to the real evidence ("Hur många lärare …" vs "fler än 20 elever").
@@ -298,7 +292,7 @@ def select(ranked: Sequence[Candidate], max_sentences: int = MAX_SENTENCES,
     # ("Hur ofta ses medlemmarna …?") shares few words with its answer ("… två gånger per
     # år"), so no sentence reaches the lexical share, yet the closest one answers it.
     typed = slot is None or ranked[0].typed or any(
-        c.typed and c.lexical >= TYPE_SHARE * best_lexical for c in chosen)
+        c.typed and c.lexical >= p.type_share * best_lexical for c in chosen)
     return Extract(chosen, best_lexical, max(c.dense for c in top), typed, ranked, slot)
 
 

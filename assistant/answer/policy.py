@@ -34,41 +34,44 @@ Why these rules (measured on eval/questions.jsonl and the FAQ dev suites; README
   (the question's terms after removing question words and the names the retriever
   already matched): "the article is about this" is not "the article says this".
 
-Thresholds are data (``assistant/calibration.json``), written by the calibration
-command; the numbers below are only the fallbacks of a policy built by hand.
+Each rule is a :class:`RefusalRule` in one registry (:data:`REGISTRY`): its name,
+the evidence fields it reads, its parameters (the committed value, the hand-set value
+the calibration search starts from, and the candidates it tries) and its check. The
+policy's order of rules, the thresholds it accepts from ``assistant/calibration.json``
+and the calibration grid all come from the registry, so adding a rule is one
+registration here plus its test (docs/recipes/add-a-refusal-rule.md).
+
+A parameter ``x_en``, where a rule has one, replaces ``x`` for English questions. A
+threshold of ``None`` (JSON ``null``) switches its rule off: the check is not made at
+all. A rule without a threshold (``unknown_terms``, ``missing_answer_type``) has a
+``check_*`` switch instead.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from assistant.config import CALIBRATION_FILE, load_calibration
 from assistant.language import Language
+from assistant.params import CALIBRATION_FILE, load_calibration
 
 __all__ = [
-    "CALIBRATION_FILE",
+    "REGISTRY",
     "RULES",
     "Check",
     "Decision",
     "Evidence",
+    "Param",
     "RefusalPolicy",
-    "load_calibration",
+    "RefusalRule",
+    "RuleRegistry",
+    "Thresholds",
 ]
 
-# Rule names in evaluation order; part of the answer object's ``refusal`` contract.
-RULES = (
-    "weak_evidence",
-    "not_standing_out",
-    "unknown_terms",
-    "missing_entity",
-    "missing_answer_type",
-    "missing_slot",
-    "missing_attribute",
-)
-OFF = 99.0  # a maximum no measured value reaches: the rule is off (JSON has no inf)
+Value = float | bool | None  # a rule parameter: a threshold, None (rule off) or a switch
 ACCEPTED = "accepted"
 NO_EVIDENCE = "no_evidence"  # nothing was retrieved or no sentence could be quoted
 MODEL_REFUSAL = "model_refusal"  # LLM mode: the model itself answered with the refusal
@@ -108,6 +111,9 @@ class Evidence:
         values: dict[str, Any] = {k: (tuple(v) if isinstance(v, list) else v)
                                   for k, v in data.items() if k in known}
         return cls(**values)
+
+
+# --- the rules -------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -152,40 +158,310 @@ class Decision:
 
 
 @dataclass(frozen=True)
-class RefusalPolicy:
-    """Thresholds of every refusal rule; frozen so one policy object is shared safely.
+class Param:
+    """One parameter of a rule.
 
-    A threshold of 0 (or ``-inf`` for the standout) disables its rule, which is how
-    calibration switches off a rule that costs more answerable questions than it saves.
+    ``default`` is the committed value (equal to ``assistant/calibration.json``; a test
+    checks it), ``start`` the hand-set value the calibration search starts from (never
+    the committed one, so re-running reproduces the file instead of wandering from it),
+    ``grid`` the candidates the search tries, in order.
     """
 
-    min_evidence: float = 0.815
-    min_evidence_en: float = 0.75
-    min_lexical: float = 0.5
-    min_standout_en: float = 2.9
-    check_unknown_terms: bool = True
-    min_entity_coverage: float = 1.0  # share of the question's known names the evidence has
-    check_answer_type: bool = True
-    min_typed_coverage: float = 0.0
-    max_slot_gap: float = OFF  # OFF disables the rule
-    max_slot_gap_en: float = OFF
-    min_attribute_coverage: float = 0.0
-    min_attribute_coverage_en: float = 0.0
-    source: str = field(default="defaults", compare=False)
+    name: str
+    default: Value
+    start: Value
+    grid: tuple[Value, ...]
+
+
+class Thresholds:
+    """A policy's parameter values as one question's rules read them: ``x_en`` replaces
+    ``x`` for an English question; a parameter the policy does not set (a rule
+    registered after it was built) has the rule's default."""
+
+    __slots__ = ("_language", "_values")
+
+    def __init__(self, values: Mapping[str, Value], language: str) -> None:
+        self._values = values
+        self._language = language
+
+    def get(self, name: str) -> Value:
+        english = f"{name}_en"
+        if self._language == "en" and (english in self._values or english in REGISTRY.params()):
+            name = english
+        if name in self._values:
+            return self._values[name]
+        return REGISTRY.params()[name].default
+
+    def number(self, name: str) -> float:
+        value = self.get(name)
+        if value is None or isinstance(value, bool):
+            raise ValueError(f"tröskelvärdet {name} ska vara ett tal, inte {value!r}")
+        return float(value)
+
+    def optional(self, name: str) -> float | None:
+        """A threshold that may be off (None)."""
+        return None if self.get(name) is None else self.number(name)
+
+
+# What a rule's check returns: (value, threshold, passed), or None when the rule does
+# not apply to this evidence (an English-only rule and a Swedish question, no slot asked).
+Verdict = tuple[float | str | None, float | None, bool]
+Judge = Callable[[Evidence, Thresholds], Verdict | None]
+
+
+@dataclass(frozen=True)
+class RefusalRule:
+    """One refusal rule: what it reads, what it is tuned by, how it judges.
+
+    ``switch`` names the parameter that turns the rule off: ``None`` for a threshold,
+    ``False`` for a ``check_*`` switch. ``reads`` lists the :class:`Evidence` fields the
+    check looks at (documentation, and a test holds it to the fields that exist).
+    """
+
+    name: str
+    reads: tuple[str, ...]
+    params: tuple[Param, ...]
+    switch: str
+    judge: Judge
+
+    def check(self, ev: Evidence, thresholds: Thresholds) -> Check | None:
+        """This rule's check of ``ev``; None when the rule is off or does not apply."""
+        switch = thresholds.get(self.switch)
+        if switch is None or switch is False:  # not ``in (None, False)``: 0.0 == False
+            return None
+        verdict = self.judge(ev, thresholds)
+        return None if verdict is None else Check(self.name, *verdict)
+
+
+class RuleRegistry:
+    """The refusal rules in evaluation order; the first failing check decides."""
+
+    def __init__(self) -> None:
+        self._rules: dict[str, RefusalRule] = {}
+        self._params: dict[str, Param] = {}
+
+    def register(self, rule: RefusalRule) -> RefusalRule:
+        clash = sorted({p.name for p in rule.params} & set(self._params))
+        if rule.name in self._rules or clash:
+            raise ValueError(f"regeln {rule.name!r} finns redan eller delar parametrar: "
+                             f"{', '.join(clash)}")
+        if rule.switch not in {p.name for p in rule.params}:
+            raise ValueError(f"regeln {rule.name!r}: brytaren {rule.switch!r} är ingen "
+                             "av dess parametrar")
+        self._rules[rule.name] = rule
+        self._params = {p.name: p for r in self._rules.values() for p in r.params}
+        return rule
+
+    def unregister(self, name: str) -> None:
+        del self._rules[name]
+        self._params = {p.name: p for r in self._rules.values() for p in r.params}
+
+    @contextmanager
+    def added(self, rule: RefusalRule) -> Iterator[RefusalRule]:
+        """``rule`` registered for the duration of a ``with`` block (tests, experiments)."""
+        self.register(rule)
+        try:
+            yield rule
+        finally:
+            self.unregister(rule.name)
+
+    def __iter__(self) -> Iterator[RefusalRule]:
+        return iter(tuple(self._rules.values()))
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._rules)
+
+    def params(self) -> dict[str, Param]:
+        """Every rule's parameters, in rule order."""
+        return self._params
+
+    def grid(self) -> dict[str, tuple[Value, ...]]:
+        """What the calibration search tries, parameter by parameter, in rule order."""
+        return {name: p.grid for name, p in self._params.items()}
+
+
+REGISTRY = RuleRegistry()
+
+
+def refusal_rule(name: str, reads: tuple[str, ...], params: tuple[Param, ...],
+                 switch: str) -> Callable[[Judge], Judge]:
+    """Register the decorated check as rule ``name`` (evaluation order = definition order)."""
+    def register(judge: Judge) -> Judge:
+        REGISTRY.register(RefusalRule(name, reads, params, switch, judge))
+        return judge
+    return register
+
+
+@refusal_rule("weak_evidence", ("language", "best_passage", "best_lexical"), (
+    Param("min_evidence", 0.83, 0.815, (0.0, 0.78, 0.79, 0.80, 0.81, 0.815, 0.82, 0.83, 0.84)),
+    Param("min_evidence_en", 0.75, 0.75, (0.0, 0.72, 0.74, 0.75, 0.76, 0.78, 0.80)),
+    Param("min_lexical", 0.7, 0.5, (0.3, 0.4, 0.5, 0.6, 0.7, 1.01)),
+), switch="min_evidence")
+def _weak_evidence(ev: Evidence, t: Thresholds) -> Verdict | None:
+    if ev.best_passage is None:
+        return None
+    floor = t.number("min_evidence")
+    rescue = t.optional("min_lexical")  # None: words never rescue a weak passage
+    weak = ev.best_passage < floor and (rescue is None or ev.best_lexical < rescue)
+    # The deciding number is the passage cosine; the lexical rescue (best_lexical at
+    # least min_lexical) is visible in the evidence.
+    return ev.best_passage, floor, not weak
+
+
+@refusal_rule("not_standing_out", ("language", "standout"), (
+    Param("min_standout_en", None, 2.9, (None, 1.5, 2.0, 2.5, 2.9, 3.2)),
+), switch="min_standout_en")
+def _not_standing_out(ev: Evidence, t: Thresholds) -> Verdict | None:
+    if ev.language != "en" or ev.standout is None:
+        return None
+    minimum = t.number("min_standout_en")
+    return ev.standout, minimum, ev.standout >= minimum
+
+
+@refusal_rule("unknown_terms",
+              ("language", "content_terms", "unknown_terms", "unknown_names"), (
+    Param("check_unknown_terms", False, True, (True, False)),
+), switch="check_unknown_terms")
+def _unknown_terms(ev: Evidence, t: Thresholds) -> Verdict | None:
+    if ev.language != "sv":
+        return None
+    all_unknown = ev.content_terms > 0 and ev.unknown_terms == ev.content_terms
+    names = ", ".join(ev.unknown_names)
+    return names or ev.unknown_terms, None, not (ev.unknown_names or all_unknown)
+
+
+@refusal_rule("missing_entity", ("known_names", "missing_names"), (
+    Param("min_entity_coverage", 1.0, 1.0, (None, 0.5, 1.0)),
+), switch="min_entity_coverage")
+def _missing_entity(ev: Evidence, t: Thresholds) -> Verdict | None:
+    if not ev.known_names:
+        return None
+    minimum = t.number("min_entity_coverage")  # share of the question's known names covered
+    covered = 1.0 - len(ev.missing_names) / ev.known_names
+    return covered, minimum, covered >= minimum
+
+
+@refusal_rule("missing_answer_type", ("answer_type", "typed", "typed_coverage"), (
+    Param("check_answer_type", True, True, (True, False)),
+    Param("min_typed_coverage", 0.0, 0.0, (0.0, 0.25, 0.5, 0.75)),
+), switch="check_answer_type")
+def _missing_answer_type(ev: Evidence, t: Thresholds) -> Verdict | None:
+    if not ev.answer_type:
+        return None
+    coverage = ev.typed_coverage if ev.typed_coverage is not None else 0.0
+    minimum = t.optional("min_typed_coverage")  # None: a typed sentence is enough
+    return coverage, minimum, ev.typed and (minimum is None or coverage >= minimum)
+
+
+@refusal_rule("missing_slot", ("language", "slot_gap"), (
+    Param("max_slot_gap", 0.15, None, (None, 0.15, 0.1, 0.08, 0.06, 0.04, 0.02, 0.0)),
+    Param("max_slot_gap_en", None, None, (None, 0.15, 0.1, 0.08, 0.06, 0.04, 0.02, 0.0)),
+), switch="max_slot_gap")
+def _missing_slot(ev: Evidence, t: Thresholds) -> Verdict | None:
+    if ev.slot_gap is None:
+        return None
+    maximum = t.number("max_slot_gap")
+    return ev.slot_gap, maximum, ev.slot_gap <= maximum
+
+
+@refusal_rule("missing_attribute", ("language", "attribute_coverage"), (
+    Param("min_attribute_coverage", None, None, (None, 0.2, 0.3, 0.4, 0.5, 0.6)),
+    Param("min_attribute_coverage_en", None, None, (None, 0.1, 0.2, 0.3)),
+), switch="min_attribute_coverage")
+def _missing_attribute(ev: Evidence, t: Thresholds) -> Verdict | None:
+    if ev.attribute_coverage is None:
+        return None
+    minimum = t.number("min_attribute_coverage")
+    return ev.attribute_coverage, minimum, ev.attribute_coverage >= minimum
+
+
+# The built-in rules' names in evaluation order; part of the answer object's ``refusal``
+# contract (the live list, with rules registered later, is ``REGISTRY.names()``).
+RULES = REGISTRY.names()
+
+
+# --- the policy ------------------------------------------------------------------------------
+
+
+class RefusalPolicy:
+    """Values of the registered rules' parameters; frozen, so one policy object is
+    shared safely. ``RefusalPolicy()`` is the committed policy as the code knows it
+    (the rules' defaults), ``from_calibration()`` the one read from the file."""
+
+    __slots__ = ("_values", "source")
+    _values: dict[str, Value]
+    source: str
+
+    def __init__(self, *, source: str = "defaults", **values: Value) -> None:
+        known = REGISTRY.params()
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"okända tröskelvärden i kalibreringen: {', '.join(unknown)}")
+        object.__setattr__(self, "_values", {name: values.get(name, p.default)
+                                             for name, p in known.items()})
+        object.__setattr__(self, "source", source)
 
     @classmethod
     def from_calibration(cls, data: Mapping[str, Any] | None = None) -> RefusalPolicy:
         """The committed policy (``assistant/calibration.json``), or ``data['refusal']``."""
         data = load_calibration() if data is None else data
-        values = dict(data.get("refusal", {}))
-        known = {f.name for f in fields(cls)} - {"source"}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"okända tröskelvärden i kalibreringen: {', '.join(unknown)}")
-        return cls(**values, source=str(data.get("source", CALIBRATION_FILE)))
+        return cls(**dict(data.get("refusal") or {}),
+                   source=str(data.get("source", CALIBRATION_FILE)))
 
-    def thresholds(self) -> dict[str, float | bool]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "source"}
+    @classmethod
+    def search_start(cls) -> RefusalPolicy:
+        """The hand-set policy the calibration search starts from."""
+        return cls(**{name: p.start for name, p in REGISTRY.params().items()},
+                   source="hand-set start")
+
+    @classmethod
+    def open(cls) -> RefusalPolicy:
+        """Every rule off: what an answer would be, so any policy can be replayed on it."""
+        off: dict[str, Value] = {}
+        for rule in REGISTRY:
+            for name in (rule.switch, f"{rule.switch}_en"):
+                if name in REGISTRY.params():
+                    off[name] = False if isinstance(REGISTRY.params()[name].default, bool) \
+                        else None
+        return cls(**off, source="calibration: refuses nothing")
+
+    @staticmethod
+    def calibration_grid() -> dict[str, tuple[Value, ...]]:
+        """Candidates of every parameter for the calibration search, in rule order."""
+        return REGISTRY.grid()
+
+    def with_values(self, **changes: Any) -> RefusalPolicy:
+        """A copy with some values (and, with ``source=``, its provenance) changed."""
+        source = str(changes.pop("source", self.source))
+        return RefusalPolicy(**{**self.thresholds(), **changes}, source=source)
+
+    def thresholds(self) -> dict[str, Value]:
+        """Every registered parameter's value (rules registered later: their default)."""
+        return {name: self._values.get(name, p.default)
+                for name, p in REGISTRY.params().items()}
+
+    def __getattr__(self, name: str) -> Value:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        values = self.thresholds()
+        if name not in values:
+            raise AttributeError(f"RefusalPolicy har inget tröskelvärde {name!r}")
+        return values[name]
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"RefusalPolicy är fryst: {name} kan inte ändras")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RefusalPolicy):
+            return NotImplemented
+        return self.thresholds() == other.thresholds()
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.thresholds().items()))
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{k}={v!r}" for k, v in self.thresholds().items())
+        return f"RefusalPolicy({values}, source={self.source!r})"
 
     def decide(self, ev: Evidence) -> Decision:
         """Apply the rules in order; the first failing check decides, all are recorded."""
@@ -200,39 +476,9 @@ class RefusalPolicy:
         return Decision(False, ACCEPTED, tight.value, tight.threshold, checks, ev)
 
     def checks(self, ev: Evidence) -> tuple[Check, ...]:
-        out: list[Check] = []
-        floor = self.min_evidence_en if ev.language == "en" else self.min_evidence
-        if ev.best_passage is not None:
-            weak = ev.best_passage < floor and ev.best_lexical < self.min_lexical
-            # The deciding number is the passage cosine; the lexical rescue (best_lexical
-            # at least min_lexical) is visible in the evidence.
-            out.append(Check("weak_evidence", ev.best_passage, floor, not weak))
-        if ev.language == "en" and ev.standout is not None and \
-                math.isfinite(self.min_standout_en):
-            out.append(Check("not_standing_out", ev.standout, self.min_standout_en,
-                             ev.standout >= self.min_standout_en))
-        if ev.language == "sv" and self.check_unknown_terms:
-            all_unknown = ev.content_terms > 0 and ev.unknown_terms == ev.content_terms
-            names = ", ".join(ev.unknown_names)
-            out.append(Check("unknown_terms", names or ev.unknown_terms, None,
-                             not (ev.unknown_names or all_unknown)))
-        if self.min_entity_coverage > 0 and ev.known_names:
-            covered = 1.0 - len(ev.missing_names) / ev.known_names
-            out.append(Check("missing_entity", covered, self.min_entity_coverage,
-                             covered >= self.min_entity_coverage))
-        if ev.answer_type and self.check_answer_type:
-            coverage = ev.typed_coverage if ev.typed_coverage is not None else 0.0
-            out.append(Check("missing_answer_type", coverage, self.min_typed_coverage,
-                             ev.typed and coverage >= self.min_typed_coverage))
-        gap_max = self.max_slot_gap_en if ev.language == "en" else self.max_slot_gap
-        if ev.slot_gap is not None and gap_max < OFF:
-            out.append(Check("missing_slot", ev.slot_gap, gap_max, ev.slot_gap <= gap_max))
-        minimum = (self.min_attribute_coverage_en if ev.language == "en"
-                   else self.min_attribute_coverage)
-        if ev.attribute_coverage is not None and minimum > 0:
-            out.append(Check("missing_attribute", ev.attribute_coverage, minimum,
-                             ev.attribute_coverage >= minimum))
-        return tuple(out)
+        thresholds = Thresholds(self._values, ev.language)
+        out = (rule.check(ev, thresholds) for rule in REGISTRY)
+        return tuple(check for check in out if check is not None)
 
 
 def _tightest(checks: tuple[Check, ...]) -> Check | None:

@@ -46,14 +46,12 @@ from assistant.language import (
     term_match,
     token_pattern,
 )
+from assistant.params import tuning
 
 __all__ = ["Slot", "SlotKind", "asked_slot", "numbers"]
 
 SlotKind = Literal["count", "amount", "money", "year", "day", "date", "rank", "person",
                    "place", "name"]
-
-WINDOW = 3  # tokens after a number in which the counted noun must stand
-ROLE_WINDOW = 8  # tokens between a role and its holder: "Värd för SKR:s besök i X var Y Z"
 
 _NUMBER_WORDS = (
     "två tre fyra fem sex sju åtta nio tio elva tolv tretton fjorton femton tjugo trettio "
@@ -224,12 +222,12 @@ class Slot:
                 continue  # "5 juli" is a date, not a count
             if not self.heads and after in _TIME_UNITS and self.kind == "count":
                 continue  # "under snart sju år" says for how long, not how many
-            if not self.heads or _near(tokens, i, self.heads, WINDOW):
+            if not self.heads or _near(tokens, i, self.heads, tuning().slots.count_window):
                 return True
         return False
 
     def _person(self, text: str) -> bool:
-        """A name ("Matz Nilsson"); in Swedish within ROLE_WINDOW tokens of the role."""
+        """A name ("Matz Nilsson"); in Swedish within ``role_window`` tokens of the role."""
         names = person_names(text)
         if not names or not self.heads:
             return bool(names)
@@ -237,7 +235,8 @@ class Slot:
         at = [next((i for i, t in enumerate(spans) if t.start() >= start), len(spans))
               for start in names]
         roles = [i for i, t in enumerate(spans) if _near([t.group()], 0, self.heads, 0)]
-        return any(abs(i - j) <= ROLE_WINDOW for i in at for j in roles)
+        window = tuning().slots.role_window
+        return any(abs(i - j) <= window for i in at for j in roles)
 
 
 def _role_heads(word: str) -> frozenset[str] | None:

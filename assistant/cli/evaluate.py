@@ -37,6 +37,11 @@ if TYPE_CHECKING:
     from assistant.evaluation.harness import Answerer, EvalReport, QuestionResult, RunSpec
     from assistant.evaluation.judge import Judge
     from assistant.evaluation.reference import DenseReference
+    from assistant.history import History
+    from assistant.params import FusionParams
+    from assistant.retrieval.filters import Filters
+    from assistant.retrieval.hybrid import Retriever
+    from assistant.types import Answer
 
 __all__ = ["add_eval_parser", "run_eval_command", "verdict"]
 
@@ -441,6 +446,7 @@ def _judge_reports(judge: Judge, reports: Sequence[EvalReport], args: argparse.N
 
 
 CALIBRATE = "calibrate"  # a verb of `assistant eval` (cli/suites.py routes eval verbs)
+CALIBRATION_DOC = Path("docs/evaluation.md")  # the page with the calibration tables
 
 
 def add_calibrate_parser(subparsers: Any) -> None:
@@ -461,8 +467,9 @@ def add_calibrate_parser(subparsers: Any) -> None:
                    help="skriv de valda värdena till assistant/calibration.json")
     p.add_argument("--check", action="store_true",
                    help="kontrollera att de incheckade värdena är de som väljs nu")
-    p.add_argument("--readme", type=Path, metavar="README.md",
-                   help="skriv tabellerna mellan kalibreringsmarkörerna i README")
+    p.add_argument("--doc", type=Path, metavar="PATH", nargs="?", const=CALIBRATION_DOC,
+                   help="skriv tabellerna mellan kalibreringsmarkörerna i PATH "
+                        f"(utan PATH: {CALIBRATION_DOC})")
     p.add_argument("--markdown", type=Path, metavar="FILE", help="skriv tabellerna till FILE")
     p.add_argument("--out", type=Path, metavar="RESULT.json",
                    help="skriv alla siffror och varje vikningens val som JSON")
@@ -470,20 +477,19 @@ def add_calibrate_parser(subparsers: Any) -> None:
 
 
 def run_calibrate_command(args: argparse.Namespace) -> int:
+    """Run the search (:mod:`assistant.evaluation.calibration`), print and write its result."""
     from importlib import resources
 
     from assistant.answer.policy import RefusalPolicy
-    from assistant.cli import calibrate as cal
-    from assistant.config import CALIBRATION_FILE, load_calibration
+    from assistant.evaluation import calibration as cal
+    from assistant.params import CALIBRATION_FILE, load_calibration
 
     settings = load_settings()
-    items, rankers = cal.collect(settings, progress=cal.progress_to_stderr)
     committed = load_calibration()
-    # The search starts from the hand-set policy of the code, never from the committed
-    # file: so re-running reproduces the committed values instead of wandering from them.
-    start = RefusalPolicy(source="hand-set start")
-    result = cal.calibrate(items, rankers, start,
-                           lambda fusion: cal.replay_answers(settings, items, fusion))
+    # The search starts from the rules' hand-set values, never from the committed file:
+    # so re-running reproduces the committed values instead of wandering from them.
+    result = cal.run(settings, _CalibrationChain, RefusalPolicy.search_start(),
+                     progress=err)
     block = cal.render_markdown(result)
     print(block)
     chosen = result.calibration_json()
@@ -494,12 +500,12 @@ def run_calibrate_command(args: argparse.Namespace) -> int:
                                        indent=2, default=str) + "\n", encoding="utf-8")
     if args.markdown:
         args.markdown.write_text(block + "\n", encoding="utf-8")
-    if args.readme:
-        cal.update_readme(args.readme, block)
-        err(f"README: {args.readme}")
+    if args.doc:
+        cal.update_doc(args.doc, block)
+        err(f"tabellerna: {args.doc}")
     if args.write:
         path = Path(str(resources.files("assistant").joinpath(CALIBRATION_FILE)))
-        cal.write_json(path, chosen)
+        cal.write_json(path, result.merged_into(committed))
         err(f"skrev {path}")
     changed = cal.differs(committed, chosen)
     if changed:
@@ -511,3 +517,36 @@ def run_calibrate_command(args: argparse.Namespace) -> int:
     else:
         err("De incheckade värdena är de som kalibreringen väljer.")
     return EXIT_OK
+
+
+class _CalibrationChain:
+    """The answering chain of one corpus wired for the calibration search (which lives in
+    evaluation/ and does not build the chain itself): retrieval as committed or with
+    ``fusion``, and a policy that refuses nothing, so any policy can be replayed."""
+
+    def __init__(self, settings: Settings, embeddings: Embeddings,
+                 fusion: FusionParams | None) -> None:
+        from assistant.answer import Assistant
+        from assistant.answer.policy import RefusalPolicy
+
+        self.assistant = Assistant.from_settings(settings, embeddings)
+        self.assistant.policy = RefusalPolicy.open()
+        if fusion is not None:
+            self.assistant.retriever.fusion = fusion
+
+    @property
+    def retriever(self) -> Retriever:
+        return self.assistant.retriever
+
+    def standalone(self, question: str, history: History) -> str:
+        from assistant.answer.condense import condense_offline
+
+        return condense_offline(question, history, self.retriever.names_municipality)
+
+    def open_answer(self, question: str, history: History, k: int,
+                    filters: Filters) -> tuple[Any, Answer]:
+        from assistant.answer.policy import Evidence
+
+        answer = self.assistant.ask(question, history, k=k, filters=filters)
+        recorded = (answer.refusal or {}).get("evidence")
+        return (Evidence.from_dict(recorded) if recorded else None), answer

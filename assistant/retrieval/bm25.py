@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-K1 = 1.5
-B = 0.75
+from assistant.params import tuning
+
 _ARRAYS = ("chunk_docs", "lengths", "p_chunk", "p_term", "p_tf", "indptr", "indices", "data")
 
 Entry = tuple[str, str, Sequence[str]]  # (chunk id, doc id, analysed terms)
@@ -244,7 +244,8 @@ def _score_matrix(arrays: dict[str, np.ndarray], n_terms: int) -> dict[str, np.n
         idf, avg = np.zeros(n_terms, dtype=np.float32), np.float32(1.0)
     tf = p_tf.astype(np.float32)
     doc_len = lengths[p_chunk].astype(np.float32)
-    tfc = tf / (np.float32(K1) * ((np.float32(1 - B)) + np.float32(B) * doc_len / avg) + tf)
+    k1, b = tuning().bm25.k1, tuning().bm25.b
+    tfc = tf / (np.float32(k1) * ((np.float32(1 - b)) + np.float32(b) * doc_len / avg) + tf)
     data = (idf[p_term] * tfc).astype(np.float32)
     order = np.argsort(p_term, kind="stable")  # term-major, passages ascending within a term
     indptr = np.zeros(n_terms + 1, dtype=np.int64)

@@ -27,42 +27,13 @@ retrievals under every candidate weight without touching the index.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from typing import TypeVar
+
+from assistant.params import FusionParams
 
 __all__ = ["FusionParams", "fuse"]
 
 K = TypeVar("K")
-
-
-@dataclass(frozen=True)
-class FusionParams:
-    """Fusion weights; the committed values come from ``assistant/calibration.json``."""
-
-    lexical_weight: float = 0.02
-    lexical_weight_en: float = 0.0
-    adaptive: bool = True  # scale the lexical bonus by the BM25 top-1 margin
-    municipality_boost: float = 0.02  # added (cosine units) to passages of a named municipality
-    sentence_weight: float = 0.0  # share of the best sentence cosine in the dense score
-    sentence_weight_en: float = 0.0
-
-    @classmethod
-    def from_calibration(cls, data: Mapping[str, Any] | None = None) -> FusionParams:
-        from assistant.config import load_calibration
-
-        data = load_calibration() if data is None else data
-        values = dict(data.get("retrieval", {}))
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(f"okända hämtningsvikter i kalibreringen: {', '.join(unknown)}")
-        return cls(**values)
-
-    def weight(self, language: str) -> float:
-        return self.lexical_weight_en if language == "en" else self.lexical_weight
-
-    def sentence(self, language: str) -> float:
-        return self.sentence_weight_en if language == "en" else self.sentence_weight
 
 
 def fuse(

@@ -1,8 +1,8 @@
 """Dense + lexical retrieval, fused, filtered, municipality-aware, de-duplicated.
 
-Weights and boosts are module constants chosen with the eval harness
-(`assistant eval eval/questions.jsonl --compare hybrid,dense,bm25`); see the README's
-retrieval section for the measurements behind them.
+Weights, boosts and pool sizes are parameters (:mod:`assistant.params`, read from
+``assistant/calibration.json``), chosen with the eval harness and the calibration
+command; docs/evaluation.md has the measurements behind them.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import numpy as np
 
 from assistant.config import RetrieverName
 from assistant.language import detect_language, jaccard, words
+from assistant.params import tuning
 from assistant.retrieval.filters import Filters
 from assistant.retrieval.fusion import FusionParams, fuse
 from assistant.retrieval.lexical import LexicalIndex, lexical_path, saved_manifest
@@ -33,10 +34,8 @@ if TYPE_CHECKING:
 
     from assistant.config import Settings
 
-# Fusion weights (score-based, query-adaptive; retrieval/fusion.py) come from
-# assistant/calibration.json, chosen by `assistant eval calibrate` with cross-validation
-# over the own eval set and the FAQ dev suites (README, "Calibration").
-DUPLICATE_JACCARD = 0.8
+# Fusion weights (score-based, query-adaptive; retrieval/fusion.py), the pool size and
+# the near-duplicate threshold come from assistant/calibration.json (assistant/params.py).
 CHUNK_CACHE = 4096  # passages kept in memory by id (bounded: Chroma holds them all)
 
 
@@ -208,7 +207,7 @@ class Retriever:
         """
         snapshot = self.snapshot  # one index generation for the whole question
         filters = self._canonical(filters or Filters(), snapshot)
-        pool = max(4 * k, 20)
+        pool = tuning().pool.size(k)
         dense: list[tuple[Chunk, float]] = []
         vector: list[float] | None = None
         if mode in ("hybrid", "dense"):
@@ -306,12 +305,13 @@ def _collapse(ranked: list[ScoredChunk], limit: int | None = None) -> list[Score
 
     Stops once ``limit`` passages are kept: the rest of the pool need not be tokenised.
     """
+    threshold = tuning().pool.duplicate_jaccard
     kept: list[tuple[ScoredChunk, set[str]]] = []
     for item in ranked:
         if limit is not None and len(kept) >= limit:
             break
         bag = set(words(item.chunk.text))
-        if any(jaccard(bag, other) >= DUPLICATE_JACCARD for _, other in kept):
+        if any(jaccard(bag, other) >= threshold for _, other in kept):
             continue
         kept.append((item, bag))
     return [item for item, _ in kept]

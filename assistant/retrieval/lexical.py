@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from assistant.language import MIN_PREFIX, MIN_SUFFIX, analyse, hyphen_parts
+from assistant.language import analyse, hyphen_parts, limits
+from assistant.params import tuning
 from assistant.retrieval.bm25 import Bm25Builder, Bm25Index
 from assistant.retrieval.store import ChromaStore, DocRecord
 from assistant.types import Chunk
@@ -25,11 +26,6 @@ from assistant.types import Chunk
 if TYPE_CHECKING:
     from assistant.config import Settings
 
-# BM25 of the expanded (compound/inflection) terms is added at this weight. 0.3, not
-# 0.6: at 0.6 "Landskrona" → "Landskronamodellen" pulled the wrong Landskrona article
-# to the top (q39); hit@1 over eval/questions.jsonl is 0.925 at 0.3 and 0.900 at 0.6
-# (README, "Retrieval and refusal calibration").
-EXPANSION_WEIGHT = 0.3
 _CACHE_SIZE = 100_000  # query terms whose expansions are remembered (bounded memory)
 
 
@@ -58,15 +54,18 @@ class LexicalIndex:
     does not grow with what Chroma already keeps.
     """
 
-    def __init__(self, chunks: Sequence[Chunk] = (), expansion_weight: float = EXPANSION_WEIGHT,
+    def __init__(self, chunks: Sequence[Chunk] = (), expansion_weight: float | None = None,
                  bm25: Bm25Index | None = None) -> None:
+        """``expansion_weight``: BM25 weight of the expanded terms (None: the committed
+        :class:`~assistant.params.LexicalParams`)."""
         import logging
 
         # bm25s (whose stopword list we use) sets its logger to DEBUG at import.
         logging.getLogger("bm25s").setLevel(logging.WARNING)
         self.bm25 = bm25 if bm25 is not None else Bm25Index.build(
             (c.chunk_id, c.doc_id, lexical_terms(c)) for c in chunks)
-        self.expansion_weight = expansion_weight
+        self.expansion_weight = (tuning().lexical.expansion_weight if expansion_weight is None
+                                 else expansion_weight)
         # Per-term caches, bounded; the index is immutable, so they never go stale.
         self._expansion_cache: dict[str, tuple[str, ...]] = {}
         self._known_cache: dict[str, bool] = {}
@@ -108,15 +107,15 @@ class LexicalIndex:
         if cached is not None:
             return cached
         found: set[str] = set()
-        if len(term) >= MIN_PREFIX:
+        if len(term) >= limits().min_prefix:
             found.update(self.bm25.with_prefix(term))
-        if len(term) >= MIN_SUFFIX:
+        if len(term) >= limits().min_suffix:
             found.update(self.bm25.with_suffix(term))
         found.discard(term)
         ordered = sorted(found)
         # "skr-nätverket": its parts are searchable words
-        ordered.extend(st for p in hyphen_parts(term, MIN_PREFIX) for st in analyse(p)
-                       if len(st) >= MIN_PREFIX and st in self.bm25.term_ids)
+        ordered.extend(st for p in hyphen_parts(term, limits().min_prefix) for st in analyse(p)
+                       if len(st) >= limits().min_prefix and st in self.bm25.term_ids)
         result = tuple(dict.fromkeys(ordered))
         if len(self._expansion_cache) < _CACHE_SIZE:
             self._expansion_cache[term] = result
@@ -137,13 +136,13 @@ class LexicalIndex:
         bm25 = self.bm25
         if term in bm25.term_ids:
             return True
-        if len(term) >= MIN_PREFIX and bm25.with_prefix(term):
+        if len(term) >= limits().min_prefix and bm25.with_prefix(term):
             return True
-        if bm25.has_prefix_of(term, MIN_PREFIX):
+        if bm25.has_prefix_of(term, limits().min_prefix):
             return True
-        if len(term) >= MIN_SUFFIX and bm25.with_suffix(term):
+        if len(term) >= limits().min_suffix and bm25.with_suffix(term):
             return True
-        return any(self._matches_vocabulary(p) for p in hyphen_parts(term, MIN_PREFIX))
+        return any(self._matches_vocabulary(p) for p in hyphen_parts(term, limits().min_prefix))
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage, in index order (see :attr:`chunk_ids`)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from assistant.answer import extractive
 from assistant.answer.slots import asked_slot
+from assistant.params import tuning
 from assistant.retrieval.lexical import LexicalIndex
 from assistant.text import sentence_spans
 from assistant.types import Chunk, ScoredChunk
@@ -74,7 +75,7 @@ def test_previous_sentence_gives_context() -> None:
     ranked = _ranked(text, "Vad har modellklasserna fokuserat på?")
     focus = next(c for c in ranked if c.text.startswith("Fokus"))
     other = next(c for c in ranked if c.text.startswith("Resultaten"))
-    assert focus.matches["modellklass"] == extractive.CONTEXT_WEIGHT
+    assert focus.matches["modellklass"] == tuning().extractive.context_weight
     assert focus.score > other.score
     chosen = " ".join(c.text for c in extractive.select(ranked).sentences)
     assert "modermålshandledning" in chosen
@@ -92,7 +93,7 @@ def test_a_sentence_repeating_covered_terms_is_still_chosen() -> None:
 def test_far_weaker_sentences_are_not_added() -> None:
     cands = [extractive.Candidate(1, 0, 5, f"mening {i}", 0.9, 0.5, score, {"a": 1.0},
                                   weights={"a": 1.0})
-             for i, score in enumerate([1.0, 1.0 - extractive.MARGIN / 2, 0.5])]
+             for i, score in enumerate([1.0, 1.0 - tuning().extractive.margin / 2, 0.5])]
     assert [c.text for c in extractive.select(cands).sentences] == ["mening 0", "mening 1"]
 
 

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 
 from assistant.answer.policy import RULES, Decision, Evidence, RefusalPolicy
-from assistant.config import load_calibration
+from assistant.params import load_calibration
 
 # Evidence that passes every rule of the policy below; each test breaks one thing.
 GOOD = Evidence(language="sv", best_passage=0.88, best_lexical=0.6, best_sentence=0.87,
                 content_terms=4, unknown_terms=0, answer_type="", attribute_coverage=0.8)
 POLICY = RefusalPolicy(min_evidence=0.82, min_evidence_en=0.76, min_lexical=0.5,
-                       min_standout_en=2.5, min_typed_coverage=0.3,
-                       min_attribute_coverage=0.4, min_attribute_coverage_en=0.1)
+                       min_standout_en=2.5, check_unknown_terms=True, min_typed_coverage=0.3,
+                       max_slot_gap=None, min_attribute_coverage=0.4,
+                       min_attribute_coverage_en=0.1)
 
 
 def _decide(**change: object) -> Decision:
@@ -63,7 +62,7 @@ def test_missing_entity_refuses_evidence_about_a_neighbour() -> None:
     two = GOOD.__class__(**{**GOOD.__dict__, "known_names": 2, "missing_names": ("lund",)})
     assert not half.decide(two).refused  # one of two names covered is enough here
     assert POLICY.decide(two).refused
-    off = RefusalPolicy(min_entity_coverage=0.0)
+    off = RefusalPolicy(min_entity_coverage=None)
     assert not off.decide(GOOD.__class__(**{**GOOD.__dict__, "known_names": 1,
                                            "missing_names": ("x",)})).refused
 
@@ -86,7 +85,7 @@ def test_missing_slot_refuses_when_no_filler_scores_close_to_the_best_sentence()
     assert not policy.decide(close).refused
     english = GOOD.__class__(**{**slotted.__dict__, "language": "en", "standout": 3.0})
     assert not policy.decide(english).refused  # 0.08 <= 0.1, the English maximum
-    assert not RefusalPolicy().decide(slotted).refused  # off by default (OFF)
+    assert not RefusalPolicy(max_slot_gap=None).decide(slotted).refused  # off: None
     no_slot = GOOD.__class__(**{**GOOD.__dict__, "slot_gap": None})
     assert "missing_slot" not in [c.rule for c in policy.checks(no_slot)]
 
@@ -98,12 +97,29 @@ def test_missing_attribute_has_a_threshold_per_language() -> None:
     assert not _decide(language="en", standout=3.0, attribute_coverage=0.25).refused
 
 
-def test_a_zero_threshold_disables_a_rule() -> None:
-    policy = RefusalPolicy(min_attribute_coverage=0.0, min_standout_en=-math.inf)
+def test_none_switches_a_rule_off_so_its_check_is_never_made() -> None:
+    policy = RefusalPolicy(min_attribute_coverage=None, min_standout_en=None)
     rules = [c.rule for c in policy.checks(GOOD)]
     assert "missing_attribute" not in rules
-    en = Evidence(language="en", best_passage=0.9, best_lexical=0.1, standout=0.5)
+    en = Evidence(language="en", best_passage=0.9, best_lexical=0.1, standout=-1e9)
     assert "not_standing_out" not in [c.rule for c in policy.checks(en)]
+    # A zero is a threshold like any other: the check is made (and always passes).
+    zero = RefusalPolicy(min_attribute_coverage=0.0)
+    assert "missing_attribute" in [c.rule for c in zero.checks(GOOD)]
+
+
+def test_the_committed_policy_skips_the_rules_it_has_switched_off() -> None:
+    """calibration.json writes off as null; such a rule leaves no check behind (the old
+    -99 standout floor still ran a check it believed was off)."""
+    committed = load_calibration()["refusal"]
+    off = {name for name, value in committed.items() if value is None}
+    assert {"min_standout_en", "max_slot_gap_en", "min_attribute_coverage"} <= off
+    policy = RefusalPolicy.from_calibration()
+    en = Evidence(language="en", best_passage=0.9, best_lexical=0.9, standout=-1e9,
+                  slot_gap=1.0, attribute_coverage=0.0, answer_type="count")
+    rules = [c.rule for c in policy.checks(en)]
+    assert not {"not_standing_out", "missing_slot", "missing_attribute"} & set(rules)
+    assert "weak_evidence" in rules  # the rules that are on still run
 
 
 def test_decision_and_evidence_serialise_for_the_answer_object() -> None:
@@ -119,9 +135,9 @@ def test_decision_and_evidence_serialise_for_the_answer_object() -> None:
 
 def test_policy_is_frozen_and_built_from_the_committed_calibration() -> None:
     policy = RefusalPolicy.from_calibration()
-    assert policy.thresholds() == {**load_calibration()["refusal"]} | {
-        k: v for k, v in policy.thresholds().items() if k not in load_calibration()["refusal"]}
+    assert policy.thresholds() == load_calibration()["refusal"]
+    assert policy == RefusalPolicy()  # the rules' defaults are the committed values
     with pytest.raises(AttributeError):
-        policy.min_evidence = 0.1  # type: ignore[misc]
+        policy.min_evidence = 0.1
     with pytest.raises(ValueError, match="okända"):
         RefusalPolicy.from_calibration({"refusal": {"min_evidnce": 0.8}})

@@ -48,11 +48,11 @@ def test_expansions_are_cached_and_stable() -> None:
 
 
 def test_expanded_terms_count_at_the_expansion_weight() -> None:
-    from assistant.retrieval import lexical
+    from assistant.params import tuning
 
     chunks = [_chunk(0, "Skolsegregationen minskar i kommunen."),
               _chunk(1, "Segregation i skolan minskar.")]
     index = LexicalIndex(chunks)
-    assert index.expansion_weight == lexical.EXPANSION_WEIGHT
+    assert index.expansion_weight == tuning().lexical.expansion_weight == 0.3
     scores = index.scores("segregation")
     assert scores[1] > scores[0] > 0

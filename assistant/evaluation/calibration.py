@@ -1,4 +1,5 @@
-"""``assistant eval calibrate``: every tuned number chosen by k-fold cross-validation.
+"""The calibration search: fusion weights and refusal thresholds chosen by k-fold
+cross-validation (``assistant eval calibrate`` runs it and prints the result).
 
 Numbers tuned on a set say nothing about that set. So the fusion weights and the
 refusal thresholds are chosen here, by a fixed procedure over the dev suites (the
@@ -23,8 +24,15 @@ and judged on questions the choice did not see:
    cap and the own set's fact coverage above a floor.
 
 Everything is deterministic, so re-running reproduces the committed
-``assistant/calibration.json`` (``--check`` verifies it, ``--write`` updates it,
-``--readme`` rewrites the README's calibration tables between their markers).
+``assistant/calibration.json`` (``--check`` verifies it, ``--write`` updates its
+calibrated sections, ``--doc`` rewrites the calibration tables between their markers
+in docs/evaluation.md).
+
+What is searched comes from where the parameters live: the fusion candidates from
+:class:`~assistant.params.FusionGrid`, the refusal candidates from the policy's rule
+registry (``policy.calibration_grid()``). This module measures the answering chain but
+does not build it (evaluation/ never imports the chain): the command hands in a
+:class:`Chain` factory and the hand-set start policy.
 """
 
 from __future__ import annotations
@@ -32,67 +40,95 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sys
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
-from assistant.answer.policy import OFF as POLICY_OFF
-from assistant.answer.policy import Evidence, RefusalPolicy
 from assistant.evaluation.metrics import fact_coverage, hit_at, recall_at, reciprocal_rank
-from assistant.retrieval.fusion import FusionParams
+from assistant.params import FusionGrid, FusionParams
 
 if TYPE_CHECKING:
+    from langchain_core.embeddings import Embeddings
+
     from assistant.config import Settings
+    from assistant.history import History
+    from assistant.retrieval.filters import Filters
     from assistant.retrieval.hybrid import Candidates, Retriever
+    from assistant.types import Answer
 
 __all__ = [
     "DEFAULT_SUITES",
+    "DOC_BEGIN",
+    "DOC_END",
     "Calibration",
+    "Chain",
     "Item",
+    "Policy",
     "Suite",
     "calibrate",
     "collect",
     "render_markdown",
-    "update_readme",
+    "update_doc",
 ]
 
 K = 5
 FOLDS = 5
-README_BEGIN = "<!-- calibrate:begin (written by `assistant eval calibrate --readme`) -->"
-README_END = "<!-- calibrate:end -->"
+# The markers around the generated tables (in docs/evaluation.md; the text is kept as it
+# was when the tables lived in the README, so existing pages keep working).
+DOC_BEGIN = "<!-- calibrate:begin (written by `assistant eval calibrate --readme`) -->"
+DOC_END = "<!-- calibrate:end -->"
+CALIBRATED_SECTIONS = ("retrieval", "refusal")  # what --write rewrites; the rest is hand-set
 
 # Constraints of the refusal search (on the training folds; the acceptance targets
 # are own false refusals <= 0.05, FAQ <= 0.03, own fact coverage >= 0.90).
 FALSE_REFUSAL_CAP = {"own": 0.04, "faq-sv": 0.025, "faq-en": 0.025}
 FACT_FLOOR = 0.89
 PENALTY = 5.0
+GRID = FusionGrid()
 
-# Policy that refuses nothing: what an answer would have been, to replay any policy.
-OPEN_POLICY = RefusalPolicy(min_evidence=0.0, min_evidence_en=0.0, min_lexical=0.0,
-                            min_standout_en=-math.inf, check_unknown_terms=False,
-                            min_entity_coverage=0.0, check_answer_type=False,
-                            source="calibration: refuses nothing")
 
-LEXICAL_WEIGHTS = (0.0, 0.01, 0.02, 0.03, 0.05, 0.08)
-SENTENCE_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.4)  # share of the best sentence cosine
-BOOSTS = (0.0, 0.01, 0.02, 0.05)
-OFF = -99.0  # standout threshold that disables the rule (JSON has no -inf)
-REFUSAL_GRID: dict[str, tuple[float | bool, ...]] = {
-    "min_evidence": (0.0, 0.78, 0.79, 0.80, 0.81, 0.815, 0.82, 0.83, 0.84),
-    "min_evidence_en": (0.0, 0.72, 0.74, 0.75, 0.76, 0.78, 0.80),
-    "min_lexical": (0.3, 0.4, 0.5, 0.6, 0.7, 1.01),
-    "min_standout_en": (OFF, 1.5, 2.0, 2.5, 2.9, 3.2),
-    "check_unknown_terms": (True, False),
-    "min_entity_coverage": (0.0, 0.5, 1.0),
-    "check_answer_type": (True, False),
-    "min_typed_coverage": (0.0, 0.25, 0.5, 0.75),
-    "max_slot_gap": (POLICY_OFF, 0.15, 0.1, 0.08, 0.06, 0.04, 0.02, 0.0),
-    "max_slot_gap_en": (POLICY_OFF, 0.15, 0.1, 0.08, 0.06, 0.04, 0.02, 0.0),
-    "min_attribute_coverage": (0.0, 0.2, 0.3, 0.4, 0.5, 0.6),
-    "min_attribute_coverage_en": (0.0, 0.1, 0.2, 0.3),
-}
+class Decided(Protocol):
+    @property
+    def refused(self) -> bool: ...
+
+
+class Policy(Protocol):
+    """What the search needs of a refusal policy (:class:`~assistant.answer.policy.
+    RefusalPolicy`): a verdict on stored evidence, copies with one value changed, its
+    values, and the candidates of each value."""
+
+    source: str
+
+    def decide(self, evidence: Any, /) -> Decided: ...
+
+    def with_values(self, **changes: Any) -> Self: ...
+
+    def thresholds(self) -> Mapping[str, Any]: ...
+
+    def calibration_grid(self) -> Mapping[str, Sequence[Any]]: ...
+
+
+class Chain(Protocol):
+    """The answering chain of one corpus as calibration runs it (built by the command)."""
+
+    @property
+    def retriever(self) -> Retriever: ...
+
+    def standalone(self, question: str, history: History) -> str:
+        """The text retrieval runs with (a follow-up condensed offline)."""
+        ...
+
+    def open_answer(self, question: str, history: History, k: int,
+                    filters: Filters) -> tuple[Any, Answer]:
+        """The answer a policy that refuses nothing gives, with the evidence measured
+        for it (None: no sentence could be quoted)."""
+        ...
+
+
+P = TypeVar("P", bound=Policy)
+# (settings of a corpus, embeddings, fusion to answer with; None: the committed one)
+OpenChain = Callable[["Settings", "Embeddings", FusionParams | None], Chain]
 
 
 @dataclass(frozen=True)
@@ -120,7 +156,7 @@ class Item:
     kind: str
     expected: tuple[str, ...]
     candidates: Candidates
-    evidence: Evidence | None = None  # None: no sentence to quote at all
+    evidence: Any = None  # what the policy judges; None: no sentence to quote at all
     fact: float = math.nan  # fact coverage of the answer an open policy gives
     raw_dense: tuple[str, ...] = ()  # documents the raw dense reference retrieves
     # (hit@1, recall@5, MRR) per (lexical weight of its language, adaptive, boost,
@@ -141,13 +177,12 @@ class Item:
 # --- collecting ------------------------------------------------------------------------------
 
 
-def collect(settings: Settings, suites: Sequence[Suite] = DEFAULT_SUITES,
+def collect(settings: Settings, open_chain: OpenChain,
+            suites: Sequence[Suite] = DEFAULT_SUITES,
             progress: Callable[[str], None] = lambda _m: None,
             ) -> tuple[list[Item], dict[str, Retriever]]:
     """Every suite's retrieval pools and raw-dense results, plus the retriever that ranks
     each suite's pools (one per corpus)."""
-    from assistant.answer import Assistant
-    from assistant.answer.condense import condense_offline
     from assistant.evaluation.corpora import corpus_settings
     from assistant.evaluation.dataset import load_eval_file
     from assistant.evaluation.reference import DenseReference
@@ -157,29 +192,29 @@ def collect(settings: Settings, suites: Sequence[Suite] = DEFAULT_SUITES,
 
     settings = settings.model_copy(update={"llm": "extractive"})
     embeddings = get_embeddings(settings)
-    assistants: dict[Path, Assistant] = {}
+    chains: dict[Path, Chain] = {}
     references: dict[Path, DenseReference] = {}
     items: list[Item] = []
     rankers: dict[str, Retriever] = {}
     for suite in suites:
         corpus = suite.corpus or Path(settings.corpus_dir)
-        if corpus not in assistants:
+        if corpus not in chains:
             local = settings if suite.corpus is None else corpus_settings(settings, corpus)
             if suite.corpus is not None:
                 progress(f"index för {corpus}: {local.index_dir}")
                 ingest(local, progress=False, embeddings=embeddings)
-            assistants[corpus] = Assistant.from_settings(local, embeddings)
+            chains[corpus] = open_chain(local, embeddings, None)
             references[corpus] = DenseReference.from_corpus(corpus, embeddings,
                                                             local.metadata_file)
-        assistant, reference = assistants[corpus], references[corpus]
-        retriever = rankers[suite.name] = assistant.retriever
+        chain, reference = chains[corpus], references[corpus]
+        retriever = rankers[suite.name] = chain.retriever
         questions, errors = load_eval_file(suite.file)
         if errors:
             raise ValueError(f"{suite.file}: {len(errors)} felaktiga rader; rätta dem först")
         progress(f"{suite.name}: {len(questions)} frågor")
         for q in questions:
             filters = Filters(exclude_doc_ids=q.exclude_sources)
-            standalone = condense_offline(q.question, q.history, retriever.names_municipality)
+            standalone = chain.standalone(q.question, q.history)
             found = retriever.gather(standalone, K, filters, "hybrid", all_signals=True)
             vector = found.query_vector or embeddings.embed_query(standalone)
             raw = reference.search(vector, K, q.exclude_sources)
@@ -188,11 +223,10 @@ def collect(settings: Settings, suites: Sequence[Suite] = DEFAULT_SUITES,
     return items, rankers
 
 
-def replay_answers(settings: Settings, items: Sequence[Item], fusion: FusionParams,
-                   suites: Sequence[Suite] = DEFAULT_SUITES) -> None:
+def replay_answers(settings: Settings, open_chain: OpenChain, items: Sequence[Item],
+                   fusion: FusionParams, suites: Sequence[Suite] = DEFAULT_SUITES) -> None:
     """Answer every question with ``fusion`` and a policy that refuses nothing; keep the
     evidence and the would-be answer's fact coverage on each item."""
-    from assistant.answer import Assistant
     from assistant.evaluation.corpora import corpus_settings
     from assistant.evaluation.dataset import load_eval_file
     from assistant.retrieval.embeddings import get_embeddings
@@ -201,22 +235,19 @@ def replay_answers(settings: Settings, items: Sequence[Item], fusion: FusionPara
     settings = settings.model_copy(update={"llm": "extractive"})
     embeddings = get_embeddings(settings)
     by_key = {(item.suite, item.qid): item for item in items}
-    assistants: dict[Path, Assistant] = {}
+    chains: dict[Path, Chain] = {}
     for suite in suites:
         corpus = suite.corpus or Path(settings.corpus_dir)
-        if corpus not in assistants:
+        if corpus not in chains:
             local = settings if suite.corpus is None else corpus_settings(settings, corpus)
-            assistants[corpus] = Assistant.from_settings(local, embeddings)
-            assistants[corpus].policy = OPEN_POLICY
-            assistants[corpus].retriever.fusion = fusion
-        assistant = assistants[corpus]
+            chains[corpus] = open_chain(local, embeddings, fusion)
+        chain = chains[corpus]
         questions, _ = load_eval_file(suite.file)
         for q in questions:
-            answer = assistant.ask(q.question, q.history, k=K,
-                                   filters=Filters(exclude_doc_ids=q.exclude_sources))
+            evidence, answer = chain.open_answer(
+                q.question, q.history, K, Filters(exclude_doc_ids=q.exclude_sources))
             item = by_key[(suite.name, q.id)]
-            recorded = (answer.refusal or {}).get("evidence")
-            item.evidence = Evidence.from_dict(recorded) if recorded else None
+            item.evidence = evidence
             item.fact = fact_coverage(answer.answer, q.must_mention) if not answer.refused \
                 else (math.nan if not q.must_mention else 0.0)
 
@@ -239,12 +270,12 @@ def score_retrieval(items: Sequence[Item], rankers: dict[str, Retriever]) -> Non
         if not item.answerable:
             continue
         retriever = rankers[item.suite]
-        for weight in LEXICAL_WEIGHTS:
+        for weight in GRID.lexical_weights:
             for adaptive in (True, False):
                 if weight == 0.0 and not adaptive:
                     continue  # identical to adaptive with weight 0
-                for boost in BOOSTS:
-                    for share in SENTENCE_WEIGHTS:
+                for boost in GRID.boosts:
+                    for share in GRID.sentence_weights:
                         params = FusionParams(weight, weight, adaptive, boost, share, share)
                         ids = _doc_ids(retriever, item.candidates, params)
                         item.triplets[(weight, adaptive, boost, share)] = \
@@ -272,19 +303,19 @@ def retrieval_metrics(items: Iterable[Item], params: FusionParams | None) -> dic
             for i, name in enumerate(("hit@1", "recall@5", "mrr"))}
 
 
-DENSE = FusionParams(0.0, 0.0, True, 0.0)
+DENSE = FusionParams.dense_only()
 
 
 def fusion_grid() -> list[FusionParams]:
     grid = []
-    for sv in LEXICAL_WEIGHTS:
-        for en in LEXICAL_WEIGHTS:
+    for sv in GRID.lexical_weights:
+        for en in GRID.lexical_weights:
             for adaptive in (True, False):
                 if not adaptive and sv == 0.0 and en == 0.0:
                     continue
-                for boost in BOOSTS:
-                    for share_sv in SENTENCE_WEIGHTS:
-                        for share_en in SENTENCE_WEIGHTS:
+                for boost in GRID.boosts:
+                    for share_sv in GRID.sentence_weights:
+                        for share_en in GRID.sentence_weights:
                             grid.append(FusionParams(sv, en, adaptive, boost,
                                                      share_sv, share_en))
     return grid
@@ -354,7 +385,7 @@ def choose_fusion(items: Sequence[Item]) -> FusionParams:
 # --- refusal ---------------------------------------------------------------------------------
 
 
-def _refused(policy: RefusalPolicy, item: Item) -> bool:
+def _refused(policy: Policy, item: Item) -> bool:
     return item.evidence is None or policy.decide(item.evidence).refused
 
 
@@ -383,7 +414,7 @@ def refusal_metrics(items: Iterable[Item], decide: Callable[[Item], bool]) -> di
     return out
 
 
-def _objective(items: Sequence[Item], policy: RefusalPolicy) -> float:
+def _objective(items: Sequence[Item], policy: Policy) -> float:
     metrics = refusal_metrics(items, lambda i: _refused(policy, i))
     accuracies = [m["refusal_accuracy"] for m in metrics.values() if "refusal_accuracy" in m]
     score = sum(accuracies) / len(accuracies) if accuracies else 0.0
@@ -397,17 +428,17 @@ def _objective(items: Sequence[Item], policy: RefusalPolicy) -> float:
     return score
 
 
-def choose_policy(items: Sequence[Item], start: RefusalPolicy, passes: int = 3) -> RefusalPolicy:
-    """Coordinate ascent over :data:`REFUSAL_GRID` from ``start``; ties keep the current
-    value, so the result depends only on the data and the grid order."""
-    current = replace(start, source="calibrated")
+def choose_policy(items: Sequence[Item], start: P, passes: int = 3) -> P:
+    """Coordinate ascent over the policy's calibration grid from ``start``; ties keep the
+    current value, so the result depends only on the data and the grid order."""
+    current = start.with_values(source="calibrated")
     best = _objective(items, current)
+    grid = start.calibration_grid()
     for _ in range(passes):
         improved = False
-        for name, values in REFUSAL_GRID.items():
+        for name, values in grid.items():
             for value in values:
-                values_: dict[str, Any] = {name: value}
-                candidate = replace(current, **values_)
+                candidate = current.with_values(**{name: value})
                 score = _objective(items, candidate)
                 if score > best + 1e-12:
                     current, best, improved = candidate, score, True
@@ -422,25 +453,35 @@ def choose_policy(items: Sequence[Item], start: RefusalPolicy, passes: int = 3) 
 @dataclass
 class Calibration:
     fusion: FusionParams
-    policy: RefusalPolicy
-    start_policy: RefusalPolicy
+    policy: Policy
+    start_policy: Policy
     retrieval_rows: dict[str, dict[str, dict[str, float]]]  # suite → config → metrics
     refusal_rows: dict[str, dict[str, dict[str, float]]]  # config → suite → metrics
     fold_choices: list[dict[str, Any]]
     questions: dict[str, int]
 
     def calibration_json(self) -> dict[str, Any]:
-        fusion = asdict(self.fusion)
-        refusal = {f.name: getattr(self.policy, f.name) for f in fields(self.policy)
-                   if f.name != "source"}
-        refusal = {k: (OFF if isinstance(v, float) and math.isinf(v) else v)
-                   for k, v in refusal.items()}
-        return {"source": "assistant eval calibrate (k-fold cross-validation; README, "
-                          "\"Calibration\")",
-                "retrieval": fusion, "refusal": refusal}
+        """The calibrated sections of ``assistant/calibration.json`` (a rule that is off
+        is ``null``)."""
+        return {"source": "assistant eval calibrate (k-fold cross-validation; "
+                          "docs/evaluation.md, \"Calibration\")",
+                "retrieval": asdict(self.fusion), "refusal": dict(self.policy.thresholds())}
+
+    def merged_into(self, committed: Mapping[str, Any]) -> dict[str, Any]:
+        """``committed`` with the calibrated sections replaced; hand-set ones kept."""
+        return {**committed, **self.calibration_json()}
 
 
-def calibrate(items: Sequence[Item], rankers: dict[str, Retriever], start: RefusalPolicy,
+def run(settings: Settings, open_chain: OpenChain, start: Policy,
+        suites: Sequence[Suite] = DEFAULT_SUITES,
+        progress: Callable[[str], None] = lambda _m: None) -> Calibration:
+    """The whole procedure: gather every suite, then :func:`calibrate`."""
+    items, rankers = collect(settings, open_chain, suites, progress)
+    return calibrate(items, rankers, start,
+                     lambda fusion: replay_answers(settings, open_chain, items, fusion, suites))
+
+
+def calibrate(items: Sequence[Item], rankers: dict[str, Retriever], start: Policy,
               replay: Callable[[FusionParams], None]) -> Calibration:
     """Cross-validated choice of fusion and policy; see the module docstring."""
     score_retrieval(items, rankers)
@@ -464,11 +505,11 @@ def calibrate(items: Sequence[Item], rankers: dict[str, Retriever], start: Refus
 
     replay(fusion)  # evidence under the chosen retrieval
     policy = choose_policy(items, start)
-    oof_policy: dict[int, RefusalPolicy] = {}
+    oof_policy: dict[int, Policy] = {}
     for fold in range(FOLDS):
         oof_policy[fold] = choose_policy([i for i in items if i.fold != fold], start)
         fold_choices.append({"fold": fold, "fusion": asdict(oof_fusion[fold]),
-                             "refusal": oof_policy[fold].thresholds()})
+                             "refusal": dict(oof_policy[fold].thresholds())})
     refusal_rows = {
         "hand-set start (in-sample)": refusal_metrics(items, lambda i: _refused(start, i)),
         "calibrated (in-sample)": refusal_metrics(items, lambda i: _refused(policy, i)),
@@ -490,7 +531,7 @@ def _fmt(value: float | None) -> str:
 
 
 def render_markdown(cal: Calibration) -> str:
-    """The README's calibration section: chosen values, retrieval and refusal tables."""
+    """The calibration tables of docs/evaluation.md: retrieval, refusal, chosen values."""
     lines = [
         f"Produced by `assistant eval calibrate` ({FOLDS}-fold cross-validation; questions: "
         + ", ".join(f"{s} {n}" for s, n in sorted(cal.questions.items())) + "). "
@@ -528,23 +569,24 @@ def render_markdown(cal: Calibration) -> str:
               "| setting | value |", "|---|---|"]
     for section in ("retrieval", "refusal"):
         for key, value in data[section].items():
-            lines.append(f"| {section}.{key} | {value} |")
+            lines.append(f"| {section}.{key} | {'off' if value is None else value} |")
     return "\n".join(lines)
 
 
-def update_readme(readme: Path, block: str) -> None:
-    text = readme.read_text(encoding="utf-8")
-    if README_BEGIN not in text or README_END not in text:
-        raise ValueError(f"{readme} saknar markörerna {README_BEGIN!r} … {README_END!r}")
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    readme.write_text(f"{head}{README_BEGIN}\n{block}\n{README_END}{tail}", encoding="utf-8")
+def update_doc(doc: Path, block: str) -> None:
+    """Replace what stands between the calibration markers of ``doc`` with ``block``."""
+    text = doc.read_text(encoding="utf-8")
+    if DOC_BEGIN not in text or DOC_END not in text:
+        raise ValueError(f"{doc} saknar markörerna {DOC_BEGIN!r} … {DOC_END!r}")
+    head, rest = text.split(DOC_BEGIN, 1)
+    _, tail = rest.split(DOC_END, 1)
+    doc.write_text(f"{head}{DOC_BEGIN}\n{block}\n{DOC_END}{tail}", encoding="utf-8")
 
 
-def differs(committed: dict[str, Any], chosen: dict[str, Any]) -> list[str]:
+def differs(committed: Mapping[str, Any], chosen: Mapping[str, Any]) -> list[str]:
     """Settings whose committed value is not what calibration chooses now."""
     out = []
-    for section in ("retrieval", "refusal"):
+    for section in CALIBRATED_SECTIONS:
         for key, value in chosen[section].items():
             if committed.get(section, {}).get(key) != value:
                 out.append(f"{section}.{key}: {committed.get(section, {}).get(key)!r} → "
@@ -552,9 +594,5 @@ def differs(committed: dict[str, Any], chosen: dict[str, Any]) -> list[str]:
     return out
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-
-
-def progress_to_stderr(message: str) -> None:
-    print(message, file=sys.stderr)
