@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     embeddings_batch_size: int = Field(64, ge=1, le=2048)
     # Requests of ``embeddings_batch_size`` texts in flight at once (openai backend).
     embeddings_parallel: int = Field(1, ge=1, le=32)
+    # The openai client's own retries (exponential backoff) per embeddings request.
+    embeddings_max_retries: int = Field(3, ge=0, le=10)
 
     # Generation
     llm: Literal["extractive", "openai"] | None = None

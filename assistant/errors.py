@@ -22,8 +22,16 @@ Hierarchy (``exit`` = CLI exit code, ``http`` = API status)::
     │   └── StoreUnavailableError  the vector store does not answer (Chroma down); http 503
     ├── StorageError               feedback cannot be stored: 507 full, 503 busy
     ├── LoadError                  one file cannot become text; ingest skips it (exit 3 = partial)
-    ├── LLMError                   a model call failed; the chain falls back; http 502
+    ├── LLMError                   a model endpoint call failed (assistant.openai_client maps
+    │   │                          openai/httpx errors here); the chain falls back; http 502
+    │   ├── LLMTimeoutError        no answer in time (client timeout, HTTP 408)
+    │   ├── LLMConnectionError     the endpoint cannot be reached
+    │   ├── LLMAuthError           the key was refused (HTTP 401/403)
+    │   ├── LLMRateLimitError      too many requests or no quota left (HTTP 429)
+    │   ├── LLMServerError         the endpoint's own failure (HTTP 5xx)
+    │   └── LLMBadResponseError    any other status, or a reply that cannot be read
     ├── JudgeError                 one LLM-judge call gave no usable verdict (counted, not 0)
+    ├── DraftError                 one article gave no usable eval drafts (reported, not fatal)
     └── ApiError                   an HTTP error with an explicit status (404, 422, ...)
 
 ``ValueError``/``RuntimeError`` stay as second bases where callers (and tests) relied
@@ -41,14 +49,21 @@ __all__ = [
     "ConfigError",
     "ConversionError",
     "DatasetLineError",
+    "DraftError",
     "FilterError",
     "HistoryError",
     "IndexMismatchError",
     "IndexUnavailableError",
     "JudgeError",
+    "LLMAuthError",
+    "LLMBadResponseError",
     "LLMConfigError",
+    "LLMConnectionError",
     "LLMError",
     "LLMErrorKind",
+    "LLMRateLimitError",
+    "LLMServerError",
+    "LLMTimeoutError",
     "LoadError",
     "ReportError",
     "StorageError",
@@ -182,37 +197,82 @@ LLMErrorKind = Literal["timeout", "auth", "rate_limit", "server", "connection", 
 
 
 class LLMError(AssistantError):
-    """A failed model call, classified so the caller can explain it and fall back.
+    """A failed model call, classified (by subclass and ``kind``) so the caller can explain
+    it and fall back.
 
     ``message_sv`` is meant for end users (no URLs or keys); ``detail`` is the original
-    technical error for logs; ``status`` the HTTP status when there was one.
+    technical error for logs; ``status`` the HTTP status when there was one. The subclass
+    says what went wrong; :mod:`assistant.openai_client` picks it from one table.
     """
 
     http_status = 502
     user_message = "Språkmodellen svarade inte."
+    kind: ClassVar[LLMErrorKind] = "bad_response"
 
-    def __init__(
-        self,
-        kind: LLMErrorKind,
-        message_sv: str,
-        *,
-        detail: str = "",
-        status: int | None = None,
-    ) -> None:
+    def __init__(self, message_sv: str | None = None, *, detail: str = "",
+                 status: int | None = None) -> None:
         super().__init__(message_sv)
-        self.kind: LLMErrorKind = kind
-        self.message_sv = message_sv
+        self.message_sv = str(self)
         self.detail = detail
         self.status = status
 
     def __repr__(self) -> str:
-        return f"LLMError(kind={self.kind!r}, status={self.status!r}, detail={self.detail!r})"
+        return (f"{type(self).__name__}(kind={self.kind!r}, status={self.status!r}, "
+                f"detail={self.detail!r})")
+
+
+class LLMTimeoutError(LLMError):
+    """The endpoint did not answer in time (the client's timeout, or HTTP 408)."""
+
+    kind = "timeout"
+    user_message = "Språkmodellen svarade inte i tid."
+
+
+class LLMConnectionError(LLMError):
+    """The endpoint could not be reached (refused, reset, no route)."""
+
+    kind = "connection"
+    user_message = "Det gick inte att ansluta till språkmodellen."
+
+
+class LLMAuthError(LLMError):
+    """The endpoint refused the key (HTTP 401 or 403)."""
+
+    kind = "auth"
+    user_message = "Språkmodellen nekade åtkomst: kontrollera API-nyckeln."
+
+
+class LLMRateLimitError(LLMError):
+    """Too many requests, or the quota is used up (HTTP 429)."""
+
+    kind = "rate_limit"
+    user_message = "Språkmodellen tar inte emot fler frågor just nu."
+
+
+class LLMServerError(LLMError):
+    """The endpoint's own failure (HTTP 5xx)."""
+
+    kind = "server"
+    user_message = "Språkmodellens tjänst har ett fel."
+
+
+class LLMBadResponseError(LLMError):
+    """Any other HTTP status, or a reply that is not what the protocol promises."""
+
+    kind = "bad_response"
+    user_message = "Språkmodellen gav ett svar som inte gick att tolka."
 
 
 class JudgeError(AssistantError):
     """One LLM-judge call that gave no usable verdict; the message says why (for the report)."""
 
     user_message = "Domaren gav ingen användbar bedömning."
+
+
+class DraftError(AssistantError):
+    """One article for which the model gave no usable eval drafts; the message says why."""
+
+    user_message = "Språkmodellen gav inga användbara frågeutkast."
 
 
 class ApiError(AssistantError):

@@ -2,7 +2,8 @@
 
 Usage: .venv/bin/python scripts/eval-report-screenshots.py REPORT.html [COMPARE.html]
 (REPORT from ``assistant eval … --html``, COMPARE from ``assistant eval compare … --html``).
-Drives Debian's chromium headless; the page is opened from a file URL and loads nothing.
+Drives Debian's chromium headless, with the browser tests' switches (tests/support/browser.py);
+the page is opened from a file URL and loads nothing.
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
-OUT = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script: the repository's own modules come first
+
+from tests.support.browser import launch_chromium  # noqa: E402
+
+OUT = ROOT / "docs" / "screenshots"
 
 
 def main(report: str, compare: str | None = None) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+        browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         page.goto(Path(report).resolve().as_uri())
         page.wait_for_selector("body[data-ready=true]")

@@ -9,7 +9,7 @@ import pytest
 
 from assistant.runtime import disable_telemetry
 
-pytest_plugins = ["tests.support.fixtures", "tests.support.index"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.index", "tests.support.browser"]
 
 disable_telemetry()  # the same set-up as every entry point, before Gradio or Chroma load
 

@@ -19,6 +19,7 @@ from assistant.errors import (
     IndexUnavailableError,
     LLMConfigError,
     LLMError,
+    LLMTimeoutError,
     LoadError,
     UserError,
 )
@@ -58,10 +59,12 @@ def test_api_and_llm_errors_carry_their_details() -> None:
     api = ApiError(404, "Källan finns inte.")
     assert (api.status, api.http_status, str(api)) == (404, 404, "Källan finns inte.")
     assert ApiError.http_status == 500  # the instance's status does not leak to the class
-    llm = LLMError("timeout", "Språkmodellen svarade inte i tid.", detail="ReadTimeout",
-                   status=504)
+    llm = LLMTimeoutError("Språkmodellen svarade inte i tid.", detail="ReadTimeout",
+                          status=504)
     assert (llm.kind, llm.message_sv, llm.status, llm.http_status) == (
         "timeout", "Språkmodellen svarade inte i tid.", 504, 502)
+    assert isinstance(llm, LLMError) and LLMTimeoutError().message_sv == (
+        LLMTimeoutError.user_message)  # a default Swedish message, as every error has
 
 
 def test_no_exception_class_is_defined_outside_errors_py() -> None:

@@ -2,30 +2,33 @@
 
 Everything here talks to the model through LangChain runnables
 (``prompt | model | StrOutputParser``) built by small factories, so the chain shows up with
-named steps in traces and a test can swap the model. Endpoint failures never escape as
-``openai``/``httpx`` exceptions: they become :class:`LLMError` with a ``kind`` and a Swedish
-message a user can read, so the caller can fall back to the extractive answer.
+named steps in traces and a test can swap the model. The model is built, and its failures
+read, by :mod:`assistant.openai_client`: endpoint failures never escape as
+``openai``/``httpx`` exceptions but as an :class:`LLMError` subclass with a Swedish message a
+user can read, so the caller can fall back to the extractive answer.
 
 Prompts live in ``prompts/answer.sv.md`` and ``prompts/condense.sv.md``.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from assistant.citations import REFUSAL_TEXT, neutralise_markers, refusal_text, strip_markers
-from assistant.errors import LLMConfigError, LLMError
+from assistant.errors import LLMBadResponseError
 from assistant.history import History, recent_turns
 from assistant.language import Language, detect_language
+from assistant.openai_client import CHAT, chat_endpoint, mapped_errors
 from assistant.prompts import Prompt, load_prompt
 from assistant.text import count_tokens, encoding, sentence_spans
 from assistant.types import Source, place_and_date
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from langchain_core.language_models import BaseChatModel
     from langchain_core.messages import BaseMessage
     from langchain_core.runnables import Runnable
@@ -38,7 +41,6 @@ ANSWER_PROMPT = "answer.sv"
 CONDENSE_PROMPT = "condense.sv"
 HISTORY_CHARS = 1200  # per turn in the condense prompt: long answers drown the question
 
-_FALLBACK = "visar ett utdrag ur artiklarna i stället."
 _LANGUAGE_NAMES = {"sv": "svenska", "en": "engelska"}
 
 
@@ -46,30 +48,10 @@ _LANGUAGE_NAMES = {"sv": "svenska", "en": "engelska"}
 
 
 def build_chat_model(settings: Settings) -> ChatOpenAI:
-    """A ``ChatOpenAI`` for ``ASSISTANT_LLM_MODEL`` at ``ASSISTANT_LLM_BASE_URL``.
-
-    Local servers (Ollama, vLLM, llama.cpp) need no key, but the client insists on one, so
-    a placeholder is sent when only a base URL is set. ``temperature=0`` because grounded
-    answers should not vary between identical requests.
-    """
-    from langchain_openai import ChatOpenAI
-    from pydantic import SecretStr
-
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else ""
-    if not key and not settings.llm_base_url:
-        raise LLMConfigError(
-            "LLM mode needs OPENAI_API_KEY (OpenAI) or ASSISTANT_LLM_BASE_URL (an "
-            "OpenAI-compatible server such as Ollama or vLLM); set one of them, or set "
-            "ASSISTANT_LLM=extractive to answer without a language model"
-        )
-    return ChatOpenAI(
-        model=settings.llm_model,
-        base_url=settings.llm_base_url,
-        api_key=SecretStr(key or "unused"),
-        timeout=settings.llm_timeout,
-        max_retries=settings.llm_max_retries,
-        temperature=0,
-    )
+    """A ``ChatOpenAI`` for ``ASSISTANT_LLM_MODEL`` at ``ASSISTANT_LLM_BASE_URL``, built by
+    :func:`assistant.openai_client.chat_endpoint` (key placeholder, timeout, retries,
+    ``temperature=0``); :class:`LLMConfigError` when no endpoint is configured."""
+    return chat_endpoint(settings).chat_model()
 
 
 # --- context -----------------------------------------------------------------------------
@@ -262,109 +244,17 @@ def _answer_inputs(
 # --- errors ------------------------------------------------------------------------------
 
 
-def _timeout_text(model: object) -> str:
+def _failures(model: object) -> AbstractContextManager[None]:
+    """Endpoint failures of a call to ``model``, as the one table in
+    :mod:`assistant.openai_client` reads them (the timeout is named when the model has one)."""
     value = getattr(model, "request_timeout", None)
-    if isinstance(value, int | float):
-        return f" (timeout efter {value:g} s)"
-    return ""
+    return mapped_errors(CHAT, value if isinstance(value, int | float) else None)
 
 
-def _detail(exc: BaseException) -> str:
-    """The technical story for logs: error, request URL and the underlying cause."""
-    parts = [f"{type(exc).__name__}: {exc}"]
-    request = getattr(exc, "request", None)
-    url = getattr(request, "url", None)
-    if url is not None:
-        parts.append(f"{getattr(request, 'method', '')} {url}".strip())
-    cause = exc.__cause__ or exc.__context__
-    if cause is not None and str(cause) and str(cause) not in parts[0]:
-        parts.append(f"cause: {type(cause).__name__}: {cause}")
-    return "; ".join(parts)
-
-
-def to_llm_error(exc: BaseException, model: object = None) -> LLMError:
-    """Classify an exception from ``openai``/``langchain_openai`` (or a broken reply)."""
-    import openai
-
-    if isinstance(exc, LLMError):
-        return exc
-    detail = _detail(exc)
-    if isinstance(exc, openai.APITimeoutError):
-        return LLMError(
-            "timeout",
-            f"Språkmodellen svarade inte i tid{_timeout_text(model)}; {_FALLBACK}",
-            detail=detail,
-        )
-    if isinstance(exc, openai.APIConnectionError):
-        return LLMError(
-            "connection",
-            "Det gick inte att ansluta till språkmodellen (kontrollera "
-            f"ASSISTANT_LLM_BASE_URL och att tjänsten är igång); {_FALLBACK}",
-            detail=detail,
-        )
-    if isinstance(exc, openai.APIStatusError):
-        status = exc.status_code
-        if status in (401, 403):
-            return LLMError(
-                "auth",
-                f"Språkmodellen nekade åtkomst (HTTP {status}); kontrollera OPENAI_API_KEY. "
-                f"Visar ett utdrag ur artiklarna i stället.",
-                detail=detail,
-                status=status,
-            )
-        if status == 429:
-            quota = getattr(exc, "code", None) == "insufficient_quota"
-            reason = "kvoten är slut" if quota else "för många förfrågningar just nu"
-            return LLMError(
-                "rate_limit",
-                f"Språkmodellen tar inte emot fler frågor ({reason}, HTTP 429); {_FALLBACK}",
-                detail=detail,
-                status=status,
-            )
-        if status == 408:
-            return LLMError(
-                "timeout",
-                f"Språkmodellen svarade inte i tid (HTTP 408); {_FALLBACK}",
-                detail=detail,
-                status=status,
-            )
-        if status >= 500:
-            return LLMError(
-                "server",
-                f"Språkmodellens tjänst har ett fel (HTTP {status}); {_FALLBACK}",
-                detail=detail,
-                status=status,
-            )
-        hint = " (finns modellen? kontrollera ASSISTANT_LLM_MODEL)" if status == 404 else ""
-        return LLMError(
-            "bad_response",
-            f"Språkmodellen avvisade frågan (HTTP {status}){hint}; {_FALLBACK}",
-            detail=detail,
-            status=status,
-        )
-    return LLMError(
-        "bad_response",
-        f"Språkmodellen gav ett svar som inte gick att tolka; {_FALLBACK}",
-        detail=detail,
-    )
-
-
-def _handled() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean "the endpoint failed", not "our code is wrong".
-
-    ``ValueError`` covers invalid JSON and pydantic validation of a malformed reply;
-    ``KeyError``/``TypeError`` a reply whose shape is not a chat completion.
-    """
-    import httpx
-    import openai
-
-    return (openai.OpenAIError, httpx.HTTPError, json.JSONDecodeError, ValueError, KeyError,
-            TypeError)
-
-
-def _empty(model: object) -> LLMError:
-    return LLMError("bad_response", f"Språkmodellen gav ett tomt svar; {_FALLBACK}",
-                    detail=f"empty completion from {getattr(model, 'model_name', model)!r}")
+def _empty(model: object) -> LLMBadResponseError:
+    return LLMBadResponseError(CHAT.message("språkmodellen gav ett tomt svar"),
+                               detail=f"empty completion from "
+                                      f"{getattr(model, 'model_name', model)!r}")
 
 
 # --- public calls ------------------------------------------------------------------------
@@ -390,10 +280,8 @@ def generate(
         return refusal_text(language or detect_language(question))
     inputs = _answer_inputs(question, sources, history, language, context_tokens)
     chain = answer_chain(model)
-    try:
+    with _failures(model):
         text = chain.invoke(inputs)
-    except _handled() as exc:
-        raise to_llm_error(exc, model) from exc
     if not text.strip():
         raise _empty(model)
     return text.strip()
@@ -419,13 +307,11 @@ def stream_generate(
     inputs = _answer_inputs(question, sources, history, language, context_tokens)
     chain = answer_chain(model)
     produced = False
-    try:
+    with _failures(model):
         for piece in chain.stream(inputs):
             if piece:
                 produced = produced or bool(piece.strip())
                 yield piece
-    except _handled() as exc:
-        raise to_llm_error(exc, model) from exc
     if not produced:
         raise _empty(model)
 
@@ -455,10 +341,8 @@ def condense(model: BaseChatModel, question: str, history: History) -> str:
     if not text:
         return question
     chain = condense_chain(model)
-    try:
+    with _failures(model):
         raw = chain.invoke({"history": text, "question": question.strip()})
-    except _handled() as exc:
-        raise to_llm_error(exc, model) from exc
     standalone = _clean_condensed(raw)
     if not standalone:
         raise _empty(model)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,10 +32,11 @@ from assistant.evaluation.running import RetryPolicy, run_ordered
 if TYPE_CHECKING:
     from assistant.config import Settings
 
-__all__ = ["Article", "draft_corpus", "extractive_drafts", "llm_drafts", "load_articles",
-           "near_miss_drafts"]
+__all__ = ["Article", "draft_corpus", "extractive_drafts", "llm_complete", "llm_drafts",
+           "load_articles", "near_miss_drafts"]
 
 DRAFT_PROMPT = "draft-questions.sv"
+DRAFT_TEMPERATURE = 0.2  # some variety between the questions of one article
 _NAME = r"[A-ZÅÄÖ][a-zåäöéü]+(?:-[A-ZÅÄÖ][a-zåäöéü]+)?"
 PERSON_ROLE = re.compile(
     rf"(?P<name>{_NAME}(?: {_NAME})+),? som (?:är|var|blir) (?P<role>[a-zåäö][^,.;:!?]{{3,80}})")
@@ -180,7 +181,7 @@ def _verified(sentence: str, article: Article) -> bool:
 def llm_drafts(article: Article, complete: Callable[[list[dict[str, str]]], str],
                limit: int = 5) -> list[dict[str, Any]]:
     """Ask the model for question/answer pairs; keep only well-formed ones, check quotes."""
-    from assistant.errors import JudgeError
+    from assistant.errors import DraftError
     from assistant.evaluation.judge import parse_json_reply
     from assistant.prompts import load_prompt
 
@@ -189,8 +190,8 @@ def llm_drafts(article: Article, complete: Callable[[list[dict[str, str]]], str]
         text=article.text[:12000])
     messages = [{"role": role, "content": content} for role, content in rendered]
     try:
-        reply = parse_json_reply(complete(messages))
-    except JudgeError as exc:
+        reply = parse_json_reply(complete(messages), DraftError)
+    except DraftError as exc:
         return [{"error": f"{article.doc_id}: {exc}"}]
     drafts: list[dict[str, Any]] = []
     for item in reply.get("questions") or []:
@@ -207,27 +208,31 @@ def llm_drafts(article: Article, complete: Callable[[list[dict[str, str]]], str]
     return drafts
 
 
-def _llm_complete(settings: Settings) -> Callable[[list[dict[str, str]]], str]:
-    import openai
+def llm_complete(settings: Settings, retry: RetryPolicy | None = None,
+                 ) -> Callable[[list[dict[str, str]]], str]:
+    """The drafting model (``ASSISTANT_LLM_*``); a failed call raises :class:`DraftError`,
+    whose cause is the :class:`~assistant.errors.LLMError` subclass that says why."""
+    from assistant.errors import DraftError, LLMError
+    from assistant.openai_client import DRAFT, chat_endpoint, mapped_errors
 
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
-    client = openai.OpenAI(base_url=settings.llm_base_url, api_key=key,
-                           timeout=settings.llm_timeout, max_retries=0)
-    retry = RetryPolicy()
+    # No client retries: RetryPolicy retries transient failures with backoff.
+    endpoint = replace(chat_endpoint(settings, DRAFT), temperature=DRAFT_TEMPERATURE,
+                       max_retries=0)
+    client = endpoint.client()
+    retry = retry or RetryPolicy()
 
     def complete(messages: list[dict[str, str]]) -> str:
         def call() -> str:
             response = client.chat.completions.create(
-                model=settings.llm_model, messages=messages,  # type: ignore[arg-type]
-                temperature=0.2)
+                model=endpoint.model, messages=messages,  # type: ignore[arg-type]
+                temperature=endpoint.temperature)
             return response.choices[0].message.content or ""
 
         try:
-            return retry.run(call)
-        except openai.APIError as exc:
-            from assistant.errors import JudgeError
-
-            raise JudgeError(f"språkmodellen svarade inte ({type(exc).__name__})") from None
+            with mapped_errors(DRAFT, endpoint.timeout):
+                return retry.run(call)
+        except LLMError as exc:
+            raise DraftError(exc.message_sv) from exc
 
     return complete
 
@@ -240,7 +245,7 @@ def draft_corpus(articles: list[Article], settings: Settings, *, per_doc: int = 
     then the near-miss unanswerable ones. Lines with ``error`` report a failed article."""
     llm = settings.mode == "llm" if use_llm is None else use_llm
     if llm:
-        ask = complete or _llm_complete(settings)
+        ask = complete or llm_complete(settings)
         batches, _ = run_ordered(lambda a: llm_drafts(a, ask, per_doc), articles, concurrency)
     else:
         batches = [extractive_drafts(a, per_doc) for a in articles]

@@ -38,9 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from assistant.errors import JudgeError
+from assistant.errors import DraftError, JudgeError, LLMError
 from assistant.evaluation.metrics import JudgePrompt, Metric, judge_metrics
 from assistant.evaluation.running import RetryPolicy, run_ordered
+from assistant.openai_client import JUDGE, Endpoint, judge_endpoint, mapped_errors
 
 if TYPE_CHECKING:
     import openai
@@ -89,19 +90,17 @@ class JudgeConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings, repeats: int = 1) -> JudgeConfig:
-        """``ASSISTANT_JUDGE_*``, each falling back to the LLM setting of the same name."""
-        key = settings.judge_api_key or settings.openai_api_key
-        base_url = settings.judge_base_url or settings.llm_base_url
-        if key is None and not base_url:
-            raise ValueError(
-                "--judge behöver en OpenAI-kompatibel domare: sätt ASSISTANT_JUDGE_BASE_URL "
-                "(eller ASSISTANT_LLM_BASE_URL) och/eller OPENAI_API_KEY / "
-                "ASSISTANT_JUDGE_API_KEY"
-            )
-        return cls(model=settings.judge_model or settings.llm_model, base_url=base_url,
-                   api_key=key.get_secret_value() if key else "unused",
-                   temperature=settings.judge_temperature, timeout=settings.judge_timeout,
+        """``ASSISTANT_JUDGE_*``, each falling back to the LLM setting of the same name
+        (:func:`assistant.openai_client.judge_endpoint`)."""
+        endpoint = judge_endpoint(settings)
+        return cls(model=endpoint.model, base_url=endpoint.base_url, api_key=endpoint.api_key,
+                   temperature=endpoint.temperature, timeout=endpoint.timeout,
                    cache_dir=settings.judge_cache_dir, repeats=repeats)
+
+    def endpoint(self) -> Endpoint:
+        """Where the judge is asked; no client retries (``RetryPolicy`` retries and counts)."""
+        return Endpoint(JUDGE, self.model, self.base_url, self.api_key, self.timeout,
+                        max_retries=0, temperature=self.temperature)
 
     def describe(self) -> dict[str, Any]:
         """What the report records about the judge (never the key)."""
@@ -117,17 +116,22 @@ def _prompt_hash(name: str) -> str:
     return hashlib.sha256(f"{prompt.system}\0{prompt.user}".encode()).hexdigest()[:16]
 
 
-def parse_json_reply(text: str) -> dict[str, Any]:
-    """The first JSON object in the reply; models like to wrap it in prose or a code fence."""
+def parse_json_reply(text: str,
+                     error: type[JudgeError | DraftError] = JudgeError) -> dict[str, Any]:
+    """The first JSON object in the reply; models like to wrap it in prose or a code fence.
+
+    A reply without one raises ``error``: the judge's :class:`JudgeError`, or the drafter's
+    :class:`DraftError`.
+    """
     match = _JSON_OBJECT.search(text)
     if not match:
-        raise JudgeError(f"domaren svarade inte med JSON: {text[:120]!r}")
+        raise error(f"modellen svarade inte med JSON: {text[:120]!r}")
     try:
         value = json.loads(match.group(0))
     except json.JSONDecodeError as exc:
-        raise JudgeError(f"domarens JSON gick inte att läsa ({exc.msg}): {text[:120]!r}") from None
+        raise error(f"svarets JSON gick inte att läsa ({exc.msg}): {text[:120]!r}") from None
     if not isinstance(value, dict):
-        raise JudgeError("domarens JSON är inget objekt")
+        raise error("svarets JSON är inget objekt")
     return value
 
 
@@ -174,12 +178,8 @@ class Judge:
 
     def __init__(self, config: JudgeConfig, client: openai.OpenAI | None = None,
                  retry: RetryPolicy | None = None) -> None:
-        import openai
-
         self.config = config
-        # The client's own retries are off: RetryPolicy retries with backoff and counts them.
-        self.client = client or openai.OpenAI(base_url=config.base_url, api_key=config.api_key,
-                                              timeout=config.timeout, max_retries=0)
+        self.client = client or config.endpoint().client()
         self.retry = retry or RetryPolicy()
         self.requests = 0  # model calls made (cache misses), for the summary line
         self._lock = threading.Lock()
@@ -203,8 +203,6 @@ class Judge:
         return Path(self.config.cache_dir) / digest[:2] / f"{digest}.json"
 
     def _complete(self, messages: list[dict[str, str]]) -> str:
-        import openai
-
         def call() -> str:
             response = self.client.chat.completions.create(
                 model=self.config.model, messages=messages,  # type: ignore[arg-type]
@@ -214,11 +212,10 @@ class Judge:
             return response.choices[0].message.content or ""
 
         try:
-            return self.retry.run(call)
-        except openai.APIStatusError as exc:
-            raise JudgeError(f"HTTP {exc.status_code} från domaren") from None
-        except openai.APIError as exc:
-            raise JudgeError(f"domaren kunde inte nås: {type(exc).__name__}") from None
+            with mapped_errors(JUDGE, self.config.timeout):
+                return self.retry.run(call)
+        except LLMError as exc:  # counted as a failed verdict; the cause says which kind
+            raise JudgeError(exc.message_sv) from exc
 
     def ask(self, metric: str, values: Mapping[str, str], repeat: int) -> Verdict:
         """One verdict, from the cache when this exact call was answered before.

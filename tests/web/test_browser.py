@@ -3,7 +3,8 @@
 Screenshots go to ``artifacts/screenshots/`` (uploaded by CI); with
 ``UPDATE_DOCS_SCREENSHOTS=1`` the UI and widget shots are also written to
 ``docs/screenshots/`` for the README. Every test records each request the page
-makes and checks that none leaves the app's own origin (or the host page's).
+makes and checks that none leaves the app's own origin (or the host page's); the browser
+itself (``tests/support/browser.py``) must contact nothing but 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 from pydantic import SecretStr
 
 from assistant.answer import Assistant
@@ -39,9 +40,6 @@ from tests.web.conftest import (
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
 DOCS = ROOT / "docs" / "screenshots"
 WIDGET = "#skolassistent-widget"
 
@@ -114,22 +112,6 @@ def shot(page: Page, name: str, docs_name: str | None = None) -> None:
     if docs_name and os.environ.get("UPDATE_DOCS_SCREENSHOTS") == "1":
         DOCS.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, DOCS / docs_name)
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: run `make chromium` (or "
-                    "`apt-get install chromium`); the browser tests never download a browser")
-    with sync_playwright() as pw:
-        yield pw
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-    yield browser
-    browser.close()
 
 
 @pytest.fixture
