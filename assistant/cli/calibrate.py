@@ -45,7 +45,7 @@ from assistant.retrieval.fusion import FusionParams
 
 if TYPE_CHECKING:
     from assistant.config import Settings
-    from assistant.retrieval.hybrid import Candidates, Retriever
+    from assistant.retrieval.hybrid import Candidates, Searcher
 
 __all__ = [
     "DEFAULT_SUITES",
@@ -143,7 +143,7 @@ class Item:
 
 def collect(settings: Settings, suites: Sequence[Suite] = DEFAULT_SUITES,
             progress: Callable[[str], None] = lambda _m: None,
-            ) -> tuple[list[Item], dict[str, Retriever]]:
+            ) -> tuple[list[Item], dict[str, Searcher]]:
     """Every suite's retrieval pools and raw-dense results, plus the retriever that ranks
     each suite's pools (one per corpus)."""
     from assistant.answer import Assistant
@@ -160,7 +160,7 @@ def collect(settings: Settings, suites: Sequence[Suite] = DEFAULT_SUITES,
     assistants: dict[Path, Assistant] = {}
     references: dict[Path, DenseReference] = {}
     items: list[Item] = []
-    rankers: dict[str, Retriever] = {}
+    rankers: dict[str, Searcher] = {}
     for suite in suites:
         corpus = suite.corpus or Path(settings.corpus_dir)
         if corpus not in assistants:
@@ -224,7 +224,7 @@ def replay_answers(settings: Settings, items: Sequence[Item], fusion: FusionPara
 # --- retrieval -------------------------------------------------------------------------------
 
 
-def _doc_ids(retriever: Retriever, found: Candidates, params: FusionParams) -> list[str]:
+def _doc_ids(retriever: Searcher, found: Candidates, params: FusionParams) -> list[str]:
     retrieval = retriever.rank(found, K, params)
     return list(dict.fromkeys(s.chunk.doc_id for s in retrieval.chunks))
 
@@ -233,7 +233,7 @@ def _retrieval_triplet(expected: Sequence[str], ids: Sequence[str]) -> tuple[flo
     return (hit_at(expected, ids, 1), recall_at(expected, ids, K), reciprocal_rank(expected, ids))
 
 
-def score_retrieval(items: Sequence[Item], rankers: dict[str, Retriever]) -> None:
+def score_retrieval(items: Sequence[Item], rankers: dict[str, Searcher]) -> None:
     """Each answerable item's (hit@1, recall@5, MRR) under every grid point of its language."""
     for item in items:
         if not item.answerable:
@@ -440,7 +440,7 @@ class Calibration:
                 "retrieval": fusion, "refusal": refusal}
 
 
-def calibrate(items: Sequence[Item], rankers: dict[str, Retriever], start: RefusalPolicy,
+def calibrate(items: Sequence[Item], rankers: dict[str, Searcher], start: RefusalPolicy,
               replay: Callable[[FusionParams], None]) -> Calibration:
     """Cross-validated choice of fusion and policy; see the module docstring."""
     score_retrieval(items, rankers)
