@@ -1,9 +1,9 @@
 """Retrievers: the ways to find a question's passages, each an object registered by name.
 
-A retriever used to be a mode string that several modules branched on. Now it is an
-object behind one interface (:class:`Retriever`, in the spirit of LangChain's
-``BaseRetriever``): it says which candidate pools it gathers from the index (passage
-cosines, BM25 scores, best-sentence cosines) and how it orders them. What every
+A retriever is an object behind one interface (:class:`Retriever`, in the spirit of
+LangChain's ``BaseRetriever``), not a mode string for several modules to branch on: it
+says which candidate pools it gathers from the index (passage cosines, BM25 scores,
+best-sentence cosines) and how it orders them. What every
 retriever shares stays with the index (:class:`~assistant.retrieval.hybrid.Searcher`):
 the index generation, filters, the named municipality's boost and the near-duplicate
 collapse. "Mode" means the answer mode (extractive or llm) only.
@@ -124,7 +124,8 @@ class Retriever(Protocol):
         ...
 
     def order(self, found: Found, params: FusionParams) -> list[tuple[str, float]]:
-        """(passage id, score) pairs, best first, before the municipality boost."""
+        """(passage id, score) pairs from the gathered pools, best first, before the
+        named municipality's boost."""
         ...
 
 
