@@ -36,7 +36,6 @@ __all__ = [
     "Query",
     "Retriever",
     "Sources",
-    "UnknownRetrieverError",
     "get_retriever",
     "register",
     "retriever_names",
@@ -185,10 +184,6 @@ class HybridRetriever:
                     found.sentences)
 
 
-class UnknownRetrieverError(ConfigError):
-    """A retriever name nobody registered; the message lists the names that exist."""
-
-
 _REGISTRY: dict[str, Retriever] = {}
 
 
@@ -213,11 +208,12 @@ def retriever_names() -> tuple[str, ...]:
 
 
 def get_retriever(name: str) -> Retriever:
-    """The one lookup: the retriever registered as ``name``, or an error naming the fix."""
+    """The one lookup: the retriever registered as ``name``, or a
+    :class:`~assistant.errors.ConfigError` that lists the names there are."""
     try:
         return _REGISTRY[name]
     except KeyError:
-        raise UnknownRetrieverError(
+        raise ConfigError(
             f"Okänd hämtningsmetod {name!r}: välj bland {', '.join(retriever_names())} "
             "(--retriever eller ASSISTANT_RETRIEVER)") from None
 
