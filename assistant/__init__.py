@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from assistant.ingest.pipeline import IngestSummary, ingest
     from assistant.retrieval.embeddings import get_embeddings
     from assistant.retrieval.filters import Filters
-    from assistant.retrieval.hybrid import Retriever
+    from assistant.retrieval.hybrid import Searcher
+    from assistant.retrieval.retrievers import Retriever, get_retriever
     from assistant.types import Answer, Chunk, Source
     from assistant.web import create_app, serve
 
@@ -28,12 +29,14 @@ _EXPORTS = {
     "Chunk": "assistant.types",
     "Filters": "assistant.retrieval.filters",
     "IngestSummary": "assistant.ingest.pipeline",
-    "Retriever": "assistant.retrieval.hybrid",
+    "Retriever": "assistant.retrieval.retrievers",
+    "Searcher": "assistant.retrieval.hybrid",
     "Settings": "assistant.config",
     "Source": "assistant.types",
     "build_chain": "assistant.answer",
     "create_app": "assistant.web",
     "get_embeddings": "assistant.retrieval.embeddings",
+    "get_retriever": "assistant.retrieval.retrievers",
     "get_settings": "assistant.config",
     "ingest": "assistant.ingest.pipeline",
     "serve": "assistant.web",
@@ -41,8 +44,8 @@ _EXPORTS = {
 
 __all__ = [
     "Answer", "Assistant", "AssistantError", "Chunk", "Filters", "IngestSummary", "Retriever",
-    "Settings", "Source", "build_chain", "create_app", "get_embeddings", "get_settings", "ingest",
-    "serve",
+    "Searcher", "Settings", "Source", "build_chain", "create_app", "get_embeddings",
+    "get_retriever", "get_settings", "ingest", "serve",
 ]
 
 

@@ -9,14 +9,10 @@ from __future__ import annotations
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-
-RetrieverName = Literal["hybrid", "dense", "bm25"]
-# The one list of retriever names (CLI choices, eval configurations, the retriever's modes).
-RETRIEVERS: tuple[RetrieverName, ...] = get_args(RetrieverName)
 
 
 def _split_csv(value: Any) -> Any:
@@ -80,7 +76,9 @@ class Settings(BaseSettings):
     judge_cache_dir: Path = Path("index/judge-cache")
 
     # Retrieval
-    retriever: RetrieverName = "hybrid"
+    # A name in the retriever registry (assistant/retrieval/retrievers.py), checked when an
+    # Assistant is built: this ground floor may not import retrieval to list them.
+    retriever: str = "hybrid"
     # Seconds between a server's checks for a new index generation (another process's
     # ingest); 0 = never check.
     reload_seconds: float = Field(2.0, ge=0)

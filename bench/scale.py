@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.retrieval.retrievers import retriever_names
 from bench.synth import questions, write_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
-MODES = ("hybrid", "dense", "bm25")
 
 
 def _percentile(values: list[float], pct: float) -> float:
@@ -92,7 +92,7 @@ def _vm_hwm_mib(pid: int) -> float:
 
 @dataclass
 class ServerRun:
-    mode: str
+    retriever: str
     start_s: float
     retrieve_ms: list[float] = field(default_factory=list)
     answer_ms: list[float] = field(default_factory=list)
@@ -100,20 +100,20 @@ class ServerRun:
     errors: int = 0
 
 
-def bench_server(mode: str, env: dict[str, str], asked: list[str],
+def bench_server(retriever: str, env: dict[str, str], asked: list[str],
                  timeout: float = 600.0) -> ServerRun:
     with tempfile.TemporaryFile() as log:
-        return _bench_server(mode, env, asked, timeout, log)
+        return _bench_server(retriever, env, asked, timeout, log)
 
 
-def _bench_server(mode: str, env: dict[str, str], asked: list[str], timeout: float,
+def _bench_server(retriever: str, env: dict[str, str], asked: list[str], timeout: float,
                   log: Any) -> ServerRun:
     import httpx
 
     port = _free_port()
     started = time.perf_counter()
     proc = subprocess.Popen(_cli("serve", "--port", str(port)),
-                            env={**env, "ASSISTANT_RETRIEVER": mode}, cwd=ROOT,
+                            env={**env, "ASSISTANT_RETRIEVER": retriever}, cwd=ROOT,
                             stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/api/chat"
     try:
@@ -132,7 +132,7 @@ def _bench_server(mode: str, env: dict[str, str], asked: list[str], timeout: flo
                 if reply.status_code == 200:
                     break
                 time.sleep(0.1)
-            run = ServerRun(mode, time.perf_counter() - started)
+            run = ServerRun(retriever, time.perf_counter() - started)
             _wait_for_ui(client, url.replace("/api/chat", "/readyz"), started + timeout)
             for question in asked[1:]:
                 t0 = time.perf_counter()
@@ -216,27 +216,29 @@ def bench_size(size: int, workdir: Path, n_questions: int, repeats: int,
     result["reingest_s"] = statistics.median(reingest)
     print(f"  [{size}] unchanged re-ingest {reingest}", flush=True)
 
-    asked = questions(n_questions * (len(MODES) + 1) + repeats + len(MODES), seed, size)
+    retrievers = retriever_names()  # every registered retriever gets a server of its own
+    asked = questions(n_questions * (len(retrievers) + 1) + repeats + len(retrievers), seed,
+                      size)
     cold = [_run(_cli("ask", asked[i], "--json"), env)[0] for i in range(repeats)]
     result["cold_ask_s"] = statistics.median(cold)
     print(f"  [{size}] cold ask {cold}", flush=True)
     rest = asked[repeats:]
 
     runs = []
-    for i, mode in enumerate(MODES):
+    for i, retriever in enumerate(retrievers):
         mine = rest[i * (n_questions + 1):(i + 1) * (n_questions + 1)]
-        run = bench_server(mode, env, mine)
+        run = bench_server(retriever, env, mine)
         runs.append(run)
-        print(f"  [{size}] {mode}: start→first answer {run.start_s:.1f} s, answer p50 "
+        print(f"  [{size}] {retriever}: start→first answer {run.start_s:.1f} s, answer p50 "
               f"{_percentile(run.answer_ms, 50):.0f} ms, RSS {run.rss_mib:.0f} MiB", flush=True)
-    result["servers"] = {r.mode: {
+    result["servers"] = {r.retriever: {
         "start_s": r.start_s, "errors": r.errors, "rss_mib": r.rss_mib,
         "retrieve_p50_ms": _percentile(r.retrieve_ms, 50),
         "retrieve_p95_ms": _percentile(r.retrieve_ms, 95),
         "answer_p50_ms": _percentile(r.answer_ms, 50),
         "answer_p95_ms": _percentile(r.answer_ms, 95),
         "questions": len(r.answer_ms)} for r in runs}
-    anchor_questions = rest[len(MODES) * (n_questions + 1):]
+    anchor_questions = rest[len(retrievers) * (n_questions + 1):]
     result["chroma"] = chroma_anchor(index, anchor_questions)
     # Passages plus sentence vectors: what the ingest embedded (its own count).
     texts = int(summary.get("texts") or 0)
@@ -273,16 +275,16 @@ def render(results: list[dict[str, Any]]) -> str:
     add("index on disk", lambda r: f"{r['index_mib']:.0f} MiB")
     add("unchanged re-ingest", lambda r: f"{r['reingest_s']:.1f} s")
     add("cold `assistant ask`", lambda r: f"{r['cold_ask_s']:.1f} s")
-    for mode in MODES:
-        add(f"{mode}: start → first answer",
-            lambda r, m=mode: f"{r['servers'][m]['start_s']:.1f} s")
-        add(f"{mode}: retrieval p50 / p95",
-            lambda r, m=mode: f"{r['servers'][m]['retrieve_p50_ms']:.0f} / "
+    for name in results[0]["servers"] if results else ():  # the retrievers the run served
+        add(f"{name}: start → first answer",
+            lambda r, m=name: f"{r['servers'][m]['start_s']:.1f} s")
+        add(f"{name}: retrieval p50 / p95",
+            lambda r, m=name: f"{r['servers'][m]['retrieve_p50_ms']:.0f} / "
                               f"{r['servers'][m]['retrieve_p95_ms']:.0f} ms")
-        add(f"{mode}: answer p50 / p95",
-            lambda r, m=mode: f"{r['servers'][m]['answer_p50_ms']:.0f} / "
+        add(f"{name}: answer p50 / p95",
+            lambda r, m=name: f"{r['servers'][m]['answer_p50_ms']:.0f} / "
                               f"{r['servers'][m]['answer_p95_ms']:.0f} ms")
-        add(f"{mode}: server peak RSS", lambda r, m=mode: f"{r['servers'][m]['rss_mib']:.0f} MiB")
+        add(f"{name}: server peak RSS", lambda r, m=name: f"{r['servers'][m]['rss_mib']:.0f} MiB")
     add("chromadb `collection.query` p50 / p95",
         lambda r: f"{r['chroma']['query_p50_ms']:.1f} / {r['chroma']['query_p95_ms']:.1f} ms")
     add("hybrid answer p50 ÷ chromadb p50",

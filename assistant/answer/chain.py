@@ -35,12 +35,12 @@ from assistant.citations import (
     is_refusal,
     source_as_data,
 )
-from assistant.config import RetrieverName
 from assistant.history import History
 from assistant.language import Language, detect_language
 from assistant.params import tuning
 from assistant.retrieval.filters import Filters
-from assistant.retrieval.hybrid import Retrieval, Retriever
+from assistant.retrieval.hybrid import Retrieval, Searcher
+from assistant.retrieval.retrievers import get_retriever
 from assistant.text import clean_question
 from assistant.types import Answer, Chunk, Source
 
@@ -76,7 +76,7 @@ class Request:
     history: tuple[Mapping[str, object], ...] = ()
     k: int
     filters: Filters = field(default_factory=Filters)
-    retriever: RetrieverName
+    retriever: str  # a registered retriever's name
     started: float = field(default_factory=time.perf_counter)  # for the total timing
 
 
@@ -109,9 +109,10 @@ def _advance(state: Request, stage: type[_Stage], **new: Any) -> _Stage:
 class Assistant:
     """Retriever + answerer for one index; thread-safe, built once per process."""
 
-    def __init__(self, settings: Settings, retriever: Retriever,
+    def __init__(self, settings: Settings, retriever: Searcher,
                  chat_model: ChatOpenAI | None = None,
                  policy: RefusalPolicy | None = None) -> None:
+        get_retriever(settings.retriever)  # ASSISTANT_RETRIEVER: fail at start, naming the fix
         self.settings = settings
         self.retriever = retriever
         self.chat_model = chat_model
@@ -147,7 +148,7 @@ class Assistant:
             from assistant.answer.llm import build_chat_model
 
             chat = build_chat_model(settings)
-        return cls(settings, Retriever.from_settings(settings, embeddings), chat)
+        return cls(settings, Searcher.from_settings(settings, embeddings), chat)
 
     @property
     def store(self) -> ChromaStore:
@@ -173,7 +174,7 @@ class Assistant:
 
     def stream(self, question: str, history: History = (), k: int | None = None,
                filters: Filters | dict[str, str] | None = None,
-               retriever: RetrieverName | None = None) -> Iterator[Event]:
+               retriever: str | None = None) -> Iterator[Event]:
         if not isinstance(filters, Filters):
             filters = Filters.parse(filters)
         question = clean_question(question)
@@ -194,7 +195,7 @@ class Assistant:
 
     def ask(self, question: str, history: History = (), k: int | None = None,
             filters: Filters | dict[str, str] | None = None,
-            retriever: RetrieverName | None = None) -> Answer:
+            retriever: str | None = None) -> Answer:
         for kind, payload in self.stream(question, history, k, filters, retriever):
             if kind == "done":
                 return payload

@@ -24,8 +24,8 @@ from assistant.cli.common import (
     err,
     load_settings,
 )
-from assistant.config import RETRIEVERS
 from assistant.errors import IndexUnavailableError, UserError
+from assistant.retrieval.retrievers import retriever_names
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from assistant.history import History
     from assistant.params import FusionParams
     from assistant.retrieval.filters import Filters
-    from assistant.retrieval.hybrid import Retriever
+    from assistant.retrieval.hybrid import Searcher
     from assistant.types import Answer
 
 __all__ = ["add_eval_parser", "run_eval_command", "verdict"]
@@ -78,7 +78,7 @@ def add_eval_parser(subparsers: Any) -> None:
     p.add_argument("--baseline", type=Path, metavar="BASELINE.json",
                    help="skriv rapporten i kompakt form, utan passagernas text (för "
                         "incheckade baslinjer som eval/baseline.json)")
-    p.add_argument("--retriever", choices=list(RETRIEVERS),
+    p.add_argument("--retriever", choices=list(retriever_names()),
                    help="hämtningsmetod (standard: ASSISTANT_RETRIEVER)")
     p.add_argument("--k", type=int, metavar="N", help="antal passager (standard: ASSISTANT_K)")
     p.add_argument("--mode", choices=["extractive", "llm"],
@@ -535,7 +535,7 @@ class _CalibrationChain:
             self.assistant.retriever.fusion = fusion
 
     @property
-    def retriever(self) -> Retriever:
+    def retriever(self) -> Searcher:
         return self.assistant.retriever
 
     def standalone(self, question: str, history: History) -> str:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from assistant.config import Settings
 
 __all__ = [
+    "BASELINE",
     "BASELINE_CHUNK_OVERLAP",
     "BASELINE_CHUNK_SIZE",
     "BASELINE_K",
@@ -40,6 +41,7 @@ __all__ = [
     "load_corpus",
 ]
 
+BASELINE = "baseline"  # its name in --compare and in reports
 BASELINE_CHUNK_SIZE = 1000
 BASELINE_CHUNK_OVERLAP = 200
 BASELINE_K = 4
@@ -98,7 +100,7 @@ def load_corpus(
 class TutorialBaseline:
     """Answers like the tutorial pipeline, with the same ``ask`` shape as the assistant."""
 
-    mode = "baseline"
+    mode = BASELINE
     generates_answers = False
 
     def __init__(

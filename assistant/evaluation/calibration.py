@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from assistant.config import Settings
     from assistant.history import History
     from assistant.retrieval.filters import Filters
-    from assistant.retrieval.hybrid import Candidates, Retriever
+    from assistant.retrieval.hybrid import Candidates, Searcher
     from assistant.types import Answer
 
 __all__ = [
@@ -113,7 +113,7 @@ class Chain(Protocol):
     """The answering chain of one corpus as calibration runs it (built by the command)."""
 
     @property
-    def retriever(self) -> Retriever: ...
+    def retriever(self) -> Searcher: ...
 
     def standalone(self, question: str, history: History) -> str:
         """The text retrieval runs with (a follow-up condensed offline)."""
@@ -180,7 +180,7 @@ class Item:
 def collect(settings: Settings, open_chain: OpenChain,
             suites: Sequence[Suite] = DEFAULT_SUITES,
             progress: Callable[[str], None] = lambda _m: None,
-            ) -> tuple[list[Item], dict[str, Retriever]]:
+            ) -> tuple[list[Item], dict[str, Searcher]]:
     """Every suite's retrieval pools and raw-dense results, plus the retriever that ranks
     each suite's pools (one per corpus)."""
     from assistant.evaluation.corpora import corpus_settings
@@ -195,7 +195,7 @@ def collect(settings: Settings, open_chain: OpenChain,
     chains: dict[Path, Chain] = {}
     references: dict[Path, DenseReference] = {}
     items: list[Item] = []
-    rankers: dict[str, Retriever] = {}
+    rankers: dict[str, Searcher] = {}
     for suite in suites:
         corpus = suite.corpus or Path(settings.corpus_dir)
         if corpus not in chains:
@@ -255,7 +255,7 @@ def replay_answers(settings: Settings, open_chain: OpenChain, items: Sequence[It
 # --- retrieval -------------------------------------------------------------------------------
 
 
-def _doc_ids(retriever: Retriever, found: Candidates, params: FusionParams) -> list[str]:
+def _doc_ids(retriever: Searcher, found: Candidates, params: FusionParams) -> list[str]:
     retrieval = retriever.rank(found, K, params)
     return list(dict.fromkeys(s.chunk.doc_id for s in retrieval.chunks))
 
@@ -264,7 +264,7 @@ def _retrieval_triplet(expected: Sequence[str], ids: Sequence[str]) -> tuple[flo
     return (hit_at(expected, ids, 1), recall_at(expected, ids, K), reciprocal_rank(expected, ids))
 
 
-def score_retrieval(items: Sequence[Item], rankers: dict[str, Retriever]) -> None:
+def score_retrieval(items: Sequence[Item], rankers: dict[str, Searcher]) -> None:
     """Each answerable item's (hit@1, recall@5, MRR) under every grid point of its language."""
     for item in items:
         if not item.answerable:
@@ -481,7 +481,7 @@ def run(settings: Settings, open_chain: OpenChain, start: Policy,
                      lambda fusion: replay_answers(settings, open_chain, items, fusion, suites))
 
 
-def calibrate(items: Sequence[Item], rankers: dict[str, Retriever], start: Policy,
+def calibrate(items: Sequence[Item], rankers: dict[str, Searcher], start: Policy,
               replay: Callable[[FusionParams], None]) -> Calibration:
     """Cross-validated choice of fusion and policy; see the module docstring."""
     score_retrieval(items, rankers)

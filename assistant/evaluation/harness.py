@@ -18,8 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from assistant.config import RETRIEVERS
-from assistant.evaluation.baseline import BASELINE_K
+from assistant.evaluation.baseline import BASELINE, BASELINE_K
 from assistant.evaluation.dataset import EvalQuestion
 from assistant.evaluation.metrics import (
     LATENCY_KEYS,
@@ -32,14 +31,16 @@ from assistant.evaluation.metrics import (
     score_question,
     scored_metrics,
 )
+from assistant.evaluation.reference import RAW_DENSE
 from assistant.evaluation.running import TRANSIENT_NOTICE, RetryPolicy, run_ordered
 from assistant.history import History
+from assistant.retrieval.retrievers import retriever_names
 from assistant.types import Answer
 
 __all__ = [
     "BASELINE",
-    "CONFIG_NAMES",
     "RAW_DENSE",
+    "REFERENCES",
     "REPORT_VERSION",
     "Answerer",
     "EvalReport",
@@ -48,6 +49,7 @@ __all__ = [
     "RunSpec",
     "check_gate",
     "compare_document",
+    "config_names",
     "package_versions",
     "parse_specs",
     "parse_threshold",
@@ -55,9 +57,15 @@ __all__ = [
 ]
 
 REPORT_VERSION = 1
-BASELINE = "baseline"
-RAW_DENSE = "raw-dense"  # evaluation/reference.py: dense search over the raw documents
-CONFIG_NAMES = (*RETRIEVERS, BASELINE, RAW_DENSE)
+# Runs beside the registered retrievers that bring their own index of the raw corpus
+# (so they cannot serve): the tutorial baseline and dense search over the raw documents.
+REFERENCES = (BASELINE, RAW_DENSE)
+
+
+def config_names() -> tuple[str, ...]:
+    """What ``--compare`` accepts: every registered retriever, then the references."""
+    return (*retriever_names(), *REFERENCES)
+
 
 _VERSIONED_PACKAGES = (
     "assistant",
@@ -120,10 +128,10 @@ def parse_specs(text: str, default_k: int, baseline_k: int = BASELINE_K) -> list
         name = raw.strip().lower()
         if not name:
             continue
-        if name not in CONFIG_NAMES:
+        if name not in config_names():
             raise ValueError(
                 f"okänd konfiguration {raw.strip()!r} i --compare; välj bland "
-                f"{', '.join(CONFIG_NAMES)}"
+                f"{', '.join(config_names())}"
             )
         if any(spec.name == name for spec in specs):
             raise ValueError(f"konfigurationen {name!r} finns två gånger i --compare")

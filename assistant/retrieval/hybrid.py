@@ -1,8 +1,11 @@
-"""Dense + lexical retrieval, fused, filtered, municipality-aware, de-duplicated.
+"""The index a retriever searches: filtered, municipality-aware, de-duplicated.
 
+:class:`Searcher` holds what every retriever shares (the index generation, the BM25
+index, the passage cache, filters, the named municipality's boost, the near-duplicate
+collapse); which pools a question gathers and how they are ordered is the chosen
+retriever's business (:mod:`assistant.retrieval.retrievers`: dense, bm25, hybrid).
 Weights, boosts and pool sizes are parameters (:mod:`assistant.params`, read from
-``assistant/calibration.json``), chosen with the eval harness and the calibration
-command; docs/evaluation.md has the measurements behind them.
+``assistant/calibration.json``); docs/evaluation.md has the measurements behind them.
 """
 
 from __future__ import annotations
@@ -18,13 +21,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from assistant.config import RetrieverName
 from assistant.language import detect_language, jaccard, words
 from assistant.params import tuning
 from assistant.retrieval.filters import Filters
-from assistant.retrieval.fusion import FusionParams, fuse
+from assistant.retrieval.fusion import FusionParams
 from assistant.retrieval.lexical import LexicalIndex, lexical_path, saved_manifest
 from assistant.retrieval.live import Live
+from assistant.retrieval.retrievers import DEFAULT_RETRIEVER, Pools, Query, get_retriever
 from assistant.retrieval.sentences import SentenceStats
 from assistant.retrieval.store import ChromaStore, DocRecord
 from assistant.types import Chunk, ScoredChunk
@@ -104,8 +107,9 @@ class Candidates:
     filtered_by_municipality: bool = False
     query_vector: list[float] | None = None
     snapshot: IndexSnapshot | None = None  # the index generation the pools came from
-    # best sentence cosine per dense-pool passage id (hybrid mode; fusion may blend it in)
+    # best sentence cosine per dense-pool passage id (hybrid; fusion may blend it in)
     sentences: dict[str, float] = field(default_factory=dict)
+    retriever: str = DEFAULT_RETRIEVER  # the registered retriever that gathered and orders
 
 
 @dataclass
@@ -118,9 +122,9 @@ class Retrieval:
     snapshot: IndexSnapshot | None = None  # the index generation this came from
 
 
-class Retriever:
-    """Built once per process from what Chroma holds; cheap to query; follows ingests
-    made by anyone when ``reload_seconds`` > 0."""
+class Searcher:
+    """The index every retriever searches. Built once per process from what Chroma
+    holds; cheap to query; follows ingests made by anyone when ``reload_seconds`` > 0."""
 
     def __init__(self, store: ChromaStore, embeddings: Embeddings,
                  manifest: dict[str, DocRecord] | None = None,
@@ -141,7 +145,7 @@ class Retriever:
         return IndexSnapshot.build(self.store, generation, previous, self.lexical_dir)
 
     @classmethod
-    def from_settings(cls, settings: Settings, embeddings: Embeddings | None = None) -> Retriever:
+    def from_settings(cls, settings: Settings, embeddings: Embeddings | None = None) -> Searcher:
         from assistant.retrieval.embeddings import get_embeddings, model_id
 
         embeddings = embeddings or get_embeddings(settings)
@@ -194,38 +198,24 @@ class Retriever:
         return bool(self.named_municipalities(text))
 
     def retrieve(self, question: str, k: int = 5, filters: Filters | None = None,
-                 mode: RetrieverName = "hybrid") -> Retrieval:
-        return self.rank(self.gather(question, k, filters, mode), k)
+                 retriever: str = DEFAULT_RETRIEVER) -> Retrieval:
+        """The ``k`` best passages by the retriever registered as ``retriever``."""
+        return self.rank(self.gather(question, k, filters, retriever), k)
 
     def gather(self, question: str, k: int = 5, filters: Filters | None = None,
-               mode: RetrieverName = "hybrid", all_signals: bool = False) -> Candidates:
-        """Both candidate pools for a question, before fusion (what calibration replays).
-
-        The best-sentence cosines cost a read of the pool's sentence vectors, so they are
-        only gathered when the question's language blends them in, or for calibration
-        (``all_signals``), which replays every blend from one gathering.
-        """
+               retriever: str = DEFAULT_RETRIEVER, all_signals: bool = False) -> Candidates:
+        """The retriever's candidate pools for a question, before ordering (what
+        calibration replays; ``all_signals`` gathers every signal a blend may use)."""
+        method = get_retriever(retriever)  # an unknown name fails before any work
         snapshot = self.snapshot  # one index generation for the whole question
         filters = self._canonical(filters or Filters(), snapshot)
         pool = tuning().pool.size(k)
-        dense: list[tuple[Chunk, float]] = []
-        vector: list[float] | None = None
-        if mode in ("hybrid", "dense"):
-            vector = self.embeddings.embed_query(question)
-            dense = self.store.query(vector, pool, filters, snapshot.manifest)
-            dense = [(c, s) for c, s in dense if filters.matches(c)]
-        lexical: list[tuple[Chunk, float]] = []
-        sentences: dict[str, float] = {}
-        language = detect_language(question)
-        if mode in ("hybrid", "bm25"):
-            lexical = self._lexical_top(snapshot, question, pool, filters)
-        # "dense" stays the plain passage cosine it is compared as.
-        if mode == "hybrid" and vector is not None and \
-                (all_signals or self.fusion.sentence(language) > 0):
-            sentences = self._best_sentences(vector, [c.chunk_id for c, _ in dense])
+        query = Query(question, pool, filters, detect_language(question), all_signals)
+        pools: Pools = method.gather(_Generation(self, snapshot), query)
         named = self.named_municipalities(question, snapshot)
-        return Candidates(question, dense, lexical, named, language,
-                          bool(filters.municipality), vector, snapshot, sentences)
+        return Candidates(question, pools.dense, pools.lexical, named, query.language,
+                          bool(filters.municipality), pools.query_vector, snapshot,
+                          pools.sentences, method.name)
 
     def _best_sentences(self, vector: Sequence[float], chunk_ids: Sequence[str]
                         ) -> dict[str, float]:
@@ -240,11 +230,12 @@ class Retriever:
 
     def rank(self, found: Candidates, k: int = 5,
              fusion: FusionParams | None = None) -> Retrieval:
-        """Fuse, boost the named municipality, collapse near-duplicates, keep ``k``."""
+        """Order by the gathering retriever, boost the named municipality, collapse
+        near-duplicates, keep ``k``."""
         params = self.fusion if fusion is None else fusion
         named = [] if found.filtered_by_municipality else found.municipalities
-        fused = _fuse(found.dense, found.lexical, params, found.language, named,
-                      found.sentences)
+        ordered = get_retriever(found.retriever).order(found, params)
+        fused = _boost(found.dense, found.lexical, ordered, params, named)
         best_dense = found.dense[0][1] if found.dense else 0.0
         return Retrieval(found.question, _collapse(fused, k), found.municipalities, best_dense,
                          found.query_vector, found.snapshot)
@@ -275,23 +266,44 @@ class Retriever:
         return filters
 
 
-def _fuse(dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]],
-          params: FusionParams, language: str, named: list[str],
-          sentences: dict[str, float] | None = None) -> list[ScoredChunk]:
-    """Score fusion (:func:`~assistant.retrieval.fusion.fuse`), then the named
+@dataclass(frozen=True)
+class _Generation:
+    """One index generation as a retriever's :class:`~assistant.retrieval.retrievers.Sources`."""
+
+    searcher: Searcher
+    snapshot: IndexSnapshot
+
+    @property
+    def fusion(self) -> FusionParams:
+        return self.searcher.fusion
+
+    def dense(self, query: Query) -> tuple[list[float], list[tuple[Chunk, float]]]:
+        vector = self.searcher.embeddings.embed_query(query.question)
+        hits = self.searcher.store.query(vector, query.pool, query.filters,
+                                         self.snapshot.manifest)
+        return vector, [(c, s) for c, s in hits if query.filters.matches(c)]
+
+    def lexical(self, query: Query) -> list[tuple[Chunk, float]]:
+        return self.searcher._lexical_top(self.snapshot, query.question, query.pool,
+                                          query.filters)
+
+    def best_sentences(self, vector: Sequence[float], chunk_ids: Sequence[str]
+                       ) -> dict[str, float]:
+        return self.searcher._best_sentences(vector, chunk_ids)
+
+
+def _boost(dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]],
+           ordered: list[tuple[str, float]], params: FusionParams,
+           named: list[str]) -> list[ScoredChunk]:
+    """The retriever's order as scored passages (each with its pool scores); the named
     municipality's passages get a small boost in cosine units."""
     by_id: dict[str, ScoredChunk] = {}
     for chunk, sim in dense:
         by_id.setdefault(chunk.chunk_id, ScoredChunk(chunk, 0.0)).dense = sim
     for chunk, bm25 in lexical:
         by_id.setdefault(chunk.chunk_id, ScoredChunk(chunk, 0.0)).lexical = bm25
-    if dense:
-        fused = fuse([(c.chunk_id, s) for c, s in dense],
-                     [(c.chunk_id, s) for c, s in lexical], params, language, sentences)
-    else:  # bm25 mode: the BM25 ranking as it is
-        fused = [(c.chunk_id, s) for c, s in lexical]
     out: list[ScoredChunk] = []
-    for chunk_id, score in fused:
+    for chunk_id, score in ordered:
         item = by_id[chunk_id]
         item.score = score + (params.municipality_boost
                               if named and item.chunk.municipality in named else 0.0)

@@ -10,7 +10,7 @@ from assistant.answer.policy import Evidence, RefusalPolicy
 from assistant.cli.suites import build_verb_parser, is_verb
 from assistant.evaluation import calibration as cal
 from assistant.retrieval.fusion import FusionParams
-from assistant.retrieval.hybrid import Candidates, Retriever
+from assistant.retrieval.hybrid import Candidates, Searcher
 from assistant.types import Chunk
 
 
@@ -19,8 +19,8 @@ def _chunk(doc: str) -> Chunk:
                  start=0, end=10, content_hash=doc, title=doc)
 
 
-def _ranker() -> Retriever:
-    ranker = Retriever.__new__(Retriever)  # rank() needs only the fusion parameters
+def _ranker() -> Searcher:
+    ranker = Searcher.__new__(Searcher)  # rank() needs only the fusion parameters
     ranker.fusion = FusionParams()
     return ranker
 

