@@ -53,6 +53,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, fields, replace
+from functools import partial
 from typing import Any
 
 from assistant.language import Language
@@ -458,6 +459,10 @@ class RefusalPolicy:
 
     def __hash__(self) -> int:
         return hash(tuple(self.thresholds().items()))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Copies and pickles are rebuilt through ``__init__`` (slots cannot be set)."""
+        return partial(RefusalPolicy, source=self.source, **self.thresholds()), ()
 
     def __repr__(self) -> str:
         values = ", ".join(f"{k}={v!r}" for k, v in self.thresholds().items())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from assistant.answer.policy import RULES, Decision, Evidence, RefusalPolicy
@@ -137,6 +139,7 @@ def test_policy_is_frozen_and_built_from_the_committed_calibration() -> None:
     policy = RefusalPolicy.from_calibration()
     assert policy.thresholds() == load_calibration()["refusal"]
     assert policy == RefusalPolicy()  # the rules' defaults are the committed values
+    assert copy.deepcopy(policy) == policy and copy.copy(policy).source == policy.source
     with pytest.raises(AttributeError):
         policy.min_evidence = 0.1
     with pytest.raises(ValueError, match="okända"):
