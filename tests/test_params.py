@@ -59,6 +59,7 @@ ALLOWED: dict[str, str] = {
     "assistant.evaluation.calibration.PENALTY": SEARCH,
     "assistant.evaluation.compare.BOOTSTRAP_SAMPLES": STATISTICS,
     "assistant.evaluation.corpora._FINGERPRINT_CHARS": FORMAT,
+    "assistant.evaluation.draft.DRAFT_TEMPERATURE": "drafts eval questions, never answers",
     "assistant.evaluation.harness.REPORT_VERSION": FORMAT,
     "assistant.evaluation.metrics.LATENCY": FORMAT,  # a measured metric's display digits
     "assistant.evaluation.report.ANSWER_CHARS": LIMIT,
