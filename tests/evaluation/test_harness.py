@@ -167,7 +167,8 @@ def test_per_question_values_worked_out_by_hand() -> None:
     assert a["metrics"] == {
         "hit@1": 1.0, "hit@k": 1.0, "recall@k": 1.0, "mrr": 1.0, "fact_coverage": 1.0,
         "citation_precision": 1.0, "citation_validity": 1.0, "refusal_accuracy": None,
-        "false_refusal_rate": 0.0,
+        "false_refusal_rate": 0.0, "lead_fact": 1.0, "lead_source": 1.0,
+        "answer_chars": float(len("Anna är rektor [1].")), "hedge_rate": None,
     }
     assert a["failures"] == []
 

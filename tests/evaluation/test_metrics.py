@@ -178,7 +178,8 @@ def test_mean_defined() -> None:
 
 # The report keys are part of the report format: a renamed or lost one breaks readers.
 METRIC_KEYS = ("hit@1", "hit@k", "recall@k", "mrr", "fact_coverage", "citation_precision",
-               "citation_validity", "refusal_accuracy", "false_refusal_rate")
+               "citation_validity", "refusal_accuracy", "false_refusal_rate", "lead_fact",
+               "lead_source", "answer_chars", "hedge_rate")
 
 
 def test_the_registry_holds_the_report_keys_in_order() -> None:
@@ -187,9 +188,11 @@ def test_the_registry_holds_the_report_keys_in_order() -> None:
         "faithfulness", "answer_relevance", "answer_correctness"]
     assert [m.key for m in metrics()] == [*METRIC_KEYS, *(m.key for m in judge_metrics())]
     # direction and answer-only metrics, as compare and the harness read them
-    assert [m.key for m in metrics() if m.lower_is_better] == ["false_refusal_rate"]
+    assert [m.key for m in metrics() if m.lower_is_better] == [
+        "false_refusal_rate", "answer_chars", "hedge_rate"]
     assert [m.key for m in scored_metrics() if m.needs_answer] == [
-        "citation_precision", "citation_validity", "refusal_accuracy", "false_refusal_rate"]
+        "citation_precision", "citation_validity", "refusal_accuracy", "false_refusal_rate",
+        "lead_fact", "lead_source", "answer_chars", "hedge_rate"]
     assert get_metric("total_ms") is LATENCY and LATENCY.lower_is_better
 
 
@@ -253,6 +256,10 @@ def test_score_answerable_question() -> None:
         "citation_validity": 0.0,
         "refusal_accuracy": None,
         "false_refusal_rate": 0.0,
+        "lead_fact": 1.0,  # "Katarina Nyman" is the first (and only) sentence
+        "lead_source": 1.0,  # [1] → a, expected
+        "answer_chars": 27.0,
+        "hedge_rate": None,  # the answer object reports no outcome
     }
 
 
@@ -271,6 +278,10 @@ def test_score_refused_unanswerable_question() -> None:
         "citation_validity": None,
         "refusal_accuracy": 1.0,
         "false_refusal_rate": None,
+        "lead_fact": None,
+        "lead_source": None,
+        "answer_chars": None,
+        "hedge_rate": None,
     }
 
 
