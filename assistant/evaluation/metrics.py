@@ -167,7 +167,7 @@ def fact_coverage(answer: str, groups: Sequence[Sequence[str]]) -> float:
 # (assistant.answer.extractive.compose): "Enligt artikeln ”…” (Lund, 2012-10-10):",
 # "Enligt artiklarna:", "According to the article “…”, in Swedish:". It is no sentence
 # of the answer, so the lead metrics look past it.
-HEADING_PREFIXES = ("enligt artikel", "according to the article")
+HEADING_PREFIXES = ("enligt artikeln", "enligt artiklarna", "according to the article")
 
 
 def lead_sentence(answer: str) -> str:
