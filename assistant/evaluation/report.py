@@ -240,9 +240,9 @@ def _abstention_title(report: EvalReport) -> str:
 
 
 ABSTENTION_NOTE = (
-    "Inom parentes: den andel falska vägranden tröskeln ger. Rätt besvarad = besvarbar, "
-    "inte vägrad eller osäker, rätt källa först (lead_source, annars hit@1) och minst "
-    "hälften av fakta; täckning = andelen frågor med högst poäng som besvaras.")
+    "Inom parentes: den andel falska vägranden tröskeln ger. Täckning = andelen frågor med\n"
+    "högst poäng som besvaras. Rätt besvarad = besvarbar, inte vägrad eller osäker, rätt\n"
+    "källa först (lead_source, annars hit@1) och minst hälften av fakta.")
 
 
 def render_abstention(report: EvalReport) -> str:
@@ -342,8 +342,9 @@ def write_markdown(path: Path, reports: Sequence[EvalReport], eval_file: str = "
     for report in reports:
         grid = abstention_grid(report.aggregate)
         if grid is not None:
+            note = " ".join(ABSTENTION_NOTE.split())
             lines += [f"## {_md(_abstention_title(report))}", "", _markdown(*grid), "",
-                      f"*{ABSTENTION_NOTE}*", ""]
+                      f"*{note}*", ""]
     failing = first.failing()
     lines += [f"## Misslyckade frågor ({first.name}): {len(failing)} av {len(first.results)}", ""]
     for result in failing:
