@@ -170,7 +170,7 @@
   }
   /* Accuracy of the kept questions (y) as coverage falls from 100 % to 10 % (x). */
   function renderRiskCoverage(scores) {
-    var width = 640, height = 260, left = 48, right = 170, top = 12, bottom = 36;
+    var width = 640, height = 260, left = 62, right = 170, top = 12, bottom = 36;
     var plotW = width - left - right, plotH = height - top - bottom;
     var svg = svgNode("svg", { viewBox: "0 0 " + width + " " + height, role: "img",
       "aria-label": "Andel rätt besvarade mot täckning" });
@@ -186,6 +186,8 @@
     });
     svg.appendChild(svgNode("text", { x: left + plotW / 2, y: height - 4, "text-anchor": "middle" },
       "täckning (andel frågor som besvaras, mest säkra först)"));
+    svg.appendChild(svgNode("text", { x: 0, y: 0, "text-anchor": "middle",
+      transform: "translate(12," + (top + plotH / 2) + ") rotate(-90)" }, "andel rätt besvarade"));
     var drawn = 0;
     scores.forEach(function (s, i) {
       var points = (s.risk_coverage || []).filter(function (p) { return typeof p.accuracy === "number"; });
