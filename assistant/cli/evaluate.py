@@ -192,6 +192,7 @@ def _warn_unknown(questions: Sequence[EvalQuestion], known: set[str],
 def _run(args: argparse.Namespace) -> int:
     from assistant.evaluation.harness import check_gate
     from assistant.evaluation.report import (
+        render_abstention,
         render_config,
         render_failures,
         render_refusal_reasons,
@@ -215,6 +216,9 @@ def _run(args: argparse.Namespace) -> int:
     print("\n".join(render_config(report) for report in reports))
     print()
     print(render_table(reports))
+    for block in filter(None, map(render_abstention, reports)):
+        print()
+        print(block)
     if not args.quiet:
         print()
         print(render_failures(reports[0]))

@@ -18,11 +18,13 @@ the refusal record and the timings. A compact document keeps exactly that:
 
 Anything derivable is stored only when it differs from its derivation (retrieved ids
 from the passages, cited ids from the answer's markers, met facts from the missing
-ones), so nothing the comparison reads is lost. Dropped: the passages' text, titles,
-scores and other metadata, a retrieval-only run's "answer" (its passages' text
-joined; the run says ``"answers": "passages"``) and the corpus's per-file hashes (its
-overall fingerprint stays). :func:`expand` turns a
-compact document back into the report shape every reader knows, which is what
+ones, the answer ``outcome`` from ``refused`` when the run says ``"outcomes":
+"derived"``, so only a hedge is written), so nothing the comparison reads is lost; the
+answer's ``confidence`` is kept per question (omitted when null). Dropped: the
+passages' text, titles, scores and other metadata, a retrieval-only run's "answer"
+(its passages' text joined; the run says ``"answers": "passages"``) and the corpus's
+per-file hashes (its overall fingerprint stays). :func:`expand` turns a compact
+document back into the report shape every reader knows, which is what
 :func:`assistant.evaluation.compare.load_run` does, so ``compare``, the gate and the
 HTML page read both forms.
 """
@@ -48,14 +50,17 @@ QUESTION_FIELDS: dict[str, Any] = {
 # Per-run fields that stay as they are, omitted when they hold their default.
 PLAIN_FIELDS: dict[str, Any] = {
     "refused": False, "model": None, "notice": None, "citations": [], "failures": [],
-    "error": None, "judge": None,
+    "error": None, "judge": None, "confidence": None,
 }
 CHECK_FIELDS = ("rule", "value", "threshold", "passed")
 TIMINGS = ("retrieve", "generate", "total")
 # Fields rebuilt from the compact form (everything else in an entry is copied as is).
 _REBUILT = {"id", "answer", "mode", "sources", "retrieved_sources", "cited_sources",
-            "met_groups", "missing_groups", "metrics", "timings_ms", "refusal",
+            "met_groups", "missing_groups", "metrics", "timings_ms", "refusal", "outcome",
             *QUESTION_FIELDS, *PLAIN_FIELDS}
+# A run whose every question has an ``outcome`` says so ("outcomes": "derived"); its lines
+# then keep only an outcome that ``refused`` does not imply (a hedge).
+DERIVED = "derived"
 
 
 def is_compact(document: Mapping[str, Any]) -> bool:
@@ -114,6 +119,10 @@ def _common_keys(dicts: Iterable[Mapping[str, Any] | None]) -> list[str]:
     return list(max(counts.items(), key=lambda item: item[1])[0]) if counts else []
 
 
+def _derived_outcome(refused: bool) -> str:
+    return "refused" if refused else "answer"
+
+
 def _compact_refusal(refusal: Any, refused: bool, evidence: Sequence[str]) -> Any:
     if not isinstance(refusal, dict):
         return refusal
@@ -170,6 +179,10 @@ def _compact_entry(entry: Mapping[str, Any], run: Mapping[str, Any],
     for name, default in PLAIN_FIELDS.items():
         if entry.get(name, default) != default:
             out[name] = entry[name]
+    implied = (_derived_outcome(bool(entry.get("refused")))
+               if run.get("outcomes") == DERIVED else None)
+    if entry.get("outcome") != implied:
+        out["outcome"] = entry.get("outcome")
     _compact_sources(entry, table, out)
     sources = entry.get("sources") or []
     if entry.get("cited_sources", []) != _cited(answer, sources):
@@ -218,10 +231,14 @@ def compact(document: Mapping[str, Any]) -> dict[str, Any]:
         if run.get("answers") == "passages" or (entries and all(map(_passage_answer,
                                                                     entries))):
             layout["answers"] = "passages"
+        if run.get("outcomes") == DERIVED or (entries and all(
+                e.get("outcome") is not None for e in entries)):
+            layout["outcomes"] = DERIVED
         config = dict(run.get("config") or {})
         if isinstance(config.get("corpus"), dict):
             config["corpus"] = {k: v for k, v in config["corpus"].items() if k != "hashes"}
-        head = {k: v for k, v in run.items() if k not in ("questions", "config", "answers")}
+        head = {k: v for k, v in run.items()
+                if k not in ("questions", "config", "answers", "outcomes")}
         out_runs.append({"config": config, **head, **layout, "results": [
             _compact_entry(e, {**run, **layout}, questions[e["id"]], table)
             for e in entries]})
@@ -278,6 +295,8 @@ def _expand_entry(result: Mapping[str, Any], run: Mapping[str, Any],
         "sources": sources,
         "refusal": _expand_refusal(result.get("refusal"), bool(result.get("refused")),
                                    run.get("evidence") or []),
+        "outcome": result.get("outcome", _derived_outcome(bool(result.get("refused")))
+                              if run.get("outcomes") == DERIVED else None),
     })
     for name, value in result.items():
         if name not in entry and name not in ("passages", "numbers", "missing", "ms"):
@@ -295,7 +314,8 @@ def expand(document: Mapping[str, Any]) -> dict[str, Any]:
     runs = []
     for run in document.get("runs") or []:
         # "answers": "passages" stays: the run's answers were its passages' text
-        head = {k: v for k, v in run.items() if k not in ("results", "metrics", "evidence")}
+        head = {k: v for k, v in run.items()
+                if k not in ("results", "metrics", "evidence", "outcomes")}
         runs.append({"report_version": document.get("report_version", 1), **head,
                      "questions": [_expand_entry(r, run, questions.get(r["id"], {}), passages)
                                    for r in run.get("results") or []]})

@@ -23,8 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import ReportError
+from assistant.evaluation.abstention import FRR_LEVELS, REFERENCE, Abstention, summarise
 from assistant.evaluation.compact import expand, is_compact
 from assistant.evaluation.metrics import LATENCY, get_metric, metrics
+from assistant.evaluation.report import aligned_table
 
 __all__ = [
     "ComparedMetric",
@@ -201,6 +203,9 @@ class Comparison:
     only_base: list[str]
     only_new: list[str]
     warnings: list[str] = field(default_factory=list)
+    # Both runs' abstention measures over the shared questions (AUROC, refusal at a
+    # false-refusal budget), from the questions, so older reports compare too.
+    abstention: tuple[Abstention, Abstention] | None = None
 
     def metric(self, name: str) -> ComparedMetric | None:
         return next((m for m in self.metrics if m.name == name), None)
@@ -214,6 +219,8 @@ class Comparison:
             "only_in_base": self.only_base,
             "only_in_new": self.only_new,
             "warnings": self.warnings,
+            "abstention": None if self.abstention is None else {
+                "base": self.abstention[0].to_dict(), "new": self.abstention[1].to_dict()},
         }
 
 
@@ -286,6 +293,9 @@ def compare_reports(base: tuple[str, dict[str, Any]], new: tuple[str, dict[str, 
                             [q for q in base_q if q not in new_q],
                             [q for q in new_q if q not in base_q],
                             _provenance_warnings(base_cfg, new_cfg))
+    if shared:
+        comparison.abstention = (summarise(base_q[qid] for qid in shared),
+                                 summarise(new_q[qid] for qid in shared))
     if base_run.get("interrupted") or new_run.get("interrupted"):
         comparison.warnings.append("minst en rapport är ofullständig (körningen avbröts)")
     if not shared:
@@ -376,6 +386,33 @@ def _shorten(text: str, limit: int = 240) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def _abstention_lines(comparison: Comparison) -> list[str]:
+    """Both runs' AUROC and refusal at each false-refusal budget, per score."""
+    if comparison.abstention is None:
+        return []
+    base, new = comparison.abstention
+    if not any(s.defined for s in (*base.scores(), *new.scores())):
+        return []
+    rows = [["avstående", "bas", "ny", "delta"]]
+    for a, b in zip(base.scores(), new.scores(), strict=True):
+        name = a.score + (" (referens)" if a.score == REFERENCE else "")
+        pairs = [(f"AUROC {name}", a.auroc, b.auroc)]
+        for target in FRR_LEVELS:
+            x, y = a.refusal(target), b.refusal(target)
+            pairs.append((f"vägrade vid {target * 100:g} % falska, {name}",
+                          x.refusal if x else None, y.refusal if y else None))
+        rows += [[label, _plain(x), _plain(y),
+                  _fmt(y - x, 3) if x is not None and y is not None else "–"]
+                 for label, x, y in pairs]
+    return ["", f"Avstående på de {base.n} gemensamma frågorna "
+            f"({base.answerable} besvarbara, {base.unanswerable} obesvarbara):",
+            *aligned_table(rows[0], rows[1:])]
+
+
+def _plain(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
 def render_comparison(comparison: Comparison) -> str:
     """The terminal view: configs, a delta table with 95 % CIs, then the flipped questions."""
     lines = [f"bas: {_describe(comparison.base_label, comparison.base_config)}",
@@ -389,15 +426,10 @@ def render_comparison(comparison: Comparison) -> str:
         rows.append([m.name, str(m.n), f"{m.base:.{digits}f}", f"{m.new:.{digits}f}",
                      _fmt(m.delta, digits),
                      f"[{_fmt(m.ci_low, digits)}, {_fmt(m.ci_high, digits)}]", mark])
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
-    for number, row in enumerate(rows):
-        cells = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:],
-                                                                         strict=True)]
-        lines.append("  ".join(cells).rstrip())
-        if number == 0:
-            lines.append("  ".join("-" * w for w in widths))
+    lines += aligned_table(header, rows[1:])
     lines += ["", "KI = parat bootstrap-konfidensintervall över frågorna; 'bättre'/'sämre' "
                   "när intervallet utesluter 0."]
+    lines += _abstention_lines(comparison)
     if comparison.only_base or comparison.only_new:
         lines.append(f"Bara i bas: {', '.join(comparison.only_base) or '–'}; "
                      f"bara i ny: {', '.join(comparison.only_new) or '–'}")

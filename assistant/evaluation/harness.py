@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from assistant.evaluation.abstention import summarise
 from assistant.evaluation.baseline import BASELINE, BASELINE_K
 from assistant.evaluation.dataset import EvalQuestion
 from assistant.evaluation.metrics import (
@@ -222,6 +223,10 @@ class QuestionResult:
             "retrieved_sources": list(self.outcome.retrieved_sources),
             "answer": self.outcome.answer,
             "refused": self.outcome.refused,
+            # The answer object's calibrated confidence and "answer"/"hedged"/"refused"
+            # (null from answerers that have none).
+            "confidence": self.outcome.confidence,
+            "outcome": self.outcome.answer_outcome,
             "exclude_sources": list(q.exclude_sources),
             "mode": answer.mode if answer else None,
             "model": answer.model if answer else None,
@@ -312,6 +317,13 @@ def _cited_sources(answer: Answer) -> tuple[str, ...]:
     return tuple(dict.fromkeys(cited))
 
 
+def _confidence(answer: Answer) -> float | None:
+    value = getattr(answer, "confidence", None)
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        return None
+    return float(value)
+
+
 def evaluate_one(
     answerer: Answerer,
     question: EvalQuestion,
@@ -346,15 +358,21 @@ def evaluate_one(
         generate_ms = NAN
     else:
         total = _timing(answer, "total")
+        label = getattr(answer, "outcome", None)
+        label = str(label) if label is not None else None
         outcome = QuestionOutcome(
             question=question,
             retrieved_sources=tuple(answer.retrieved_ids),
             answer=answer.answer,
-            refused=answer.refused,
+            # A hedge claims no answer: a refusal on both sides, so it cannot buy
+            # refusal accuracy (issue 19).
+            refused=answer.refused or label == "hedged",
             cited_sources=_cited_sources(answer),
             source_numbers=tuple(source.n for source in answer.sources),
             retrieve_ms=_timing(answer, "retrieve"),
             total_ms=wall_ms if math.isnan(total) else total,
+            confidence=_confidence(answer),
+            answer_outcome=label,
         )
         generate_ms = _timing(answer, "generate")
 
@@ -410,6 +428,7 @@ def run_eval(
 
     summary = aggregate([r.outcome for r in results], [r.scores for r in results])
     summary["refusal_reasons"] = refusal_reasons(results)
+    summary["abstention"] = summarise([r.to_dict() for r in results]).to_dict()
     cfg: dict[str, Any] = {
         "name": name or retriever or "run",
         "retriever": retriever,
@@ -467,7 +486,7 @@ def refusal_reasons(results: Sequence[QuestionResult]) -> dict[str, dict[str, in
         if not decision:
             continue
         rule = str(decision.get("rule"))
-        if answer is not None and answer.refused:
+        if result.outcome.refused:  # a hedge too
             out["correct" if not result.question.answerable else "false"][rule] += 1
         elif not result.question.answerable:
             checks = [c for c in decision.get("checks", []) if c.get("passed")]

@@ -24,8 +24,9 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from assistant.citations import markers
+from assistant.citations import markers, strip_markers
 from assistant.evaluation.dataset import EvalQuestion
+from assistant.text import sentence_spans
 
 __all__ = [
     "LATENCY",
@@ -35,6 +36,7 @@ __all__ = [
     "QuestionOutcome",
     "QuestionScores",
     "aggregate",
+    "answer_chars",
     "citation_markers",
     "citation_precision",
     "citation_validity",
@@ -43,8 +45,12 @@ __all__ = [
     "false_refusal",
     "gate_metrics",
     "get_metric",
+    "hedged",
     "judge_metrics",
     "hit_at",
+    "lead_fact",
+    "lead_sentence",
+    "lead_source",
     "mean_defined",
     "metric_catalog",
     "metrics",
@@ -155,6 +161,53 @@ def fact_coverage(answer: str, groups: Sequence[Sequence[str]]) -> float:
     return len(met) / len(groups)
 
 
+# --- the lead of an answer ------------------------------------------------------------------
+
+# The line an extractive answer opens with, naming its source(s) before the quotes
+# (assistant.answer.extractive.compose): "Enligt artikeln ”…” (Lund, 2012-10-10):",
+# "Enligt artiklarna:", "According to the article “…”, in Swedish:". It is no sentence
+# of the answer, so the lead metrics look past it.
+HEADING_PREFIXES = ("enligt artikeln", "enligt artiklarna", "according to the article")
+
+
+def lead_sentence(answer: str) -> str:
+    """The answer's first sentence, after a source heading line if it opens with one.
+
+    Citation markers are removed first: an extractive answer puts ``[n]`` after each
+    quote (``"… förvaltningen. [1] Lyftet …"``), where it would hide the sentence end.
+    Sentences are split as everywhere else (:func:`assistant.text.sentence_spans`).
+    """
+    text = strip_markers(answer).strip()
+    first, newline, rest = text.partition("\n")
+    heading = first.strip()
+    if newline and heading.endswith(":") and heading.casefold().startswith(HEADING_PREFIXES):
+        text = rest.strip()
+    spans = sentence_spans(text)
+    if not spans:
+        return ""
+    start, end = spans[0]
+    return text[start:end]
+
+
+def lead_fact(answer: str, groups: Sequence[Sequence[str]], *, refused: bool = False) -> float:
+    """1.0 when the first sentence already states a required fact (any ``must_mention``
+    group met there), else 0.0: an answer that opens with the answer, not with a
+    sentence pointing elsewhere. NaN without facts to check, and for a refusal (fact
+    coverage already counts the facts a refusal loses)."""
+    if refused or not groups:
+        return NAN
+    met, _ = fact_groups(lead_sentence(answer), groups)
+    return 1.0 if met else 0.0
+
+
+def answer_chars(answer: str, *, refused: bool = False) -> float:
+    """The answer's length in characters (lower is better at equal content); NaN for a
+    refusal and for no answer at all (a failed question), which would read as short."""
+    if refused or not answer:
+        return NAN
+    return float(len(answer))
+
+
 # --- citations -------------------------------------------------------------------------------
 
 
@@ -201,6 +254,15 @@ def citation_precision(cited_sources: Sequence[str], expected: Sequence[str]) ->
     return sum(1 for source in cited if source in wanted) / len(cited)
 
 
+def lead_source(cited_sources: Sequence[str], expected: Sequence[str]) -> float:
+    """1.0 when the first cited source is an expected one, else 0.0; NaN when nothing is
+    cited or nothing is expected (as for citation precision)."""
+    wanted = set(expected)
+    if not cited_sources or not wanted:
+        return NAN
+    return 1.0 if cited_sources[0] in wanted else 0.0
+
+
 # --- refusal ---------------------------------------------------------------------------------
 
 
@@ -216,6 +278,14 @@ def false_refusal(refused: bool, answerable: bool) -> float:
     if not answerable:
         return NAN
     return 1.0 if refused else 0.0
+
+
+def hedged(outcome: str | None) -> float:
+    """1.0 for a hedged answer ("Jag hittar inget säkert svar …"), 0.0 for any other
+    outcome; NaN when the answer object reports no ``outcome`` (older answerers)."""
+    if outcome is None:
+        return NAN
+    return 1.0 if outcome == "hedged" else 0.0
 
 
 # --- statistics ------------------------------------------------------------------------------
@@ -262,7 +332,9 @@ class QuestionOutcome:
 
     ``cited_sources`` are the source ids that the answer's resolvable ``[n]``
     markers point to (distinct, in order); ``source_numbers`` are the ``n``
-    values present in the answer object's ``sources``.
+    values present in the answer object's ``sources``. ``confidence`` and
+    ``answer_outcome`` (``"answer"``, ``"hedged"``, ``"refused"``) are the answer
+    object's, ``None`` when it has none; ``refused`` is already true for a hedge.
     """
 
     question: EvalQuestion
@@ -273,6 +345,8 @@ class QuestionOutcome:
     source_numbers: tuple[int, ...]
     retrieve_ms: float
     total_ms: float
+    confidence: float | None = None
+    answer_outcome: str | None = None
 
 
 Scorer = Callable[[QuestionOutcome, int], float]
@@ -441,6 +515,12 @@ def _cited_precision(outcome: QuestionOutcome, _k: int) -> float:
     return citation_precision(outcome.cited_sources, outcome.question.expected_sources)
 
 
+def _lead_source(outcome: QuestionOutcome, _k: int) -> float:
+    if outcome.refused:
+        return NAN
+    return lead_source(outcome.cited_sources, outcome.question.expected_sources)
+
+
 # The answer time of one question (``timings_ms.total``): compared per question by
 # ``compare``, gated as the aggregate's percentiles (LATENCY_KEYS). Not a registry entry:
 # it is measured, not scored.
@@ -472,6 +552,19 @@ for _metric in (
     Metric("false_refusal_rate", "false_refusal",
            lambda o, _k: false_refusal(o.refused, o.question.answerable), needs_answer=True,
            direction="lower", chart=False, description="besvarbara frågor som vägrades"),
+    Metric("lead_fact", "lead_fact",
+           lambda o, _k: lead_fact(o.answer, o.question.must_mention, refused=o.refused),
+           needs_answer=True, column="fakta först",
+           description="svarets första mening nämner en must_mention-grupp"),
+    Metric("lead_source", "lead_source", _lead_source, needs_answer=True,
+           column="källa först", description="den först citerade källan är förväntad"),
+    Metric("answer_chars", "answer_chars",
+           lambda o, _k: answer_chars(o.answer, refused=o.refused), direction="lower",
+           needs_answer=True, chart=False, digits=0, column="tecken",
+           description="svarets längd i tecken (vägran räknas inte)"),
+    Metric("hedge_rate", "hedged", lambda o, _k: hedged(o.answer_outcome), direction="lower",
+           needs_answer=True, chart=False,
+           description="andel osäkra svar (outcome hedged); räknas som vägran"),
     Metric("faithfulness", "faithfulness", needs_answer=True, column="faithfulness",
            judge=JudgePrompt("judge-faithfulness.sv", "claims",
                              ("question", "answer", "passages")),

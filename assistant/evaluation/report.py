@@ -13,12 +13,22 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from assistant.evaluation.abstention import (
+    COVERAGES,
+    FRR_LEVELS,
+    REFERENCE,
+    Abstention,
+    ScoreSummary,
+)
 from assistant.evaluation.harness import BASELINE, RAW_DENSE, EvalReport, QuestionResult
 from assistant.evaluation.metrics import LATENCY_KEYS, Metric, judge_metrics, scored_metrics
 
 __all__ = [
+    "abstention_grid",
+    "aligned_table",
     "chart_metrics",
     "format_value",
+    "render_abstention",
     "render_config",
     "render_failures",
     "render_table",
@@ -93,9 +103,8 @@ def _grid(reports: Sequence[EvalReport]) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
-def render_table(reports: Sequence[EvalReport]) -> str:
-    """Rows are metrics; columns are overall + kinds (one run) or configurations (compare)."""
-    header, body = _grid(reports)
+def aligned_table(header: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
+    """A terminal table: the first column left-aligned, the values right-aligned."""
     widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
     lines = []
     for number, row in enumerate([header, *body]):
@@ -105,6 +114,12 @@ def render_table(reports: Sequence[EvalReport]) -> str:
         lines.append("  ".join(cells).rstrip())
         if number == 0:
             lines.append("  ".join("-" * width for width in widths))
+    return lines
+
+
+def render_table(reports: Sequence[EvalReport]) -> str:
+    """Rows are metrics; columns are overall + kinds (one run) or configurations (compare)."""
+    lines = aligned_table(*_grid(reports))
     if any(r.name == BASELINE for r in reports):
         lines += ["", BASELINE_NOTE]
     if any(r.name == RAW_DENSE for r in reports):
@@ -113,7 +128,10 @@ def render_table(reports: Sequence[EvalReport]) -> str:
 
 
 def render_markdown_table(reports: Sequence[EvalReport]) -> str:
-    header, body = _grid(reports)
+    return _markdown(*_grid(reports))
+
+
+def _markdown(header: Sequence[str], body: Sequence[Sequence[str]]) -> str:
     lines = [
         "| " + " | ".join(header) + " |",
         "|" + "|".join([":---", *(["---:"] * (len(header) - 1))]) + "|",
@@ -175,6 +193,64 @@ def render_refusal_reasons(report: EvalReport) -> str:
     lines = [f"  {labels[key]}: " + ", ".join(f"{rule} {n}" for rule, n in counts.items())
              for key, counts in reasons.items() if counts and key in labels]
     return "\n".join([f"Vägran per regel ({report.name}):", *lines]) if lines else ""
+
+
+# --- abstention ------------------------------------------------------------------------------
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:g} %"
+
+
+def _refusal_cell(summary: ScoreSummary, target: float) -> str:
+    at = summary.refusal(target)
+    if at is None or at.refusal is None:
+        return NULL
+    return f"{format_value(at.refusal)} ({format_value(at.false_refusal)})"
+
+
+def abstention_grid(aggregate: dict[str, Any]) -> tuple[list[str], list[list[str]]] | None:
+    """The run's abstention measures (``aggregate["abstention"]``) as a table: one column
+    per score, the reference beside ``confidence``; None when no score was recorded
+    (a retrieval-only run, or a report from before the measures existed)."""
+    data = aggregate.get("abstention")
+    if not isinstance(data, dict):
+        return None
+    result = Abstention.from_dict(data)
+    scores = result.scores()
+    if not any(score.defined for score in scores):
+        return None
+    header = ["avstående", *(s.score + (" (referens)" if s.score == REFERENCE else "")
+                             for s in scores)]
+    body = [["AUROC besvarbar/obesvarbar", *(format_value(s.auroc) for s in scores)]]
+    body += [[f"vägrade obesvarbara vid {_percent(t)} falska vägranden",
+              *(_refusal_cell(s, t) for s in scores)] for t in FRR_LEVELS]
+    for index, coverage in enumerate(COVERAGES):
+        body.append([f"rätt besvarade vid täckning {_percent(coverage)}",
+                     *(format_value(s.risk_coverage[index].accuracy)
+                       if index < len(s.risk_coverage) else NULL for s in scores)])
+    return header, body
+
+
+def _abstention_title(report: EvalReport) -> str:
+    data = report.aggregate.get("abstention") or {}
+    return (f"Avstående ({report.name}): {data.get('answerable')} besvarbara, "
+            f"{data.get('unanswerable')} obesvarbara, {data.get('correct')} rätt besvarade; "
+            f"hedge_rate {format_value(report.aggregate.get('hedge_rate'))}")
+
+
+ABSTENTION_NOTE = (
+    "Inom parentes: den andel falska vägranden tröskeln ger. Täckning = andelen frågor med\n"
+    "högst poäng som besvaras. Rätt besvarad = besvarbar, inte vägrad eller osäker, rätt\n"
+    "källa först (lead_source, annars hit@1) och minst hälften av fakta.")
+
+
+def render_abstention(report: EvalReport) -> str:
+    """The abstention table printed after the metric table ("" when nothing to show)."""
+    grid = abstention_grid(report.aggregate)
+    if grid is None:
+        return ""
+    return "\n".join([_abstention_title(report), *aligned_table(*grid), ABSTENTION_NOTE])
 
 
 def render_failures(report: EvalReport) -> str:
@@ -263,6 +339,12 @@ def write_markdown(path: Path, reports: Sequence[EvalReport], eval_file: str = "
         for report in reports:
             lines += [f"## {report.name} per typ", "", render_markdown_table([report]), ""]
     lines += [f"![Metrik och svarstider]({chart.name})", ""]
+    for report in reports:
+        grid = abstention_grid(report.aggregate)
+        if grid is not None:
+            note = " ".join(ABSTENTION_NOTE.split())
+            lines += [f"## {_md(_abstention_title(report))}", "", _markdown(*grid), "",
+                      f"*{note}*", ""]
     failing = first.failing()
     lines += [f"## Misslyckade frågor ({first.name}): {len(failing)} av {len(first.results)}", ""]
     for result in failing:

@@ -90,6 +90,32 @@ def test_compact_round_trips() -> None:
     assert json.loads(compact.dumps(small)) == small
 
 
+def test_confidence_outcome_and_the_new_metrics_survive_compacting() -> None:
+    """Issue 19's per-question fields: ``confidence`` kept, ``outcome`` written only where
+    ``refused`` does not imply it (a hedge), the new metrics with the others."""
+    document = full_document()
+    run = document["compare"][0]
+    labels = {"a": ("answer", 0.91), "b": ("hedged", 0.42), "c": ("refused", 0.05),
+              "d": ("refused", None)}
+    for entry in run["questions"]:
+        entry["outcome"], entry["confidence"] = labels[entry["id"]]
+        entry["refused"] = entry["refused"] or entry["outcome"] == "hedged"
+    small = compact.compact(document)
+    first = small["runs"][0]
+    assert first["outcomes"] == "derived" and "outcomes" not in small["runs"][1]
+    lines = {r["id"]: r for r in first["results"]}
+    assert [lines[q].get("outcome") for q in "abcd"] == [None, "hedged", None, None]
+    assert [lines[q].get("confidence") for q in "abcd"] == [0.91, 0.42, 0.05, None]
+    assert {"lead_fact", "lead_source", "answer_chars", "hedge_rate"} <= set(first["metrics"])
+    expanded = compact.expand(small)["compare"]
+    for before, after in zip(run["questions"], expanded[0]["questions"], strict=True):
+        for key in ("outcome", "confidence", "refused", "metrics"):
+            assert after[key] == before[key], (before["id"], key)
+    assert {q["outcome"] for q in expanded[1]["questions"]} == {None}  # never recorded
+    assert compact.compact(compact.expand(small)) == small
+    assert json.loads(compact.dumps(small)) == small
+
+
 def test_the_compact_verb_writes_a_baseline_compare_reads(tmp_path: Path,
                                                          capsys: pytest.CaptureFixture[str],
                                                          ) -> None:

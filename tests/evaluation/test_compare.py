@@ -153,3 +153,31 @@ def test_different_corpora_warn(tmp_path: Path) -> None:
     warnings = compare_reports(("a", a), ("b", b)).warnings
     assert any("korpusen skiljer sig" in w for w in warnings)
     assert not compare_reports(("a", a), ("b", a)).warnings
+
+
+def test_abstention_of_both_runs_side_by_side_on_the_shared_questions() -> None:
+    """The committed runs have no confidence (null) but the best_passage reference: both
+    runs' AUROC, from the questions, over the questions both runs answered."""
+    base, new = load_run(f"{BASELINE}#dense"), load_run(f"{BASELINE}#hybrid")
+    new[1]["questions"] = new[1]["questions"][:-1]  # one question only in the base
+    comparison = compare_reports(base, new)
+    assert comparison.abstention is not None
+    before, after = comparison.abstention
+    assert before.n == after.n == len(new[1]["questions"])
+    assert before.confidence.auroc is None and after.confidence.auroc is None
+    assert before.reference.auroc is not None and after.reference.auroc is not None
+    assert 0.5 < after.reference.auroc < 1.0
+    data = comparison.as_dict()["abstention"]
+    assert data["new"]["scores"][1]["auroc"] == after.reference.auroc
+    json.dumps(data, allow_nan=False)
+    text = render_comparison(comparison)
+    assert f"Avstående på de {after.n} gemensamma frågorna" in text
+    row = next(line for line in text.splitlines() if line.startswith("AUROC best_passage"))
+    assert f"{before.reference.auroc:.3f}" in row and f"{after.reference.auroc:.3f}" in row
+
+
+def test_reports_without_any_score_print_no_abstention() -> None:
+    comparison = compare_reports(("a", report([question("a", 1.0, 1.0)])),
+                                 ("b", report([question("a", 1.0, 1.0)])))
+    assert comparison.abstention is not None
+    assert "Avstående" not in render_comparison(comparison)

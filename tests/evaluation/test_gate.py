@@ -59,6 +59,12 @@ def test_a_threshold_must_bound_its_metric_the_right_way() -> None:
         parse_threshold("hit@k=0.9", "max")
     with pytest.raises(ValueError, match="använd --max"):
         parse_threshold("total_p95=500", "min")
+    # issue 19's answer metrics: a floor on the lead, a ceiling on the length
+    assert parse_threshold("lead_fact=0.9", "min") == ("lead_fact", 0.9)
+    assert parse_threshold("lead_source=0.6", "min") == ("lead_source", 0.6)
+    assert parse_threshold("answer_chars=400", "max") == ("answer_chars", 400.0)
+    with pytest.raises(ValueError, match="använd --max"):
+        parse_threshold("answer_chars=400", "min")
 
 
 # --- the check -------------------------------------------------------------------------------

@@ -41,6 +41,18 @@ class Scripted:
     retrieve_ms: float = 10.0
     total_ms: float = 20.0
     raises: Exception | None = None
+    # The issue-19 fields (confidence, outcome) and the policy's record; None = not set.
+    confidence: float | None = None
+    outcome: str | None = None
+    refusal: dict[str, Any] | None = None
+
+
+@dataclass
+class ScoredAnswer(Answer):
+    """An answer object with the issue-19 contract's ``confidence`` and ``outcome``."""
+
+    confidence: float | None = None
+    outcome: str | None = None
 
 
 @dataclass
@@ -70,10 +82,14 @@ class FakeAnswerer:
                    chunk_id=f"{doc}#{i}", score=1.0 / i, text=f"passage {i} of {doc}")
             for i, doc in enumerate(ranking, start=1)
         ]
-        return Answer(question=question, answer=item.answer, refused=item.refused,
-                      mode="extractive", citations=[], sources=sources,
-                      timings_ms={"retrieve": item.retrieve_ms, "generate": 1.0,
-                                  "total": item.total_ms})
+        answer = Answer(question=question, answer=item.answer, refused=item.refused,
+                        mode="extractive", citations=[], sources=sources,
+                        timings_ms={"retrieve": item.retrieve_ms, "generate": 1.0,
+                                    "total": item.total_ms}, refusal=item.refusal)
+        if item.confidence is None and item.outcome is None:
+            return answer
+        return ScoredAnswer(**answer.__dict__, confidence=item.confidence,
+                            outcome=item.outcome)
 
 
 def make_question(
@@ -167,7 +183,8 @@ def test_per_question_values_worked_out_by_hand() -> None:
     assert a["metrics"] == {
         "hit@1": 1.0, "hit@k": 1.0, "recall@k": 1.0, "mrr": 1.0, "fact_coverage": 1.0,
         "citation_precision": 1.0, "citation_validity": 1.0, "refusal_accuracy": None,
-        "false_refusal_rate": 0.0,
+        "false_refusal_rate": 0.0, "lead_fact": 1.0, "lead_source": 1.0,
+        "answer_chars": float(len("Anna är rektor [1].")), "hedge_rate": None,
     }
     assert a["failures"] == []
 
@@ -226,6 +243,53 @@ def test_retrieval_only_answerer_gets_null_citation_and_refusal_metrics() -> Non
         assert summary[key] is None, key
     assert summary["hit@k"] == pytest.approx(2 / 3)  # retrieval is still measured
     assert summary["fact_coverage"] is not None
+
+
+def test_a_hedge_counts_as_a_refusal_on_both_sides_and_sets_the_hedge_rate() -> None:
+    """A hedged answer claims no answer: refusal accuracy for an unanswerable question,
+    a false refusal for an answerable one, whatever ``refused`` says."""
+    hedge = "Jag hittar inget säkert svar. Närmast i artiklarna: Anna är rektor [1]."
+    questions = [make_question("a", "Vem leder skolan?", ["doc1"], [["anna"]]),
+                 make_question("u", "Vad kostar Mars?", [], kind="unanswerable"),
+                 make_question("n", "Vem städar?", ["doc1"], [["anna"]])]
+    script = {"Vem leder skolan?": Scripted(["doc1"], hedge, outcome="hedged", confidence=0.4),
+              "Vad kostar Mars?": Scripted(["doc1"], hedge, outcome="hedged", confidence=0.2),
+              "Vem städar?": Scripted(["doc1"], "Anna [1].", outcome="answer", confidence=0.9)}
+    report = run_eval(FakeAnswerer(script), questions, k=5)
+    entries = by_id(report)
+    assert entries["a"]["refused"] is True and entries["a"]["outcome"] == "hedged"
+    assert entries["a"]["metrics"]["false_refusal_rate"] == 1.0
+    assert entries["a"]["metrics"]["lead_fact"] is None  # a hedge is scored as a refusal
+    assert entries["u"]["metrics"]["refusal_accuracy"] == 1.0
+    assert entries["n"]["refused"] is False and entries["n"]["confidence"] == 0.9
+    assert [entries[q]["metrics"]["hedge_rate"] for q in "aun"] == [1.0, 1.0, 0.0]
+    assert report.aggregate["hedge_rate"] == pytest.approx(2 / 3)
+    assert report.aggregate["false_refusal_rate"] == 0.5
+    abstention = report.aggregate["abstention"]
+    confidence = abstention["scores"][0]
+    assert confidence["score"] == "confidence" and confidence["auroc"] == 1.0
+    assert abstention["correct"] == 1  # only n: a was hedged
+
+
+def test_answers_without_outcome_leave_hedge_rate_and_confidence_null() -> None:
+    report = sample_run()
+    assert report.aggregate["hedge_rate"] is None
+    assert all(q["confidence"] is None and q["outcome"] is None
+               for q in report.to_dict()["questions"])
+    confidence, reference = report.aggregate["abstention"]["scores"]
+    assert confidence["auroc"] is None and reference["auroc"] is None  # no evidence either
+
+
+def test_abstention_reads_the_reference_from_the_refusal_evidence() -> None:
+    questions = [make_question("a", "Vem?", ["doc1"]),
+                 make_question("u", "Vad?", [], kind="unanswerable")]
+    script = {"Vem?": Scripted(["doc1"], "Anna [1].",
+                               refusal={"rule": "accepted", "evidence": {"best_passage": 0.7}}),
+              "Vad?": Scripted(["doc1"], "Något [1].",
+                               refusal={"rule": "accepted", "evidence": {"best_passage": 0.8}})}
+    reference = run_eval(FakeAnswerer(script), questions, k=5).aggregate["abstention"]
+    assert reference["scores"][1] == {**reference["scores"][1], "score": "best_passage",
+                                      "defined": 2, "auroc": 0.0}
 
 
 def test_invalid_citation_is_a_failure() -> None:

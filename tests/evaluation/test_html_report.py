@@ -146,3 +146,47 @@ def test_compare_page_shows_deltas_and_flips_side_by_side(browser: Browser,
     assert page.evaluate("window.__xss") is None
     assert all(url == path.as_uri() or url.startswith("data:") for url in requests), requests
     page.close()
+
+
+def test_abstention_table_and_risk_coverage_curve(browser: Browser, tmp_path: Path) -> None:
+    """A run with confidence and the reference: the table and both curves, drawn inline; a
+    run without any score hides the section."""
+    from tests.evaluation.test_report import scored_run
+
+    scored = scored_run().to_dict()
+    path = write_html(tmp_path / "r.html", [scored, sample_run().to_dict()])
+    page, requests = open_report(browser, path)
+    section = page.locator("#abstention")
+    expect(section).to_be_visible()
+    expect(page.locator("#abstention-counts")).to_contain_text("hedge_rate 0.333")
+    auroc = page.locator("#abstention-table tbody tr").first
+    expect(auroc).to_contain_text("AUROC")
+    assert auroc.locator("td").all_text_contents() == ["1.000", "0.500"]
+    expect(page.locator("#abstention-table thead")).to_contain_text("best_passage (referens)")
+    curves = page.locator("#risk-coverage polyline")
+    expect(curves).to_have_count(2)
+    assert curves.evaluate_all("ps => ps.map(p => p.dataset.score)") == [
+        "confidence", "best_passage"]
+    assert (curves.first.get_attribute("points") or "").count(",") == 10  # 100 % … 10 %
+    page.select_option("#run", "1")  # no confidence, no evidence: nothing to show
+    expect(section).to_be_hidden()
+    assert all(url == path.as_uri() or url.startswith("data:") for url in requests), requests
+    page.close()
+
+
+def test_compare_page_shows_both_runs_auroc(browser: Browser, tmp_path: Path) -> None:
+    from assistant.evaluation.compare import compare_reports, load_run
+    from assistant.evaluation.html_report import write_compare_html
+
+    baseline = Path(__file__).resolve().parents[2] / "eval" / "baseline.json"
+    comparison = compare_reports(load_run(f"{baseline}#dense"),
+                                 load_run(f"{baseline}#hybrid")).as_dict()
+    before, after = (comparison["abstention"][side]["scores"][1]["auroc"]
+                     for side in ("base", "new"))
+    page, _ = open_report(browser, write_compare_html(tmp_path / "c.html", comparison, "c"))
+    expect(page.locator("#abstention")).to_be_visible()
+    row = page.locator("tr[data-abstention='AUROC best_passage (referens)']")
+    assert row.locator("td").all_text_contents()[:2] == [f"{before:.3f}", f"{after:.3f}"]
+    assert page.locator("tr[data-abstention='AUROC confidence'] td").all_text_contents() == [
+        "–", "–", "–"]
+    page.close()

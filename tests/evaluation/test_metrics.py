@@ -12,6 +12,7 @@ from assistant.evaluation.metrics import (
     Metric,
     QuestionOutcome,
     aggregate,
+    answer_chars,
     citation_markers,
     citation_precision,
     citation_validity,
@@ -19,8 +20,12 @@ from assistant.evaluation.metrics import (
     fact_groups,
     false_refusal,
     get_metric,
+    hedged,
     hit_at,
     judge_metrics,
+    lead_fact,
+    lead_sentence,
+    lead_source,
     mean_defined,
     metrics,
     normalise,
@@ -138,6 +143,67 @@ def test_citation_precision() -> None:
     assert nan(citation_precision(["a"], []))
 
 
+# --- the lead of an answer ---
+
+EXTRACTIVE = ("Enligt artikeln ”Kommunalt kunskapslyft” (Söderhamn, 2012-11-20):\n"
+              "Det säger Karin Falck, som leder arbetet. [1] Skolan fick 2 miljoner kronor "
+              "för projektet. [1] Tomas Hartikainen är chef. [2]")
+
+
+def test_lead_sentence_skips_the_source_heading_and_the_markers() -> None:
+    assert lead_sentence(EXTRACTIVE) == "Det säger Karin Falck, som leder arbetet."
+    assert lead_sentence("Enligt artiklarna:\nLund satsar. [1] Mer. [2]") == "Lund satsar."
+    assert lead_sentence("According to the article “Lyftet”, in Swedish:\nSkolan satsar [1]. "
+                         "Mer.") == "Skolan satsar."
+    # a first line that is the answer itself is not a heading, even ending in a colon
+    assert lead_sentence("Skolan har tre mål:\n- läsning [1]") == "Skolan har tre mål:"
+    assert lead_sentence("Enligt artikeln ”X”:") == "Enligt artikeln ”X”:"  # nothing after it
+    assert lead_sentence("") == ""
+
+
+def test_lead_fact_asks_the_first_sentence_only() -> None:
+    money, chief = (("2 miljoner",),), (("hartikainen",),)
+    assert lead_fact(EXTRACTIVE, money) == 0.0  # the fact comes second: the lead points away
+    assert lead_fact(EXTRACTIVE, (("falck", "karin"),)) == 1.0
+    assert lead_fact(EXTRACTIVE, (*money, ("karin falck",))) == 1.0  # any group will do
+    assert lead_fact(EXTRACTIVE, chief) == 0.0
+    # the heading line names the article, not a fact: its words do not count
+    assert lead_fact(EXTRACTIVE, (("kunskapslyft",),)) == 0.0
+    assert nan(lead_fact(EXTRACTIVE, ()))  # nothing to check
+    assert nan(lead_fact(EXTRACTIVE, (("falck",),), refused=True))
+
+
+def test_lead_source_is_the_first_cited() -> None:
+    assert lead_source(["a", "b"], ["a"]) == 1.0
+    assert lead_source(["b", "a"], ["a"]) == 0.0  # right source cited, but not first
+    assert nan(lead_source([], ["a"]))  # nothing cited
+    assert nan(lead_source(["a"], []))  # unanswerable
+
+
+def test_answer_chars_counts_the_whole_answer() -> None:
+    assert answer_chars(EXTRACTIVE) == float(len(EXTRACTIVE))
+    assert nan(answer_chars("Jag hittar inget om det i artiklarna.", refused=True))
+    assert nan(answer_chars(""))  # a failed question has no answer to measure
+
+
+def test_hedged_needs_an_outcome() -> None:
+    assert hedged("hedged") == 1.0
+    assert hedged("answer") == 0.0 and hedged("refused") == 0.0
+    assert nan(hedged(None))
+
+
+def test_lead_metrics_in_the_registry_leave_refusals_and_hedges_out() -> None:
+    question = _q("q", ("a",), (("falck",),))
+    answered = _outcome(question, answer=EXTRACTIVE, cited=("a", "b"), numbers=(1, 2))
+    scores = score_question(answered, 5)
+    assert (scores["lead_fact"], scores["lead_source"]) == (1.0, 1.0)
+    assert scores["answer_chars"] == len(EXTRACTIVE) and nan(scores["hedge_rate"])
+    hedge = QuestionOutcome(**{**answered.__dict__, "refused": True, "answer_outcome": "hedged"})
+    scores = score_question(hedge, 5)
+    assert scores["hedge_rate"] == 1.0
+    assert all(nan(scores[key]) for key in ("lead_fact", "lead_source", "answer_chars"))
+
+
 # --- refusal ---
 
 
@@ -178,7 +244,8 @@ def test_mean_defined() -> None:
 
 # The report keys are part of the report format: a renamed or lost one breaks readers.
 METRIC_KEYS = ("hit@1", "hit@k", "recall@k", "mrr", "fact_coverage", "citation_precision",
-               "citation_validity", "refusal_accuracy", "false_refusal_rate")
+               "citation_validity", "refusal_accuracy", "false_refusal_rate", "lead_fact",
+               "lead_source", "answer_chars", "hedge_rate")
 
 
 def test_the_registry_holds_the_report_keys_in_order() -> None:
@@ -187,9 +254,11 @@ def test_the_registry_holds_the_report_keys_in_order() -> None:
         "faithfulness", "answer_relevance", "answer_correctness"]
     assert [m.key for m in metrics()] == [*METRIC_KEYS, *(m.key for m in judge_metrics())]
     # direction and answer-only metrics, as compare and the harness read them
-    assert [m.key for m in metrics() if m.lower_is_better] == ["false_refusal_rate"]
+    assert [m.key for m in metrics() if m.lower_is_better] == [
+        "false_refusal_rate", "answer_chars", "hedge_rate"]
     assert [m.key for m in scored_metrics() if m.needs_answer] == [
-        "citation_precision", "citation_validity", "refusal_accuracy", "false_refusal_rate"]
+        "citation_precision", "citation_validity", "refusal_accuracy", "false_refusal_rate",
+        "lead_fact", "lead_source", "answer_chars", "hedge_rate"]
     assert get_metric("total_ms") is LATENCY and LATENCY.lower_is_better
 
 
@@ -253,6 +322,10 @@ def test_score_answerable_question() -> None:
         "citation_validity": 0.0,
         "refusal_accuracy": None,
         "false_refusal_rate": 0.0,
+        "lead_fact": 1.0,  # "Katarina Nyman" is the first (and only) sentence
+        "lead_source": 1.0,  # [1] → a, expected
+        "answer_chars": 27.0,
+        "hedge_rate": None,  # the answer object reports no outcome
     }
 
 
@@ -271,6 +344,10 @@ def test_score_refused_unanswerable_question() -> None:
         "citation_validity": None,
         "refusal_accuracy": 1.0,
         "false_refusal_rate": None,
+        "lead_fact": None,
+        "lead_source": None,
+        "answer_chars": None,
+        "hedge_rate": None,
     }
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from assistant.evaluation.harness import run_eval
+from assistant.evaluation.harness import EvalReport, run_eval
 from assistant.evaluation.report import (
     NULL,
     format_value,
+    render_abstention,
     render_config,
     render_failures,
     render_table,
@@ -127,3 +129,47 @@ def test_chart_copes_with_all_metrics_null(tmp_path: Path) -> None:
     report = run_eval(FakeAnswerer({}), [], k=5)
     chart = write_chart(tmp_path / "empty.png", [report])
     assert chart.read_bytes().startswith(PNG_MAGIC)
+
+
+def scored_run() -> EvalReport:
+    """Two answerable and one unanswerable question with confidence and the reference."""
+    def evidence(best: float) -> dict[str, Any]:
+        return {"rule": "accepted", "evidence": {"best_passage": best}}
+
+    questions = [make_question("a", "Vem?", ["doc1"]), make_question("b", "När?", ["doc1"]),
+                 make_question("u", "Vad?", [], kind="unanswerable")]
+    script = {"Vem?": Scripted(["doc1"], "Anna [1].", confidence=0.9, outcome="answer",
+                               refusal=evidence(0.8)),
+              "När?": Scripted(["doc2"], "I maj [1].", confidence=0.7, outcome="answer",
+                               refusal=evidence(0.6)),
+              "Vad?": Scripted(["doc1"], "Jag hittar inget säkert svar. [1]", confidence=0.2,
+                               outcome="hedged", refusal=evidence(0.7))}
+    return run_eval(FakeAnswerer(script), questions, k=5, name="hybrid")
+
+
+def test_abstention_table_puts_confidence_beside_the_reference() -> None:
+    text = render_abstention(scored_run())
+    lines = text.splitlines()
+    assert lines[0] == ("Avstående (hybrid): 2 besvarbara, 1 obesvarbara, 1 rätt besvarade; "
+                        "hedge_rate 0.333")
+    assert lines[1].split() == ["avstående", "confidence", "best_passage", "(referens)"]
+    auroc = next(line for line in lines if line.startswith("AUROC"))
+    assert auroc.split()[-2:] == ["1.000", "0.500"]  # .7 ties neither: .8 above, .6 below
+    refuse = next(line for line in lines if "vid 3 % falska" in line)
+    assert refuse.split()[-4:] == ["1.000", "(0.000)", "0.000", "(0.000)"]
+    # the most confident third: the one right answer (a); the reference ranks a first too
+    top = next(line for line in lines if "täckning 30 %" in line)
+    assert top.split()[-2:] == ["1.000", "1.000"]
+    assert "Rätt besvarad = besvarbar" in lines[-2]
+
+
+def test_no_abstention_table_without_any_score() -> None:
+    assert render_abstention(sample_run()) == ""
+
+
+def test_markdown_has_the_abstention_table(tmp_path: Path) -> None:
+    path = tmp_path / "rapport.md"
+    write_markdown(path, [scored_run()])
+    text = path.read_text(encoding="utf-8")
+    assert "## Avstående (hybrid)" in text
+    assert "| AUROC besvarbar/obesvarbar | 1.000 | 0.500 |" in text

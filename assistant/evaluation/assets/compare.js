@@ -45,6 +45,41 @@
   });
   table.appendChild(body);
 
+  /* Both runs' abstention measures over the shared questions (evaluation/abstention.py). */
+  function renderAbstention() {
+    var data = DATA.abstention;
+    if (!data) return;
+    var base = data.base.scores || [], next = data.new.scores || [];
+    var defined = base.concat(next).some(function (s) { return s.defined > 0; });
+    if (!defined) return;
+    var table = document.getElementById("abstention-table");
+    table.appendChild(el("thead", {}, [el("tr", {}, ["mått", "bas", "ny", "delta"]
+      .map(function (h, i) { return el("th", { class: i ? "num" : "", text: h }); }))]));
+    var body = el("tbody");
+    base.forEach(function (a, i) {
+      var b = next[i] || {};
+      var name = a.score + (a.score === "best_passage" ? " (referens)" : "");
+      var rows = [["AUROC " + name, a.auroc, b.auroc]];
+      (a.refusal_at || []).forEach(function (r, j) {
+        var other = (b.refusal_at || [])[j] || {};
+        rows.push(["vägrade vid " + Math.round(r.target * 100) + " % falska, " + name, r.refusal, other.refusal]);
+      });
+      rows.forEach(function (row) {
+        var both = typeof row[1] === "number" && typeof row[2] === "number";
+        body.appendChild(el("tr", { "data-abstention": row[0] }, [el("th", { text: row[0] }),
+          el("td", { class: "num", text: fmt(row[1]) }), el("td", { class: "num", text: fmt(row[2]) }),
+          el("td", { class: "num", text: both ? signed(row[2] - row[1]) : "–" })]));
+      });
+    });
+    table.appendChild(body);
+    document.getElementById("abstention-note").textContent = "På de " + data.base.n +
+      " gemensamma frågorna (" + data.base.answerable + " besvarbara, " + data.base.unanswerable +
+      " obesvarbara). AUROC skiljer besvarbara från obesvarbara; vägrade = andel obesvarbara " +
+      "som vägras när tröskeln tillåter så många falska vägranden.";
+    document.getElementById("abstention").hidden = false;
+  }
+  renderAbstention();
+
   function renderFlips() {
     var wanted = document.getElementById("filter-direction").value;
     var box = document.getElementById("flips");

@@ -129,6 +129,84 @@
     box.appendChild(svg);
   }
 
+  /* --- abstention (aggregate.abstention, see evaluation/abstention.py) ------------------- */
+  var SCORE_COLORS = { confidence: "#0a58ca", best_passage: "#8c959f" };
+  function scoreLabel(s) { return s.score + (s.score === "best_passage" ? " (referens)" : ""); }
+  function renderAbstention() {
+    var data = (run().aggregate || {}).abstention;
+    var section = document.getElementById("abstention");
+    var scores = data ? (data.scores || []) : [];
+    section.hidden = !scores.some(function (s) { return s.defined > 0; });
+    if (section.hidden) return;
+    document.getElementById("abstention-counts").textContent = data.answerable + " besvarbara, " +
+      data.unanswerable + " obesvarbara, " + data.correct + " rätt besvarade; hedge_rate " +
+      fmt((run().aggregate || {}).hedge_rate);
+    var table = document.getElementById("abstention-table");
+    table.textContent = "";
+    table.appendChild(el("thead", {}, [el("tr", {}, [el("th", { text: "mått" })].concat(
+      scores.map(function (s) { return el("th", { class: "num", text: scoreLabel(s) }); })))]));
+    var body = el("tbody");
+    var rows = [["AUROC besvarbar/obesvarbar", function (s) { return fmt(s.auroc); }]];
+    (scores[0].refusal_at || []).forEach(function (r, i) {
+      rows.push(["vägrade obesvarbara vid " + Math.round(r.target * 100) + " % falska vägranden",
+        function (s) {
+          var at = (s.refusal_at || [])[i];
+          return at && at.refusal !== null ? fmt(at.refusal) + " (" + fmt(at.false_refusal) + ")" : "–";
+        }]);
+    });
+    rows.forEach(function (row) {
+      body.appendChild(el("tr", {}, [el("th", { text: row[0] })].concat(scores.map(function (s) {
+        return el("td", { class: "num", text: row[1](s) });
+      }))));
+    });
+    table.appendChild(body);
+    renderRiskCoverage(scores);
+  }
+  function svgNode(tag, attrs, text) {
+    var node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    Object.keys(attrs).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+  /* Accuracy of the kept questions (y) as coverage falls from 100 % to 10 % (x). */
+  function renderRiskCoverage(scores) {
+    var width = 640, height = 260, left = 62, right = 170, top = 12, bottom = 36;
+    var plotW = width - left - right, plotH = height - top - bottom;
+    var svg = svgNode("svg", { viewBox: "0 0 " + width + " " + height, role: "img",
+      "aria-label": "Andel rätt besvarade mot täckning" });
+    function x(coverage) { return left + (1 - coverage) / 0.9 * plotW; }
+    function y(value) { return top + (1 - value) * plotH; }
+    [0, 0.25, 0.5, 0.75, 1].forEach(function (v) {
+      svg.appendChild(svgNode("line", { x1: left, x2: left + plotW, y1: y(v), y2: y(v), stroke: "#e3e7eb" }));
+      svg.appendChild(svgNode("text", { x: left - 6, y: y(v) + 4, "text-anchor": "end" }, v.toFixed(2)));
+    });
+    [1, 0.8, 0.6, 0.4, 0.2].forEach(function (c) {
+      svg.appendChild(svgNode("text", { x: x(c), y: top + plotH + 16, "text-anchor": "middle" },
+        Math.round(c * 100) + " %"));
+    });
+    svg.appendChild(svgNode("text", { x: left + plotW / 2, y: height - 4, "text-anchor": "middle" },
+      "täckning (andel frågor som besvaras, mest säkra först)"));
+    svg.appendChild(svgNode("text", { x: 0, y: 0, "text-anchor": "middle",
+      transform: "translate(12," + (top + plotH / 2) + ") rotate(-90)" }, "andel rätt besvarade"));
+    var drawn = 0;
+    scores.forEach(function (s, i) {
+      var points = (s.risk_coverage || []).filter(function (p) { return typeof p.accuracy === "number"; });
+      var color = SCORE_COLORS[s.score] || "#1a7f37";
+      var ly = top + 14 + i * 18;
+      svg.appendChild(svgNode("line", { x1: left + plotW + 12, x2: left + plotW + 32, y1: ly - 4, y2: ly - 4,
+        stroke: color, "stroke-width": 2, "stroke-dasharray": s.score === "best_passage" ? "5 3" : "" }));
+      svg.appendChild(svgNode("text", { x: left + plotW + 38, y: ly }, scoreLabel(s) + (points.length ? "" : ": –")));
+      if (!points.length) return;
+      drawn += 1;
+      svg.appendChild(svgNode("polyline", { fill: "none", stroke: color, "stroke-width": 2,
+        "stroke-dasharray": s.score === "best_passage" ? "5 3" : "", "data-score": s.score,
+        points: points.map(function (p) { return x(p.coverage).toFixed(1) + "," + y(p.accuracy).toFixed(1); }).join(" ") }));
+    });
+    var box = document.getElementById("risk-coverage");
+    box.textContent = "";
+    if (drawn) box.appendChild(svg);
+  }
+
   /* --- question table ----------------------------------------------------------------- */
   function failed(q) { return (q.failures || []).length > 0; }
   function metric(q, key) {
@@ -345,7 +423,9 @@
     Object.keys(kinds).sort().forEach(function (k) { select.appendChild(el("option", { value: k, text: k })); });
     select.value = kinds[current] ? current : "";
   }
-  function renderAll() { renderConfig(); renderSummary(); renderKinds(); renderHead(); renderRows(); }
+  function renderAll() {
+    renderConfig(); renderSummary(); renderAbstention(); renderKinds(); renderHead(); renderRows();
+  }
   if (DATA.runs.length > 1) {
     var picker = document.getElementById("run");
     DATA.runs.forEach(function (r, i) {
