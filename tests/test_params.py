@@ -49,6 +49,8 @@ ALLOWED: dict[str, str] = {
     "assistant.cli.common.EXIT_INTERRUPTED": FORMAT,
     "assistant.errors.EXIT_ERROR": FORMAT,
     "assistant.errors.EXIT_PARTIAL": FORMAT,
+    "assistant.evaluation.abstention.FRR_LEVELS": "measurement points of a report",
+    "assistant.evaluation.abstention.FACT_BAR": "the definition of a correct answer in a report",
     "assistant.evaluation.baseline.BASELINE_CHUNK_SIZE": BASELINE,
     "assistant.evaluation.baseline.BASELINE_CHUNK_OVERLAP": BASELINE,
     "assistant.evaluation.baseline.BASELINE_K": BASELINE,
