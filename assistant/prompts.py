@@ -1,5 +1,5 @@
 """Prompt templates live as files in ``prompts/`` so they can be reviewed and tuned
-without touching code (DESIGN.md: "prompts in files, loaded by name, Swedish first").
+without touching code (docs/architecture.md: prompts in files, loaded by name, Swedish first).
 
 File format (``prompts/<name>.md``)::
 

@@ -58,7 +58,7 @@ class Chunk:
         Only where it carries information: a title the passage already contains (an
         article's first chunk, or a title derived from the text's first line, as for
         FAQ answers) would only weigh that line twice. On the FAQ dev suite that
-        duplication cost dense search hit@1 0.65 → 0.60 (README, "Calibration").
+        duplication cost dense search hit@1 0.65 → 0.60 (docs/evaluation.md, "Calibration").
         """
         if title_in_text(self.title, self.text):
             return self.text
@@ -150,7 +150,7 @@ class Source:
 
 @dataclass
 class Answer:
-    """The answer object of DESIGN.md, shared by the CLI, the HTTP API and the harness.
+    """The answer object (docs/architecture.md), shared by the CLI, the HTTP API and the harness.
 
     ``sources`` lists every passage the answer was built from, in retrieval rank
     order; ``citations`` are the ``n`` values the answer text actually cites.

@@ -9,8 +9,8 @@ to a user and aggregated by the eval harness, and the calibration command
 (``assistant eval calibrate``) can re-decide thousands of questions from stored
 evidence without running the chain again.
 
-Why these rules (measured on eval/questions.jsonl and the FAQ dev suites; README,
-"Calibration"):
+Why these rules (measured on eval/questions.jsonl and the FAQ dev suites;
+docs/evaluation.md, "Calibration"):
 
 * ``weak_evidence``: nothing retrieved is close to the question, neither by meaning
   (passage cosine) nor by words (IDF-weighted term coverage of the best sentence).

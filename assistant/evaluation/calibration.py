@@ -357,7 +357,7 @@ def choose_fusion(items: Sequence[Item]) -> FusionParams:
     "Dense" is both the project's own dense mode and the raw dense reference: a setting
     must match the better of the two on every metric of every suite. Where no setting
     can (the raw reference wins on a suite whatever the weights), the project's dense
-    mode alone is the floor, and the README table shows the gap.
+    mode alone is the floor, and the table in docs/evaluation.md shows the gap.
     """
     suites = sorted({i.suite for i in items if i.answerable})
     by_suite = {s: [i for i in items if i.suite == s and i.answerable] for s in suites}

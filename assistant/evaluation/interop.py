@@ -1,6 +1,6 @@
 """Reading and writing eval sets in the formats other tools use (``assistant eval convert``).
 
-- ``eval-jsonl``: the project's own format (DESIGN.md), one JSON object per line.
+- ``eval-jsonl``: the project's own format (docs/architecture.md), one JSON object per line.
 - ``eval-csv``: the same fields as a spreadsheet: ``expected_sources`` separated by
   ``;``, ``must_mention`` groups by ``;`` and alternatives by ``|``, ``history`` and any
   other structured value as JSON. A cell starting with ``[`` or ``{`` is always JSON,

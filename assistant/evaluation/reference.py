@@ -2,8 +2,8 @@
 
 What a dozen lines of numpy give: each document's raw text embedded as one e5
 passage (no cleaning, no title header, no chunking, no fusion), the question as
-an e5 query, top-k by cosine. The FAQ benchmark's README asks every retriever to
-be measured against this in the same run; ``assistant eval --compare
+an e5 query, top-k by cosine. The FAQ benchmark's README (eval/faq-dev/README.md)
+asks every retriever to be measured against this in the same run; ``assistant eval --compare
 hybrid,dense,raw-dense`` does that. Documents longer than the model's window are
 truncated by the model, as the reference would be.
 

@@ -58,7 +58,7 @@ def build_chat_router(ctx: ApiContext) -> APIRouter:
 
     @router.post("/api/chat", tags=["api"], summary="Ställ en fråga", response_model=None)
     async def chat(body: ChatRequest) -> Response:
-        """Returns the answer object of DESIGN.md; with ``stream: true`` an SSE stream of
+        """Returns the answer object (docs/architecture.md); with ``stream: true`` an SSE stream of
         ``sources``, ``token`` (``{"text": ...}``) and ``done`` (the answer object)."""
         history = history_of(body.history)
         question = ctx.question(body.question, history)

@@ -63,7 +63,7 @@ class Turn:
     """One question of the conversation, kept server-side in ``gr.State``.
 
     ``history`` is what the assistant was given with the question (kept so feedback
-    records the conversation as it was); ``answer`` the answer object of DESIGN.md once
+    records the conversation as it was); ``answer`` the answer object (docs/architecture.md) once
     done, ``partial`` the text streamed so far, ``error`` a message for the user.
     """
 

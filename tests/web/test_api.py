@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 
 
 def _check_answer(data: dict[str, Any]) -> None:
-    """The DESIGN.md answer object, with every [n] resolving to a source."""
+    """The answer object (docs/architecture.md), with every [n] resolving to a source."""
     for key in ("question", "answer", "refused", "mode", "citations", "sources", "timings_ms"):
         assert key in data, key
     assert data["refused"] is False
