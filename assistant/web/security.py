@@ -76,8 +76,11 @@ FORWARDING_HEADERS = (b"x-forwarded-host", b"x-forwarded-proto", b"x-forwarded-p
 # The pages we serve without a policy of their own (the chat UI, the widget demo, the
 # loading page): scripts, styles, images and connections only from the app itself, no
 # plugins, no <base> or form target elsewhere. Gradio's page needs its inline
-# configuration script and inline styles. frame-ancestors is added to every page.
-PAGE_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; "
+# configuration script, inline styles and eval (its HTML components run their code with
+# new Function), so the policy's worth is in where the page may load from and connect
+# to: an image in an answer cannot be fetched from (and carry data to) another host, a
+# script cannot send anything elsewhere. frame-ancestors is added to every page.
+PAGE_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
                "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
                "font-src 'self' data:; media-src 'self' data: blob:; connect-src 'self'; "
                "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "

@@ -61,8 +61,9 @@ källhänvisningar `[n]` som pekar på artiklarna i `sources`.
 * `POST /v1/chat/completions` – OpenAI-kompatibelt (källor som numrerad lista i texten)
 * `GET /healthz` (processen lever), `GET /readyz` (lagret, indexet och manifestet)
 * Anrop från andra webbplatser kräver att ursprunget finns i `ASSISTANT_ALLOWED_ORIGINS`.
-  Med `ASSISTANT_API_KEYS` krävs alltid en nyckel: hemlig nyckel för servrar, sidans
-  sessionskaka för chattsidan, widgetnyckel (`X-Widget-Key`) från sitt eget ursprung.
+  Med `ASSISTANT_API_KEYS` krävs alltid en nyckel: hemlig nyckel för servrar (alla vägar),
+  sidans sessionskaka bara för chattsidans egna anrop, widgetnyckel (`X-Widget-Key`) från
+  sitt eget ursprung bara för `/api/chat`.
 * Lagret otillgängligt: 503 med `Retry-After`; gränser: se `info.x-limits`.
 """
 
