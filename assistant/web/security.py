@@ -15,6 +15,11 @@ buffers streamed (SSE) answers.
 What each path needs (which credential opens it, its body limit, whether it counts
 against the rate limit) is not decided here but read from its declaration in
 :mod:`assistant.web.routes`.
+
+The same middleware also refuses oversized request headers (431), removes the
+forwarding headers (``X-Forwarded-Host`` …) that an untrusted peer sent, and gives every
+HTML page a Content-Security-Policy with ``frame-ancestors``. How long a client may take
+to send its headers is the server's business (:mod:`assistant.web.transport`).
 """
 
 from __future__ import annotations
