@@ -7,6 +7,7 @@ the CLI, the web app and the eval harness always agree on what they run with.
 from __future__ import annotations
 
 import ipaddress
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -106,12 +107,22 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(2000, ge=10)
     max_history_turns: int = Field(20, ge=0)
     max_body_bytes: int = Field(64_000, ge=1024)
+    # GET /api/sources/* per client (pages a person opens, counted apart from questions).
+    read_rate_limit: str = "120/minute"
+    # Rate limits count an IPv6 client as its network of this many bits (128 = per address).
+    ipv6_prefix: int = Field(64, ge=32, le=128)
+    # Request headers: at most this many bytes together and half of it in one (else 431).
+    max_header_bytes: int = Field(16_384, ge=4096, le=1_048_576)
+    # Seconds a connection may take to send its request line and headers (slowloris).
+    header_timeout: float = Field(10.0, gt=0, le=300)
+    # Who may show the pages in a frame (CSP frame-ancestors): 'self', 'none' or origins.
+    frame_ancestors: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["'self'"])
     # Unset: ``<index_dir>/feedback.sqlite3``, so moving the index moves the feedback too.
     feedback_db: Path = Path("index/feedback.sqlite3")
     feedback_max_rows: int = Field(10_000, ge=1)
 
     @field_validator("allowed_origins", "allowed_hosts", "api_keys", "widget_keys",
-                     "trusted_proxies", mode="before")
+                     "trusted_proxies", "frame_ancestors", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
@@ -127,7 +138,18 @@ class Settings(BaseSettings):
             )
         return cleaned
 
-    @field_validator("rate_limit", "widget_rate_limit")
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _sources(cls, value: list[str]) -> list[str]:
+        value = [token for item in value for token in item.split()]  # CSP style too
+        for item in value:
+            if not re.fullmatch(r"[A-Za-z0-9'*:/.\[\]_-]+", item):
+                raise ValueError(
+                    f"ASSISTANT_FRAME_ANCESTORS: {item!r} is not a CSP source: list 'self', "
+                    "'none' or origins, e.g. 'self',https://intranat.kommun.se")
+        return value or ["'none'"]
+
+    @field_validator("rate_limit", "widget_rate_limit", "read_rate_limit")
     @classmethod
     def _rate(cls, value: str) -> str:
         parse_rate_limit(value)

@@ -5,7 +5,9 @@ rate and size limits), ``schemas`` (request models), ``errors`` (errors → JSON
 ``context`` (what routes share), ``health`` (/healthz, /readyz), ``chat`` (/api/chat,
 /api/feedback), ``openai_compat`` (/v1), ``sources`` (/api/sources), ``pages`` (widget,
 docs, source page), ``ui`` (Gradio), ``feedback`` (SQLite store), ``auth`` (hosts,
-clients, credentials), ``contract`` (405/HEAD, the OpenAPI additions).
+clients, credentials), ``contract`` (405/HEAD, the OpenAPI additions), ``routes`` (each
+route's credentials and limits, declared once), ``transport`` (reading requests: h11
+with a deadline for the headers).
 """
 
 from __future__ import annotations

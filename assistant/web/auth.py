@@ -40,6 +40,7 @@ __all__ = [
     "WIDGET_KEY_HEADER",
     "WidgetKeys",
     "allowed_hosts",
+    "forwarded_address",
     "host_name",
     "normalise_origin",
     "session_from_cookie",
@@ -77,18 +78,27 @@ def normalise_origin(origin: str) -> str:
     return f"{scheme}://{host}"
 
 
+def _valid_port(port: str) -> bool:
+    """A ``Host`` port: digits (at most 5, so ``int`` never sees a huge number) up to
+    65535; empty is allowed (RFC 9110: ``host:`` means the default port)."""
+    return not port or (port.isascii() and port.isdigit() and len(port) <= 5
+                        and int(port) <= 65535)
+
+
 def host_name(host: str | None) -> str | None:
-    """``Intra.Kommun.se:8443`` → ``intra.kommun.se``; ``[::1]:80`` → ``::1``; bad → None."""
+    """``Intra.Kommun.se:8443`` → ``intra.kommun.se``; ``[::1]:80`` → ``::1``; bad → None
+    (``[::1]:junk``, ``localhost:99999``)."""
     if host is None:
         return None
     value = host.strip().lower().rstrip(".")
     if value.startswith("["):
         end = value.find("]")
-        if end < 0 or (value[end + 1:] and not value[end + 1:].startswith(":")):
+        rest = value[end + 1:] if end >= 0 else ""
+        if end < 0 or (rest and not (rest.startswith(":") and _valid_port(rest[1:]))):
             return None
         return value[1:end] or None
     name, _, port = value.partition(":")
-    if port and not port.isdigit():
+    if not _valid_port(port):
         return None
     return name or None
 
@@ -120,17 +130,46 @@ class HostPolicy:
         return name in self.exact or name.endswith(self.suffixes) and bool(self.suffixes)
 
 
+def forwarded_address(hop: str) -> str:
+    """One ``X-Forwarded-For`` entry without a port: ``203.0.113.5:4711`` →
+    ``203.0.113.5``, ``[2001:db8::1]:443`` → ``2001:db8::1`` (some proxies add the
+    client's source port, which would otherwise give every connection its own bucket)."""
+    hop = hop.strip()
+    if hop.startswith("["):
+        end = hop.find("]")
+        return hop[1:end] if end > 0 else hop
+    if hop.count(":") == 1:  # IPv4 with a port; a bare IPv6 address has several colons
+        return hop.partition(":")[0]
+    return hop
+
+
 class ClientIdentity:
     """The client address a rate limit counts against.
 
     The socket peer, unless the peer is a trusted proxy: then the right-most
     ``X-Forwarded-For`` address that is not itself a trusted proxy. Addresses
     further left were written by whoever sent the request and prove nothing.
+
+    An IPv6 client counts as its network of ``ipv6_prefix`` bits (``/64`` by default):
+    one home or office gets a whole /64 and can pick a new address for every request.
     """
 
-    def __init__(self, trusted: Iterable[str]) -> None:
+    def __init__(self, trusted: Iterable[str], ipv6_prefix: int = 64) -> None:
         self.trusted = tuple(ipaddress.ip_network(t.strip(), strict=False)
                              for t in trusted if t.strip())
+        self.ipv6_prefix = ipv6_prefix
+
+    def bucket(self, address: str) -> str:
+        """The rate-limit name of a client address: IPv4 as it is, IPv6 as its network."""
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return address
+        if isinstance(ip, ipaddress.IPv6Address):
+            if ip.ipv4_mapped is not None:  # ::ffff:192.0.2.1 is an IPv4 client
+                return str(ip.ipv4_mapped)
+            return str(ipaddress.ip_network(f"{ip}/{self.ipv6_prefix}", strict=False))
+        return str(ip)
 
     def is_trusted(self, address: str | None) -> bool:
         if not address or not self.trusted:
@@ -142,16 +181,17 @@ class ClientIdentity:
         return any(ip in net for net in self.trusted)
 
     def resolve(self, peer: str | None, forwarded_for: str | None) -> str:
+        """The client's bucket (see :meth:`bucket`)."""
         if not self.is_trusted(peer) or not forwarded_for:
-            return peer or "unknown"
-        hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+            return self.bucket(peer) if peer else "unknown"
+        hops = [forwarded_address(h) for h in forwarded_for.split(",") if h.strip()]
         for hop in reversed(hops):
             if not self.is_trusted(hop):
                 try:
-                    return str(ipaddress.ip_address(hop))
+                    return self.bucket(str(ipaddress.ip_address(hop)))
                 except ValueError:
                     return "invalid:" + hop[:64]  # garbage from the client: its own bucket
-        return peer or "unknown"
+        return self.bucket(peer) if peer else "unknown"
 
     def forwarded_https(self, peer: str | None, headers: Headers) -> bool:
         """Whether a trusted proxy says the browser used HTTPS (for the cookie's Secure)."""

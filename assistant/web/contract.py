@@ -114,6 +114,7 @@ _COMMON = {
     "401": "Inloggning krävs: API-nyckel, sessionskaka eller widgetnyckel saknas eller är ogiltig",
     "403": "Ursprunget (Origin) är inte tillåtet",
     "413": "För stor förfrågan (ASSISTANT_MAX_BODY_BYTES)",
+    "431": "För stora huvuden i förfrågan (ASSISTANT_MAX_HEADER_BYTES)",
     "422": "Ogiltig fråga, historik eller filter",
     "429": "För många förfrågningar (ASSISTANT_RATE_LIMIT); se Retry-After",
     "503": "Indexet eller lagringen är tillfälligt otillgänglig; se Retry-After",
@@ -128,7 +129,8 @@ _SECURITY = {
     "bearer": {"type": "http", "scheme": "bearer",
                "description": "Samma hemliga nyckel som 'Authorization: Bearer NYCKEL'."},
     "session": {"type": "apiKey", "in": "cookie", "name": "sa_session",
-                "description": "Sessionskaka som chattsidan får när den laddas (samma ursprung)."},
+                "description": "Sessionskaka som chattsidan får när den laddas; gäller bara "
+                               "sidans egna anrop (Origin eller Sec-Fetch-Site: same-origin)."},
     "widgetKey": {"type": "apiKey", "in": "header", "name": "X-Widget-Key",
                   "description": "Publicerbar widgetnyckel, giltig bara från sitt ursprung."},
 }
@@ -174,6 +176,8 @@ def _limits(schema: dict[str, Any], settings: Settings) -> None:
         "max_body_bytes": settings.max_body_bytes,
         "rate_limit": settings.rate_limit,
         "widget_rate_limit": settings.widget_rate_limit,
+        "read_rate_limit": settings.read_rate_limit,
+        "max_header_bytes": settings.max_header_bytes,
         "feedback_max_rows": settings.feedback_max_rows,
     }
 

@@ -19,6 +19,14 @@ closed like the API.
 
 Limits name the setting they come from (:class:`Limits`); the values are in
 :class:`~assistant.config.Settings`, and :func:`body_limits` turns them into bytes.
+
+Each credential opens only what its holder needs (issue 16), and :attr:`RouteRule.access`
+is the one place that says so: a secret key every route that takes a credential, the
+chat page's session cookie only the chat UI's own calls (its Gradio queue, and
+``/api/chat`` for the widget on our own pages), a widget key only what ``widget.js``
+calls. The chat UI's Gradio routes are an allowlist: every other route the mounted
+Gradio app serves is declared closed (404; 403 for the ones that take files), so a new
+Gradio version's routes stay closed until declared here.
 """
 
 from __future__ import annotations
@@ -33,8 +41,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ADMIN",
+    "ASKS",
     "CLOSED",
-    "CREDENTIALS",
+    "SERVERS",
+    "UI",
     "FALLBACKS",
     "GRADIO_API",
     "OTHER",
@@ -61,11 +71,18 @@ BodyLimit = Literal["api", "page"]
 # Which rate-limit bucket counts a request: "client" = the client's (or its secret key's)
 # ASSISTANT_RATE_LIMIT bucket plus a widget key's own budget, counted by the middleware;
 # "handler" = the same client bucket, counted by the chat UI's event handlers, where the
-# event is known; None = not counted.
-RateBucket = Literal["client", "handler"]
+# event is known; "reads" = the client's ASSISTANT_READ_RATE_LIMIT bucket (pages a person
+# opens, not questions); None = not counted.
+RateBucket = Literal["client", "handler", "reads"]
 
 PUBLIC: frozenset[Access] = frozenset({"public"})
-CREDENTIALS: frozenset[Access] = frozenset({"key", "session", "widget"})
+# Asking a question: servers, the widget (a widget key, or the session cookie of our own
+# pages that embed it), the chat page.
+ASKS: frozenset[Access] = frozenset({"key", "session", "widget"})
+# The chat UI's own calls (its Gradio queue): the page's session cookie, and servers.
+UI: frozenset[Access] = frozenset({"key", "session"})
+# Only servers: /v1 and the JSON feedback route (the UI's feedback goes through its queue).
+SERVERS: frozenset[Access] = frozenset({"key"})
 ADMIN: frozenset[Access] = frozenset({"admin"})  # for operator routes; none yet
 CLOSED: frozenset[Access] = frozenset()
 
@@ -90,7 +107,9 @@ class Limits:
 _API = Limits(body="api", rate="client")
 _ASKS = Limits(body="api", rate="client", history_turns=True)
 _READ_API = Limits(body="api")
+_READS = Limits(body="api", rate="reads")
 _PAGE = Limits(body="page")
+_QUEUE = Limits(body="api", rate="handler")
 
 
 @dataclass(frozen=True)
@@ -108,6 +127,8 @@ class RouteRule:
     any_origin: bool = False
     # A GET or HEAD hands the browser a fresh session cookie (the pages the UI runs in).
     issues_session: bool = False
+    # Closed because it takes files (Gradio's uploads): 403 with a message, not 404.
+    takes_files: bool = False
     summary: str = ""
 
     @property
@@ -137,21 +158,25 @@ def _public_files(paths: Iterable[str], prefix: bool = False) -> tuple[RouteRule
                            summary="Chattsidans filer") for p in paths)
 
 
-OTHER = RouteRule("/", None, CREDENTIALS, _PAGE, prefix=True,
-                  summary="Allt annat (övriga Gradio-vägar, okända sökvägar)")
+def _closed(path: str, summary: str, prefix: bool = False,
+            takes_files: bool = False) -> RouteRule:
+    return RouteRule(path, None, CLOSED, _PAGE, prefix=prefix, takes_files=takes_files,
+                     summary=summary)
+
+
+OTHER = _closed("/", "Allt annat (okända sökvägar)", prefix=True)
 
 ROUTES: tuple[RouteRule, ...] = (
     # --- the JSON API and the OpenAI-compatible API
-    RouteRule("/api/chat", _methods("POST"), CREDENTIALS, _ASKS, streams=True,
+    RouteRule("/api/chat", _methods("POST"), ASKS, _ASKS, streams=True,
               summary="Ställ en fråga"),
-    RouteRule("/api/feedback", _methods("POST"), CREDENTIALS, _ASKS,
-              summary="Återkoppling"),
+    RouteRule("/api/feedback", _methods("POST"), SERVERS, _ASKS, summary="Återkoppling"),
     # Published articles, readable like the pages that link to them (also from the
     # widget, whose "open the article" link is a plain navigation without a credential).
-    RouteRule("/api/sources/", _READ, PUBLIC, _READ_API, prefix=True, summary="En källa"),
-    RouteRule("/v1/chat/completions", _methods("POST"), CREDENTIALS, _ASKS, streams=True,
+    RouteRule("/api/sources/", _READ, PUBLIC, _READS, prefix=True, summary="En källa"),
+    RouteRule("/v1/chat/completions", _methods("POST"), SERVERS, _ASKS, streams=True,
               summary="OpenAI-kompatibla svar"),
-    RouteRule("/v1/models", _methods("GET"), CREDENTIALS, _API, summary="Modellista"),
+    RouteRule("/v1/models", _methods("GET"), SERVERS, _API, summary="Modellista"),
     # --- operations, the API reference and the widget
     RouteRule("/healthz", None, PUBLIC, _PAGE, summary="Liveness"),
     RouteRule("/readyz", None, PUBLIC, _PAGE, summary="Readiness"),
@@ -161,30 +186,35 @@ ROUTES: tuple[RouteRule, ...] = (
               summary="Widgetens demosida"),
     RouteRule("/widget.js", None, PUBLIC, _PAGE, any_origin=True, summary="Widgeten"),
     RouteRule("/widget.css", None, PUBLIC, _PAGE, any_origin=True, summary="Widgeten"),
-    # --- the chat UI (Gradio, mounted at /)
+    # --- the chat UI (Gradio, mounted at /): the page, its files, and the calls it makes
     RouteRule("/", None, PUBLIC, _PAGE, issues_session=True, summary="Chattsidan"),
     *_public_files(("/favicon.ico", "/robots.txt", "/theme.css", "/manifest.json")),
     *_public_files(("/assets/", "/static/", "/svelte/", "/pwa_icon"), prefix=True),
-    RouteRule("/config", _READ, CREDENTIALS, _PAGE, summary="Chattsidans uppbyggnad"),
-    RouteRule("/config/", _READ, CREDENTIALS, _PAGE, summary="Chattsidans uppbyggnad"),
-    # Gradio's file upload: our UI has no upload control, so nobody may write files.
-    RouteRule(GRADIO_API + "upload", None, CLOSED, prefix=True, summary="Filuppladdning"),
-    RouteRule(GRADIO_API + "queue/data", _READ, CREDENTIALS,
-              Limits(body="api", rate="handler"), streams=True, summary="Chattens svar"),
-    RouteRule(GRADIO_API, None, CREDENTIALS, Limits(body="api", rate="handler"),
-              prefix=True, summary="Chattsidans anrop"),
-    # Gradio serves these too; the chat UI does not use them.
-    RouteRule("/login", None, CREDENTIALS, _PAGE, prefix=True, summary="Gradio (oanvänd)"),
-    RouteRule("/logout", None, CREDENTIALS, _PAGE, summary="Gradio (oanvänd)"),
-    RouteRule("/monitoring", None, CREDENTIALS, _PAGE, prefix=True,
-              summary="Gradio (oanvänd)"),
+    RouteRule("/config", _READ, UI, _PAGE, summary="Chattsidans uppbyggnad"),
+    RouteRule("/config/", _READ, UI, _PAGE, summary="Chattsidans uppbyggnad"),
+    RouteRule(GRADIO_API + "queue/join", _methods("POST"), UI, _QUEUE,
+              summary="Chattsidans anrop"),
+    RouteRule(GRADIO_API + "queue/data", _READ, UI, _QUEUE, streams=True,
+              summary="Chattens svar"),
+    RouteRule(GRADIO_API + "heartbeat/", _READ, UI, _QUEUE, prefix=True, streams=True,
+              summary="Chattsidans anslutning"),
+    RouteRule(GRADIO_API + "cancel", _methods("POST"), UI, _QUEUE,
+              summary="Avbryt ett svar"),
+    # Everything else Gradio serves is closed: the routes that take files (our UI has no
+    # upload control) with a message, the rest as if it did not exist.
+    *(_closed(GRADIO_API + p, "Filuppladdning (stängd)", prefix=True, takes_files=True)
+      for p in ("upload", "process_recording", "stream/")),
+    _closed(GRADIO_API, "Övriga Gradio-anrop (stängda)", prefix=True),
+    _closed("/login", "Gradio (oanvänd, stängd)", prefix=True),
+    _closed("/logout", "Gradio (oanvänd, stängd)"),
+    _closed("/monitoring", "Gradio (oanvänd, stängd)", prefix=True),
 )
 # What a wrong method or an unknown path under /v1 and /api gets, and then anything else.
 FALLBACKS: tuple[RouteRule, ...] = (
-    RouteRule("/v1/", _methods("OPTIONS", "HEAD"), CREDENTIALS, _READ_API, prefix=True),
-    RouteRule("/v1/", None, CREDENTIALS, _API, prefix=True),
-    RouteRule("/api/", _methods("POST"), CREDENTIALS, _API, prefix=True),
-    RouteRule("/api/", None, CREDENTIALS, _READ_API, prefix=True),
+    RouteRule("/v1/", _methods("OPTIONS", "HEAD"), SERVERS, _READ_API, prefix=True),
+    RouteRule("/v1/", None, SERVERS, _API, prefix=True),
+    RouteRule("/api/", _methods("POST"), SERVERS, _API, prefix=True),
+    RouteRule("/api/", None, SERVERS, _READ_API, prefix=True),
     OTHER,
 )
 _IN_ORDER = (*ROUTES, *FALLBACKS)

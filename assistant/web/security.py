@@ -15,6 +15,11 @@ buffers streamed (SSE) answers.
 What each path needs (which credential opens it, its body limit, whether it counts
 against the rate limit) is not decided here but read from its declaration in
 :mod:`assistant.web.routes`.
+
+The same middleware also refuses oversized request headers (431), removes the
+forwarding headers (``X-Forwarded-Host`` …) that an untrusted peer sent, and gives every
+HTML page a Content-Security-Policy with ``frame-ancestors``. How long a client may take
+to send its headers is the server's business (:mod:`assistant.web.transport`).
 """
 
 from __future__ import annotations
@@ -65,6 +70,26 @@ CORS_ALLOW_HEADERS = "Content-Type, Accept, Authorization, X-API-Key, X-Widget-K
 CORS_METHODS = "GET, POST, OPTIONS"
 CORS_EXPOSE = "Retry-After"
 CLOSED_MESSAGE = "Filuppladdning stöds inte."
+NOT_FOUND = "Sidan finns inte."
+HEADERS_TOO_LARGE = ("Förfrågans huvuden är för stora (högst {total} byte sammanlagt, "
+                     "{one} byte i ett huvud).")
+# Headers a proxy writes to tell the app how the browser reached it; Gradio builds the
+# page's URLs from them. Believed only from a trusted proxy (and X-Forwarded-Host only
+# naming a host we answer to); from anyone else they are removed before any app sees them.
+FORWARDING_HEADERS = (b"x-forwarded-host", b"x-forwarded-proto", b"x-forwarded-port",
+                      b"x-forwarded-prefix", b"forwarded")
+# The pages we serve without a policy of their own (the chat UI, the widget demo, the
+# loading page): scripts, styles, images and connections only from the app itself, no
+# plugins, no <base> or form target elsewhere. Gradio's page needs its inline
+# configuration script, inline styles and eval (its HTML components run their code with
+# new Function), so the policy's worth is in where the page may load from and connect
+# to: an image in an answer cannot be fetched from (and carry data to) another host, a
+# script cannot send anything elsewhere. frame-ancestors is added to every page.
+PAGE_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
+               "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+               "font-src 'self' data:; media-src 'self' data: blob:; connect-src 'self'; "
+               "worker-src 'self' blob:; object-src 'none'; base-uri 'self'; "
+               "form-action 'self'")
 
 
 def _netloc(value: str, scheme: str) -> str:
@@ -79,22 +104,26 @@ def _netloc(value: str, scheme: str) -> str:
 class OriginPolicy:
     """Classifies the ``Origin`` header of a request.
 
-    Same-origin is decided against the request's own ``Host`` header, so the
-    app works unchanged behind a proxy that preserves ``Host``; the scheme is
-    not compared because a TLS-terminating proxy often hides it.
+    Same-origin is decided against the request's own ``Host`` header and scheme, so
+    the app works unchanged behind a proxy that preserves ``Host``. The scheme is
+    part of an origin: ``https://host:port`` is another origin than the app's own
+    ``http://host:port``. Behind a TLS-terminating proxy the request's scheme is what
+    a trusted proxy says in ``X-Forwarded-Proto``.
     """
 
     def __init__(self, allowed: Iterable[str]) -> None:
         self.allowed = frozenset(normalise_origin(o) for o in allowed if o.strip())
 
-    def classify(self, origin: str | None, host: str | None) -> OriginVerdict:
+    def classify(self, origin: str | None, host: str | None,
+                 scheme: str = "http") -> OriginVerdict:
         if origin is None:
             return "none"
         if origin == "null" or not origin.strip():
             return "denied"  # sandboxed iframes and file:// pages are never trusted
         norm = normalise_origin(origin)
-        scheme = urlsplit(norm).scheme
-        if host and _netloc(urlsplit(norm).netloc, scheme) == _netloc(host, scheme):
+        parts = urlsplit(norm)
+        if host and parts.scheme == scheme \
+                and _netloc(parts.netloc, scheme) == _netloc(host, scheme):
             return "same"
         return "allowed" if norm in self.allowed else "denied"
 
@@ -158,6 +187,12 @@ class SecurityPolicy:
     widget_keys: WidgetKeys = field(default_factory=lambda: WidgetKeys(()))
     widget_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0, 60.0))
     sessions: SessionCookies = field(default_factory=lambda: SessionCookies(None, 7200))
+    # GET /api/sources/* per client (routes whose rate bucket is "reads").
+    read_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0, 60.0))
+    # Request headers: bytes together; one header may have half (else 431).
+    max_header_bytes: int = 16_384
+    # CSP frame-ancestors sources of every page we serve.
+    frame_ancestors: tuple[str, ...] = ("'self'",)
 
     @property
     def auth_required(self) -> bool:
@@ -166,12 +201,22 @@ class SecurityPolicy:
 
     def refuses(self, rule: RouteRule, credential: Credential) -> bool:
         """Whether the credential does not open the route: an invalid one never does, a
-        missing one only without configured keys (then origins and limits protect)."""
+        missing one only without configured keys (then origins and limits protect), and
+        a valid one only the routes whose declaration names its kind
+        (:attr:`RouteRule.access`: a widget key only what the widget calls, the session
+        cookie only the chat UI's calls)."""
         if rule.public:
             return False
         if credential.kind == "invalid":
             return True
         return self.auth_required and not rule.admits(credential.kind)
+
+    def scheme(self, scope: Scope, headers: Headers) -> str:
+        """The scheme the browser used: the connection's, or a trusted proxy's word."""
+        client = scope.get("client")
+        if self.identity.forwarded_https(client[0] if client else None, headers):
+            return "https"
+        return str(scope.get("scheme", "http"))
 
     def client_key(self, peer: str | None, forwarded_for: str | None) -> str:
         """Rate-limit bucket of a client address (see :class:`ClientIdentity`)."""
@@ -195,12 +240,26 @@ class SecurityPolicy:
             return Credential("invalid", "Widgetnyckeln gäller inte för den här webbplatsen "
                                          "(eller har återkallats).")
         token = session_from_cookie(headers)
-        # SameSite=Strict already keeps other sites from sending it; checked here again.
-        if token and verdict in ("none", "same"):
+        # SameSite=Strict already keeps other sites from sending it; checked here again,
+        # and a request must say it comes from the page itself: a script that fetched a
+        # cookie from GET / sends neither header (and forging them buys only the chat
+        # UI's calls, under the client's rate limit).
+        if token and from_own_page(headers, verdict):
             state = self.sessions.check(token)
             if state in ("valid", "stale"):
                 return Credential("session", renew_session=state == "stale")
         return Credential("none")
+
+
+def from_own_page(headers: Headers, verdict: OriginVerdict) -> bool:
+    """Whether a request says it comes from one of our own pages: an ``Origin`` of our
+    own (browsers send it on POST), or none with ``Sec-Fetch-Site: same-origin``
+    (browsers send that on every request, GET included); a ``Sec-Fetch-Site`` of another
+    site is never our page, whatever ``Origin`` says."""
+    site = headers.get("sec-fetch-site")
+    if site is not None and site.strip().lower() != "same-origin":
+        return False
+    return verdict == "same" or (verdict == "none" and site is not None)
 
 
 def question_problem(text: str, max_chars: int) -> str | None:
@@ -249,14 +308,20 @@ class SecurityMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
         path = route_path(scope)
+        too_large = self._headers_too_large(scope)
+        if too_large is not None:
+            await self._reply(scope, send, path, too_large)
+            return
+        headers = Headers(scope=scope)
         method: str = scope["method"]
         if not self.policy.hosts.allows(headers.get("host")):
             await self._reply(scope, send, path, ErrorPayload(400, BAD_HOST))
             return
+        scope = self._without_untrusted_forwarding(scope, headers)
         origin = headers.get("origin")
-        verdict = self.policy.origins.classify(origin, headers.get("host"))
+        verdict = self.policy.origins.classify(origin, headers.get("host"),
+                                               self.policy.scheme(scope, headers))
         cors_origin = origin if verdict == "allowed" else None
         if method == "OPTIONS" and "access-control-request-method" in headers \
                 and verdict != "denied":
@@ -283,12 +348,13 @@ class SecurityMiddleware:
                 "assistenten. Be administratören lägga till den i "
                 "ASSISTANT_ALLOWED_ORIGINS.")), {}
         if rule.closed:
-            return ErrorPayload(403, CLOSED_MESSAGE), {}
+            return (ErrorPayload(403, CLOSED_MESSAGE) if rule.takes_files
+                    else ErrorPayload(404, NOT_FOUND)), {}
         if self.policy.refuses(rule, credential):
             return ErrorPayload(401, credential.message or MISSING_CREDENTIAL), \
                 {"www-authenticate": "Bearer"}
-        if rule.limits.rate == "client":
-            retry = self._limited(scope, headers, credential)
+        if rule.limits.rate in ("client", "reads"):
+            retry = self._limited(scope, headers, credential, rule.limits.rate == "reads")
             if retry is not None:
                 seconds = max(1, math.ceil(retry))
                 return ErrorPayload(
@@ -337,20 +403,70 @@ class SecurityMiddleware:
                 return
             if message["type"] == "http.response.start":
                 _apply_cors(message, origin, cors_origin)
+                self._apply_page_policy(message)
                 if cookie and message.get("status", 500) < 400:
                     MutableHeaders(scope=message).append("set-cookie", cookie)
             await send(message)
 
         await self.app(scope, limited_receive, guarded_send)
 
-    def _limited(self, scope: Scope, headers: Headers, credential: Credential) -> float | None:
+    def _limited(self, scope: Scope, headers: Headers, credential: Credential,
+                 reads: bool = False) -> float | None:
         """Count the request against its client (or secret key), and a widget key's own
-        budget; seconds to wait if over either, else ``None``."""
+        budget; seconds to wait if over either, else ``None``. ``reads``: the client's
+        bucket for pages it reads (ASSISTANT_READ_RATE_LIMIT) instead."""
         client = credential.key_bucket or self.client_id(scope, headers)
+        if reads:
+            return self.policy.read_limiter.hit(client)
         retry = self.policy.limiter.hit(client)
         if retry is None and credential.kind == "widget":
             retry = self.policy.widget_limiter.hit(f"widget:{credential.widget_origin}")
         return retry
+
+    def _headers_too_large(self, scope: Scope) -> ErrorPayload | None:
+        """431 when the request's headers together, or one of them, are too large. (The
+        server's own read limit, :func:`assistant.web.server.uvicorn_config`, stops
+        far larger ones before they are buffered.)"""
+        total_limit = self.policy.max_header_bytes
+        one_limit = total_limit // 2
+        total = 0
+        for name, value in scope.get("headers", ()):
+            size = len(name) + len(value) + 4  # "name: value\r\n"
+            total += size
+            if size > one_limit or total > total_limit:
+                return ErrorPayload(431, HEADERS_TOO_LARGE.format(total=total_limit,
+                                                                  one=one_limit))
+        return None
+
+    def _without_untrusted_forwarding(self, scope: Scope, headers: Headers) -> Scope:
+        """The scope without the proxy's forwarding headers unless a trusted proxy sent
+        them; ``X-Forwarded-Host`` also only when it names a host we answer to."""
+        client = scope.get("client")
+        trusted = self.policy.identity.is_trusted(client[0] if client else None)
+        forwarded_host = headers.get("x-forwarded-host")
+        host_ok = forwarded_host is None or all(
+            self.policy.hosts.allows(h) for h in forwarded_host.split(","))
+        if trusted and host_ok:
+            return scope
+        drop = FORWARDING_HEADERS if not trusted else (b"x-forwarded-host",)
+        kept = [(k, v) for k, v in scope["headers"] if k.lower() not in drop]
+        if len(kept) == len(scope["headers"]):
+            return scope
+        return {**scope, "headers": kept}
+
+    def _apply_page_policy(self, message: Message) -> None:
+        """Every HTML page we serve gets a Content-Security-Policy (its own, or
+        :data:`PAGE_POLICY`) ending in ``frame-ancestors`` (ASSISTANT_FRAME_ANCESTORS)."""
+        headers = MutableHeaders(scope=message)
+        if not headers.get("content-type", "").lower().startswith("text/html"):
+            return
+        policy = headers.get("content-security-policy") or PAGE_POLICY
+        ancestors = " ".join(self.policy.frame_ancestors)
+        headers["content-security-policy"] = f"{policy}; frame-ancestors {ancestors}"
+        if self.policy.frame_ancestors == ("'self'",):
+            headers["x-frame-options"] = "SAMEORIGIN"  # browsers without CSP level 2
+        elif self.policy.frame_ancestors == ("'none'",):
+            headers["x-frame-options"] = "DENY"
 
     def client_id(self, scope: Scope, headers: Headers) -> str:
         """Rate-limit bucket of the client: the socket peer, or what a trusted proxy says.

@@ -61,8 +61,9 @@ källhänvisningar `[n]` som pekar på artiklarna i `sources`.
 * `POST /v1/chat/completions` – OpenAI-kompatibelt (källor som numrerad lista i texten)
 * `GET /healthz` (processen lever), `GET /readyz` (lagret, indexet och manifestet)
 * Anrop från andra webbplatser kräver att ursprunget finns i `ASSISTANT_ALLOWED_ORIGINS`.
-  Med `ASSISTANT_API_KEYS` krävs alltid en nyckel: hemlig nyckel för servrar, sidans
-  sessionskaka för chattsidan, widgetnyckel (`X-Widget-Key`) från sitt eget ursprung.
+  Med `ASSISTANT_API_KEYS` krävs alltid en nyckel: hemlig nyckel för servrar (alla vägar),
+  sidans sessionskaka bara för chattsidans egna anrop, widgetnyckel (`X-Widget-Key`) från
+  sitt eget ursprung bara för `/api/chat`.
 * Lagret otillgängligt: 503 med `Retry-After`; gränser: se `info.x-limits`.
 """
 
@@ -78,10 +79,13 @@ def build_policy(settings: Settings) -> SecurityPolicy:
         limiter=RateLimiter(*parse_rate_limit(settings.rate_limit)),
         body_limits=body_limits(settings),
         hosts=HostPolicy(allowed_hosts(settings.allowed_hosts, settings.host)),
-        identity=ClientIdentity(settings.trusted_proxies),
+        identity=ClientIdentity(settings.trusted_proxies, settings.ipv6_prefix),
         widget_keys=widget_keys,
         widget_limiter=RateLimiter(*parse_rate_limit(settings.widget_rate_limit)),
         sessions=SessionCookies(secret, settings.session_ttl),
+        read_limiter=RateLimiter(*parse_rate_limit(settings.read_rate_limit)),
+        max_header_bytes=settings.max_header_bytes,
+        frame_ancestors=tuple(settings.frame_ancestors),
     )
 
 
@@ -171,13 +175,22 @@ def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicor
     from ``X-Forwarded-For`` for any loopback peer, before our middleware sees
     the request, and a client could pick its own rate-limit bucket. Which proxy
     to believe is ``ASSISTANT_TRUSTED_PROXIES``' business alone.
+
+    Requests are read with h11 and a deadline for their headers
+    (:mod:`assistant.web.transport`, ``ASSISTANT_HEADER_TIMEOUT``); a request head
+    larger than twice ``ASSISTANT_MAX_HEADER_BYTES`` is refused (400) before it is
+    buffered, a smaller one over the limit gets the middleware's 431.
     """
     import uvicorn
+
+    from assistant.web.transport import head_deadline_protocol
 
     options: dict[str, Any] = {
         "host": settings.host, "port": settings.port, "proxy_headers": False,
         "root_path": settings.root_path.rstrip("/"),
         "log_level": "info", "timeout_graceful_shutdown": 5,
+        "http": head_deadline_protocol(settings.header_timeout),
+        "h11_max_incomplete_event_size": 2 * settings.max_header_bytes,
     }
     options.update(overrides)
     return uvicorn.Config(app, **options)

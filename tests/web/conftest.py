@@ -46,6 +46,7 @@ class LiveServer:
     url: str
     server: uvicorn.Server
     thread: threading.Thread
+    app: Any = None  # the FastAPI app it serves (its routes, state)
 
     def stop(self) -> None:
         self.server.should_exit = True
@@ -70,7 +71,7 @@ def start_server(settings: Settings, assistant: Assistant, wait_for_ui: bool = T
     # these tests are about the finished server.
     if wait_for_ui and not app.state.ui.wait(60):
         raise RuntimeError("the test server's UI was not built")
-    return LiveServer(settings, f"http://127.0.0.1:{port}", server, thread)
+    return LiveServer(settings, f"http://127.0.0.1:{port}", server, thread, app)
 
 
 def configured(base: Settings, tmp: Path, **changes: Any) -> Settings:

@@ -103,6 +103,9 @@ class Recorder:
         foreign = [u for u in self.urls
                    if not any(u == o or u.startswith(o + "/") for o in origins)]
         assert self.urls and not foreign, f"requests to other hosts: {foreign}"
+        # The pages' Content-Security-Policy must not block anything they need.
+        blocked = [c for c in self.console if "Content Security Policy" in c]
+        assert not blocked, blocked
 
 
 def shot(page: Page, name: str, docs_name: str | None = None) -> None:

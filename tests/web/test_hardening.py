@@ -105,7 +105,7 @@ def test_unknown_host_header_is_refused(server_factory: Any) -> None:
 
 def test_ui_session_cookie(server_factory: Any, host_site: HostSite) -> None:
     """The page's own cookie: HttpOnly, SameSite=Strict, short-lived, unforgeable, and
-    not accepted from another origin."""
+    accepted only from the page's own origin (issue 16: not from a script without one)."""
     server = server_factory(api_keys=_keys(KEY), allowed_origins=[host_site.allowed_origin],
                             session_ttl=900)
     page = httpx.get(server.url + "/")
@@ -113,16 +113,15 @@ def test_ui_session_cookie(server_factory: Any, host_site: HostSite) -> None:
     assert "httponly" in attributes and "samesite=strict" in attributes
     assert "max-age=900" in attributes and "path=/" in attributes
     cookie = page.headers["set-cookie"].split(";", 1)[0]
-    same = {"Origin": server.url, "Cookie": cookie}
-    assert httpx.post(server.url + "/api/feedback", json=FEEDBACK, headers=same).status_code == 201
-    assert httpx.post(server.url + "/api/feedback", json=FEEDBACK,
-                      headers={"Cookie": cookie}).status_code == 201  # no Origin: a navigation
+
+    def ask(headers: dict[str, str]) -> int:
+        return httpx.post(server.url + "/api/chat", json=CHAT, headers=headers).status_code
+
+    assert ask({"Origin": server.url, "Cookie": cookie}) == 200
+    assert ask({"Cookie": cookie}) == 401  # no Origin: a script, not the page
     forged = cookie[:-4] + ("0000" if not cookie.endswith("0000") else "1111")
-    assert httpx.post(server.url + "/api/feedback", json=FEEDBACK,
-                      headers={"Origin": server.url, "Cookie": forged}).status_code == 401
-    cross = {"Origin": host_site.allowed_origin, "Cookie": cookie}
-    assert httpx.post(server.url + "/api/feedback", json=FEEDBACK,
-                      headers=cross).status_code == 401
+    assert ask({"Origin": server.url, "Cookie": forged}) == 401
+    assert ask({"Origin": host_site.allowed_origin, "Cookie": cookie}) == 401
 
 
 def test_widget_key_only_with_its_own_origin(server_factory: Any, host_site: HostSite) -> None:
@@ -132,10 +131,10 @@ def test_widget_key_only_with_its_own_origin(server_factory: Any, host_site: Hos
                             widget_rate_limit="3/minute", rate_limit="100/minute")
 
     def post(headers: dict[str, str]) -> httpx.Response:
-        return httpx.post(server.url + "/api/feedback", json=FEEDBACK, headers=headers)
+        return httpx.post(server.url + "/api/chat", json=CHAT, headers=headers)
 
     own = post({"Origin": intranet, "X-Widget-Key": WIDGET_KEY})
-    assert own.status_code == 201
+    assert own.status_code == 200
     assert own.headers["access-control-allow-origin"] == intranet
     assert post({"Origin": intranet}).status_code == 401  # no key
     assert post({"Origin": EVIL, "X-Widget-Key": WIDGET_KEY}).status_code == 401  # copied
@@ -143,11 +142,11 @@ def test_widget_key_only_with_its_own_origin(server_factory: Any, host_site: Hos
     assert post({"X-API-Key": WIDGET_KEY}).status_code == 401  # not a secret key
     statuses = [post({"Origin": intranet, "X-Widget-Key": WIDGET_KEY}).status_code
                 for _ in range(3)]
-    assert statuses == [201, 201, 429]  # the key's own budget, whoever uses it
-    assert post({"X-API-Key": KEY}).status_code == 201  # servers are not affected
+    assert statuses == [200, 200, 429]  # the key's own budget, whoever uses it
+    assert post({"X-API-Key": KEY}).status_code == 200  # servers are not affected
 
     revoked = server_factory(api_keys=_keys(KEY))
-    response = httpx.post(revoked.url + "/api/feedback", json=FEEDBACK,
+    response = httpx.post(revoked.url + "/api/chat", json=CHAT,
                           headers={"Origin": intranet, "X-Widget-Key": WIDGET_KEY})
     assert response.status_code in (401, 403)
 
@@ -181,22 +180,23 @@ class GradioSession:
 
 
 def test_gradio_api_follows_the_api_rules(server_factory: Any) -> None:
+    """The chat UI's queue wants a credential like the API; Gradio's other APIs
+    (``call``, ``run``, ``info``) are closed (issue 16: an allowlist)."""
     server = server_factory(api_keys=_keys(KEY))
-    attempts = (("POST", "/gradio_api/call/respond", {"data": [QUESTION, "", None]}),
-                ("POST", "/gradio_api/run/respond", {"data": [QUESTION, "", None]}),
+    attempts = (("POST", "/gradio_api/call/respond", {"data": [QUESTION, "", None]}, 404),
+                ("POST", "/gradio_api/run/respond", {"data": [QUESTION, "", None]}, 404),
                 ("POST", "/gradio_api/queue/join", {"data": [], "fn_index": 0,
-                                                    "session_hash": "x"}),
-                ("GET", "/gradio_api/info", None), ("GET", "/config", None))
-    for headers in ({}, {"Origin": server.url}):
-        for method, path, body in attempts:
+                                                    "session_hash": "x"}, 401),
+                ("GET", "/gradio_api/info", None, 404), ("GET", "/config", None, 401))
+    for headers in ({}, {"Origin": server.url}, {"X-API-Key": KEY}):
+        for method, path, body, status in attempts:
             response = httpx.request(method, server.url + path, json=body, headers=headers)
-            assert response.status_code == 401, (path, headers)
-    huge = httpx.post(server.url + "/gradio_api/call/respond", headers={"X-API-Key": KEY},
-                      json={"data": ["x" * (server.settings.max_body_bytes + 1), "", None]})
+            expected = 200 if status == 401 and "X-API-Key" in headers else status
+            assert response.status_code == expected, (path, headers)
+    huge = httpx.post(server.url + "/gradio_api/queue/join", headers={"X-API-Key": KEY},
+                      json={"data": ["x" * (server.settings.max_body_bytes + 1), "", None],
+                            "fn_index": 0, "session_hash": "x"})
     assert huge.status_code == 413  # the API's body limit, not a larger one
-    called = httpx.post(server.url + "/gradio_api/call/respond",
-                        json={"data": [QUESTION, "", None]}, headers={"X-API-Key": KEY})
-    assert called.status_code == 200 and "event_id" in called.json()
     # The page itself works with nothing but the cookie it was given.
     ui = GradioSession(server.url, {"Cookie": _session(server), "Origin": server.url})
     output = ui.run("respond", [QUESTION, "", None])

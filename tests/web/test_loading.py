@@ -80,7 +80,7 @@ def test_the_api_answers_before_the_ui_is_built(held_server: LiveServer) -> None
         head = client.head("/")
         assert head.status_code == 503 and head.content == b""
 
-        for path in ("/config", "/gradio_api/info", "/theme.css"):
+        for path in ("/config", "/gradio_api/queue/data", "/theme.css"):
             api = client.get(path, headers={"X-API-Key": KEY})
             assert api.status_code == 503, path
             assert api.headers["retry-after"].isdigit(), path
@@ -104,11 +104,13 @@ def test_the_ui_takes_over_without_an_error_in_between(held_server: LiveServer,
         assert "gradio" in page.text.lower()
         assert "set-cookie" in page.headers  # the UI's session, as before
         assert _ui_state(client) == "ready"
-        # Gradio's API is under the API's rules: a credential (that session) or nothing.
-        assert client.get("/gradio_api/info").status_code == 200
+        # The chat UI's calls are under the API's rules: a credential (that session, from
+        # the page itself) or nothing.
+        own_page = {"Sec-Fetch-Site": "same-origin"}
+        assert client.get("/config", headers=own_page).status_code == 200
         client.cookies.clear()
-        assert client.get("/gradio_api/info").status_code == 401
-        assert client.get("/gradio_api/info", headers={"X-API-Key": KEY}).status_code == 200
+        assert client.get("/config", headers=own_page).status_code == 401
+        assert client.get("/config", headers={"X-API-Key": KEY}).status_code == 200
 
 
 def test_a_failed_ui_build_leaves_the_api_up(
@@ -127,7 +129,7 @@ def test_a_failed_ui_build_leaves_the_api_up(
             assert "trasig UI" in ready.json()["checks"]["ui"]["error"]
             page = client.get("/", headers=HTML)
             assert page.status_code == 503 and "starta om servern" in page.text
-            assert client.get("/gradio_api/info").status_code == 503
+            assert client.get("/config").status_code == 503
             assert client.post("/api/chat", json={"question": QUESTION}).status_code == 200
     finally:
         server.stop()

@@ -30,6 +30,7 @@ KEY = "test-key-0123456789"
 WIDGET_KEY = "pk_test_intranet"
 LLM_SECRET = "sk-test-secret-abcdef"
 FEEDBACK = {"question": "Fråga?", "answer": "Svar [1].", "rating": 1}
+CHAT = {"question": "Vad gjorde Trollhättan mot segregation?"}
 PAYLOAD = '<script>window.__xss=1</script> och <img src=x onerror="window.__xss=1">'
 
 
@@ -40,7 +41,9 @@ def test_origin_policy() -> None:
     policy = OriginPolicy([INTRANET + "/", "http://127.0.0.1:8080"])
     assert policy.classify(None, "app:7860") == "none"
     assert policy.classify("http://app:7860", "app:7860") == "same"
-    assert policy.classify("https://app", "app:443") == "same"
+    assert policy.classify("https://app", "app:443", "https") == "same"
+    assert policy.classify("https://app:7860", "app:7860") == "denied"  # the scheme is part
+    assert policy.classify("http://app:7860", "app:7860", "https") == "denied"
     assert policy.classify("HTTPS://INTRA.kommun.se:443", "app") == "allowed"
     assert policy.classify("http://127.0.0.1:8080", "127.0.0.1:7860") == "allowed"
     assert policy.classify("http://127.0.0.1:8081", "127.0.0.1:7860") == "denied"
@@ -139,21 +142,22 @@ def test_allowed_origin_gets_cors_headers(client: TestClient) -> None:
     refused = client.post("/api/feedback", json=FEEDBACK, headers={"Origin": INTRANET})
     assert refused.status_code == 401  # with keys configured, the origin alone is not enough
     assert refused.headers["access-control-allow-origin"] == INTRANET  # the widget can read why
-    response = client.post("/api/feedback", json=FEEDBACK,
+    response = client.post("/api/chat", json=CHAT,
                            headers={"Origin": INTRANET, "X-Widget-Key": WIDGET_KEY})
-    assert response.status_code == 201
+    assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == INTRANET
     assert "Retry-After" in response.headers["access-control-expose-headers"]
     assert "Origin" in response.headers["vary"]
 
 
 def test_same_origin_page_uses_its_session_and_gets_no_cors(client: TestClient) -> None:
+    """The widget on our own pages (/widget-demo) asks with the page's cookie."""
     same = {"Origin": "http://testserver"}
-    assert client.post("/api/feedback", json=FEEDBACK, headers=same).status_code == 401
+    assert client.post("/api/chat", json=CHAT, headers=same).status_code == 401
     cookie = client.get("/").headers["set-cookie"].split(";", 1)[0]
     client.cookies.clear()
-    response = client.post("/api/feedback", json=FEEDBACK, headers={**same, "Cookie": cookie})
-    assert response.status_code == 201
+    response = client.post("/api/chat", json=CHAT, headers={**same, "Cookie": cookie})
+    assert response.status_code == 200
     assert "access-control-allow-origin" not in response.headers
 
 
@@ -177,7 +181,7 @@ def test_api_keys_for_server_to_server(client: TestClient) -> None:
 
 
 def test_gradio_cors_headers_are_replaced_by_ours(client: TestClient) -> None:
-    response = client.get("/config", headers={"Origin": INTRANET, "X-Widget-Key": WIDGET_KEY})
+    response = client.get("/config", headers={"Origin": INTRANET, "X-API-Key": KEY})
     assert response.status_code == 200
     assert response.headers.get_list("access-control-allow-origin") == [INTRANET]
     assert "access-control-allow-credentials" not in response.headers
@@ -231,7 +235,7 @@ def test_an_unexpected_error_is_json_without_a_trace(
 
 def test_no_secret_reaches_the_browser(client: TestClient) -> None:
     for path in ("/", "/config", "/widget.js", "/widget.css", "/widget-demo", "/openapi.json",
-                 "/docs", "/healthz", "/gradio_api/info"):
+                 "/docs", "/healthz"):
         response = client.get(path, headers={"X-API-Key": KEY})
         assert response.status_code == 200, path
         assert KEY not in response.text, path
