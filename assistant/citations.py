@@ -203,6 +203,9 @@ def _strip_invalid(answer: str, valid: set[int], removed: list[int]) -> str:
 # there depends on the checked text before it (StreamChecker._checked_piece).
 _STREAM_CUT = re.compile(r"(?:[.!?…][\"”’)]*(?:[ \t]*\[[^\[\]\n]*\])*|\n)\s+")
 _BRACKET = re.compile(f"[{re.escape(OPEN_BRACKETS + CLOSE_BRACKETS)}]")
+# Held text is checked again at each new sentence end; past this much, it waits for the
+# end of the answer instead (a stray "[" must not make a long answer quadratic to check).
+MAX_HELD = 2000
 
 
 def _closed(text: str) -> bool:
@@ -264,6 +267,8 @@ class StreamChecker:
     def feed(self, token: str) -> str:
         """The checked text that may be sent now (possibly ``""``)."""
         self._pending += token
+        if len(self._pending) > MAX_HELD:
+            return ""  # open this long: not a marker, the rest goes out whole at the end
         cuts = [m.end() for m in _STREAM_CUT.finditer(self._pending) if m.end() > self._judged]
         for cut in reversed(cuts):
             piece = self._checked_piece(self._pending[:cut])

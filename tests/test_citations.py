@@ -308,3 +308,12 @@ def test_article_look_alikes_are_neutralised_in_place() -> None:
 def test_metadata_for_the_heading_is_plain() -> None:
     title = "Läsombud <img src=x onerror=alert(1)> [klicka](javascript:x) ![t](https://evil.example/t.png)"
     assert plain_text(title) == "Läsombud klicka"
+
+
+def test_a_stray_bracket_holds_the_rest_until_the_end() -> None:
+    """Held text is not re-checked without end (that would be quadratic): past a limit
+    it goes out whole, checked, when the answer ends."""
+    checker = StreamChecker(VALID)
+    pieces = run(checker, ["Början [1]. Här [ öppnas. ", *["Mening [7]. "] * 300])
+    assert pieces[0] == "Början [1]. " and len(pieces) == 2
+    assert_checked(pieces)
