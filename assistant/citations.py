@@ -9,16 +9,31 @@ therefore done after generation, on plain text, independent of the model:
   a cheap lexical signal of an unsupported claim, not proof, so the text is kept;
 - an answer with no valid marker left is not sourced (``sourced`` is false), so callers
   do not present it as backed by the articles.
+
+Markers are normalised before they are checked: a marker split by whitespace or line
+breaks, written with full-width brackets (``［7］``), zero-width characters (``[7\u200b]``),
+escapes or emphasis is read as the ``[n]`` a reader sees, and a list or range is checked
+number by number. :class:`StreamChecker` applies the check, and the markup rules of
+:mod:`assistant.safety`, to an answer as it is produced, a sentence at a time.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 from assistant.language import analyse, compound_match
+from assistant.safety import (
+    CLOSE_BRACKETS,
+    MARKER_GAP,
+    MAX_PASSES,
+    OPEN_BRACKETS,
+    clean_markup,
+    decoded,
+    defang,
+    half_open_tag,
+)
 from assistant.text import clean_question, sentence_spans
 from assistant.types import Answer, Source, place_and_date
 
@@ -31,6 +46,17 @@ _MARKER = re.compile(rf"\[\s*({_NUMBER}(?:\s*[,;]\s*{_NUMBER})*)\s*\]")
 # A marker with the horizontal whitespace before it, so removing it leaves no " ." behind.
 _MARKER_WITH_SPACE = re.compile(rf"([ \t]*){_MARKER.pattern}")
 _MAX_RANGE = 20  # "[1-999]" is not a citation worth expanding
+# What a reader takes for a marker: any bracket pair of safety.OPEN/CLOSE_BRACKETS, with
+# gaps (whitespace, zero-width characters, escapes) anywhere, full-width separators and
+# any dash in a range. Digits are any script's (\d), as Python's int() reads them.
+_GAP = f"{MARKER_GAP}*"
+_LOOSE_NUMBER = rf"\d{{1,3}}(?:{_GAP}[-–—‐‑−－~～]{_GAP}\d{{1,3}})?"
+_LOOKALIKE = re.compile(
+    rf"[{re.escape(OPEN_BRACKETS)}]{_GAP}({_LOOSE_NUMBER}(?:{_GAP}[,;，；、]{_GAP}"
+    rf"{_LOOSE_NUMBER})*){_GAP}[{re.escape(CLOSE_BRACKETS)}]")
+_LOOSE_GAP = re.compile(_GAP)
+_LOOSE_SEPARATOR = re.compile(r"[,;，；、]")
+_LOOSE_DASH = re.compile(r"[-–—‐‑−－~～]")
 
 
 def _numbers(group: str) -> list[int]:
@@ -71,14 +97,33 @@ def strip_markers(text: str) -> str:
     return _MARKER_WITH_SPACE.sub("", text)
 
 
-def neutralise_markers(text: str) -> str:
-    """Source text with every citation-like ``[n]`` turned into ``(n)``.
+def normalise_markers(text: str) -> str:
+    """``text`` with every marker, and everything a reader would take for one, written
+    the one way the check reads: ``"[\n 7]"``, ``"［7］"``, ``"[7\u200b]"`` → ``"[7]"``,
+    ``"[1，\n2]"`` → ``"[1, 2]"``, ``"[1–3]"`` → ``"[1-3]"``."""
+    def canonical(match: re.Match[str]) -> str:
+        group = _LOOSE_GAP.sub("", match.group(1))
+        parts = [_LOOSE_DASH.sub("-", p) for p in _LOOSE_SEPARATOR.split(group)]
+        return "[" + ", ".join("-".join(str(int(n)) for n in p.split("-")) for p in parts) + "]"
 
-    Article text is data: a "[2]" or "[1][3]" inside it must not reach an answer (or a
-    prompt) where it would read as a citation of another source. Same length, so passage
-    offsets (highlights, sentence spans) stay valid.
+    return _LOOKALIKE.sub(canonical, text)
+
+
+def neutralise_markers(text: str) -> str:
+    """Source text with every citation-like ``[n]`` (look-alikes too) turned into ``(n)``.
+
+    Article text is data: a "[2]", "[1][3]" or "［2］" inside it must not reach an answer
+    (or a prompt) where it would read as a citation of another source. Same length, so
+    passage offsets (highlights, sentence spans) stay valid.
     """
-    return _MARKER.sub(lambda m: f"({m.group(0)[1:-1]})", text)
+    return _LOOKALIKE.sub(lambda m: f"({m.group(0)[1:-1]})", text)
+
+
+def as_quote(text: str) -> str:
+    """Article text as an answer may quote it: character references decoded (what a
+    client would show) and then every marker neutralised, so ``&#91;2&#93;`` cannot
+    become a citation either."""
+    return neutralise_markers(decoded(text))
 
 
 def source_as_data(source: Source) -> Source:
@@ -90,14 +135,18 @@ def source_as_data(source: Source) -> Source:
                    text=neutralise_markers(source.text), url=http_url(source.url))
 
 
-_TAG = re.compile(r"<[^>]*>")
-
-
 def plain_text(value: str) -> str:
-    """A corpus string for plain-text output: no tags or stray angle brackets (a client
-    may render Markdown or HTML), no citation-like markers, no line breaks."""
-    text = _TAG.sub("", value).replace("<", "").replace(">", "")
+    """A corpus string for plain-text output: no tags or stray angle brackets, images or
+    links (a client may render Markdown or HTML: :mod:`assistant.safety`), no
+    citation-like markers, no line breaks."""
+    text = defang(clean_markup(value)).replace("<", "").replace(">", "")
     return " ".join(neutralise_markers(text).split())
+
+
+def plain_place_and_date(municipality: str | None, date: str | None) -> str:
+    """"Trollhättan, 2023-11-09" (:func:`~assistant.types.place_and_date`) from metadata
+    made :func:`plain_text` part by part, so a part that was only markup disappears."""
+    return place_and_date(plain_text(municipality or ""), plain_text(date or ""))
 
 
 def http_url(value: object) -> str | None:
@@ -149,72 +198,112 @@ def _strip_invalid(answer: str, valid: set[int], removed: list[int]) -> str:
     return _MARKER_WITH_SPACE.sub(replace, answer)
 
 
-# Where a streamed answer may be cut: after a sentence end (or line break) and the
-# whitespace that follows it. Text after the last cut waits: a marker may be half-sent.
-_STREAM_CUT = re.compile(r"(?:[.!?…][\"”’)]*|\n)\s+")
+# Where a streamed answer may be cut: after a sentence end (or a line break), the markers
+# right after it ("… skolor. [1]") and the whitespace that follows. Whether a cut is made
+# there depends on the checked text before it (StreamChecker._checked_piece).
+_STREAM_CUT = re.compile(r"(?:[.!?…][\"”’)]*(?:[ \t]*\[[^\[\]\n]*\])*|\n)\s+")
+_BRACKET = re.compile(f"[{re.escape(OPEN_BRACKETS + CLOSE_BRACKETS)}]")
+# Held text is checked again at each new sentence end; past this much, it waits for the
+# end of the answer instead (a stray "[" must not make a long answer quadratic to check).
+MAX_HELD = 2000
+
+
+def _closed(text: str) -> bool:
+    """Whether every bracket of ``text`` (of any kind) is closed within it."""
+    depth = 0
+    for match in _BRACKET.finditer(text):
+        depth = depth + 1 if match.group(0) in OPEN_BRACKETS else max(0, depth - 1)
+    return depth == 0
+
+
+def _source_urls(sources: Iterable[Source]) -> set[str]:
+    """The sources' own http(s) URLs: the only links an answer may keep."""
+    return {url for s in sources if (url := http_url(s.url))}
+
+
+def _checked_text(text: str, valid: set[int], urls: Collection[str]) -> tuple[str, list[int]]:
+    """``text`` as a client may get it, and the invented numbers removed from it: markup
+    cleaned, markers normalised and checked, until nothing changes (removing a tag can
+    complete a marker, "[<b>7</b>]", and removing a marker a tag, "<[7]b>"), then
+    defanged (:mod:`assistant.safety`)."""
+    removed: list[int] = []
+    for _ in range(MAX_PASSES):
+        checked = _strip_invalid(normalise_markers(clean_markup(text, urls)), valid, removed)
+        if checked == text:
+            break
+        text = checked
+    return defang(text, urls), removed
 
 
 class StreamChecker:
-    """Citation checking for a streamed answer, one complete sentence at a time.
+    """An answer's text as clients get it: checked and cleaned while it is produced.
 
-    Tokens go in; out comes only text whose markers have been checked against the
-    answer's sources (a marker naming no source is removed, as in
-    :func:`check_citations`). Text is held back to the end of its sentence, so a
-    marker split over tokens ("[" then "7]") is judged whole and nothing invented
-    ever reaches a client, not even briefly.
+    Tokens go in; out comes text whose markers are normalised and checked against the
+    answer's sources (a marker naming no source is removed, as in :func:`check_citations`)
+    and whose markup is cleaned (:mod:`assistant.safety`: no HTML, no images, no links but
+    to a source's own URL). Text goes out a sentence at a time, and only where the checked
+    text leaves nothing open: every bracket closed, no tag half-sent, whitespace last. A
+    marker or link sent over several tokens or lines (``"[\\n "`` then ``"7]"``) is thus
+    judged whole, and what a client puts together from the pieces, in any chunking, holds
+    no marker, tag or link that the whole checked text does not: nothing invented ever
+    reaches it, not even briefly. Both answer modes produce their text through one of
+    these, so the streamed pieces and the final answer are the same text.
     """
 
-    def __init__(self, valid: Iterable[int]) -> None:
+    def __init__(self, valid: Iterable[int], urls: Iterable[str] = ()) -> None:
         self.valid = set(valid)
+        self.urls = frozenset(urls)
         self.removed: list[int] = []
         self._pending = ""
         self._sent = ""
+        self._judged = 0  # cuts up to here were refused; their text cannot change
+
+    @classmethod
+    def for_sources(cls, sources: Iterable[Source]) -> StreamChecker:
+        """A checker for an answer that may cite ``sources`` and link to their URLs."""
+        chosen = list(sources)
+        return cls((s.n for s in chosen), _source_urls(chosen))
 
     def feed(self, token: str) -> str:
         """The checked text that may be sent now (possibly ``""``)."""
         self._pending += token
-        cut = 0
-        for match in _STREAM_CUT.finditer(self._pending):
-            cut = match.end()
-        if not cut:
-            return ""
-        ready, self._pending = self._pending[:cut], self._pending[cut:]
-        return self._emit(ready)
+        if len(self._pending) > MAX_HELD:
+            return ""  # open this long: not a marker, the rest goes out whole at the end
+        cuts = [m.end() for m in _STREAM_CUT.finditer(self._pending) if m.end() > self._judged]
+        for cut in reversed(cuts):
+            piece = self._checked_piece(self._pending[:cut])
+            if piece is not None:
+                self._pending, self._judged = self._pending[cut:], 0
+                return self._emit(*piece)
+        self._judged = max([self._judged, *cuts])
+        return ""
 
     def finish(self) -> str:
         """Whatever is left, checked; call once when the stream ends."""
         ready, self._pending = self._pending, ""
-        return self._emit(ready)
+        return self._emit(*self._checked(ready))
 
     @property
     def text(self) -> str:
         """Everything sent so far."""
         return self._sent
 
-    def _emit(self, ready: str) -> str:
-        checked = _strip_invalid(ready, self.valid, self.removed)
+    def _checked_piece(self, ready: str) -> tuple[str, list[int]] | None:
+        """``ready`` checked, if it may be sent on its own; else ``None``."""
+        if half_open_tag(decoded(ready)):
+            return None
+        checked, removed = self._checked(ready)
+        if checked and not (checked[-1].isspace() and _closed(checked)):
+            return None
+        return checked, removed
+
+    def _checked(self, text: str) -> tuple[str, list[int]]:
+        return _checked_text(text, self.valid, self.urls)
+
+    def _emit(self, checked: str, removed: list[int]) -> str:
+        self.removed.extend(removed)
         self._sent += checked
         return checked
-
-
-def checked_stream(events: Iterable[tuple[str, Any]]) -> Iterator[tuple[str, Any]]:
-    """An answer's ``(kind, payload)`` events with every ``token`` citation-checked.
-
-    The ``sources`` event says which numbers exist; tokens are held to sentence ends
-    and cleaned by :class:`StreamChecker`; what is left goes out before ``done``. Every
-    streaming front end (SSE, /v1, the UI, the widget) reads this, never raw tokens.
-    """
-    checker = StreamChecker(())
-    for kind, payload in events:
-        if kind == "sources":
-            checker = StreamChecker(s.n for s in payload)
-        elif kind == "token":
-            payload = checker.feed(str(payload))
-            if not payload:
-                continue
-        elif kind == "done" and (rest := checker.finish()):
-            yield "token", rest
-        yield kind, payload
 
 
 def supports(sentence: str, passage_terms: set[str]) -> bool:
@@ -238,13 +327,14 @@ def supports(sentence: str, passage_terms: set[str]) -> bool:
 def check_citations(answer: str, sources: Sequence[Source]) -> CitationCheck:
     """Validate the ``[n]`` markers of a generated answer against its numbered sources.
 
-    A passage is the source's title plus its text (the model sees both). A sentence with
-    several markers is supported if any of its cited passages supports it; otherwise all of
-    its cited numbers are flagged.
+    The text is first made what a client may get, as :class:`StreamChecker` makes it
+    (markup cleaned, look-alike markers normalised). A passage is the source's title plus
+    its text (the model sees both). A sentence with several markers is supported if any of
+    its cited passages supports it; otherwise all of its cited numbers are flagged.
     """
     by_n = {s.n: s for s in sources}
-    removed: list[int] = []
-    text = _strip_invalid(answer, set(by_n), removed).strip()
+    text, removed = _checked_text(answer, set(by_n), _source_urls(sources))
+    text = text.strip()
 
     passage_terms: dict[int, set[str]] = {}
     flagged: list[int] = []
@@ -297,10 +387,10 @@ def format_source_line(source: Source) -> str:
     Corpus values are untrusted: markup and fake markers are removed, and only an
     http(s) URL is printed.
     """
-    where = place_and_date(source.municipality, source.date)
+    where = plain_place_and_date(source.municipality, source.date)
     line = f"[{source.n}] {plain_text(source.title)}"
     if where:
-        line += f" — {plain_text(where)}"
+        line += f" — {where}"
     line += f" ({plain_text(source.id)})"
     url = http_url(source.url)
     if url:

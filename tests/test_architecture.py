@@ -149,12 +149,12 @@ def test_find_cycles(edges: dict[str, set[str]], expected: list[list[str]]) -> N
 
 # The package map of docs/architecture.md ("Layers"): each room and the rooms it may import.
 GROUND_FLOOR = frozenset({"errors", "config", "runtime", "types", "text", "history", "prompts",
-                          "params", "openai_client"})
+                          "params", "openai_client", "safety"})
 ALLOWED_ROOMS: dict[str, frozenset[str]] = {
     **{room: frozenset({"errors"}) for room in GROUND_FLOOR},
     "openai_client": frozenset({"errors", "config"}),  # endpoints are read from Settings
     "language": frozenset({"text", "params"}),
-    "citations": frozenset({"language", "text", "types"}),
+    "citations": frozenset({"language", "text", "types", "safety"}),
     "retrieval": GROUND_FLOOR | {"language"},
     "ingest": GROUND_FLOOR | {"retrieval"},
     "answer": GROUND_FLOOR | {"language", "citations", "retrieval"},

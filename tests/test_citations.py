@@ -14,12 +14,25 @@ from assistant.citations import (
     is_refusal,
     markers,
     neutralise_markers,
+    plain_text,
     refusal_text,
     render_sources_text,
     strip_markers,
 )
 from assistant.text import clean_question
 from assistant.types import Answer, Source
+from tests.support.untrusted import (
+    LOOKALIKES,
+    PAYLOADS,
+    SOURCE_URL,
+    SPLIT_ANSWER,
+    SPLIT_REPLIES,
+    VALID,
+    assert_checked,
+    chunkings,
+    markup,
+    seen_markers,
+)
 
 
 def _source(n: int, text: str, title: str = "Artikel", **kw: object) -> Source:
@@ -220,3 +233,87 @@ def test_degenerate_questions(question: str) -> None:
 def test_real_questions(question: str) -> None:
     assert not is_degenerate_question(question)
     assert "\u200b" not in clean_question(question) and "\u0000" not in clean_question(question)
+
+
+# --- issue 16: the text a client gets, in any chunking ---------------------------------------
+
+LOOKALIKE_TEXT = "Full bredd noll linsform äkta"
+
+
+def run(checker: StreamChecker, tokens: list[str]) -> list[str]:
+    pieces = [checker.feed(t) for t in tokens]
+    pieces.append(checker.finish())
+    return [p for p in pieces if p]
+
+
+def test_the_split_replies_of_the_issue_lose_their_invented_markers() -> None:
+    for first, second in SPLIT_REPLIES:
+        checker = StreamChecker(VALID)
+        pieces = run(checker, ["Trollhättan arbetar [1]. ", first, second])
+        assert_checked(pieces)
+        assert "".join(pieces) == checker.text and "[1]" in checker.text
+
+
+@pytest.mark.parametrize("answer", [SPLIT_ANSWER, LOOKALIKES, PAYLOADS],
+                         ids=["split", "look-alikes", "markup"])
+def test_no_chunking_gets_anything_through(answer: str) -> None:
+    whole = run(StreamChecker(VALID, [SOURCE_URL]), [answer])
+    for tokens in chunkings(answer):
+        checker = StreamChecker(VALID, [SOURCE_URL])
+        pieces = run(checker, tokens)
+        assert_checked(pieces)
+        assert "".join(pieces) == checker.text
+    assert_checked(whole)
+
+
+def test_the_stream_goes_a_sentence_at_a_time() -> None:
+    checker = StreamChecker(VALID)
+    assert checker.feed("Första meningen [1]. Andra") == "Första meningen [1]. "
+    assert checker.feed(" meningen [") == ""  # a marker may be open: wait
+    assert checker.feed("\n 2]. Tredje") == "Andra meningen [2]. "
+    assert checker.finish() == "Tredje"
+
+
+def test_look_alikes_are_read_as_the_markers_they_show() -> None:
+    check = check_citations(LOOKALIKES, [_source(1, LOOKALIKE_TEXT), _source(2, LOOKALIKE_TEXT)])
+    assert seen_markers(check.text) == {1, 2}
+    assert set(check.removed) == {6, 7, 8, 9}
+    assert "Äkta [1] och [2]." in check.text
+    assert "［" not in check.text and "\u200b" not in check.text
+
+
+def test_markup_is_removed_and_only_the_sources_links_stay() -> None:
+    text = StreamChecker(VALID, [SOURCE_URL]).feed(PAYLOADS + " ") or ""
+    assert "Se klicka här [1]." in text
+    assert f"[källan]({SOURCE_URL})" in text and "och annan." in text
+    assert not markup(text), markup(text)
+    assert "<" not in text.replace("‹", "")
+
+
+@pytest.mark.parametrize("tricky", ["<<b>script>alert(1)</script>", "[[a](x)](javascript:y)",
+                                    "[<b>7</b>]", "<[7]b>x", "&#91;7&#93;",
+                                    "[a[7]]: https://evil.example"])
+def test_nested_tricks_are_peeled(tricky: str) -> None:
+    checker = StreamChecker(VALID)
+    text = run(checker, [tricky])
+    assert not markup("".join(text)) and seen_markers("".join(text)) <= set(VALID), text
+
+
+def test_article_look_alikes_are_neutralised_in_place() -> None:
+    text = "Se ［2］ och [3\u200b] och [1]."
+    neutral = neutralise_markers(text)
+    assert len(neutral) == len(text) and seen_markers(neutral) == set()
+
+
+def test_metadata_for_the_heading_is_plain() -> None:
+    title = "Läsombud <img src=x onerror=alert(1)> [klicka](javascript:x) ![t](https://evil.example/t.png)"
+    assert plain_text(title) == "Läsombud klicka"
+
+
+def test_a_stray_bracket_holds_the_rest_until_the_end() -> None:
+    """Held text is not re-checked without end (that would be quadratic): past a limit
+    it goes out whole, checked, when the answer ends."""
+    checker = StreamChecker(VALID)
+    pieces = run(checker, ["Början [1]. Här [ öppnas. ", *["Mening [7]. "] * 300])
+    assert pieces[0] == "Början [1]. " and len(pieces) == 2
+    assert_checked(pieces)

@@ -17,7 +17,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -30,6 +30,7 @@ from assistant.answer.policy import Decision, RefusalPolicy
 from assistant.answer.slots import asked_slot
 from assistant.citations import (
     REFUSAL_TEXT,
+    StreamChecker,
     check_citations,
     is_degenerate_question,
     is_refusal,
@@ -54,7 +55,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("assistant.answer")
 
 Event = tuple[str, Any]
-# Split after each citation or line break, keeping the separators: "".join == text.
+# An extractive answer goes to the checker quote by quote: split after each citation or
+# line break, keeping the separators ("".join == text).
 _PIECE = re.compile(r"(?<=\]\s)|(?<=\n)")
 
 # Refusal rules and their thresholds live in answer/policy.py (one frozen policy per
@@ -257,14 +259,12 @@ def _answer(assistant: Assistant, state: Retrieved) -> Iterator[Event]:
         # Only the sources that fit the token budget reach the model, so only they may
         # be cited: a [n] beyond them would be an invented citation.
         _, included = fit_context(sources, assistant.settings.context_tokens)
-        pieces: list[str] = []
+        checker = StreamChecker.for_sources(included)
         try:
-            for token in stream_generate(assistant.chat_model, question, included,
-                                         state.history, language,
-                                         assistant.settings.context_tokens):
-                pieces.append(token)
-                yield ("token", token)
-            text, model = "".join(pieces).strip(), assistant.settings.llm_model
+            yield from _checked(checker, stream_generate(
+                assistant.chat_model, question, included, state.history, language,
+                assistant.settings.context_tokens))
+            text, model = checker.text.strip(), assistant.settings.llm_model
             refused = is_refusal(text)
             sources = list(included)
         except LLMError as exc:
@@ -274,11 +274,12 @@ def _answer(assistant: Assistant, state: Retrieved) -> Iterator[Event]:
     elif supported:
         text, refused = extractive.compose(extract, retrieval.chunks, language), False
     if model is None:
-        # Not streamed by a model: stream the quotes one by one all the same, so every
-        # client renders the answer progressively the same way in both modes.
-        for piece in _PIECE.split(text):
-            if piece:
-                yield ("token", piece)
+        # Not streamed by a model: stream the quotes one by one all the same, checked like
+        # a model's text (article text is untrusted too), so every client renders the
+        # answer progressively and the same way in both modes.
+        checker = StreamChecker.for_sources(sources)
+        yield from _checked(checker, _PIECE.split(text))
+        text = checker.text.strip()
 
     citations: list[int] = []
     flagged: list[int] = []
@@ -299,6 +300,16 @@ def _answer(assistant: Assistant, state: Retrieved) -> Iterator[Event]:
                           citations=citations, sources=sources, timings_ms=timings,
                           model=model, notice=notice, flagged=flagged,
                           refusal=_final(decision, refused).to_dict()))
+
+
+def _checked(checker: StreamChecker, tokens: Iterable[str]) -> Iterator[Event]:
+    """``token`` events of the checked text only: the one place where answer text, from
+    a model or from the articles, becomes what clients get (:class:`StreamChecker`)."""
+    for token in tokens:
+        if piece := checker.feed(token):
+            yield ("token", piece)
+    if rest := checker.finish():
+        yield ("token", rest)
 
 
 def _final(decision: Decision, refused: bool) -> Decision:

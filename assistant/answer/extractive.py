@@ -33,12 +33,12 @@ from functools import lru_cache
 import numpy as np
 
 from assistant.answer.slots import Slot
-from assistant.citations import neutralise_markers
+from assistant.citations import as_quote, plain_place_and_date, plain_text
 from assistant.language import analyse, jaccard, opens_pointing_back, term_match, words
 from assistant.params import ExtractiveParams, tuning
 from assistant.retrieval.lexical import QueryTerms
 from assistant.text import paragraph_spans, sentence_spans
-from assistant.types import Chunk, ScoredChunk, place_and_date
+from assistant.types import Chunk, ScoredChunk
 
 # Weights, margins and the sizes of headings and lists: ExtractiveParams
 # (assistant/params.py, section "extractive" of assistant/calibration.json).
@@ -304,9 +304,10 @@ def compose(extract: Extract, chunks: Sequence[ScoredChunk], language: str) -> s
     docs = {chunks[n - 1].chunk.doc_id for n in by_source}
     if len(docs) == 1:
         c = chunks[next(iter(by_source)) - 1].chunk
-        where = place_and_date(c.municipality, c.date)
+        # Metadata is article data too: one plain line, no tags, no markers.
+        where = plain_place_and_date(c.municipality, c.date)
         where = f" ({where})" if where else ""
-        title = neutralise_markers(c.title)
+        title = plain_text(c.title)
         lead = (f"According to the article “{title}”{where}, in Swedish:" if language == "en"
                 else f"Enligt artikeln ”{title}”{where}:")
     else:
@@ -317,8 +318,9 @@ def compose(extract: Extract, chunks: Sequence[ScoredChunk], language: str) -> s
     for n, cands in by_source.items():
         text = chunks[n - 1].chunk.text
         for start, end in _merged(sorted((c.start, c.end) for c in cands)):
-            # Quoted text is data: its own "[2]" must not become a citation of source 2.
-            parts.append(f"{neutralise_markers(text[start:end].strip())} [{n}]")
+            # Quoted text is data: its own "[2]" (or "&#91;2&#93;") must not become a
+            # citation of source 2.
+            parts.append(f"{as_quote(text[start:end].strip())} [{n}]")
     return lead + "\n" + " ".join(parts)
 
 

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
-from assistant.citations import checked_stream
 from assistant.errors import ApiError
 from assistant.history import History, check_turns
 from assistant.web.security import question_problem
@@ -61,14 +60,15 @@ class ApiContext:
 
     async def events(self, question: str, history: History, filters: Filters,
                      k: int | None = None) -> AsyncIterator[tuple[str, Any]]:
-        """The answer's events, tokens citation-checked (:func:`checked_stream`).
+        """The answer's events; their tokens are already checked text
+        (:class:`~assistant.citations.StreamChecker`, in the answer chain).
 
         The first event (the sources, after retrieval) is fetched before this returns,
         so a store outage raises here, while the route can still answer 503 with
         Retry-After instead of a 200 stream; later failures are the stream's to report.
         """
         events = iterate_in_threadpool(
-            checked_stream(self.assistant.stream(question, history, k=k, filters=filters)))
+            self.assistant.stream(question, history, k=k, filters=filters))
         try:
             first = await anext(events)
         except StopAsyncIteration:

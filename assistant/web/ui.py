@@ -23,7 +23,7 @@ from urllib.parse import quote
 
 import gradio as gr
 
-from assistant.citations import checked_stream, marker_spans
+from assistant.citations import marker_spans
 from assistant.errors import FilterError, IndexUnavailableError, StorageError
 from assistant.history import Message, recent_turns
 from assistant.web.error_payload import ANSWER_FAILED, ErrorPayload
@@ -282,7 +282,7 @@ class ChatHandlers:
         filters = {"municipality": municipality} if municipality else None
         try:
             events = self.assistant.stream(text, turn.history, filters=filters)
-            for kind, payload in checked_stream(events):  # only checked text is shown
+            for kind, payload in events:  # tokens are checked text (citations.StreamChecker)
                 if kind == "token":
                     turn.partial += payload
                     yield UiUpdate(chat=chat_messages(turns), turns=turns)

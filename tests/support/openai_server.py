@@ -67,7 +67,8 @@ class Reply:
     ``status`` other than 200 gives an OpenAI-style error body (``content`` becomes the error
     message if set). ``delay`` sleeps before answering (to provoke client timeouts);
     ``chunk_delay`` sleeps between streamed chunks. ``malformed`` sends invalid JSON (plain)
-    or a broken SSE event (streamed).
+    or a broken SSE event (streamed). ``chunks`` streams exactly these pieces (``content``
+    is then their join), to put a cut where a test wants it.
     """
 
     content: str = ""
@@ -78,6 +79,18 @@ class Reply:
     chunk_delay: float = 0.0
     malformed: bool = False
     finish_reason: str = "stop"
+    chunks: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.chunks:
+            self.content = "".join(self.chunks)
+
+    def pieces(self) -> list[str]:
+        """The streamed pieces: ``chunks``, or ``content`` cut every ``chunk_size``."""
+        if self.chunks:
+            return list(self.chunks)
+        size = max(1, self.chunk_size)
+        return [self.content[i : i + size] for i in range(0, len(self.content), size)]
 
 
 ReplyLike = Reply | str
@@ -338,11 +351,10 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.malformed:
             write(b'data: {"id": "chatcmpl-broken", "choices": [\n\n')
         else:
-            size = max(1, reply.chunk_size)
-            for start in range(0, len(reply.content), size):
+            for piece in reply.pieces():
                 if not self._wait(reply.chunk_delay):
                     return
-                event(chunk({"content": reply.content[start : start + size]}, None))
+                event(chunk({"content": piece}, None))
             event(chunk({}, reply.finish_reason))
             if usage is not None:
                 event(
