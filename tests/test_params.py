@@ -44,6 +44,8 @@ ALLOWED: dict[str, str] = {
     "assistant.answer.llm.HISTORY_CHARS": LIMIT,
     "assistant.answer.llm.NONCE_BYTES": FORMAT,
     "assistant.citations._MAX_RANGE": LIMIT,
+    "assistant.citations.MAX_HELD": LIMIT,
+    "assistant.safety.MAX_PASSES": LIMIT,
     "assistant.cli.common.EXIT_OK": FORMAT,
     "assistant.cli.common.EXIT_GATE": FORMAT,
     "assistant.cli.common.EXIT_INTERRUPTED": FORMAT,
