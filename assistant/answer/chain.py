@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from assistant.answer import extractive
-from assistant.answer.answerability import evidence
+from assistant.answer.answerability import attribute_terms, evidence
 from assistant.answer.condense import condense_offline
 from assistant.answer.policy import Decision, RefusalPolicy
 from assistant.answer.slots import asked_slot
@@ -36,7 +36,7 @@ from assistant.citations import (
     source_as_data,
 )
 from assistant.history import History
-from assistant.language import Language, detect_language
+from assistant.language import Language, detect_language, question_names, question_words
 from assistant.params import tuning
 from assistant.retrieval.filters import Filters
 from assistant.retrieval.hybrid import Retrieval, Searcher
@@ -335,5 +335,10 @@ def _extract(assistant: Assistant, state: Retrieved, retrieval: Retrieval,
     terms = assistant.retriever.lexical.terms(question)
     # Once per question: ranking, choice and refusal share it.
     slot = asked_slot(question, language)
-    ranked = extractive.candidates(chunks, vectors, query_vector, terms, slot)
-    return extractive.select(ranked, slot=slot)
+    ranked = extractive.candidates(chunks, vectors, query_vector, terms, slot,
+                                   retrieval.municipalities)
+    attribute = attribute_terms(terms.exact, question_names(question))
+    if state.standalone != question and attribute:  # a follow-up gets what it asks, or none
+        ranked = extractive.asked(ranked, attribute)
+    few = slot is not None and len(question_words(question)) <= 1  # "vem/när/hur många"
+    return extractive.select(ranked, tuning().extractive.slot_sentences if few else None, slot)
