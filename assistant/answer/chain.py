@@ -287,7 +287,7 @@ def _answer(assistant: Assistant, state: Retrieved) -> Iterator[Event]:
         text, citations, flagged = check.text, check.citations, check.flagged
         if not check.sourced:
             notice = NOT_SOURCED
-    for cand in extract.sentences:
+    for cand in extract.quotes:
         if cand.n in citations and sources[cand.n - 1].highlight is None:
             sources[cand.n - 1].highlight = [cand.start, cand.end]
     now = time.perf_counter()
@@ -335,10 +335,11 @@ def _extract(assistant: Assistant, state: Retrieved, retrieval: Retrieval,
     terms = assistant.retriever.lexical.terms(question)
     # Once per question: ranking, choice and refusal share it.
     slot = asked_slot(question, language)
-    ranked = extractive.candidates(chunks, vectors, query_vector, terms, slot,
-                                   retrieval.municipalities)
-    attribute = attribute_terms(terms.exact, question_names(question))
-    if state.standalone != question and attribute:  # a follow-up gets what it asks, or none
-        ranked = extractive.asked(ranked, attribute)
-    few = slot is not None and len(question_words(question)) <= 1  # "vem/när/hur många"
-    return extractive.select(ranked, tuning().extractive.slot_sentences if few else None, slot)
+    ranked = extractive.candidates(chunks, vectors, query_vector, terms, slot)
+    # A follow-up quotes what it asks about, or nothing; "vem/när/hur många" a sentence or two.
+    asked = attribute_terms(terms.exact, question_names(question)) \
+        if state.standalone != question else []
+    few = slot is not None and len(question_words(question)) <= 1
+    return extractive.compose_choice(extractive.select(ranked, slot=slot), chunks,
+                                     retrieval.municipalities, asked,
+                                     tuning().extractive.slot_sentences if few else None)

@@ -80,6 +80,14 @@ class Extract:
     typed: bool = True  # a chosen sentence has the expected answer type
     ranked: Sequence[Candidate] = ()  # every candidate, best first (what was not chosen too)
     slot: Slot | None = None  # what the question asks to fill (assistant.answer.slots)
+    # What the answer quotes, lead first, when composing chose otherwise than the
+    # evidence did (:func:`compose_choice`); None: ``sentences``.
+    quoted: list[Candidate] | None = None
+
+    @property
+    def quotes(self) -> list[Candidate]:
+        """The sentences the answer quotes, the one that answers first."""
+        return self.sentences if self.quoted is None else self.quoted
 
 
 @dataclass
@@ -221,9 +229,8 @@ def candidates(
     query_vector: Sequence[float],
     terms: QueryTerms,
     slot: Slot | None = None,
-    municipalities: Collection[str] = (),
 ) -> list[Candidate]:
-    """Every sentence of the admissible passages (:func:`admissible`), scored, best first."""
+    """Every sentence of the passages, scored, best first."""
     p = tuning().extractive
     q = np.asarray(query_vector, dtype=np.float32)
     vectors = {(d, s, e): v for d, s, e, v in sentence_vectors}
@@ -240,10 +247,7 @@ def candidates(
 
     raw: list[tuple[int, _Unit, float, set[str], set[str]]] = []
     seen: set[tuple[str, int, int]] = set()
-    allowed = admissible(chunks, municipalities)
     for n, scored in enumerate(chunks, start=1):
-        if n not in allowed:
-            continue
         chunk = scored.chunk
         for analysed in _analysed_units(chunk):
             unit = analysed.unit
@@ -363,14 +367,39 @@ def select(ranked: Sequence[Candidate], max_sentences: int | None = None,
     # år"), so no sentence reaches the lexical share, yet the closest one answers it.
     typed = slot is None or ranked[0].typed or any(
         c.typed and c.lexical >= p.type_share * best_lexical for c in chosen)
-    return Extract(lead_first(chosen, slot), best_lexical, max(c.dense for c in top), typed,
-                   ranked, slot)
+    return Extract(chosen, best_lexical, max(c.dense for c in top), typed, ranked, slot)
+
+
+def compose_choice(extract: Extract, chunks: Sequence[ScoredChunk],
+                   municipalities: Collection[str] = (), attribute: Sequence[str] = (),
+                   max_sentences: int | None = None) -> Extract:
+    """``extract`` (the evidence the refusal policy judges, unchanged) with the sentences
+    the answer quotes chosen anew: only from :func:`admissible` passages, only sentences
+    about ``attribute`` when given (a follow-up), at most ``max_sentences``, the one that
+    answers first (:func:`lead_first`). No sentence left: no evidence (an empty extract)."""
+    p = tuning().extractive
+    allowed = admissible(chunks, municipalities)
+    ranked = [c for c in extract.ranked if c.n in allowed]
+    if attribute:
+        ranked = asked(ranked, attribute)
+    if not ranked:
+        return Extract()
+    # The lead is chosen first, among the sentences within the margin of the best one;
+    # the rest as before, each adding what is still missing.
+    lead = lead_first([c for c in ranked if c.score >= ranked[0].score - p.margin],
+                      extract.slot)[0]
+    bag = set(words(lead.text))
+    rest = [c for c in ranked if c is not lead
+            and jaccard(set(words(c.text)), bag) <= p.redundant_jaccard]
+    more = (p.max_sentences if max_sentences is None else max_sentences) - 1
+    extract.quoted = [lead] + (select(rest, more, extract.slot).sentences if more > 0 else [])
+    return extract
 
 
 def compose(extract: Extract, chunks: Sequence[ScoredChunk], language: str) -> str:
     """A short lead naming the source, then the quotes in reading order, each cited."""
     by_source: dict[int, list[Candidate]] = {}
-    for cand in extract.sentences:
+    for cand in extract.quotes:
         by_source.setdefault(cand.n, []).append(cand)
     docs = {chunks[n - 1].chunk.doc_id for n in by_source}
     if len(docs) == 1:
@@ -386,7 +415,7 @@ def compose(extract: Extract, chunks: Sequence[ScoredChunk], language: str) -> s
     parts: list[str] = []
     # The first chosen sentence (the answer, :func:`lead_first`) opens; then sources in
     # order of their best sentence, sentences within a source in text order.
-    first = extract.sentences[0] if extract.sentences else None
+    first = extract.quotes[0] if extract.quotes else None
     for n, cands in by_source.items():
         text = chunks[n - 1].chunk.text
         for start, end in _merged(sorted((c.start, c.end) for c in cands)):

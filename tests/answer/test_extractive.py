@@ -161,9 +161,11 @@ def test_a_speaker_attribution_brings_its_quote_and_does_not_lead() -> None:
     says = next(c for c in ranked if "Det säger" in c.text)
     assert says.text.startswith("-- Ni ska vara stolta") and says.leans
     says.score = ranked[0].score + 0.01  # even the best-scored one yields the lead
-    extract = extractive.select(sorted(ranked, key=lambda c: -c.score))
-    assert extract.sentences[0].text.startswith("Kommunen beslutade")
-    answer = extractive.compose(extract, [ScoredChunk(_chunk(text), 1.0)], "sv")
+    chunks = [ScoredChunk(_chunk(text), 1.0)]
+    extract = extractive.compose_choice(
+        extractive.select(sorted(ranked, key=lambda c: -c.score)), chunks)
+    assert extract.quotes[0].text.startswith("Kommunen beslutade")
+    answer = extractive.compose(extract, chunks, "sv")
     assert answer.split("\n", 1)[1].startswith("Kommunen beslutade")
 
 
@@ -205,9 +207,17 @@ def test_a_follow_up_keeps_only_sentences_about_what_it_asks() -> None:
 
 
 def test_the_sentence_that_fills_the_slot_leads() -> None:
-    ranked, _ = _setup("Hur mycket pengar har kunskapslyftet fått?")
+    ranked, chunks = _setup("Hur mycket pengar har kunskapslyftet fått?")
     slot = asked_slot("Hur mycket pengar har kunskapslyftet fått?")
     untyped = next(c for c in ranked if not c.typed)
     untyped.score = ranked[0].score + 0.01
     extract = extractive.select(sorted(ranked, key=lambda c: -c.score), slot=slot)
-    assert "6,5 miljoner kronor" in extract.sentences[0].text
+    quotes = extractive.compose_choice(extract, chunks, max_sentences=1).quotes
+    assert len(quotes) == 1 and "6,5 miljoner kronor" in quotes[0].text
+
+
+def test_a_follow_up_without_a_sentence_about_it_has_no_evidence() -> None:
+    ranked, chunks = _setup("Vad kostar det?")
+    extract = extractive.compose_choice(extractive.select(ranked), chunks,
+                                        attribute=["kostnad"])
+    assert extract.sentences == [] and extract.quotes == []
