@@ -20,6 +20,16 @@ Scoring a sentence against the question combines
 
 A run of short lines under a heading (a list of partners, schools, municipalities)
 is one candidate, so a list question gets the whole list.
+
+What is quoted is chosen apart from the evidence the refusal policy judges
+(:func:`compose_choice`): the sentence that best fills what is asked leads (a slot
+filler, one that stands on its own rather than one quoted with the sentence it points
+back to); sentences come only from passages near the best one and of the municipality
+the question names; a "vem/när/hur många" question gets one or two; a follow-up only
+sentences about what it asks ("Vilka resultat fick de?"), or none. A sentence opening
+by pointing back ("Hon …", "Det säger Karin Falck, …") is quoted with the sentence
+before it, or left out when it opens its paragraph; a sentence cut after an
+abbreviation ("… enligt PBL 9 kap.") is joined to the rest.
 """
 
 from __future__ import annotations
