@@ -339,7 +339,7 @@ def _extract(assistant: Assistant, state: Retrieved, retrieval: Retrieval,
     # A follow-up quotes what it asks about, or nothing; "vem/när/hur många" a sentence or two.
     asked = attribute_terms(terms.exact, question_names(question)) \
         if state.standalone != question else []
-    few = slot is not None and len(question_words(question)) <= 1
+    few = slot is not None and slot.kind != "name" and len(question_words(question)) <= 1
     return extractive.compose_choice(extractive.select(ranked, slot=slot), chunks,
                                      retrieval.municipalities, asked,
                                      tuning().extractive.slot_sentences if few else None)

@@ -152,8 +152,10 @@ def units(chunk: Chunk) -> list[_Unit]:
         for i, (s, e) in enumerate(body):
             sentence = text[s:e]
             if len(words(sentence)) < p.min_words or sentence.strip() == chunk.title.strip() \
-                    or (i == 0 and opens_pointing_back(sentence)):
-                # An opening "Hon …"/"Det säger …" has no antecedent here to bring along.
+                    or (i == 0 and opens_pointing_back(sentence)
+                        and not _QUOTE_OPEN.match(sentence)):
+                # An opening "Hon …"/"Det säger …" has no antecedent here to bring along
+                # (a quotation is quoted up to its speaker instead).
                 previous = sentence
                 continue
             out.append(_Unit(s, e, sentence, context, heading, previous=previous,
@@ -390,16 +392,20 @@ def compose_choice(extract: Extract, chunks: Sequence[ScoredChunk],
     p = tuning().extractive
     allowed = admissible(chunks, municipalities)
     ranked = [c for c in extract.ranked if c.n in allowed]
-    if attribute:
-        ranked = asked(ranked, attribute)
     if not ranked:
         return Extract()
-    # The lead is chosen first, among the sentences within the margin of the best one;
-    # the rest as before, each adding what is still missing.
-    lead = lead_first([c for c in ranked if c.score >= ranked[0].score - p.margin],
-                      extract.slot)[0]
+    bar = ranked[0].score - p.margin
+    # The lead is chosen first, among the sentences within the margin of the best one
+    # (a follow-up's lead must be about what it asks); the rest as before, each adding
+    # what is still missing.
+    leads = [c for c in ranked if c.score >= bar]
+    if attribute:
+        leads = asked(leads, attribute)
+    if not leads:
+        return Extract()
+    lead = lead_first(leads, extract.slot)[0]
     bag = set(words(lead.text))
-    rest = [c for c in ranked if c is not lead
+    rest = [c for c in ranked if c is not lead and c.score >= bar
             and jaccard(set(words(c.text)), bag) <= p.redundant_jaccard]
     more = (p.max_sentences if max_sentences is None else max_sentences) - 1
     extract.quoted = [lead] + (select(rest, more, extract.slot).sentences if more > 0 else [])
