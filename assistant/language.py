@@ -326,7 +326,9 @@ before it, except in "det här …" and "det/den är en av …"."""
 
 _OPENS_POINTING_BACK = re.compile(
     r"^\W*(" + "|".join(sorted(POINTING_BACK - _ALSO_POINTING_NOWHERE))
-    + r"|därför|therefore|det här|(det|den) (är|var) (en|ett) av)\b",
+    + r"|därför|therefore|det här|(det|den) (är|var) (en|ett) av"
+    + r"|(det|så) (säger|sa|sade|menar|berättar|konstaterar|förklarar|skriver|tycker"
+    + r"|anser|framhåller|betonar))\b",
     re.IGNORECASE)
 
 
@@ -337,5 +339,6 @@ def points_back(question: str) -> bool:
 
 def opens_pointing_back(sentence: str) -> bool:
     """The sentence opens by pointing at the one before it ("Därför …", "Hon leder …",
-    "Det är en av …"), so it says little when quoted alone."""
+    "Det är en av …", or attributes the quote before it: "Det säger Karin Falck, …"),
+    so it says little when quoted alone."""
     return bool(_OPENS_POINTING_BACK.match(sentence))

@@ -194,6 +194,8 @@ class ExtractiveParams(_Section):
     heading_words: int = 8  # ...a line this short without final punctuation is a heading
     list_min_items: int = 2  # ...and two or more of them under a heading form a list
     quote_lookahead: int = 2  # sentences after a quotation in which its speaker may be named
+    passage_margin: float = 0.03  # quoted passages score at most this below the best one
+    slot_sentences: int = 2  # a "vem/när/hur många" question needs one or two sentences
 
 
 @dataclass(frozen=True)

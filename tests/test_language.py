@@ -178,6 +178,8 @@ def test_a_follow_up_points_back(question: str, pointing: bool) -> None:
     ("Det är en av deviserna bakom arbetet.", True),
     ("Det här är nytt.", True),
     ("They meet twice a year.", True),
+    ("Det säger Karin Falck, samordnare för nätverket.", True),  # attributes the quote before
+    ("Så berättar rektorn om arbetet.", True),
     ("Det finns tre skolor i kommunen.", False),  # a dummy subject points nowhere
     ("De flesta elever går vidare.", False),
     ("There are three schools.", False),

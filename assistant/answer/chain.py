@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from assistant.answer import extractive
-from assistant.answer.answerability import evidence
+from assistant.answer.answerability import attribute_terms, evidence
 from assistant.answer.condense import condense_offline
 from assistant.answer.policy import Decision, RefusalPolicy
 from assistant.answer.slots import asked_slot
@@ -37,7 +37,7 @@ from assistant.citations import (
     source_as_data,
 )
 from assistant.history import History
-from assistant.language import Language, detect_language
+from assistant.language import Language, detect_language, question_names, question_words
 from assistant.params import tuning
 from assistant.retrieval.filters import Filters
 from assistant.retrieval.hybrid import Retrieval, Searcher
@@ -288,7 +288,7 @@ def _answer(assistant: Assistant, state: Retrieved) -> Iterator[Event]:
         text, citations, flagged = check.text, check.citations, check.flagged
         if not check.sourced:
             notice = NOT_SOURCED
-    for cand in extract.sentences:
+    for cand in extract.quotes:
         if cand.n in citations and sources[cand.n - 1].highlight is None:
             sources[cand.n - 1].highlight = [cand.start, cand.end]
     now = time.perf_counter()
@@ -347,4 +347,10 @@ def _extract(assistant: Assistant, state: Retrieved, retrieval: Retrieval,
     # Once per question: ranking, choice and refusal share it.
     slot = asked_slot(question, language)
     ranked = extractive.candidates(chunks, vectors, query_vector, terms, slot)
-    return extractive.select(ranked, slot=slot)
+    # A follow-up quotes what it asks about, or nothing; "vem/när/hur många" a sentence or two.
+    asked = attribute_terms(terms.exact, question_names(question)) \
+        if state.standalone != question else []
+    few = slot is not None and slot.kind != "name" and len(question_words(question)) <= 1
+    return extractive.compose_choice(extractive.select(ranked, slot=slot), chunks,
+                                     retrieval.municipalities, asked,
+                                     tuning().extractive.slot_sentences if few else None)

