@@ -39,6 +39,9 @@ from assistant.types import Answer, Source, place_and_date
 
 REFUSAL_TEXT = "Jag hittar inget om det i artiklarna."
 REFUSAL_TEXT_EN = "I can't find anything about that in the articles."
+# A hedged answer (outcome "hedged") opens with this, then quotes the nearest passages.
+HEDGE_TEXT = "Jag hittar inget säkert svar. Närmast i artiklarna:"
+HEDGE_TEXT_EN = "I can't find a certain answer. Nearest in the articles (in Swedish):"
 
 # "[1]", "[1, 2]", "[1;2]", "[1-3]" / "[1–3]". At most three digits: "[2023]" is a year.
 _NUMBER = r"\d{1,3}(?:\s*[-–]\s*\d{1,3})?"

@@ -14,6 +14,7 @@ refusal rules             ``refusal``    calibrated; they live with their rules 
 :class:`PoolParams`       ``pool``       hand-set
 :class:`ExtractiveParams` ``extractive`` hand-set
 :class:`SlotParams`       ``slots``      hand-set
+:class:`ExactTermParams`  ``exact_terms`` hand-set
 :class:`CondenseParams`   ``condense``   hand-set
 :class:`LanguageParams`   ``language``   hand-set
 ========================  =============  ============================================
@@ -43,6 +44,7 @@ __all__ = [
     "CALIBRATION_FILE",
     "Bm25Params",
     "CondenseParams",
+    "ExactTermParams",
     "ExtractiveParams",
     "FusionGrid",
     "FusionParams",
@@ -211,6 +213,19 @@ class SlotParams(_Section):
 
 
 @dataclass(frozen=True)
+class ExactTermParams(_Section):
+    """What makes a question's term distinctive (:mod:`assistant.answer.answerability`):
+    it occurs in at most ``max_passages`` passages, or ``max_share`` of a large corpus.
+    Such a term found verbatim in the retrieved passages ("Ett-steg-före", a heading in
+    one article) is evidence no dense floor may overrule; hand-set."""
+
+    SECTION: ClassVar[str] = "exact_terms"
+
+    max_passages: int = 3
+    max_share: float = 0.01
+
+
+@dataclass(frozen=True)
 class CondenseParams(_Section):
     """When an offline follow-up borrows the conversation's topic
     (:mod:`assistant.answer.condense`); hand-set."""
@@ -247,6 +262,7 @@ class Tuning:
     pool: PoolParams = PoolParams()
     extractive: ExtractiveParams = ExtractiveParams()
     slots: SlotParams = SlotParams()
+    exact_terms: ExactTermParams = ExactTermParams()
     condense: CondenseParams = CondenseParams()
     language: LanguageParams = LanguageParams()
 

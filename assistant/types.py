@@ -169,6 +169,12 @@ class Answer:
     # Why it was refused or accepted: {refused, rule, value, threshold, checks}
     # (assistant.answer.policy.Decision.to_dict); None where no policy ran.
     refusal: dict[str, Any] | None = None
+    # How likely the articles support the answer (0–1; assistant/answer/confidence.py),
+    # None without a calibrated model or where no evidence was measured.
+    confidence: float | None = None
+    # "answer", "hedged" (the nearest quotes, marked uncertain) or "refused"; the chain
+    # always sets it (None: an answer object from elsewhere that does not say).
+    outcome: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -57,6 +57,11 @@ ALLOWED: dict[str, str] = {
     "assistant.evaluation.baseline.BASELINE_CHUNK_OVERLAP": BASELINE,
     "assistant.evaluation.baseline.BASELINE_K": BASELINE,
     "assistant.evaluation.calibration.K": SEARCH,
+    "assistant.evaluation.answerability.REFUSE_CAP": SEARCH,
+    "assistant.evaluation.answerability.HEDGE_CAP": SEARCH,
+    "assistant.evaluation.answerability.L2": SEARCH,
+    "assistant.evaluation.answerability._STEPS": SEARCH,
+    "assistant.answer.confidence.STANDOUT_RANGE": LIMIT,
     "assistant.evaluation.calibration.FOLDS": SEARCH,
     "assistant.evaluation.calibration.FALSE_REFUSAL_CAP": SEARCH,
     "assistant.evaluation.calibration.FACT_FLOOR": SEARCH,
@@ -230,7 +235,8 @@ def test_defaults_are_the_committed_values() -> None:
     assert {name: refusal.get(name) for name in defaults} == defaults
     assert tuning() == Tuning()
     sections = {getattr(Tuning(), f.name).SECTION for f in fields(Tuning)} | {"refusal"}
-    assert set(committed) - sections == {"source", "hand_set"}
+    # the answerability model is calibrated data, read by answer/confidence.py
+    assert set(committed) - sections == {"source", "hand_set", "confidence"}
 
 
 def test_a_section_rejects_unknown_keys_and_keeps_defaults_for_missing_ones() -> None:

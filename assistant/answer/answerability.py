@@ -45,7 +45,7 @@ from assistant.params import tuning
 from assistant.retrieval.lexical import LexicalIndex
 from assistant.types import Chunk
 
-__all__ = ["attribute_terms", "evidence", "slot_gap"]
+__all__ = ["attribute_terms", "evidence", "exact_terms", "slot_gap"]
 
 
 @lru_cache(maxsize=16384)
@@ -131,6 +131,25 @@ def slot_gap(ranked: Sequence[extractive.Candidate], passages: Sequence[Chunk],
     return no_filler
 
 
+def exact_terms(terms: Sequence[str], lexical: LexicalIndex,
+                passages: Sequence[Chunk]) -> int:
+    """How many of the question's distinctive terms (few passages use them; not question
+    words) the retrieved passages contain verbatim, heading and title included.
+
+    0 when the question asks for anything the passages never mention: "väder i Visby"
+    finds the rare "Visby" but not the weather, and is no exact match."""
+    params = tuning().exact_terms
+    frame = frame_stems()
+    content = [t for t in terms if t not in frame]
+    rare = [t for t in content if lexical.distinctive(t, params.max_passages, params.max_share)]
+    if not rare:
+        return 0
+    bags = [_passage_bag(p) for p in passages]
+    if not all(any(term_match(t, bag) > 0 for bag in bags) for t in content):
+        return 0
+    return sum(1 for t in rare if any(t in bag for bag in bags))
+
+
 def evidence(
     question: str,
     language: Language,
@@ -139,10 +158,12 @@ def evidence(
     lexical: LexicalIndex,
     passages: Sequence[Chunk] = (),
     standout: Callable[[], float] | None = None,
+    pool: Sequence[float] = (),
 ) -> Evidence:
     """Everything the refusal policy needs about one question and its chosen sentences.
 
-    ``standout`` is only called for English questions (it costs a matrix product).
+    ``standout`` measures the best sentence against the corpus's background (one
+    matrix product); ``pool`` is the dense pool's cosine per document, best first.
     """
     terms = lexical.terms(question).exact
     names = question_names(question)
@@ -175,7 +196,10 @@ def evidence(
         best_passage=best_passage,
         best_lexical=extract.best_lexical,
         best_sentence=extract.best_dense,
-        standout=standout() if language == "en" and standout is not None else None,
+        standout=standout() if standout is not None else None,
+        second_passage=pool[1] if len(pool) > 1 else None,
+        pool_mean=sum(pool) / len(pool) if len(pool) > 1 else None,
+        exact_terms=exact_terms(terms, lexical, passages),
         content_terms=len(terms),
         unknown_terms=len(unknown),
         unknown_names=tuple(unknown_names),

@@ -18,14 +18,15 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, TypeVar
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from assistant.answer import extractive
 from assistant.answer.answerability import attribute_terms, evidence
 from assistant.answer.condense import condense_offline
+from assistant.answer.confidence import ConfidenceModel
 from assistant.answer.policy import Decision, RefusalPolicy
 from assistant.answer.slots import asked_slot
 from assistant.citations import (
@@ -113,12 +114,17 @@ class Assistant:
 
     def __init__(self, settings: Settings, retriever: Searcher,
                  chat_model: ChatOpenAI | None = None,
-                 policy: RefusalPolicy | None = None) -> None:
+                 policy: RefusalPolicy | None = None,
+                 confidence: ConfidenceModel | None | Literal["committed"] = "committed",
+                 ) -> None:
         get_retriever(settings.retriever)  # ASSISTANT_RETRIEVER: fail at start, naming the fix
         self.settings = settings
         self.retriever = retriever
         self.chat_model = chat_model
         self.policy = RefusalPolicy.from_calibration() if policy is None else policy
+        # The calibrated answerability model; None: no confidence, no hedge.
+        self.confidence = (ConfidenceModel.from_calibration() if confidence == "committed"
+                           else confidence)
         self._chain: Runnable[Request, Event] | None = None
         self._sentences: OrderedDict[str, SentencePack] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -187,7 +193,7 @@ class Assistant:
             yield ("done", Answer(question=question, answer=REFUSAL_TEXT, refused=True,
                                   mode=self.mode, citations=[], sources=[],
                                   timings_ms={"retrieve": 0.0, "generate": 0.0, "total": 0.0},
-                                  notice=DEGENERATE,
+                                  notice=DEGENERATE, outcome="refused",
                                   refusal=Decision(True, "degenerate_question").to_dict()))
             return
         request = Request(question=question, history=tuple(history),
@@ -250,9 +256,16 @@ def _answer(assistant: Assistant, state: Retrieved) -> Iterator[Event]:
     extract = _extract(assistant, state, retrieval, language)
     decision = _decide(assistant, question, language, retrieval, extract)
     supported = not decision.refused
+    confidence = decision.evidence.confidence if decision.evidence is not None else None
+    # Between refusal and a confident answer: the nearest quotes, said to be uncertain
+    # (never a model's prose, which would sound sure of what the evidence is not).
+    hedged = supported and assistant.confidence is not None \
+        and assistant.confidence.hedges(confidence)
     notice = state.notice
     text, refused, model = REFUSAL_TEXT, True, None
-    if supported and assistant.chat_model is not None:
+    if hedged:
+        text, refused = extractive.compose(extract, retrieval.chunks, language, hedge=True), False
+    elif supported and assistant.chat_model is not None:
         from assistant.answer.llm import fit_context, stream_generate
         from assistant.errors import LLMError
 
@@ -299,7 +312,9 @@ def _answer(assistant: Assistant, state: Retrieved) -> Iterator[Event]:
                           mode="llm" if model else "extractive",
                           citations=citations, sources=sources, timings_ms=timings,
                           model=model, notice=notice, flagged=flagged,
-                          refusal=_final(decision, refused).to_dict()))
+                          refusal=_final(decision, refused).to_dict(),
+                          confidence=None if confidence is None else round(confidence, 4),
+                          outcome="refused" if refused else "hedged" if hedged else "answer"))
 
 
 def _checked(checker: StreamChecker, tokens: Iterable[str]) -> Iterator[Event]:
@@ -331,7 +346,10 @@ def _decide(assistant: Assistant, question: str, language: Language, retrieval: 
 
     measured = evidence(question, language, extract, retrieval.best_dense or None,
                         assistant.retriever.lexical, [c.chunk for c in retrieval.chunks],
-                        standout if query_vector is not None and stats is not None else None)
+                        standout if query_vector is not None and stats is not None else None,
+                        retrieval.pool)
+    if assistant.confidence is not None:
+        measured = replace(measured, confidence=assistant.confidence.probability(measured))
     return assistant.policy.decide(measured)
 
 

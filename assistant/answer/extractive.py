@@ -43,7 +43,13 @@ from functools import lru_cache
 import numpy as np
 
 from assistant.answer.slots import Slot
-from assistant.citations import as_quote, plain_place_and_date, plain_text
+from assistant.citations import (
+    HEDGE_TEXT,
+    HEDGE_TEXT_EN,
+    as_quote,
+    plain_place_and_date,
+    plain_text,
+)
 from assistant.language import analyse, jaccard, opens_pointing_back, term_match, words
 from assistant.params import ExtractiveParams, tuning
 from assistant.retrieval.lexical import QueryTerms
@@ -412,8 +418,10 @@ def compose_choice(extract: Extract, chunks: Sequence[ScoredChunk],
     return extract
 
 
-def compose(extract: Extract, chunks: Sequence[ScoredChunk], language: str) -> str:
-    """A short lead naming the source, then the quotes in reading order, each cited."""
+def compose(extract: Extract, chunks: Sequence[ScoredChunk], language: str,
+            hedge: bool = False) -> str:
+    """A short lead naming the source, then the quotes in reading order, each cited;
+    ``hedge``: the lead says the quotes are only the nearest the articles come."""
     by_source: dict[int, list[Candidate]] = {}
     for cand in extract.quotes:
         by_source.setdefault(cand.n, []).append(cand)
@@ -429,6 +437,8 @@ def compose(extract: Extract, chunks: Sequence[ScoredChunk], language: str) -> s
     else:
         lead = ("According to the articles, in Swedish:" if language == "en"
                 else "Enligt artiklarna:")
+    if hedge:
+        lead = HEDGE_TEXT_EN if language == "en" else HEDGE_TEXT
     parts: list[str] = []
     # The first chosen sentence (the answer, :func:`lead_first`) opens; then sources in
     # order of their best sentence, sentences within a source in text order.

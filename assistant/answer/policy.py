@@ -33,6 +33,9 @@ docs/evaluation.md, "Calibration"):
 * ``missing_attribute``: the best sentence covers too little of what is *asked*
   (the question's terms after removing question words and the names the retriever
   already matched): "the article is about this" is not "the article says this".
+* ``low_confidence``: the calibrated answerability model
+  (:mod:`assistant.answer.confidence`), which weighs all the evidence above together,
+  finds a supported answer unlikely.
 
 Each rule is a :class:`RefusalRule` in one registry (:data:`REGISTRY`): its name,
 the evidence fields it reads, its parameters (the committed value, the hand-set value
@@ -90,7 +93,12 @@ class Evidence:
     best_passage: float | None  # cosine of the best retrieved passage (None: no dense side)
     best_lexical: float  # term coverage of the best candidate sentence (with context)
     best_sentence: float = 0.0  # cosine similarity of the best candidate sentence
-    standout: float | None = None  # sd above the corpus background (English only)
+    standout: float | None = None  # best sentence, in sd above the corpus background
+    # The dense pool per document, for how far the best stands out of it: the second
+    # document's cosine and the mean of the pool (None: one document or none).
+    second_passage: float | None = None
+    pool_mean: float | None = None
+    exact_terms: int = 0  # distinctive question terms found verbatim in the passages
     content_terms: int = 0
     unknown_terms: int = 0  # content terms the corpus never mentions
     unknown_names: tuple[str, ...] = ()  # capitalised names the corpus never mentions
@@ -101,6 +109,7 @@ class Evidence:
     typed_coverage: float | None = None  # attribute coverage of the best typed sentence
     slot_gap: float | None = None  # best score minus that of the best slot filler (1: none)
     attribute_coverage: float | None = None  # attribute coverage of the best sentence
+    confidence: float | None = None  # the calibrated model's probability (answer/confidence.py)
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else _round(v))
@@ -293,13 +302,15 @@ def refusal_rule(name: str, reads: tuple[str, ...], params: tuple[Param, ...],
     return register
 
 
-@refusal_rule("weak_evidence", ("language", "best_passage", "best_lexical"), (
+@refusal_rule("weak_evidence", ("language", "best_passage", "best_lexical", "exact_terms"), (
     Param("min_evidence", 0.83, 0.815, (0.0, 0.78, 0.79, 0.80, 0.81, 0.815, 0.82, 0.83, 0.84)),
     Param("min_evidence_en", 0.75, 0.75, (0.0, 0.72, 0.74, 0.75, 0.76, 0.78, 0.80)),
     Param("min_lexical", 0.7, 0.5, (0.3, 0.4, 0.5, 0.6, 0.7, 1.01)),
 ), switch="min_evidence")
 def _weak_evidence(ev: Evidence, t: Thresholds) -> Verdict | None:
-    if ev.best_passage is None:
+    if ev.best_passage is None or ev.exact_terms:
+        # A distinctive term found verbatim ("Ett-steg-före") outweighs a low cosine:
+        # the dense floor does not apply, the other rules still do.
         return None
     floor = t.number("min_evidence")
     rescue = t.optional("min_lexical")  # None: words never rescue a weak passage
@@ -374,6 +385,19 @@ def _missing_attribute(ev: Evidence, t: Thresholds) -> Verdict | None:
         return None
     minimum = t.number("min_attribute_coverage")
     return ev.attribute_coverage, minimum, ev.attribute_coverage >= minimum
+
+
+@refusal_rule("low_confidence", ("confidence",), (
+    Param("min_confidence", 0.08, None, (None,)),
+), switch="min_confidence")
+def _low_confidence(ev: Evidence, t: Thresholds) -> Verdict | None:
+    """The calibrated model (:mod:`assistant.answer.confidence`) finds an answer unlikely.
+    Its threshold is chosen with the model, out of fold, by the confidence calibration;
+    the rule grid leaves it alone."""
+    if ev.confidence is None:
+        return None
+    minimum = t.number("min_confidence")
+    return ev.confidence, minimum, ev.confidence >= minimum
 
 
 # The built-in rules' names in evaluation order; part of the answer object's ``refusal``

@@ -493,7 +493,7 @@ def run_calibrate_command(args: argparse.Namespace) -> int:
     # The search starts from the rules' hand-set values, never from the committed file:
     # so re-running reproduces the committed values instead of wandering from them.
     result = cal.run(settings, _CalibrationChain, RefusalPolicy.search_start(),
-                     progress=err)
+                     progress=err, kit=_ConfidenceKit())
     block = cal.render_markdown(result)
     print(block)
     chosen = result.calibration_json()
@@ -523,6 +523,22 @@ def run_calibrate_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _ConfidenceKit:
+    """The answer stage's confidence model as the calibration fits it (evaluation/ does
+    not import the answer stage)."""
+
+    def features(self, evidence: Any) -> list[float]:
+        from assistant.answer.confidence import feature_vector
+
+        return [float(v) for v in feature_vector(evidence)]
+
+    def fit(self, rows: Any, answerable: Any) -> Any:
+        from assistant.answer.confidence import fit
+        from assistant.evaluation.answerability import L2
+
+        return fit(rows, answerable, L2)
+
+
 class _CalibrationChain:
     """The answering chain of one corpus wired for the calibration search (which lives in
     evaluation/ and does not build the chain itself): retrieval as committed or with
@@ -535,6 +551,7 @@ class _CalibrationChain:
 
         self.assistant = Assistant.from_settings(settings, embeddings)
         self.assistant.policy = RefusalPolicy.open()
+        self.assistant.confidence = None  # the model is what is being fitted
         if fusion is not None:
             self.assistant.retriever.fusion = fusion
 

@@ -45,6 +45,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
+from assistant.evaluation.answerability import ConfidenceFit, ConfidenceKit, fit_confidence
 from assistant.evaluation.metrics import fact_coverage, hit_at, recall_at, reciprocal_rank
 from assistant.params import FusionGrid, FusionParams
 
@@ -78,7 +79,8 @@ FOLDS = 5
 # was when the tables lived in the README, so existing pages keep working).
 DOC_BEGIN = "<!-- calibrate:begin (written by `assistant eval calibrate --readme`) -->"
 DOC_END = "<!-- calibrate:end -->"
-CALIBRATED_SECTIONS = ("retrieval", "refusal")  # what --write rewrites; the rest is hand-set
+# what --write rewrites; the rest is hand-set
+CALIBRATED_SECTIONS = ("retrieval", "refusal", "confidence")
 
 # Constraints of the refusal search (on the training folds; the acceptance targets
 # are own false refusals <= 0.05, FAQ <= 0.03, own fact coverage >= 0.90).
@@ -136,14 +138,17 @@ class Suite:
     name: str
     file: Path
     corpus: Path | None = None  # None: the configured corpus (ASSISTANT_CORPUS_DIR)
+    corpus_name: str = "own"  # suites on one corpus share it (leave-one-corpus-out)
 
 
 DEFAULT_SUITES = (
     Suite("own", Path("eval/questions.jsonl")),
-    Suite("faq-sv", Path("eval/faq-dev/questions-sv.jsonl"), Path("eval/faq-dev/corpus")),
-    Suite("faq-en", Path("eval/faq-dev/questions-en.jsonl"), Path("eval/faq-dev/corpus")),
+    Suite("faq-sv", Path("eval/faq-dev/questions-sv.jsonl"), Path("eval/faq-dev/corpus"),
+          "faq"),
+    Suite("faq-en", Path("eval/faq-dev/questions-en.jsonl"), Path("eval/faq-dev/corpus"),
+          "faq"),
     Suite("leaveout", Path("eval/faq-dev/questions-leaveout.jsonl"),
-          Path("eval/faq-dev/corpus")),
+          Path("eval/faq-dev/corpus"), "faq"),
 )
 
 
@@ -159,6 +164,7 @@ class Item:
     evidence: Any = None  # what the policy judges; None: no sentence to quote at all
     fact: float = math.nan  # fact coverage of the answer an open policy gives
     raw_dense: tuple[str, ...] = ()  # documents the raw dense reference retrieves
+    corpus: str = "own"  # the suite's corpus name
     # (hit@1, recall@5, MRR) per (lexical weight of its language, adaptive, boost,
     # sentence share of its language)
     triplets: dict[tuple[float, bool, float, float], tuple[float, float, float]] = field(
@@ -219,7 +225,7 @@ def collect(settings: Settings, open_chain: OpenChain,
             vector = found.query_vector or embeddings.embed_query(standalone)
             raw = reference.search(vector, K, q.exclude_sources)
             items.append(Item(suite.name, q.id, q.kind, q.expected_sources, found,
-                              raw_dense=tuple(raw)))
+                              raw_dense=tuple(raw), corpus=suite.corpus_name))
     return items, rankers
 
 
@@ -459,13 +465,20 @@ class Calibration:
     refusal_rows: dict[str, dict[str, dict[str, float]]]  # config → suite → metrics
     fold_choices: list[dict[str, Any]]
     questions: dict[str, int]
+    confidence: ConfidenceFit | None = None
 
     def calibration_json(self) -> dict[str, Any]:
         """The calibrated sections of ``assistant/calibration.json`` (a rule that is off
         is ``null``)."""
-        return {"source": "assistant eval calibrate (k-fold cross-validation; "
-                          "docs/evaluation.md, \"Calibration\")",
-                "retrieval": asdict(self.fusion), "refusal": dict(self.policy.thresholds())}
+        refusal = dict(self.policy.thresholds())
+        if self.confidence is not None:
+            refusal["min_confidence"] = self.confidence.min_confidence
+        out = {"source": "assistant eval calibrate (k-fold cross-validation; "
+                         "docs/evaluation.md, \"Calibration\")",
+               "retrieval": asdict(self.fusion), "refusal": refusal}
+        if self.confidence is not None:
+            out["confidence"] = self.confidence.section()
+        return out
 
     def merged_into(self, committed: Mapping[str, Any]) -> dict[str, Any]:
         """``committed`` with the calibrated sections replaced; hand-set ones kept."""
@@ -474,15 +487,18 @@ class Calibration:
 
 def run(settings: Settings, open_chain: OpenChain, start: Policy,
         suites: Sequence[Suite] = DEFAULT_SUITES,
-        progress: Callable[[str], None] = lambda _m: None) -> Calibration:
+        progress: Callable[[str], None] = lambda _m: None,
+        kit: ConfidenceKit | None = None) -> Calibration:
     """The whole procedure: gather every suite, then :func:`calibrate`."""
     items, rankers = collect(settings, open_chain, suites, progress)
     return calibrate(items, rankers, start,
-                     lambda fusion: replay_answers(settings, open_chain, items, fusion, suites))
+                     lambda fusion: replay_answers(settings, open_chain, items, fusion, suites),
+                     kit)
 
 
 def calibrate(items: Sequence[Item], rankers: dict[str, Searcher], start: Policy,
-              replay: Callable[[FusionParams], None]) -> Calibration:
+              replay: Callable[[FusionParams], None],
+              kit: ConfidenceKit | None = None) -> Calibration:
     """Cross-validated choice of fusion and policy; see the module docstring."""
     score_retrieval(items, rankers)
     fusion = choose_fusion(items)
@@ -519,7 +535,11 @@ def calibrate(items: Sequence[Item], rankers: dict[str, Searcher], start: Policy
     counts: dict[str, int] = {}
     for item in items:
         counts[item.suite] = counts.get(item.suite, 0) + 1
-    return Calibration(fusion, policy, start, retrieval_rows, refusal_rows, fold_choices, counts)
+    confidence = None if kit is None else fit_confidence(
+        items, kit, lambda i: _refused(policy, i),  # type: ignore[arg-type]
+        lambda i: _refused(oof_policy[i.fold], i))  # type: ignore[arg-type]
+    return Calibration(fusion, policy, start, retrieval_rows, refusal_rows, fold_choices,
+                       counts, confidence)
 
 
 # --- output ----------------------------------------------------------------------------------
@@ -564,13 +584,41 @@ def render_markdown(cal: Calibration) -> str:
             if all(v is None for v in values):
                 continue
             lines.append(f"| {suite} | {metric} | " + " | ".join(_fmt(v) for v in values) + " |")
+    if cal.confidence is not None:
+        lines += ["", *_confidence_table(cal.confidence)]
     data = cal.calibration_json()
     lines += ["", "**Committed values** (`assistant/calibration.json`):", "",
               "| setting | value |", "|---|---|"]
     for section in ("retrieval", "refusal"):
         for key, value in data[section].items():
             lines.append(f"| {section}.{key} | {'off' if value is None else value} |")
+    if cal.confidence is not None:
+        weights = dict(zip(cal.confidence.model["features"], cal.confidence.model["weights"],
+                           strict=True))
+        lines.append(f"| confidence.hedge_below | {_fmt(cal.confidence.hedge_below)} |")
+        lines += ["", "Confidence model weights (standardised features; positive: "
+                  "more likely answerable): " + ", ".join(
+                      f"{name} {value:+.2f}" for name, value in weights.items())
+                  + f"; bias {cal.confidence.model['bias']:+.2f}."]
     return "\n".join(lines)
+
+
+def _confidence_table(fit: ConfidenceFit) -> list[str]:
+    lines = [
+        "**Answerability** (`confidence`; refusal = the rules or confidence below "
+        "`refusal.min_confidence`; the hedge row adds `confidence.hedge_below`; "
+        "leave-corpus-out: fitted on the other corpus and its threshold transferred; "
+        "best_passage: the top-1 cosine alone at the out-of-fold false-refusal rate):",
+        "",
+        "| corpus | view | AUROC | threshold | refused unanswerable | near-miss | "
+        "false refusals |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for corpus, views in fit.rows.items():
+        for view, row in views.items():
+            lines.append(f"| {corpus} | {view} | " + " | ".join(_fmt(row.get(m)) for m in (
+                "auroc", "threshold", "refusal", "nearmiss", "false_refusal")) + " |")
+    return lines
 
 
 def update_doc(doc: Path, block: str) -> None:
@@ -583,12 +631,24 @@ def update_doc(doc: Path, block: str) -> None:
     doc.write_text(f"{head}{DOC_BEGIN}\n{block}\n{DOC_END}{tail}", encoding="utf-8")
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal, numbers to three decimals: the model's weights move in the fifth decimal
+    between runs (float noise in the stored vectors), which changes no decision."""
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) \
+            and not isinstance(b, bool):
+        return abs(float(a) - float(b)) <= 1e-3
+    return bool(a == b)
+
+
 def differs(committed: Mapping[str, Any], chosen: Mapping[str, Any]) -> list[str]:
     """Settings whose committed value is not what calibration chooses now."""
     out = []
     for section in CALIBRATED_SECTIONS:
-        for key, value in chosen[section].items():
-            if committed.get(section, {}).get(key) != value:
+        for key, value in (chosen.get(section) or {}).items():
+            if not _same((committed.get(section) or {}).get(key), value):
                 out.append(f"{section}.{key}: {committed.get(section, {}).get(key)!r} → "
                            f"{value!r}")
     return out

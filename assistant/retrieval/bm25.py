@@ -95,6 +95,11 @@ class Bm25Index:
         present = np.flatnonzero(np.diff(self.indptr) > 0)
         return {self.vocab[i]: int(i) for i in present if self.vocab[i]}
 
+    def passage_count(self, term: str) -> int:
+        """In how many passages ``term`` occurs (its document frequency)."""
+        t = self.term_ids.get(term)
+        return 0 if t is None else int(self.indptr[t + 1] - self.indptr[t])
+
     def scores(self, terms: Iterable[str]) -> np.ndarray:
         """Summed BM25 score of ``terms`` for every passage (unknown terms add nothing)."""
         total = np.zeros(len(self.chunk_ids), dtype=np.float32)

@@ -120,6 +120,9 @@ class Retrieval:
     best_dense: float = 0.0  # cosine similarity of the best chunk
     query_vector: list[float] | None = None  # kept so answering need not embed again
     snapshot: IndexSnapshot | None = None  # the index generation this came from
+    # The dense pool's cosines, one per document (its best passage), best first: how far
+    # the best stands above the rest is evidence that carries across corpora.
+    pool: list[float] = field(default_factory=list)
 
 
 class Searcher:
@@ -238,7 +241,7 @@ class Searcher:
         fused = _boost(found.dense, found.lexical, ordered, params, named)
         best_dense = found.dense[0][1] if found.dense else 0.0
         return Retrieval(found.question, _collapse(fused, k), found.municipalities, best_dense,
-                         found.query_vector, found.snapshot)
+                         found.query_vector, found.snapshot, _per_document(found.dense))
 
     def _lexical_top(self, snapshot: IndexSnapshot, question: str, pool: int,
                      filters: Filters) -> list[tuple[Chunk, float]]:
@@ -310,6 +313,14 @@ def _boost(dense: list[tuple[Chunk, float]], lexical: list[tuple[Chunk, float]],
         out.append(item)
     out.sort(key=lambda s: -s.score)  # stable: ties keep the fused order
     return out
+
+
+def _per_document(dense: list[tuple[Chunk, float]]) -> list[float]:
+    """Each document's best cosine in the dense pool (best first)."""
+    best: dict[str, float] = {}
+    for chunk, sim in dense:
+        best.setdefault(chunk.doc_id, sim)
+    return sorted(best.values(), reverse=True)
 
 
 def _collapse(ranked: list[ScoredChunk], limit: int | None = None) -> list[ScoredChunk]:

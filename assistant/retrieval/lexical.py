@@ -144,6 +144,13 @@ class LexicalIndex:
             return True
         return any(self._matches_vocabulary(p) for p in hyphen_parts(term, limits().min_prefix))
 
+    def distinctive(self, term: str, max_passages: int, max_share: float) -> bool:
+        """Whether ``term`` occurs verbatim in a few passages only: at most
+        ``max_passages``, or at most ``max_share`` of them in a large corpus (a heading,
+        a named programme, a rare compound)."""
+        count = self.bm25.passage_count(term)
+        return 0 < count <= max(max_passages, int(max_share * len(self.bm25)))
+
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage, in index order (see :attr:`chunk_ids`)."""
         terms = self.terms(query)

@@ -58,7 +58,7 @@ def _ev(terms: int) -> Evidence:
 
 def test_the_built_in_rules_are_the_registry_in_evaluation_order() -> None:
     assert REGISTRY.names() == RULES
-    assert RULES[0] == "weak_evidence" and RULES[-1] == "missing_attribute"
+    assert RULES[0] == "weak_evidence" and RULES[-1] == "low_confidence"
     evidence_fields = {f.name for f in fields(Evidence)}
     for rule in REGISTRY:
         assert set(rule.reads) <= evidence_fields, rule.name

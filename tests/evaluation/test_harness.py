@@ -48,14 +48,6 @@ class Scripted:
 
 
 @dataclass
-class ScoredAnswer(Answer):
-    """An answer object with the issue-19 contract's ``confidence`` and ``outcome``."""
-
-    confidence: float | None = None
-    outcome: str | None = None
-
-
-@dataclass
 class FakeAnswerer:
     """Follows the answering contract; ``k`` truncates the ranking like real retrieval."""
 
@@ -85,11 +77,9 @@ class FakeAnswerer:
         answer = Answer(question=question, answer=item.answer, refused=item.refused,
                         mode="extractive", citations=[], sources=sources,
                         timings_ms={"retrieve": item.retrieve_ms, "generate": 1.0,
-                                    "total": item.total_ms}, refusal=item.refusal)
-        if item.confidence is None and item.outcome is None:
-            return answer
-        return ScoredAnswer(**answer.__dict__, confidence=item.confidence,
-                            outcome=item.outcome)
+                                    "total": item.total_ms}, refusal=item.refusal,
+                        confidence=item.confidence, outcome=item.outcome)
+        return answer
 
 
 def make_question(

@@ -135,7 +135,7 @@
     }
     var children = Array.from(box.querySelectorAll(':scope > .sr-only'));
     box.textContent = ''; children.forEach(c => { box.appendChild(c); });
-    var bubble = el('div', 'bubble answer' + (refused ? ' refused' : ''));
+    var bubble = el('div', 'bubble answer' + (refused ? ' refused' : a.outcome === 'hedged' ? ' hedged' : ''));
     var re = /\[(\d+(?:\s*,\s*\d+)*)\]/g, last = 0, m;
     while ((m = re.exec(text))) {
       var nums = m[1].split(/\s*,\s*/).map(Number);
@@ -200,7 +200,7 @@
     welcome();
     convo.forEach(m => {
       if (m.role === 'user') addUser(m.content);
-      else renderAnswer(message('assistant'), { answer: m.content, sources: m.sources, citations: m.citations, refused: m.refused, mode: m.mode });
+      else renderAnswer(message('assistant'), { answer: m.content, sources: m.sources, citations: m.citations, refused: m.refused, mode: m.mode, outcome: m.outcome });
     });
   }
 
@@ -278,7 +278,7 @@
       var cited = Array.prototype.map.call(m.querySelectorAll('.source-card'), c => Number(c.getAttribute('data-n')));
       var keep = (a.sources || []).filter(s => s && cited.indexOf(Number(s.n)) >= 0);
       convo.push({ role: 'user', content: q });
-      convo.push({ role: 'assistant', content: String(a.answer == null ? '' : a.answer), sources: keep, citations: cited, refused: !!a.refused, mode: a.mode });
+      convo.push({ role: 'assistant', content: String(a.answer == null ? '' : a.answer), sources: keep, citations: cited, refused: !!a.refused, mode: a.mode, outcome: a.outcome });
       save();
       var top = m.offsetTop - 8;
       if (log.scrollTop + log.clientHeight < m.offsetTop + m.offsetHeight || log.scrollTop > top) log.scrollTop = Math.max(0, top);
