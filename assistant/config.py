@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     # Unset: ``<index_dir>/feedback.sqlite3``, so moving the index moves the feedback too.
     feedback_db: Path = Path("index/feedback.sqlite3")
     feedback_max_rows: int = Field(10_000, ge=1)
+    # Days a feedback row is kept before it is deleted (docs/privacy.md); 0 = until
+    # deleted by hand.
+    feedback_retention_days: int = Field(365, ge=0, le=36_500)
 
     @field_validator("allowed_origins", "allowed_hosts", "api_keys", "widget_keys",
                      "trusted_proxies", "frame_ancestors", mode="before")

@@ -105,7 +105,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         assistant = Assistant.from_settings(settings)
 
     policy = build_policy(settings)
-    feedback = FeedbackStore(settings.feedback_db, settings.feedback_max_rows)
+    feedback = FeedbackStore(settings.feedback_db, settings.feedback_max_rows,
+                             settings.feedback_retention_days)
     # The proxy prefix (root_path) is the server's business (see serve); Gradio is told
     # separately because it builds absolute asset URLs.
     ui = UiSlot(lambda: _build_gradio(settings, assistant, feedback, policy))
