@@ -67,13 +67,14 @@ class JsonFormatter(logging.Formatter):
 def configure_logging(log_format: str) -> None:
     """A server's logging (``ASSISTANT_LOG_FORMAT``): ``json`` puts one JSON object per
     line on the root handler (uvicorn's own loggers propagate to it, see
-    :func:`assistant.web.server.uvicorn_config`); either way the request and answer
-    lines are logged at INFO."""
+    :func:`assistant.web.server.uvicorn_config`) and logs the request and answer lines
+    at INFO; ``text`` leaves the request lines to uvicorn's access log (one line per
+    request is enough) and logs the answer lines."""
     root = logging.getLogger()
     if not root.handlers:
         logging.basicConfig(format=LOG_FORMAT)
     if log_format == "json":
         for handler in root.handlers:
             handler.setFormatter(JsonFormatter())
-    for name in OBSERVED_LOGGERS:
+    for name in OBSERVED_LOGGERS if log_format == "json" else ("assistant.answer",):
         logging.getLogger(name).setLevel(logging.INFO)

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from assistant.runtime import OBSERVED_LOGGERS, JsonFormatter
+from assistant.runtime import OBSERVED_LOGGERS, JsonFormatter, configure_logging
 from assistant.web.auth import ClientIdentity
 from assistant.web.observe import request_id_for, route_label, sane_request_id
 from assistant.web.server import uvicorn_config
@@ -201,3 +201,26 @@ def test_json_formatter_keeps_one_line() -> None:
     assert json.loads(line) | {"time": "t"} == {
         "time": "t", "level": "info", "logger": "assistant.access",
         "message": "line\nbreak x", "request_id": "abc", "status": 200}
+
+
+def test_configure_logging_levels() -> None:
+    """A server logs its answers at INFO whatever -v says; JSON also its requests (in text
+    uvicorn's access line is the request's line)."""
+    loggers = [logging.getLogger(name) for name in OBSERVED_LOGGERS]
+    root = logging.getLogger()
+    saved = ([lg.level for lg in loggers], [h.formatter for h in root.handlers])
+    try:
+        for lg in loggers:
+            lg.setLevel(logging.NOTSET)
+        configure_logging("text")
+        assert logging.getLogger("assistant.answer").level == logging.INFO
+        assert logging.getLogger("assistant.access").level == logging.NOTSET
+        configure_logging("json")
+        assert all(lg.level == logging.INFO for lg in loggers)
+        assert root.handlers and all(isinstance(h.formatter, JsonFormatter)
+                                     for h in root.handlers)
+    finally:
+        for lg, level in zip(loggers, saved[0], strict=True):
+            lg.setLevel(level)
+        for handler, formatter in zip(root.handlers, saved[1], strict=False):
+            handler.setFormatter(formatter)
