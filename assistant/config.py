@@ -120,6 +120,17 @@ class Settings(BaseSettings):
     # Unset: ``<index_dir>/feedback.sqlite3``, so moving the index moves the feedback too.
     feedback_db: Path = Path("index/feedback.sqlite3")
     feedback_max_rows: int = Field(10_000, ge=1)
+    # Observability (docs/operations.md#metrics-and-logs). Logs: ``text`` for people, ``json``
+    # for a log system (one line per request and per answer, with the request id).
+    log_format: Literal["text", "json"] = "text"
+    # Whether an answer's log line carries the question (masked: assistant.privacy).
+    log_questions: bool = False
+    # Opens GET /metrics (Authorization: Bearer KEY); unset, the route does not exist.
+    metrics_key: SecretStr | None = None
+
+    # Days a feedback row is kept before it is deleted (docs/privacy.md); 0 = until
+    # deleted by hand.
+    feedback_retention_days: int = Field(365, ge=0, le=36_500)
 
     @field_validator("allowed_origins", "allowed_hosts", "api_keys", "widget_keys",
                      "trusted_proxies", "frame_ancestors", mode="before")

@@ -1,5 +1,5 @@
-"""``ingest``, ``ask``, ``config``, ``serve`` and ``feedback export``: thin shells over the
-library. Each ``cmd_*`` returns its exit code; errors are left to the table in
+"""``ingest``, ``ask``, ``config``, ``serve`` and ``feedback export|purge|delete``: thin
+shells over the library. Each ``cmd_*`` returns its exit code; errors are left to the table in
 :mod:`assistant.cli.common`, so no command keeps its own list of caught errors.
 """
 
@@ -16,8 +16,10 @@ from assistant.errors import UserError
 
 if TYPE_CHECKING:
     from assistant.history import Message
+    from assistant.web.feedback import FeedbackStore
 
-__all__ = ["add_parsers", "cmd_ask", "cmd_config", "cmd_feedback", "cmd_ingest", "cmd_serve"]
+__all__ = ["add_parsers", "cmd_ask", "cmd_config", "cmd_feedback", "cmd_feedback_delete",
+           "cmd_feedback_purge", "cmd_ingest", "cmd_serve"]
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -91,11 +93,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_feedback(args: argparse.Namespace) -> int:
-    """Thumbs-down from the UI/API become draft eval lines that a person reviews."""
+def _feedback_store() -> FeedbackStore:
     from assistant.web.feedback import FeedbackStore
 
-    store = FeedbackStore(load_settings().feedback_db)
+    settings = load_settings()
+    return FeedbackStore(settings.feedback_db, settings.feedback_max_rows,
+                         settings.feedback_retention_days)
+
+
+def cmd_feedback(args: argparse.Namespace) -> int:
+    """Thumbs-down from the UI/API become draft eval lines that a person reviews."""
+    store = _feedback_store()
     if args.out:
         with open(args.out, "w", encoding="utf-8") as out:
             count = store.export_eval(out)
@@ -103,6 +111,26 @@ def cmd_feedback(args: argparse.Namespace) -> int:
               file=sys.stderr)
     else:
         store.export_eval(sys.stdout)
+    return EXIT_OK
+
+
+def cmd_feedback_purge(args: argparse.Namespace) -> int:
+    """What the server does by itself once an hour, now (docs/privacy.md)."""
+    store = _feedback_store()
+    if store.retention_days is None:
+        print("ASSISTANT_FEEDBACK_RETENTION_DAYS=0: återkopplingen sparas tills den tas bort "
+              "för hand; inget rensat.")
+        return EXIT_OK
+    count = store.purge()
+    print(f"{count} svar äldre än {store.retention_days} dagar borttagna.")
+    return EXIT_OK
+
+
+def cmd_feedback_delete(args: argparse.Namespace) -> int:
+    """One row, on a person's request; an unknown id is an error (exit 1)."""
+    if not _feedback_store().delete(args.id):
+        raise UserError(f"Det finns ingen återkoppling med id {args.id}.")
+    print(f"Återkoppling {args.id} borttagen.")
     return EXIT_OK
 
 
@@ -138,3 +166,11 @@ def add_parsers(sub: Any) -> None:
     fp.add_argument("--format", choices=["eval"], default="eval")
     fp.add_argument("--out", help="fil att skriva (standard: stdout)")
     fp.set_defaults(func=cmd_feedback)
+    fp = feedback_sub.add_parser(
+        "purge", help="ta bort återkoppling äldre än ASSISTANT_FEEDBACK_RETENTION_DAYS "
+                      "(servern gör det själv en gång i timmen)")
+    fp.set_defaults(func=cmd_feedback_purge)
+    fp = feedback_sub.add_parser(
+        "delete", help="ta bort ett sparat svar (på en persons begäran)")
+    fp.add_argument("--id", type=int, required=True, help="återkopplingens id")
+    fp.set_defaults(func=cmd_feedback_delete)

@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 KeyVerdict = Literal["none", "valid", "invalid"]
-CredentialKind = Literal["none", "key", "session", "widget", "invalid"]
+CredentialKind = Literal["none", "key", "session", "widget", "admin", "invalid"]
 
 SESSION_COOKIE = "sa_session"
 WIDGET_KEY_HEADER = "x-widget-key"

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from assistant.retrieval.filters import Filters
 from assistant.web.context import ApiContext
 from assistant.web.error_payload import ANSWER_FAILED, ErrorPayload
+from assistant.web.observe import current_request_id
 from assistant.web.schemas import ERROR_RESPONSES, ChatRequest, FeedbackRequest, history_of
 
 __all__ = ["build_chat_router", "sse"]
@@ -50,7 +51,7 @@ async def chat_events(events: AsyncIterator[tuple[str, Any]]) -> AsyncIterator[d
         failure = ErrorPayload.of(exc, ANSWER_FAILED)
         if failure.logged:
             log.exception("streamed answer failed")
-        yield sse("error", failure.sse_data())
+        yield sse("error", failure.sse_data(current_request_id()))
 
 
 def build_chat_router(ctx: ApiContext) -> APIRouter:

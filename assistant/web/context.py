@@ -4,13 +4,14 @@ apps (tests build many) can coexist in one process."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 
 from assistant.errors import ApiError
 from assistant.history import History, check_turns
+from assistant.web.observe import AnswerLog
 from assistant.web.security import question_problem
 
 if TYPE_CHECKING:
@@ -23,11 +24,13 @@ if TYPE_CHECKING:
 __all__ = ["ApiContext"]
 
 
-async def _prepend(first: tuple[str, Any] | None,
-                   rest: AsyncIterator[tuple[str, Any]]) -> AsyncIterator[tuple[str, Any]]:
+async def _prepend(first: tuple[str, Any] | None, rest: AsyncIterator[tuple[str, Any]],
+                   answers: AnswerLog, channel: str) -> AsyncIterator[tuple[str, Any]]:
     if first is not None:
         yield first
     async for event in rest:
+        if event[0] == "done":
+            answers.answered(event[1], channel)
         yield event
 
 
@@ -39,6 +42,8 @@ class ApiContext:
     # The chat UI's build state for /readyz (see assistant.web.loading); none in apps
     # without a UI.
     ui_status: Callable[[], dict[str, Any]] | None = None
+    # Each answer's log line and metrics (assistant.web.observe).
+    answers: AnswerLog = field(default_factory=AnswerLog)
 
     def question(self, text: str, history: History) -> str:
         """The stripped question, if it and the history are within the configured limits;
@@ -55,11 +60,14 @@ class ApiContext:
     # keeps serving other clients (and streams) meanwhile.
 
     async def ask(self, question: str, history: History, filters: Filters,
-                  k: int | None = None) -> Answer:
-        return await run_in_threadpool(self.assistant.ask, question, history, k, filters)
+                  k: int | None = None, channel: str = "api") -> Answer:
+        answer = await run_in_threadpool(self.assistant.ask, question, history, k, filters)
+        self.answers.answered(answer, channel)
+        return answer
 
     async def events(self, question: str, history: History, filters: Filters,
-                     k: int | None = None) -> AsyncIterator[tuple[str, Any]]:
+                     k: int | None = None,
+                     channel: str = "api") -> AsyncIterator[tuple[str, Any]]:
         """The answer's events; their tokens are already checked text
         (:class:`~assistant.citations.StreamChecker`, in the answer chain).
 
@@ -73,4 +81,4 @@ class ApiContext:
             first = await anext(events)
         except StopAsyncIteration:
             first = None
-        return _prepend(first, events)
+        return _prepend(first, events, self.answers, channel)

@@ -26,7 +26,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.history import max_messages
-from assistant.web.error_payload import ErrorPayload
+from assistant.web.error_payload import ErrorPayload, request_id_of
 from assistant.web.routes import Access, RouteRule, example_path, rule_for
 from assistant.web.security import route_path
 
@@ -69,7 +69,8 @@ class MethodGuard:
         methods = ", ".join(sorted(allowed | ({"HEAD"} if "GET" in allowed else set())))
         path = route_path(scope)
         body = ErrorPayload(405, f"Metoden {scope['method']} stöds inte här. "
-                                 f"Tillåtna metoder: {methods}.").body(path)
+                                 f"Tillåtna metoder: {methods}.").body(
+                                     path, request_id=request_id_of(scope))
         await send({"type": "http.response.start", "status": 405, "headers": [
             (b"content-type", b"application/json; charset=utf-8"),
             (b"content-length", str(len(body)).encode()),

@@ -10,6 +10,7 @@ it once; the methods only shape the result for their channel.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ __all__ = [
     "SERVER_ERROR",
     "UNAVAILABLE_RETRY",
     "ErrorPayload",
+    "request_id_of",
 ]
 
 # What a client sees instead of a server-side error's message (it may name hosts or
@@ -49,6 +51,15 @@ OPENAI_ERRORS: dict[int, tuple[str, str | None]] = {
 
 def _is_openai(path: str) -> bool:
     return path.startswith("/v1/")
+
+
+def request_id_of(scope: Mapping[str, Any]) -> str | None:
+    """The request's id (:mod:`assistant.web.observe` puts it in the ASGI scope's
+    ``state``), so every error body can name it: a person quoting it to the help desk
+    leads the operator to the request's log lines."""
+    state = scope.get("state")
+    value = state.get("request_id") if isinstance(state, Mapping) else None
+    return value if isinstance(value, str) else None
 
 
 @dataclass(frozen=True)
@@ -85,21 +96,29 @@ class ErrorPayload:
             "server_error" if self.status >= 500 else "invalid_request_error", None))
         return {"error": {"message": self.message, "type": kind, "code": code, "param": None}}
 
-    def body(self, path: str, retry_field: bool = True) -> bytes:
-        """The JSON reply: ``{"error": "...", "retry_after": n}`` for our API and widget
-        (``retry_after`` only when set and ``retry_field``), OpenAI's shape under ``/v1``."""
+    def body(self, path: str, retry_field: bool = True,
+             request_id: str | None = None) -> bytes:
+        """The JSON reply: ``{"error": "...", "retry_after": n, "request_id": "..."}`` for
+        our API and widget (``retry_after`` only when set and ``retry_field``), OpenAI's
+        shape under ``/v1`` (its clients ignore the extra ``request_id``)."""
         if _is_openai(path):
             payload = self.openai()
         else:
             payload = {"error": self.message}
             if retry_field and self.retry_after:
                 payload["retry_after"] = self.retry_after
+        if request_id:
+            payload["request_id"] = request_id
         return json.dumps(payload, ensure_ascii=False).encode()
 
-    def sse_data(self) -> dict[str, Any]:
+    def sse_data(self, request_id: str | None = None) -> dict[str, Any]:
         """The ``data`` of an ``/api/chat`` ``error`` event: the 200 is already sent, so the
-        status travels inside."""
-        return {"error": self.message, "status": self.status, "retry_after": self.retry_after}
+        status travels inside (and the request id, when known)."""
+        data: dict[str, Any] = {"error": self.message, "status": self.status,
+                                "retry_after": self.retry_after}
+        if request_id:
+            data["request_id"] = request_id
+        return data
 
     def ui_text(self) -> str:
         """The chat UI's message: a failed answer invites another try."""

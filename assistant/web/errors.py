@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant.errors import AssistantError
-from assistant.web.error_payload import SERVER_ERROR, ErrorPayload
+from assistant.web.error_payload import SERVER_ERROR, ErrorPayload, request_id_of
 from assistant.web.security import route_path
 
 __all__ = ["SERVER_ERROR", "error_response", "install_error_handlers", "readable_validation"]
@@ -59,10 +59,17 @@ _HTTP_SV = {
 
 def error_response(request: Request, payload: ErrorPayload,
                    headers: dict[str, str] | None = None) -> Response:
-    """The JSON reply; ``Retry-After`` as a header only (the body is ``{"error"}``)."""
-    return Response(payload.body(route_path(request.scope), retry_field=False),
+    """The JSON reply; ``Retry-After`` as a header only (the body is ``{"error"}``, and the
+    request id). The id goes in a header here too: an unexpected error's reply is sent
+    from outside :class:`~assistant.web.observe.ObserveMiddleware`."""
+    request_id = request_id_of(request.scope)
+    extra = {**(payload.headers() or {}), **(headers or {})}
+    if request_id:
+        extra["x-request-id"] = request_id
+    return Response(payload.body(route_path(request.scope), retry_field=False,
+                                 request_id=request_id),
                     status_code=payload.status, media_type="application/json",
-                    headers={**(payload.headers() or {}), **(headers or {})} or None)
+                    headers=extra or None)
 
 
 def readable_validation(exc: RequestValidationError) -> str:

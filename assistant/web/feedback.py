@@ -5,6 +5,13 @@ becomes a candidate eval line (``assistant feedback export --format eval``)
 that a person checks and completes before it joins an eval file. SQLite keeps
 this dependency-free and lets the operator point ``ASSISTANT_FEEDBACK_DB`` at a
 shared volume when several replicas run.
+
+What users typed is personal data until shown otherwise: the question, the answer, the
+history and the comment are masked (:func:`assistant.privacy.mask`) before they are
+written, and rows older than ``ASSISTANT_FEEDBACK_RETENTION_DAYS`` are deleted by the
+store itself (at most once an hour, on a write: no thread polls) or by
+``assistant feedback purge``; ``assistant feedback delete --id`` answers one person's
+request (docs/privacy.md).
 """
 
 from __future__ import annotations
@@ -14,15 +21,17 @@ import json
 import shutil
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
 from assistant.errors import StorageError
 from assistant.history import History
+from assistant.privacy import mask, mask_json
 
 __all__ = ["FeedbackRecord", "FeedbackStore", "MAX_COMMENT_CHARS"]
 
@@ -34,6 +43,9 @@ MAX_STORED_SOURCES = 20
 SOURCE_FIELDS = ("n", "id", "title", "municipality", "date", "url", "chunk_id", "score", "text")
 RETRY_SECONDS = 30
 LOW_DISK_BYTES = 1 << 20
+# How often a write also deletes the rows past their retention: often enough that a row
+# outlives its retention by at most this, rarely enough to cost nothing.
+PURGE_EVERY_SECONDS = 3600
 
 
 _SCHEMA = """
@@ -93,11 +105,15 @@ class FeedbackStore:
     old ones, which would let a flood erase real feedback.
     """
 
-    def __init__(self, path: Path, max_rows: int = 10_000) -> None:
+    def __init__(self, path: Path, max_rows: int = 10_000,
+                 retention_days: int | None = None) -> None:
         self.path = Path(path)
         self.max_rows = max_rows
+        # None or 0: kept until deleted by hand.
+        self.retention_days = retention_days or None
         self._init_lock = threading.Lock()
         self._ready = False
+        self._purged_at: float | None = None  # time.monotonic() of the last purge
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -138,18 +154,19 @@ class FeedbackStore:
         if rating not in (-1, 1):
             raise ValueError("rating must be 1 (tumme upp) or -1 (tumme ned)")
         row = (
-            datetime.now(UTC).isoformat(timespec="seconds"),
-            question,
-            answer[:MAX_ANSWER_CHARS],
+            _timestamp(datetime.now(UTC)),
+            mask(question),
+            mask(answer[:MAX_ANSWER_CHARS]),
             json.dumps(_clean_sources(sources), ensure_ascii=False),
             json.dumps([int(n) for n in citations]),
-            json.dumps([dict(m) for m in history], ensure_ascii=False),
+            json.dumps(mask_json([dict(m) for m in history]), ensure_ascii=False),
             rating,
             _clean_comment(comment),
             mode,
             channel,
         )
         with self._connect() as conn:
+            self._purge_due(conn)
             (count,) = conn.execute("SELECT COUNT(*) FROM feedback").fetchone()
             if count >= self.max_rows:
                 raise StorageError(
@@ -179,9 +196,43 @@ class FeedbackStore:
         if not sets:
             return False
         with self._connect() as conn:
+            self._purge_due(conn)
             cur = conn.execute(f"UPDATE feedback SET {', '.join(sets)} WHERE id = ?",
                                (*values, record_id))
             return cur.rowcount > 0
+
+    def purge(self, now: datetime | None = None) -> int:
+        """Delete the rows older than the retention; how many. Nothing without one."""
+        if self.retention_days is None or not self.path.exists():
+            return 0
+        with self._connect() as conn:
+            return self._purge(conn, now)
+
+    def delete(self, record_id: int) -> bool:
+        """Delete one row (a person's request to erase what they wrote); whether it was
+        there."""
+        if not self.path.exists():
+            return False
+        with self._connect() as conn:
+            return conn.execute("DELETE FROM feedback WHERE id = ?",
+                                (record_id,)).rowcount > 0
+
+    def _purge(self, conn: sqlite3.Connection, now: datetime | None = None) -> int:
+        assert self.retention_days is not None
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=self.retention_days)
+        # created_at is ISO 8601 in UTC, all in one shape, so text order is time order.
+        deleted = conn.execute("DELETE FROM feedback WHERE created_at < ?",
+                               (_timestamp(cutoff),)).rowcount
+        self._purged_at = time.monotonic()
+        return int(deleted)
+
+    def _purge_due(self, conn: sqlite3.Connection) -> None:
+        """The purge that runs by itself: on a write, at most once per
+        :data:`PURGE_EVERY_SECONDS`, so old rows go without a thread that polls."""
+        if self.retention_days is None:
+            return
+        if self._purged_at is None or time.monotonic() - self._purged_at >= PURGE_EVERY_SECONDS:
+            self._purge(conn)
 
     def all(self, rating: int | None = None) -> list[FeedbackRecord]:
         """Every record (optionally only one rating), oldest first."""
@@ -265,8 +316,13 @@ def _clean_sources(sources: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]
 def _clean_comment(comment: str | None) -> str | None:
     if comment is None:
         return None
-    text = comment.strip()[:MAX_COMMENT_CHARS]
+    text = mask(comment.strip()[:MAX_COMMENT_CHARS])
     return text or None
+
+
+def _timestamp(moment: datetime) -> str:
+    """The one shape of ``created_at``: ISO 8601 in UTC, to the second."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def _from_row(row: sqlite3.Row) -> FeedbackRecord:

@@ -29,7 +29,7 @@ from starlette.datastructures import Headers
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from assistant.web.error_payload import ErrorPayload
+from assistant.web.error_payload import ErrorPayload, request_id_of
 from assistant.web.routes import GRADIO_API
 from assistant.web.security import route_path
 
@@ -134,7 +134,8 @@ class UiSlot:
                 "RETRY": str(LOADING_RETRY), "MESSAGE": html.escape(message)}).encode()
             kind = b"text/html; charset=utf-8"
         else:
-            body = ErrorPayload(503, message, LOADING_RETRY).body(path)
+            body = ErrorPayload(503, message, LOADING_RETRY).body(
+                path, request_id=request_id_of(scope))
             kind = b"application/json; charset=utf-8"
         await send({"type": "http.response.start", "status": 503, "headers": [
             (b"content-type", kind),

@@ -152,10 +152,11 @@ def build_openai_router(ctx: ApiContext) -> APIRouter:
                                 prompt_tokens=sum(len(m.text().split()) for m in turns))
         if body.stream:
             include_usage = bool((body.stream_options or {}).get("include_usage"))
-            events = await ctx.events(question, history, filters)  # 503 up to here
+            events = await ctx.events(question, history, filters,
+                                      channel="v1")  # 503 up to here
             return EventSourceResponse(completion_events(events, completion, include_usage),
                                        ping=15)
-        answer = await ctx.ask(question, history, filters)
+        answer = await ctx.ask(question, history, filters, channel="v1")
         return JSONResponse(completion.message(openai_content(answer)))
 
     return router

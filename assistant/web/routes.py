@@ -63,7 +63,8 @@ __all__ = [
 # the others name a credential (assistant.web.auth) that opens it when
 # ASSISTANT_API_KEYS is set: "key" a secret key, "session" the chat page's session
 # cookie, "widget" a widget key from its own origin, "admin" an operator's credential
-# (no route takes one yet). No access at all closes a route.
+# (ASSISTANT_METRICS_KEY). No access at all closes a route; a route only an operator may
+# call is closed (404) to everyone else, keys or not (RouteRule.operator_only).
 Access = Literal["public", "session", "widget", "key", "admin"]
 # Which body-size limit applies: "api" = ASSISTANT_MAX_BODY_BYTES, "page" = what else the
 # UI loads (at least OTHER_BODY_BYTES).
@@ -83,7 +84,7 @@ ASKS: frozenset[Access] = frozenset({"key", "session", "widget"})
 UI: frozenset[Access] = frozenset({"key", "session"})
 # Only servers: /v1 and the JSON feedback route (the UI's feedback goes through its queue).
 SERVERS: frozenset[Access] = frozenset({"key"})
-ADMIN: frozenset[Access] = frozenset({"admin"})  # for operator routes; none yet
+ADMIN: frozenset[Access] = frozenset({"admin"})  # operator routes: /metrics
 CLOSED: frozenset[Access] = frozenset()
 
 GRADIO_API = "/gradio_api/"
@@ -139,6 +140,12 @@ class RouteRule:
     def closed(self) -> bool:
         return not self.access
 
+    @property
+    def operator_only(self) -> bool:
+        """Only the operator's credential opens it; to anyone else it does not exist
+        (404), whether or not ``ASSISTANT_API_KEYS`` is set, so a scan learns nothing."""
+        return self.access == ADMIN
+
     def matches(self, method: str, path: str) -> bool:
         if self.methods is not None and method not in self.methods:
             return False
@@ -181,6 +188,7 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/healthz", None, PUBLIC, _PAGE, summary="Liveness"),
     RouteRule("/readyz", None, PUBLIC, _PAGE, summary="Readiness"),
     RouteRule("/openapi.json", None, PUBLIC, _PAGE, summary="API-beskrivningen"),
+    RouteRule("/metrics", _READ, ADMIN, _PAGE, summary="Mätvärden (Prometheus)"),
     RouteRule("/docs", None, PUBLIC, _PAGE, issues_session=True, summary="API-referensen"),
     RouteRule("/widget-demo", None, PUBLIC, _PAGE, issues_session=True,
               summary="Widgetens demosida"),

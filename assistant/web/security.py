@@ -50,7 +50,7 @@ from assistant.web.auth import (
     normalise_origin,
     session_from_cookie,
 )
-from assistant.web.error_payload import ErrorPayload
+from assistant.web.error_payload import ErrorPayload, request_id_of
 from assistant.web.routes import BodyLimit, RouteRule, rule_for
 
 __all__ = [
@@ -193,6 +193,8 @@ class SecurityPolicy:
     max_header_bytes: int = 16_384
     # CSP frame-ancestors sources of every page we serve.
     frame_ancestors: tuple[str, ...] = ("'self'",)
+    # The operator's key (ASSISTANT_METRICS_KEY): opens the operator's routes, nothing else.
+    operator_keys: ApiKeys = field(default_factory=lambda: ApiKeys(()))
 
     @property
     def auth_required(self) -> bool:
@@ -225,6 +227,9 @@ class SecurityPolicy:
     def credential(self, headers: Headers, verdict: OriginVerdict) -> Credential:
         """The credential a request shows; ``invalid`` is refused on every guarded route."""
         key = self.keys.presented(headers)
+        if key is not None and self.operator_keys.enabled \
+                and self.operator_keys.check(key) == "valid":
+            return Credential("admin")
         # Without configured keys a presented one is ignored: OpenAI clients always send one.
         if key is not None and self.keys.enabled:
             if self.keys.check(key) == "valid":
@@ -347,7 +352,7 @@ class SecurityMiddleware:
                 f"Webbplatsen {headers.get('origin')} har inte behörighet att använda "
                 "assistenten. Be administratören lägga till den i "
                 "ASSISTANT_ALLOWED_ORIGINS.")), {}
-        if rule.closed:
+        if rule.closed or (rule.operator_only and credential.kind != "admin"):
             return (ErrorPayload(403, CLOSED_MESSAGE) if rule.takes_files
                     else ErrorPayload(404, NOT_FOUND)), {}
         if self.policy.refuses(rule, credential):
@@ -509,7 +514,7 @@ class SecurityMiddleware:
     async def _reply(self, scope: Scope, send: Send, path: str, payload: ErrorPayload,
                      cors_origin: str | None = None,
                      extra: dict[str, str] | None = None) -> None:
-        body = payload.body(path)
+        body = payload.body(path, request_id=request_id_of(scope))
         extra = {**(payload.headers() or {}), **(extra or {})}
         start: Message = {
             "type": "http.response.start",

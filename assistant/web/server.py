@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import FastAPI
 
 from assistant.config import Settings, parse_rate_limit
-from assistant.runtime import disable_telemetry
+from assistant.runtime import configure_logging, disable_telemetry
 from assistant.web.auth import (
     ApiKeys,
     ClientIdentity,
@@ -34,6 +34,8 @@ from assistant.web.errors import install_error_handlers
 from assistant.web.feedback import FeedbackStore
 from assistant.web.health import build_health_router
 from assistant.web.loading import UiSlot
+from assistant.web.metrics import Metrics, build_metrics_router
+from assistant.web.observe import AnswerLog, ObserveMiddleware
 from assistant.web.openai_compat import MODEL_ID, build_openai_router
 from assistant.web.pages import build_asset_router, build_docs_router
 from assistant.web.routes import body_limits
@@ -86,6 +88,8 @@ def build_policy(settings: Settings) -> SecurityPolicy:
         read_limiter=RateLimiter(*parse_rate_limit(settings.read_rate_limit)),
         max_header_bytes=settings.max_header_bytes,
         frame_ancestors=tuple(settings.frame_ancestors),
+        operator_keys=ApiKeys([settings.metrics_key.get_secret_value()]
+                              if settings.metrics_key else ()),
     )
 
 
@@ -105,10 +109,13 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
         assistant = Assistant.from_settings(settings)
 
     policy = build_policy(settings)
-    feedback = FeedbackStore(settings.feedback_db, settings.feedback_max_rows)
+    feedback = FeedbackStore(settings.feedback_db, settings.feedback_max_rows,
+                             settings.feedback_retention_days)
+    metrics = Metrics(assistant, {"mode": assistant.mode, "retriever": settings.retriever})
+    answers = AnswerLog(metrics, settings.log_questions)
     # The proxy prefix (root_path) is the server's business (see serve); Gradio is told
     # separately because it builds absolute asset URLs.
-    ui = UiSlot(lambda: _build_gradio(settings, assistant, feedback, policy))
+    ui = UiSlot(lambda: _build_gradio(settings, assistant, feedback, policy, answers))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -124,12 +131,14 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     app.state.assistant = assistant
     app.state.feedback = feedback
     app.state.policy = policy
+    app.state.metrics = metrics
     install_error_handlers(app)
-    context = ApiContext(settings, assistant, feedback, ui.status)
+    context = ApiContext(settings, assistant, feedback, ui.status, answers)
     for build_router in (build_health_router, build_chat_router, build_sources_router,
                          build_openai_router):
         app.include_router(build_router(context))
     app.include_router(build_asset_router())
+    app.include_router(build_metrics_router(metrics))
     # Our own /docs: Swagger UI would need a CDN.
     app.include_router(build_docs_router(app, MODEL_ID))
 
@@ -138,13 +147,15 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     app.mount("/", ui)
     document_contract(app, settings)
     app.add_middleware(MethodGuard, api=app)
-    # Outermost, so it guards the Gradio app too and sees every request first.
+    # Outermost of the guards, so it guards the Gradio app too and sees every request first.
     app.add_middleware(SecurityMiddleware, policy=policy)
+    # Around the guards: what they refuse is logged and counted and carries its id too.
+    app.add_middleware(ObserveMiddleware, identity=policy.identity, metrics=metrics)
     return app
 
 
-def _build_gradio(settings: Settings, assistant: Assistant,
-                  feedback: FeedbackStore, policy: SecurityPolicy) -> FastAPI:
+def _build_gradio(settings: Settings, assistant: Assistant, feedback: FeedbackStore,
+                  policy: SecurityPolicy, answers: AnswerLog) -> FastAPI:
     """Import Gradio and build the UI (seconds; runs on the UI slot's thread).
 
     Mounted on a FastAPI of its own, whose lifespan holds Gradio's start-up events
@@ -157,7 +168,7 @@ def _build_gradio(settings: Settings, assistant: Assistant,
 
     from assistant.web.ui import build_ui
 
-    blocks, ui = build_ui(assistant, settings, feedback, policy)
+    blocks, ui = build_ui(assistant, settings, feedback, policy, answers)
     host = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
     gr.mount_gradio_app(
         host, blocks, path="/", theme=ui.theme, css=ui.css, js=ui.js,
@@ -180,6 +191,11 @@ def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicor
     (:mod:`assistant.web.transport`, ``ASSISTANT_HEADER_TIMEOUT``); a request head
     larger than twice ``ASSISTANT_MAX_HEADER_BYTES`` is refused (400) before it is
     buffered, a smaller one over the limit gets the middleware's 431.
+
+    ``ASSISTANT_LOG_FORMAT=json``: uvicorn's loggers keep no handlers of their own (they
+    reach the root's JSON lines, :func:`assistant.runtime.configure_logging`) and its
+    access line is off: :class:`~assistant.web.observe.ObserveMiddleware` logs each
+    request with its id instead.
     """
     import uvicorn
 
@@ -192,6 +208,8 @@ def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicor
         "http": head_deadline_protocol(settings.header_timeout),
         "h11_max_incomplete_event_size": 2 * settings.max_header_bytes,
     }
+    if settings.log_format == "json":
+        options.update(log_config=None, access_log=False)
     options.update(overrides)
     return uvicorn.Config(app, **options)
 
@@ -211,6 +229,7 @@ def serve(settings: Settings) -> None:
     from assistant.retrieval.embeddings import check_servable
 
     check_servable(settings)
+    configure_logging(settings.log_format)
     app = create_app(settings)
     shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     log.warning("Skolassistenten: http://%s:%d%s/ (läge: %s)", shown_host, settings.port,

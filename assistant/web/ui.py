@@ -28,6 +28,7 @@ from assistant.errors import FilterError, IndexUnavailableError, StorageError
 from assistant.history import Message, recent_turns
 from assistant.web.error_payload import ANSWER_FAILED, ErrorPayload
 from assistant.web.feedback import MAX_COMMENT_CHARS, FeedbackStore
+from assistant.web.observe import AnswerLog
 from assistant.web.pages import http_url, meta_line, read_asset
 from assistant.web.security import SecurityPolicy, question_problem
 
@@ -264,6 +265,7 @@ class ChatHandlers:
     settings: "Settings"
     feedback: FeedbackStore
     policy: SecurityPolicy
+    answers: AnswerLog = field(default_factory=AnswerLog)
 
     def respond(self, question: str, municipality: str | None, turns: list[Turn],
                 request: gr.Request) -> Iterator[UiUpdate]:
@@ -288,6 +290,7 @@ class ChatHandlers:
                     yield UiUpdate(chat=chat_messages(turns), turns=turns)
                 elif kind == "done":
                     turn.answer = payload.to_dict()
+                    self.answers.answered(payload, "ui")
         except (FilterError, IndexUnavailableError) as exc:  # bad filter, store down
             turn.error = ErrorPayload.of(exc).ui_text()
         except Exception:
@@ -310,6 +313,7 @@ class ChatHandlers:
         retry = self.policy.limiter.hit(
             self.policy.client_key(peer, headers.get("x-forwarded-for")))
         if retry is not None:
+            self.answers.rate_limited("ui")
             return f"För många {what} just nu. Försök igen om {max(1, round(retry))} sekunder."
         return None
 
@@ -460,9 +464,10 @@ def _wire(handlers: ChatHandlers, view: UiView, send: gr.Button, municipality: g
 
 
 def build_ui(assistant: "Assistant", settings: "Settings", feedback: FeedbackStore,
-             policy: SecurityPolicy) -> tuple[gr.Blocks, UiAssets]:
+             policy: SecurityPolicy,
+             answers: AnswerLog | None = None) -> tuple[gr.Blocks, UiAssets]:
     """The Blocks app plus its theme/CSS/JS (Gradio 6 takes those when mounting)."""
-    handlers = ChatHandlers(assistant, settings, feedback, policy)
+    handlers = ChatHandlers(assistant, settings, feedback, policy, answers or AnswerLog())
     municipalities = list(assistant.retriever.municipalities)
 
     with gr.Blocks(title=f"{TITLE} – frågor om skolutveckling", analytics_enabled=False,

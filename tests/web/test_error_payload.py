@@ -18,6 +18,7 @@ from assistant.web.error_payload import (
     SERVER_ERROR,
     UNAVAILABLE_RETRY,
     ErrorPayload,
+    request_id_of,
 )
 
 
@@ -52,6 +53,12 @@ def test_json_shapes() -> None:
     assert json.loads(payload.body("/v1/chat/completions")) == {"error": {
         "message": "Vänta.", "type": "rate_limit_exceeded", "code": "rate_limit_exceeded",
         "param": None}}
+    # The request id (assistant.web.observe) beside the error, in both shapes.
+    assert json.loads(payload.body("/api/chat", request_id="ab12")) == {
+        "error": "Vänta.", "retry_after": 7, "request_id": "ab12"}
+    assert json.loads(payload.body("/v1/models", request_id="ab12"))["request_id"] == "ab12"
+    assert request_id_of({"state": {"request_id": "ab12"}}) == "ab12"
+    assert request_id_of({}) is None and request_id_of({"state": {"request_id": 3}}) is None
 
 
 @pytest.mark.parametrize("status, kind", [
@@ -68,4 +75,5 @@ def test_stream_and_ui_shapes() -> None:
     assert outage.ui_text() == "Lagret svarar inte."
     failed = ErrorPayload.of(KeyError("intern nyckel"), ANSWER_FAILED)
     assert failed.sse_data() == {"error": ANSWER_FAILED, "status": 500, "retry_after": None}
+    assert failed.sse_data("ab12")["request_id"] == "ab12"
     assert failed.ui_text() == f"{ANSWER_FAILED} Försök igen."

@@ -97,8 +97,8 @@ def test_every_declaration_names_a_served_route(served: list[tuple[str, str]]) -
 def test_credentials_are_enforced_as_declared(app_and_client: tuple[Any, TestClient],
                                               served: list[tuple[str, str]]) -> None:
     """Without a credential: 401 exactly on the routes whose declaration wants one, 404 on
-    closed ones (403 on those that take files; public routes are only asked with GET/HEAD:
-    they may do work)."""
+    closed ones and the operator's (403 on those that take files; public routes are only
+    asked with GET/HEAD: they may do work)."""
     client = app_and_client[1]
     checked = 0
     for method, template in sorted(set(served)):
@@ -107,7 +107,7 @@ def test_credentials_are_enforced_as_declared(app_and_client: tuple[Any, TestCli
             continue
         client.cookies.clear()  # the pages hand out a session cookie
         status = client.request(method, example_path(template)).status_code
-        expected = ((403 if rule.takes_files else 404) if rule.closed
+        expected = ((403 if rule.takes_files else 404) if rule.closed or rule.operator_only
                     else 401 if not rule.public else None)
         if expected is None:
             assert status not in (401, 403), (method, template, status)

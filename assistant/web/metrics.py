@@ -1,0 +1,141 @@
+"""Prometheus metrics of one app: ``GET /metrics``, for the operator's alerts.
+
+Why one registry per app and not the library's global one: tests build many apps in one
+process, and each must count only its own requests; a server is one app anyway. The
+route is the operator's (:data:`assistant.web.routes.ADMIN`): without
+``ASSISTANT_METRICS_KEY`` presented as ``Authorization: Bearer KEY`` it answers 404, like
+a route that does not exist.
+
+What is counted, and where:
+
+* requests by route (the declaration's path in :mod:`assistant.web.routes`, so the label
+  set is bounded whatever paths a scanner tries), method and status, and their duration;
+  rate-limit rejections (429) and streams the client left before they ended, by route
+  (:class:`~assistant.web.observe.ObserveMiddleware`, outside the security middleware,
+  so what it refuses is counted too);
+* answers by channel and outcome (``answer``, ``refused``; ``hedged`` is reserved for
+  answers that say they are unsure), refusals by rule, and the answer's own timings
+  (``retrieve``, ``generate``, ``total``) as histograms
+  (:class:`~assistant.web.observe.AnswerLog`);
+* the index (generation, documents, passages), read when scraped, and build info.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from importlib import metadata
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    Info,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from assistant.answer import Assistant
+
+__all__ = ["ANSWER_STAGES", "OUTCOMES", "Metrics", "build_metrics_router"]
+
+# The answer's timings_ms keys that get a histogram (others are not exported).
+ANSWER_STAGES = ("retrieve", "generate", "total")
+OUTCOMES = ("answer", "refused", "hedged")
+# Seconds: a request is a page (ms) or an answer (tens of ms to seconds with a model).
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+
+
+class _IndexCollector(Collector):
+    """The index the server answers from, read at scrape time (it changes under a
+    running server: assistant.retrieval.hybrid's live reload)."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+
+    def collect(self) -> Iterator[Metric]:
+        snapshot = self.assistant.retriever.snapshot
+        manifest = snapshot.manifest
+        yield GaugeMetricFamily("assistant_index_generation",
+                                "Indexets generation (ökar vid varje ingest som ändrar något)",
+                                value=snapshot.generation)
+        yield GaugeMetricFamily("assistant_index_documents", "Dokument i indexet",
+                                value=len(manifest))
+        yield GaugeMetricFamily("assistant_index_passages", "Passager i indexet",
+                                value=sum(d.n_chunks for d in manifest.values()))
+
+
+class Metrics:
+    """Every metric of one app, in its own registry."""
+
+    def __init__(self, assistant: Assistant | None = None,
+                 build: Mapping[str, str] | None = None) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("assistant_http_requests", "HTTP-förfrågningar",
+                                ["route", "method", "status"], registry=r)
+        self.request_seconds = Histogram("assistant_http_request_duration_seconds",
+                                         "Tid per förfrågan (strömmade svar: till slutet)",
+                                         ["route"], buckets=_BUCKETS, registry=r)
+        self.rate_limited = Counter("assistant_rate_limited", "Avvisade av hastighetsgränsen",
+                                    ["route"], registry=r)
+        self.stream_disconnects = Counter("assistant_stream_disconnects",
+                                          "Strömmade svar som klienten lämnade före slutet",
+                                          ["route"], registry=r)
+        self.answers = Counter("assistant_answers", "Svar per kanal och utfall",
+                               ["channel", "outcome"], registry=r)
+        self.refusals = Counter("assistant_refusals", "Avböjda svar per regel", ["rule"],
+                                registry=r)
+        self.answer_seconds = Histogram("assistant_answer_duration_seconds",
+                                        "Svarets tider per steg (timings_ms)", ["stage"],
+                                        buckets=_BUCKETS, registry=r)
+        Info("assistant_build", "Version och läge", registry=r).info(
+            {"version": _version(), **(build or {})})
+        if assistant is not None:
+            r.register(_IndexCollector(assistant))
+
+    def request(self, route: str, method: str, status: int, seconds: float,
+                disconnected: bool = False) -> None:
+        self.requests.labels(route, method, str(status)).inc()
+        self.request_seconds.labels(route).observe(seconds)
+        if status == 429:
+            self.rate_limited.labels(route).inc()
+        if disconnected:
+            self.stream_disconnects.labels(route).inc()
+
+    def answered(self, channel: str, outcome: str, rule: str | None,
+                 timings_ms: Mapping[str, float]) -> None:
+        self.answers.labels(channel, outcome).inc()
+        if outcome == "refused":
+            self.refusals.labels(rule or "unknown").inc()
+        for stage in ANSWER_STAGES:
+            value = timings_ms.get(stage)
+            if isinstance(value, (int, float)):
+                self.answer_seconds.labels(stage).observe(value / 1000)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def _version() -> str:
+    try:
+        return metadata.version("assistant")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def build_metrics_router(metrics: Metrics) -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/metrics", include_in_schema=False)
+    async def scrape() -> Response:
+        """Prometheus' text format. Only reached with the operator's key (the security
+        middleware answers 404 otherwise)."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    return router
