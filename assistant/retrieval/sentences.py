@@ -18,7 +18,7 @@ from __future__ import annotations
 import base64
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -56,6 +56,9 @@ class SentenceStats:
     count: int
     total: np.ndarray  # (dim,) float64
     outer: np.ndarray  # (dim, dim) float64
+    # mean and covariance, derived once per state: every question asks for its standout
+    _moments: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False,
+                                                           compare=False)
 
     @classmethod
     def empty(cls, dim: int) -> SentenceStats:
@@ -71,15 +74,19 @@ class SentenceStats:
         self.count += sign * len(v)
         self.total += sign * v.sum(axis=0)
         self.outer += sign * (v.T @ v)
+        self._moments = None
 
     def standout(self, query_vector: Sequence[float] | np.ndarray, best: float) -> float:
         """How many standard deviations ``best`` lies above the query's mean similarity
         to the corpus's sentences (``inf`` when there is no spread to compare with)."""
         if self.count < 2:
             return math.inf
-        mean = self.total / self.count
-        # Sample covariance, as numpy.cov computes it, from the running sums.
-        cov = (self.outer - self.count * np.outer(mean, mean)) / (self.count - 1)
+        if self._moments is None:
+            mean = self.total / self.count
+            # Sample covariance, as numpy.cov computes it, from the running sums.
+            self._moments = mean, (self.outer - self.count * np.outer(mean, mean)) / (
+                self.count - 1)
+        mean, cov = self._moments
         q = np.asarray(query_vector, dtype=np.float64)
         spread = math.sqrt(max(float(q @ cov @ q), 1e-12))
         return (best - float(q @ mean)) / spread
