@@ -388,12 +388,11 @@ def _missing_attribute(ev: Evidence, t: Thresholds) -> Verdict | None:
 
 
 @refusal_rule("low_confidence", ("confidence",), (
-    Param("min_confidence", 0.08, None, (None,)),
+    Param("min_confidence", 0.08, None, (None, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3)),
 ), switch="min_confidence")
 def _low_confidence(ev: Evidence, t: Thresholds) -> Verdict | None:
     """The calibrated model (:mod:`assistant.answer.confidence`) finds an answer unlikely.
-    Its threshold is chosen with the model, out of fold, by the confidence calibration;
-    the rule grid leaves it alone."""
+    The search chooses its threshold with the other rules' on out-of-fold confidences."""
     if ev.confidence is None:
         return None
     minimum = t.number("min_confidence")

@@ -494,7 +494,8 @@ def run_calibrate_command(args: argparse.Namespace) -> int:
     # so re-running reproduces the committed values instead of wandering from them.
     result = cal.run(settings, _CalibrationChain, RefusalPolicy.search_start(),
                      progress=err, kit=_ConfidenceKit())
-    block = cal.render_markdown(result)
+    # --write commits what the search chooses; otherwise the page shows the file's values
+    block = cal.render_markdown(result, None if args.write else committed)
     print(block)
     chosen = result.calibration_json()
     if args.out:

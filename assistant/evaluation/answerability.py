@@ -5,39 +5,40 @@ evaluation/ does not import the chain, so the command hands in a :class:`Confide
 (how evidence becomes a feature row, how a model is fitted). This module decides what
 the calibration asks of it:
 
-* **out of fold**: the model is fitted on four folds and scores the fifth; every fold
-  holds questions of every corpus (folds are by question id, as for the rules);
-* **leave one corpus out**: fitted on the other corpus alone, scoring this one: the
-  transfer test, since score levels differ between corpora;
-* the **refusal threshold** (``refusal.min_confidence``) is the highest that keeps
-  false refusals out of fold, with the rules of that fold, within
-  :data:`REFUSE_CAP` on every corpus; the **hedge threshold**
-  (``confidence.hedge_below``) the highest that keeps refusals and hedges together
-  within :data:`HEDGE_CAP`. A hedge counts as a refusal on both sides.
+* a question's ``confidence`` is always scored by a model that did not see it: the
+  refusal search (which chooses ``refusal.min_confidence`` together with every other
+  rule's threshold, :func:`~assistant.evaluation.calibration.choose_policy`) runs on
+  out-of-fold scores, and the out-of-fold figures come from a search that saw neither
+  the held-out fold's questions nor a model trained on them (folds hold questions of
+  every corpus);
+* **leave one corpus out**: model *and* policy chosen on the other corpus alone, then
+  applied to this one: the transfer test, since score levels differ between corpora;
+* the **hedge threshold** (``confidence.hedge_below``) is the highest that keeps the
+  out-of-fold false refusals, hedges counted as refusals, within :data:`HEDGE_CAP` on
+  every corpus (or within what refusals alone already cost there).
 
-Each figure is shown beside the top-1 passage cosine (``best_passage``) at the same
+Each figure stands beside the top-1 passage cosine (``best_passage``) at the same
 false-refusal rate: the one-threshold reference a new mechanism must beat.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from assistant.evaluation.abstention import auroc
+from assistant.evaluation.abstention import auroc, refusal_at_rate
 
-__all__ = ["HEDGE_CAP", "L2", "REFUSE_CAP", "ConfidenceFit", "ConfidenceKit", "FittedModel",
-           "fit_confidence"]
+__all__ = ["HEDGE_CAP", "L2", "ConfidenceKit", "ConfidenceReport", "FittedModel", "Scoring",
+           "report"]
 
-# Procedure constants of the search (like the rules' caps in calibration.py): false
-# refusals allowed out of fold on every corpus by refusals alone, and with hedges.
-REFUSE_CAP = 0.03
-HEDGE_CAP = 0.045
+# Procedure constants of the search (like the rules' caps in calibration.py).
+HEDGE_CAP = 0.045  # false refusals allowed out of fold with hedges counted as refusals
 L2 = 0.01  # the model's penalty on standardised weights: small, the features are few
-_STEPS = np.round(np.arange(0.0, 1.0, 0.01), 2)
+_STEPS = np.round(np.arange(0.0, 1.0, 0.01), 2)  # hedge thresholds tried
 
 
 class FittedModel(Protocol):
@@ -53,10 +54,12 @@ class ConfidenceKit(Protocol):
 
 
 class Question(Protocol):
-    """What the fit needs of a calibration item."""
+    """What scoring needs of a calibration item (``evidence`` None: nothing to quote)."""
 
-    @property
-    def corpus(self) -> str: ...
+    suite: str
+    corpus: str
+    kind: str
+    evidence: Any
 
     @property
     def fold(self) -> int: ...
@@ -64,128 +67,158 @@ class Question(Protocol):
     @property
     def answerable(self) -> bool: ...
 
-    @property
-    def kind(self) -> str: ...
 
-    @property
-    def evidence(self) -> Any: ...
+Q = TypeVar("Q", bound=Question)
+Decide = Callable[[Q], bool]  # whether a policy refuses a (scored) question
+
+
+class Scoring:
+    """Fits the kit's model on some questions and scores others with it."""
+
+    def __init__(self, kit: ConfidenceKit) -> None:
+        self.kit = kit
+
+    def model(self, train: Sequence[Question]) -> FittedModel:
+        usable = [q for q in train if q.evidence is not None]
+        rows = np.asarray([self.kit.features(q.evidence) for q in usable], dtype=np.float64)
+        return self.kit.fit(rows, np.asarray([q.answerable for q in usable], dtype=bool))
+
+    def scored(self, group: Sequence[Q], train: Sequence[Question]) -> list[Q]:
+        """Copies of ``group`` whose evidence carries the confidence of a model fitted on
+        ``train``."""
+        return self.apply(group, self.model(train))
+
+    def apply(self, group: Sequence[Q], model: FittedModel) -> list[Q]:
+        usable = [q for q in group if q.evidence is not None]
+        if not usable:
+            return list(group)
+        rows = np.asarray([self.kit.features(q.evidence) for q in usable], dtype=np.float64)
+        scores = iter(model.probabilities(rows))
+        out = []
+        for q in group:
+            if q.evidence is not None:
+                q = copy.copy(q)
+                q.evidence = replace(q.evidence, confidence=float(next(scores)))
+            out.append(q)
+        return out
+
+    def out_of_fold(self, group: Sequence[Q]) -> list[Q]:
+        """``group`` scored fold by fold, each fold by a model fitted on the others."""
+        out: list[Q] = []
+        for fold in sorted({q.fold for q in group}):
+            held = [q for q in group if q.fold == fold]
+            out += self.scored(held, [q for q in group if q.fold != fold])
+        return out
 
 
 @dataclass
-class ConfidenceFit:
+class ConfidenceReport:
     model: dict[str, Any]  # the committed model (fitted on all questions), as JSON
-    min_confidence: float | None
     hedge_below: float | None
-    # corpus → view ("in-sample", "out-of-fold", "leave-corpus-out", "best_passage")
-    # → metric → value
+    # group (a corpus, or a suite of a corpus with several) → view → metric → value
     rows: dict[str, dict[str, dict[str, float | None]]] = field(default_factory=dict)
 
     def section(self) -> dict[str, Any]:
         return {**self.model, "hedge_below": self.hedge_below}
 
 
-def _decided(scores: np.ndarray, rules: np.ndarray, threshold: float) -> np.ndarray:
-    return rules | (scores < threshold)
+def _score(q: Question) -> float:
+    return 0.0 if q.evidence is None or q.evidence.confidence is None \
+        else float(q.evidence.confidence)
 
 
-def _highest(scores: np.ndarray, rules: np.ndarray, answerable: np.ndarray,
-             corpora: np.ndarray, cap: float) -> float:
-    """The highest threshold whose false refusals stay within ``cap`` on every corpus
-    (or within what the rules alone refuse there, where that is more: the model may
-    not add a false refusal to a corpus the rules already spend the cap on)."""
-    groups = [(corpora == c) & answerable for c in np.unique(corpora)]
-    allowed = [max(cap, float(rules[g].mean())) for g in groups if g.any()]
-    best = 0.0
-    for t in _STEPS:
-        refused = _decided(scores, rules, float(t))
-        if all(refused[g].mean() <= limit + 1e-9
-               for g, limit in zip([g for g in groups if g.any()], allowed, strict=True)):
-            best = float(t)
-        else:
-            break
-    return best
+def _false_refusals(group: Sequence[Q], refused: Decide[Q]) -> float:
+    answerable = [q for q in group if q.answerable]
+    return sum(map(refused, answerable)) / len(answerable) if answerable else 0.0
 
 
-def _row(scores: np.ndarray, rules: np.ndarray, answerable: np.ndarray,
-         nearmiss: np.ndarray, threshold: float) -> dict[str, float | None]:
-    refused = _decided(scores, rules, threshold)
-    unans = ~answerable
+def _row(group: Sequence[Q], refused: Decide[Q], score: Callable[[Q], float]
+         ) -> dict[str, float | None]:
+    def share(members: list[Q]) -> float | None:
+        return sum(map(refused, members)) / len(members) if members else None
 
-    def share(mask: np.ndarray) -> float | None:
-        return float(refused[mask].mean()) if mask.any() else None
-
-    return {"auroc": auroc(list(scores[answerable]), list(scores[unans])),
-            "threshold": threshold, "refusal": share(unans), "nearmiss": share(nearmiss),
+    answerable = [q for q in group if q.answerable]
+    unanswerable = [q for q in group if not q.answerable]
+    return {"auroc": auroc([score(q) for q in answerable], [score(q) for q in unanswerable]),
+            "refusal": share(unanswerable),
+            "nearmiss": share([q for q in unanswerable if q.kind == "nearmiss"]),
             "false_refusal": share(answerable)}
 
 
-def _reference(best: np.ndarray, answerable: np.ndarray, nearmiss: np.ndarray,
-               false_rate: float | None) -> dict[str, float | None]:
-    """The top-1 cosine alone, refusing as many answerable questions as ``false_rate``."""
-    pos = np.sort(best[answerable])
-    if not len(pos) or false_rate is None:
-        threshold = 0.0
-    else:
-        threshold = float(pos[min(int(np.floor(false_rate * len(pos) + 1e-9)), len(pos) - 1)])
-    none = np.zeros(len(best), dtype=bool)
-    return _row(best, none, answerable, nearmiss, threshold)
+def _hedge_threshold(judged: Sequence[Q], refused: Decide[Q],
+                     refuse_below: float | None) -> float | None:
+    """The highest hedge threshold within :data:`HEDGE_CAP` on every corpus; None when
+    it hedges nothing the refusals do not already cover, or leaves no room above the
+    committed refusal threshold ``refuse_below``."""
+    corpora = [[q for q in judged if q.corpus == c] for c in sorted({q.corpus for q in judged})]
+    limits = [max(HEDGE_CAP, _false_refusals(g, refused)) for g in corpora]
+    best: float | None = None
+    for t in _STEPS:
+        hedged = _or_below(refused, _score, float(t))
+        if any(_false_refusals(g, hedged) > limit + 1e-9
+               for g, limit in zip(corpora, limits, strict=True)):
+            break
+        best = float(t)
+    hedges = _or_below(lambda _q: False, _score, best)
+    if best is None or best <= (refuse_below or 0.0) \
+            or not any(hedges(q) and not refused(q) for q in judged):
+        return None
+    return best
 
 
-def fit_confidence(items: Sequence[Question], kit: ConfidenceKit,
-                   rules_in: Callable[[Question], bool],
-                   rules_oof: Callable[[Question], bool]) -> ConfidenceFit:
-    """Fit, choose both thresholds out of fold, and measure every view per corpus.
+def _members(group: Sequence[Q], key: str, name: str) -> list[Q]:
+    return [q for q in group if getattr(q, key) == name]
 
-    ``rules_in``/``rules_oof``: whether the committed rules / the rules chosen without
-    the item's fold refuse it. A question without evidence is refused by the rules.
+
+def _or_below(refused: Decide[Q], score: Callable[[Q], float],
+              threshold: float | None) -> Decide[Q]:
+    """``refused``, or a score below ``threshold`` (None: no threshold)."""
+    return lambda q: refused(q) or (threshold is not None and score(q) < threshold)
+
+
+def report(items: Sequence[Q], scoring: Scoring, refuses: Decide[Q],
+           judged: Sequence[Q], refuses_oof: Decide[Q],
+           choose: Callable[[Sequence[Q]], Decide[Q]],
+           refuse_below: float | None = None) -> ConfidenceReport:
+    """The model fitted on everything, the hedge threshold, and per corpus (and suite)
+    the in-sample, out-of-fold and leave-corpus-out figures beside the reference.
+
+    ``refuses``: the committed policy (``refuse_below``: its ``min_confidence``);
+    ``judged``/``refuses_oof``: each question scored and judged without its fold;
+    ``choose``: the refusal search, for the transfer test.
     """
-    rows = _rows(items, kit)
-    answerable = np.asarray([i.answerable for i in items], dtype=bool)
-    corpora = np.asarray([i.corpus for i in items])
-    folds = np.asarray([i.fold for i in items])
-    nearmiss = np.asarray([i.kind == "nearmiss" for i in items], dtype=bool)
-    has = np.asarray([i.evidence is not None for i in items], dtype=bool)
-    best = np.asarray([getattr(i.evidence, "best_passage", None) or 0.0 for i in items])
-    r_in = np.asarray([rules_in(i) for i in items], dtype=bool)
-    r_oof = np.asarray([rules_oof(i) for i in items], dtype=bool)
+    model = scoring.model(items)
+    inside = scoring.apply(items, model)
+    hedge = _hedge_threshold(judged, refuses_oof, refuse_below)
+    transferred: list[Q] = []
+    refuses_loco: dict[str, Decide[Q]] = {}
+    for corpus in sorted({q.corpus for q in items}):
+        other = [q for q in items if q.corpus != corpus]
+        refuses_loco[corpus] = choose(scoring.out_of_fold(other))
+        transferred += scoring.scored([q for q in items if q.corpus == corpus], other)
 
-    def fitted(train: np.ndarray) -> FittedModel:
-        return kit.fit(rows[train & has], answerable[train & has])
+    def best(q: Question) -> float:
+        return 0.0 if q.evidence is None else float(q.evidence.best_passage or 0.0)
 
-    model = fitted(np.ones(len(items), dtype=bool))
-    inside = np.where(has, model.probabilities(rows), 0.0)
-    oof = np.zeros(len(items))
-    for fold in np.unique(folds):
-        part = folds == fold
-        oof[part] = np.where(has[part], fitted(~part).probabilities(rows[part]), 0.0)
-    refuse = _highest(oof, r_oof, answerable, corpora, REFUSE_CAP)
-    hedge = max(refuse, _highest(oof, r_oof, answerable, corpora, HEDGE_CAP))
-
-    out: dict[str, dict[str, dict[str, float | None]]] = {}
-    for corpus in np.unique(corpora):
-        mine = corpora == corpus
-        loco_model = fitted(~mine)
-        loco = np.where(has, loco_model.probabilities(rows), 0.0)
-        # The threshold transferred: chosen on the other corpus (in-sample there).
-        transferred = _highest(loco[~mine], r_in[~mine], answerable[~mine],
-                               corpora[~mine], REFUSE_CAP)
-        oof_row = _row(oof[mine], r_oof[mine], answerable[mine], nearmiss[mine], refuse)
-        out[str(corpus)] = {
-            "in-sample": _row(inside[mine], r_in[mine], answerable[mine], nearmiss[mine],
-                              refuse),
-            "out-of-fold": oof_row,
-            "out-of-fold + hedge": _row(oof[mine], r_oof[mine], answerable[mine],
-                                        nearmiss[mine], hedge),
-            "leave-corpus-out": _row(loco[mine], r_in[mine], answerable[mine],
-                                     nearmiss[mine], transferred),
-            "best_passage": _reference(best[mine], answerable[mine], nearmiss[mine],
-                                       oof_row["false_refusal"]),
-        }
-    return ConfidenceFit(model.to_json(), refuse if refuse > 0 else None,
-                         hedge if hedge > refuse else None, out)
-
-
-def _rows(items: Sequence[Question], kit: ConfidenceKit) -> np.ndarray:
-    width = next((len(kit.features(i.evidence)) for i in items if i.evidence is not None), 0)
-    return np.asarray([kit.features(i.evidence) if i.evidence is not None else [0.0] * width
-                       for i in items], dtype=np.float64).reshape(len(items), width)
+    rows: dict[str, dict[str, dict[str, float | None]]] = {}
+    for corpus in sorted({q.corpus for q in items}):
+        mine = [q for q in judged if q.corpus == corpus]
+        # The reference refuses as many answerable questions as the out-of-fold policy.
+        target = _false_refusals(mine, refuses_oof)
+        at = refusal_at_rate([best(q) for q in mine if q.answerable],
+                             [best(q) for q in mine if not q.answerable], target)
+        cut = at.threshold if at.threshold is not None else 0.0
+        suites = sorted({q.suite for q in mine})
+        groups = [("corpus", corpus)] + ([("suite", s) for s in suites] if len(suites) > 1 else [])
+        for key, name in groups:
+            rows[name] = {
+                "in-sample": _row(_members(inside, key, name), refuses, _score),
+                "out-of-fold": _row(_members(judged, key, name), refuses_oof, _score),
+                "out-of-fold + hedge": _row(_members(judged, key, name),
+                                            _or_below(refuses_oof, _score, hedge), _score),
+                "leave-corpus-out": _row(_members(transferred, key, name),
+                                         refuses_loco[corpus], _score),
+                "best_passage": _row(_members(judged, key, name),
+                                     _or_below(lambda _q: False, best, cut), best),
+            }
+    return ConfidenceReport(model.to_json(), hedge, rows)

@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Self, TypeVar
 
-from assistant.evaluation.answerability import ConfidenceFit, ConfidenceKit, fit_confidence
+from assistant.evaluation.answerability import ConfidenceKit, ConfidenceReport, Scoring, report
 from assistant.evaluation.metrics import fact_coverage, hit_at, recall_at, reciprocal_rank
 from assistant.params import FusionGrid, FusionParams
 
@@ -465,14 +465,12 @@ class Calibration:
     refusal_rows: dict[str, dict[str, dict[str, float]]]  # config → suite → metrics
     fold_choices: list[dict[str, Any]]
     questions: dict[str, int]
-    confidence: ConfidenceFit | None = None
+    confidence: ConfidenceReport | None = None
 
     def calibration_json(self) -> dict[str, Any]:
         """The calibrated sections of ``assistant/calibration.json`` (a rule that is off
         is ``null``)."""
         refusal = dict(self.policy.thresholds())
-        if self.confidence is not None:
-            refusal["min_confidence"] = self.confidence.min_confidence
         out = {"source": "assistant eval calibrate (k-fold cross-validation; "
                          "docs/evaluation.md, \"Calibration\")",
                "retrieval": asdict(self.fusion), "refusal": refusal}
@@ -520,24 +518,44 @@ def calibrate(items: Sequence[Item], rankers: dict[str, Searcher], start: Policy
         }
 
     replay(fusion)  # evidence under the chosen retrieval
-    policy = choose_policy(items, start)
+    # With a confidence model, every question's confidence comes from a model that did
+    # not see it, and min_confidence is searched with the other thresholds.
+    scoring = None if kit is None else Scoring(kit)
+
+    def unseen(group: Sequence[Item]) -> list[Item]:
+        return list(group) if scoring is None else scoring.out_of_fold(group)
+
+    policy = choose_policy(unseen(items), start)
     oof_policy: dict[int, Policy] = {}
+    judged: list[Item] = []  # each question scored and judged without its fold
     for fold in range(FOLDS):
-        oof_policy[fold] = choose_policy([i for i in items if i.fold != fold], start)
+        inner = [i for i in items if i.fold != fold]
+        oof_policy[fold] = choose_policy(unseen(inner), start)
+        outer = [i for i in items if i.fold == fold]
+        judged += outer if scoring is None else scoring.scored(outer, inner)
         fold_choices.append({"fold": fold, "fusion": asdict(oof_fusion[fold]),
                              "refusal": dict(oof_policy[fold].thresholds())})
+    inside = items if scoring is None else scoring.scored(items, items)
+
+    def refuses_oof(item: Item) -> bool:
+        return _refused(oof_policy[item.fold], item)
+
     refusal_rows = {
         "hand-set start (in-sample)": refusal_metrics(items, lambda i: _refused(start, i)),
-        "calibrated (in-sample)": refusal_metrics(items, lambda i: _refused(policy, i)),
-        "calibrated (out-of-fold)": refusal_metrics(
-            items, lambda i: _refused(oof_policy[i.fold], i)),
+        "calibrated (in-sample)": refusal_metrics(inside, lambda i: _refused(policy, i)),
+        "calibrated (out-of-fold)": refusal_metrics(judged, refuses_oof),
     }
     counts: dict[str, int] = {}
     for item in items:
         counts[item.suite] = counts.get(item.suite, 0) + 1
-    confidence = None if kit is None else fit_confidence(
-        items, kit, lambda i: _refused(policy, i),  # type: ignore[arg-type]
-        lambda i: _refused(oof_policy[i.fold], i))  # type: ignore[arg-type]
+
+    def searched(group: Sequence[Item]) -> Callable[[Item], bool]:
+        chosen = choose_policy(group, start)
+        return lambda i: _refused(chosen, i)
+
+    confidence = None if scoring is None else report(
+        items, scoring, lambda i: _refused(policy, i), judged, refuses_oof, searched,
+        policy.thresholds().get("min_confidence"))
     return Calibration(fusion, policy, start, retrieval_rows, refusal_rows, fold_choices,
                        counts, confidence)
 
@@ -550,8 +568,10 @@ def _fmt(value: float | None) -> str:
         else f"{value:.3f}"
 
 
-def render_markdown(cal: Calibration) -> str:
-    """The calibration tables of docs/evaluation.md: retrieval, refusal, chosen values."""
+def render_markdown(cal: Calibration, committed: Mapping[str, Any] | None = None) -> str:
+    """The calibration tables of docs/evaluation.md: retrieval, refusal, chosen values
+    (with ``committed``: the file's values, and what the search chooses where it differs,
+    so the page never claims a value the file does not hold)."""
     lines = [
         f"Produced by `assistant eval calibrate` ({FOLDS}-fold cross-validation; questions: "
         + ", ".join(f"{s} {n}" for s, n in sorted(cal.questions.items())) + "). "
@@ -589,13 +609,22 @@ def render_markdown(cal: Calibration) -> str:
     data = cal.calibration_json()
     lines += ["", "**Committed values** (`assistant/calibration.json`):", "",
               "| setting | value |", "|---|---|"]
+    def shown(section: str, key: str, value: Any) -> str:
+        text = "off" if value is None else str(value)
+        if committed is None:
+            return text
+        held = (committed.get(section) or {}).get(key)
+        held_text = "off" if held is None else str(held)
+        return held_text if _same(held, value) else f"{held_text} (the search now: {text})"
+
     for section in ("retrieval", "refusal"):
         for key, value in data[section].items():
-            lines.append(f"| {section}.{key} | {'off' if value is None else value} |")
+            lines.append(f"| {section}.{key} | {shown(section, key, value)} |")
     if cal.confidence is not None:
         weights = dict(zip(cal.confidence.model["features"], cal.confidence.model["weights"],
                            strict=True))
-        lines.append(f"| confidence.hedge_below | {_fmt(cal.confidence.hedge_below)} |")
+        lines.append("| confidence.hedge_below | "
+                     f"{shown('confidence', 'hedge_below', cal.confidence.hedge_below)} |")
         lines += ["", "Confidence model weights (standardised features; positive: "
                   "more likely answerable): " + ", ".join(
                       f"{name} {value:+.2f}" for name, value in weights.items())
@@ -603,21 +632,22 @@ def render_markdown(cal: Calibration) -> str:
     return "\n".join(lines)
 
 
-def _confidence_table(fit: ConfidenceFit) -> list[str]:
+def _confidence_table(fit: ConfidenceReport) -> list[str]:
     lines = [
-        "**Answerability** (`confidence`; refusal = the rules or confidence below "
-        "`refusal.min_confidence`; the hedge row adds `confidence.hedge_below`; "
-        "leave-corpus-out: fitted on the other corpus and its threshold transferred; "
-        "best_passage: the top-1 cosine alone at the out-of-fold false-refusal rate):",
+        "**Answerability** (`confidence`; refused = the rules, `low_confidence` among them; "
+        "out-of-fold: model and thresholds chosen without the question's fold; the hedge "
+        "row counts `confidence.hedge_below` hedges as refusals; leave-corpus-out: model "
+        "and thresholds chosen on the other corpus alone; best_passage: the top-1 cosine "
+        "alone at the out-of-fold false-refusal rate of its corpus):",
         "",
-        "| corpus | view | AUROC | threshold | refused unanswerable | near-miss | "
+        "| corpus / suite | view | AUROC | refused unanswerable | near-miss | "
         "false refusals |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|",
     ]
-    for corpus, views in fit.rows.items():
+    for group, views in fit.rows.items():
         for view, row in views.items():
-            lines.append(f"| {corpus} | {view} | " + " | ".join(_fmt(row.get(m)) for m in (
-                "auroc", "threshold", "refusal", "nearmiss", "false_refusal")) + " |")
+            lines.append(f"| {group} | {view} | " + " | ".join(_fmt(row.get(m)) for m in (
+                "auroc", "refusal", "nearmiss", "false_refusal")) + " |")
     return lines
 
 

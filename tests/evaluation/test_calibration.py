@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from assistant.answer.confidence import ConfidenceModel
 from assistant.answer.policy import Evidence, RefusalPolicy
 from assistant.cli.suites import build_verb_parser, is_verb
 from assistant.evaluation import calibration as cal
+from assistant.evaluation.answerability import L2
 from assistant.retrieval.fusion import FusionParams
 from assistant.retrieval.hybrid import Candidates, Searcher
 from assistant.types import Chunk
@@ -132,3 +135,61 @@ def test_eval_calibrate_is_a_verb_of_eval() -> None:
     assert args.doc == Path("docs/evaluation.md")
     args = build_verb_parser().parse_args(["eval", "calibrate", "--doc", "x.md"])
     assert args.doc == Path("x.md")
+
+
+class _Kit:
+    """The answer stage's model, as the command hands it in."""
+
+    def features(self, evidence: Evidence) -> list[float]:
+        from assistant.answer.confidence import feature_vector
+
+        return [float(v) for v in feature_vector(evidence)]
+
+    def fit(self, rows: np.ndarray, answerable: np.ndarray) -> ConfidenceModel:
+        from assistant.answer.confidence import fit
+
+        return fit(rows, answerable, L2)
+
+
+def _two_corpora() -> list[cal.Item]:
+    """Two corpora whose cosine levels differ (own ~0.86, faq ~0.80): what separates the
+    answerable questions in both is how far the best passage stands above the second."""
+    rng = np.random.default_rng(3)
+    items = []
+    for corpus, suite, level in (("own", "own", 0.86), ("faq", "faq-sv", 0.80)):
+        for n in range(60):
+            answerable = n % 2 == 0
+            best = level + rng.normal(0, 0.01)
+            gap = (0.05 if answerable else 0.005) + abs(rng.normal(0, 0.01))
+            ev = Evidence(language="sv", best_passage=best, best_lexical=0.5,
+                          second_passage=best - gap, pool_mean=best - 2 * gap)
+            items.append(cal.Item(suite, f"{corpus}-{n}", "fact" if answerable else "nearmiss",
+                                  ("d",) if answerable else (), Candidates("q", [], [], [], "sv"),
+                                  evidence=ev, fact=1.0 if answerable else float("nan"),
+                                  corpus=corpus))
+    return items
+
+
+def test_confidence_is_chosen_out_of_fold_and_transfers_across_corpora() -> None:
+    items = _two_corpora()
+    rankers = {"own": _ranker(), "faq-sv": _ranker()}
+    start = RefusalPolicy.search_start().with_values(min_evidence=0.0)  # only the model
+    result = cal.calibrate(items, rankers, start, lambda _fusion: None, _Kit())
+    assert result.confidence is not None
+    rows = result.confidence.rows
+    assert set(rows) == {"own", "faq"}
+    for corpus in ("own", "faq"):
+        oof, loco, ref = (rows[corpus][v] for v in ("out-of-fold", "leave-corpus-out",
+                                                     "best_passage"))
+        assert oof["auroc"] is not None and oof["auroc"] > 0.9
+        assert loco["auroc"] is not None and ref["auroc"] is not None
+        assert loco["auroc"] > ref["auroc"] + 0.2  # the gap transfers, the level does not
+        assert oof["refusal"] is not None and oof["refusal"] > 0.8
+        assert oof["false_refusal"] is not None and oof["false_refusal"] <= 0.05
+    threshold = result.policy.thresholds()["min_confidence"]
+    assert isinstance(threshold, float) and 0 < threshold < 1
+    written = result.calibration_json()
+    assert written["refusal"]["min_confidence"] == threshold
+    assert written["confidence"]["features"][0] == "best_passage"
+    again = cal.calibrate(items, rankers, start, lambda _fusion: None, _Kit())
+    assert cal.differs(written, again.calibration_json()) == []  # deterministic
