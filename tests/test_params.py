@@ -57,7 +57,6 @@ ALLOWED: dict[str, str] = {
     "assistant.evaluation.baseline.BASELINE_CHUNK_OVERLAP": BASELINE,
     "assistant.evaluation.baseline.BASELINE_K": BASELINE,
     "assistant.evaluation.calibration.K": SEARCH,
-    "assistant.evaluation.answerability.REFUSE_CAP": SEARCH,
     "assistant.evaluation.answerability.HEDGE_CAP": SEARCH,
     "assistant.evaluation.answerability.L2": SEARCH,
     "assistant.evaluation.answerability._STEPS": SEARCH,
