@@ -86,6 +86,22 @@ def web_assistant(sample_index: Settings) -> Assistant:
     return Assistant.from_settings(sample_index)
 
 
+def unsure_assistant(settings: Settings, p: float = 0.3, hedge_below: float = 0.5
+                     ) -> Assistant:
+    """An assistant whose confidence model gives every question ``p``: with the default
+    ``hedge_below`` every answer is a hedge."""
+    import math
+
+    from assistant.answer.confidence import FEATURES, ConfidenceModel
+
+    names = tuple(FEATURES)
+    assistant = Assistant.from_settings(settings)
+    assistant.confidence = ConfidenceModel(names, (0.0,) * len(names), (1.0,) * len(names),
+                                           (0.0,) * len(names), math.log(p / (1 - p)),
+                                           hedge_below)
+    return assistant
+
+
 class _HostPages(ThreadingHTTPServer):
     daemon_threads = True
     pages: dict[str, Callable[[], str]]

