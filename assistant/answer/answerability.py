@@ -45,7 +45,8 @@ from assistant.params import tuning
 from assistant.retrieval.lexical import LexicalIndex
 from assistant.types import Chunk
 
-__all__ = ["anchor_passages", "attribute_terms", "distinctive_passages", "evidence", "slot_gap"]
+__all__ = ["anchor_passages", "attribute_terms", "complementing_passages", "distinctive_passages",
+           "evidence", "slot_gap"]
 
 
 @lru_cache(maxsize=16384)
@@ -161,6 +162,23 @@ def anchor_passages(terms: Sequence[str], lexical: LexicalIndex,
         return set()
     rarest = min(found, key=lambda t: (lexical.passage_count(t), t))
     return found[rarest]
+
+
+def complementing_passages(question: str, passages: Sequence[Chunk]) -> set[int]:
+    """Passages (1-based) of other documents than the best-ranked one that mention a name
+    of the question the best document never mentions: "Landskronas och Lunds arbete"
+    needs the Lund article beside the Landskrona one. A question in two parts ("vilken
+    högskola …, och vem …") may need any of them."""
+    if not passages:
+        return set()
+    if len(question_words(question)) > 1:
+        return set(range(1, len(passages) + 1))
+    names = question_names(question) + numbers(question)
+    top = passages[0].doc_id
+    top_bags = [_passage_bag(p) for p in passages if p.doc_id == top]
+    missing = [n for n in names if not any(_mentions(bag, n) for bag in top_bags)]
+    return {i for i, p in enumerate(passages, start=1)
+            if p.doc_id != top and any(_mentions(_passage_bag(p), n) for n in missing)}
 
 
 def evidence(

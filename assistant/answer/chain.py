@@ -24,7 +24,12 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from assistant.answer import extractive
-from assistant.answer.answerability import anchor_passages, attribute_terms, evidence
+from assistant.answer.answerability import (
+    anchor_passages,
+    attribute_terms,
+    complementing_passages,
+    evidence,
+)
 from assistant.answer.condense import condense_offline
 from assistant.answer.confidence import ConfidenceModel
 from assistant.answer.policy import Decision, RefusalPolicy
@@ -372,10 +377,10 @@ def _extract(assistant: Assistant, state: Retrieved, retrieval: Retrieval,
         if state.standalone != question else []
     few = slot is not None and slot.kind != "name" and len(question_words(question)) <= 1
     # A question in two parts is answered part by part: no one term anchors it.
-    anchors = anchor_passages(terms.exact, assistant.retriever.lexical,
-                              [c.chunk for c in chunks]) \
+    passages = [c.chunk for c in chunks]
+    anchors = anchor_passages(terms.exact, assistant.retriever.lexical, passages) \
         if len(question_words(question)) <= 1 else set()
     return extractive.compose_choice(extractive.select(ranked, slot=slot), chunks,
                                      retrieval.municipalities, asked,
                                      tuning().extractive.slot_sentences if few else None,
-                                     anchors)
+                                     anchors, complementing_passages(question, passages))

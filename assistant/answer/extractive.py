@@ -333,13 +333,16 @@ def _own_terms(text: str) -> frozenset[str]:
     return frozenset(analyse(text))
 
 
-def lead_first(chosen: Sequence[Candidate], slot: Slot | None = None) -> list[Candidate]:
+def lead_first(chosen: Sequence[Candidate], slot: Slot | None = None,
+               top: Collection[int] = ()) -> list[Candidate]:
     """``chosen`` with the one that best fills what is asked first: a sentence with the
     asked slot (a name, a date, a count) before one without, one that stands on its own
-    before one quoted with the sentence it points back to, then by score."""
+    before one quoted with the sentence it points back to, one from the best-ranked
+    document (``top``: its passage numbers) before one from another, then by score."""
     if not chosen:
         return []
-    lead = max(chosen, key=lambda c: (slot is None or c.typed, not c.leans, c.score))
+    lead = max(chosen, key=lambda c: (slot is None or c.typed, not c.leans, c.n in top,
+                                      c.score))
     return [lead] + [c for c in chosen if c is not lead]
 
 
@@ -393,7 +396,8 @@ def select(ranked: Sequence[Candidate], max_sentences: int | None = None,
 
 def compose_choice(extract: Extract, chunks: Sequence[ScoredChunk],
                    municipalities: Collection[str] = (), attribute: Sequence[str] = (),
-                   max_sentences: int | None = None, anchors: Collection[int] = ()) -> Extract:
+                   max_sentences: int | None = None, anchors: Collection[int] = (),
+                   complements: Collection[int] = ()) -> Extract:
     """``extract`` (the evidence the refusal policy judges, unchanged) with the sentences
     the answer quotes chosen anew: only from :func:`admissible` passages (``anchors``:
     those holding a distinctive term of the question), only sentences
@@ -413,9 +417,12 @@ def compose_choice(extract: Extract, chunks: Sequence[ScoredChunk],
         leads = asked(leads, attribute)
     if not leads:
         return Extract()
-    lead = lead_first(leads, extract.slot)[0]
+    best_doc = chunks[0].chunk.doc_id
+    top = {n for n, sc in enumerate(chunks, start=1) if sc.chunk.doc_id == best_doc}
+    lead = lead_first(leads, extract.slot, top)[0]
     bag = set(words(lead.text))
     rest = [c for c in ranked if c is not lead and c.score >= bar
+            and (c.n in top or c.n in complements or c.score >= lead.score)
             and jaccard(set(words(c.text)), bag) <= p.redundant_jaccard]
     more = (p.max_sentences if max_sentences is None else max_sentences) - 1
     extract.quoted = [lead] + (select(rest, more, extract.slot).sentences if more > 0 else [])

@@ -221,3 +221,44 @@ def test_a_follow_up_without_a_sentence_about_it_has_no_evidence() -> None:
     extract = extractive.compose_choice(extractive.select(ranked), chunks,
                                         attribute=["kostnad"])
     assert extract.sentences == [] and extract.quotes == []
+
+
+def _candidate(n: int, text: str, score: float) -> extractive.Candidate:
+    return extractive.Candidate(n, 0, len(text), text, score, 0.5, 1.0, {}, weights={})
+
+
+def test_the_best_document_leads_and_others_are_quoted_only_when_better_or_needed() -> None:
+    """A FAQ question is answered by one article: a runner-up article's sentence close
+    to the best one is left out (it cost citation precision), unless it scores above
+    the lead or its article names what the best one does not (``complements``)."""
+    top, other = _chunk("x", "top.txt", None), _chunk("y", "other.txt", None)
+    chunks = [ScoredChunk(top, 0.90), ScoredChunk(other, 0.895)]
+    ranked = [_candidate(2, "Övriga artikelns mening som liknar frågan mycket.", 0.82),
+              _candidate(1, "Bästa artikelns mening som svarar på frågan.", 0.80),
+              _candidate(1, "Bästa artikelns andra mening med fler detaljer.", 0.78)]
+    quotes = extractive.compose_choice(extractive.select(ranked), chunks).quotes
+    assert quotes[0].n == 1  # the best-ranked article leads, though 0.02 below
+    assert {q.n for q in quotes} == {1, 2}  # the other scores above the lead: kept
+
+    ranked[0].score = 0.79  # now below the lead and not needed: left out
+    quotes = extractive.compose_choice(extractive.select(ranked), chunks).quotes
+    assert {q.n for q in quotes} == {1}
+    quotes = extractive.compose_choice(extractive.select(ranked), chunks,
+                                       complements={2}).quotes
+    assert {q.n for q in quotes} == {1, 2}
+
+
+def test_a_name_the_best_article_lacks_brings_its_article() -> None:
+    from assistant.answer.answerability import complementing_passages
+
+    landskrona = _chunk("Landskrona tar emot nyanlända elever.", "la.txt", "Landskrona")
+    lund = _chunk("Lund har en mottagningsenhet för nyanlända.", "lund.txt", "Lund")
+    also = _chunk("Nyanlända elever i Landskrona får studiehandledning.", "la2.txt",
+                  "Landskrona")
+    passages = [landskrona, lund, also]
+    assert complementing_passages(
+        "Vad säger artiklarna om Landskronas och Lunds arbete med nyanlända?", passages) == {2}
+    assert complementing_passages("Hur arbetar Landskrona med nyanlända?", passages) == set()
+    # Two questions in one: any article may answer a part.
+    assert complementing_passages("Vem leder Lund och vad gör Landskrona?", passages) == \
+        {1, 2, 3}
