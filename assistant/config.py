@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     log_questions: bool = False
     # Opens GET /metrics (Authorization: Bearer KEY); unset, the route does not exist.
     metrics_key: SecretStr | None = None
+    # OpenTelemetry traces over OTLP/HTTP to this base URL (``http://collector:4318``);
+    # unset: OTEL_EXPORTER_OTLP_ENDPOINT if set, else no traces (assistant/tracing.py).
+    otel: str | None = None
 
     # Days a feedback row is kept before it is deleted (docs/privacy.md); 0 = until
     # deleted by hand.

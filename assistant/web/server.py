@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
+from assistant import tracing
 from assistant.config import Settings, parse_rate_limit
 from assistant.runtime import configure_logging, disable_telemetry
 from assistant.web.auth import (
@@ -230,8 +231,12 @@ def serve(settings: Settings) -> None:
 
     check_servable(settings)
     configure_logging(settings.log_format)
+    tracing.setup(settings.otel)  # once per process, never at import
     app = create_app(settings)
     shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     log.warning("Skolassistenten: http://%s:%d%s/ (läge: %s)", shown_host, settings.port,
                 settings.root_path.rstrip("/"), app.state.assistant.mode_label)
-    uvicorn.Server(uvicorn_config(app, settings)).run()
+    try:
+        uvicorn.Server(uvicorn_config(app, settings)).run()
+    finally:
+        tracing.shutdown()  # the spans still buffered
