@@ -46,6 +46,7 @@ from assistant.web.security import (
     SecurityMiddleware,
     SecurityPolicy,
 )
+from assistant.web.shutdown import Drain, DrainMiddleware, GracefulServer
 from assistant.web.sources import build_sources_router
 
 if TYPE_CHECKING:
@@ -137,8 +138,9 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     app.state.feedback = feedback
     app.state.policy = policy
     app.state.metrics = metrics
+    app.state.drain = drain = Drain(settings.shutdown_seconds)
     install_error_handlers(app)
-    context = ApiContext(settings, assistant, feedback, ui.status, answers)
+    context = ApiContext(settings, assistant, feedback, ui.status, answers, drain)
     for build_router in (build_health_router, build_chat_router, build_sources_router,
                          build_openai_router):
         app.include_router(build_router(context))
@@ -154,6 +156,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     app.add_middleware(MethodGuard, api=app)
     # Outermost of the guards, so it guards the Gradio app too and sees every request first.
     app.add_middleware(SecurityMiddleware, policy=policy)
+    # While the server stops, new requests get 503 before any other check's work.
+    app.add_middleware(DrainMiddleware, drain=drain)
     # Around the guards: what they refuse is logged and counted and carries its id too.
     app.add_middleware(ObserveMiddleware, identity=policy.identity, metrics=metrics)
     return app
@@ -223,7 +227,9 @@ def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicor
     options: dict[str, Any] = {
         "host": settings.host, "port": settings.port, "proxy_headers": False,
         "root_path": settings.root_path.rstrip("/"),
-        "log_level": "info", "timeout_graceful_shutdown": 5,
+        "log_level": "info",
+        # The drain (assistant.web.shutdown) sets what is left of the window when it ends.
+        "timeout_graceful_shutdown": max(1, round(settings.shutdown_seconds)),
         "http": head_deadline_protocol(settings.header_timeout),
         "h11_max_incomplete_event_size": 2 * settings.max_header_bytes,
     }
@@ -242,9 +248,9 @@ def serve(settings: Settings) -> None:
     own requests count as same-origin, and be listed in
     ASSISTANT_TRUSTED_PROXIES so that its ``X-Forwarded-For`` names the client
     for rate limits.
-    """
-    import uvicorn
 
+    SIGTERM drains first (``ASSISTANT_SHUTDOWN_SECONDS``, :mod:`assistant.web.shutdown`).
+    """
     from assistant.retrieval.embeddings import check_servable
 
     check_servable(settings)
@@ -255,6 +261,6 @@ def serve(settings: Settings) -> None:
     log.warning("Skolassistenten: http://%s:%d%s/ (läge: %s)", shown_host, settings.port,
                 settings.root_path.rstrip("/"), app.state.assistant.mode_label)
     try:
-        uvicorn.Server(uvicorn_config(app, settings)).run()
+        GracefulServer(uvicorn_config(app, settings), app.state.drain).run()
     finally:
-        tracing.shutdown()  # the spans still buffered
+        tracing.shutdown()  # the spans still buffered (after a signal: GracefulServer)
