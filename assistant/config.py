@@ -118,6 +118,9 @@ class Settings(BaseSettings):
     # Who may show the pages in a frame (CSP frame-ancestors): 'self', 'none' or origins.
     frame_ancestors: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["'self'"])
     # Unset: ``<index_dir>/feedback.sqlite3``, so moving the index moves the feedback too.
+    # Seconds from SIGTERM to exit: /readyz 503 and new requests refused at once, answers
+    # being streamed end by 75 % of it (assistant/web/shutdown.py); 0 = stop at once.
+    shutdown_seconds: float = Field(8.0, ge=0, le=600)
     feedback_db: Path = Path("index/feedback.sqlite3")
     feedback_max_rows: int = Field(10_000, ge=1)
     # Observability (docs/operations.md#metrics-and-logs). Logs: ``text`` for people, ``json``
@@ -127,6 +130,9 @@ class Settings(BaseSettings):
     log_questions: bool = False
     # Opens GET /metrics (Authorization: Bearer KEY); unset, the route does not exist.
     metrics_key: SecretStr | None = None
+    # OpenTelemetry traces over OTLP/HTTP to this base URL (``http://collector:4318``);
+    # unset: OTEL_EXPORTER_OTLP_ENDPOINT if set, else no traces (assistant/tracing.py).
+    otel: str | None = None
 
     # Days a feedback row is kept before it is deleted (docs/privacy.md); 0 = until
     # deleted by hand.

@@ -21,6 +21,7 @@ Hierarchy (``exit`` = CLI exit code, ``http`` = API status)::
     │   ├── IndexMismatchError     index built with another model/schema: ``--rebuild``
     │   └── StoreUnavailableError  the vector store does not answer (Chroma down); http 503
     ├── StorageError               feedback cannot be stored: 507 full, 503 busy
+    ├── ShuttingDownError          the server drains before it stops (SIGTERM); http 503
     ├── LoadError                  one file cannot become text; ingest skips it (exit 3 = partial)
     ├── LLMError                   a model endpoint call failed (assistant.openai_client maps
     │   │                          openai/httpx errors here); the chain falls back; http 502
@@ -66,6 +67,7 @@ __all__ = [
     "LLMTimeoutError",
     "LoadError",
     "ReportError",
+    "ShuttingDownError",
     "StorageError",
     "StoreUnavailableError",
     "UserError",
@@ -169,6 +171,15 @@ class StoreUnavailableError(IndexUnavailableError):
     user_message = ("Sökindexet går inte att nå just nu (Chroma svarar inte). Försök igen om "
                     "en stund; kvarstår felet: kontrollera att Chroma-servern i "
                     "ASSISTANT_CHROMA_URL körs.")
+
+
+class ShuttingDownError(AssistantError):
+    """A request refused, or a streamed answer ended, because the server is stopping
+    (assistant/web/shutdown.py); another replica, or this one restarted, will answer."""
+
+    http_status = 503
+    retry_after = 5
+    user_message = "Servern startas om. Ställ frågan igen om en stund."
 
 
 class StorageError(AssistantError):

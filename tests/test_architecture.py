@@ -149,7 +149,7 @@ def test_find_cycles(edges: dict[str, set[str]], expected: list[list[str]]) -> N
 
 # The package map of docs/architecture.md ("Layers"): each room and the rooms it may import.
 GROUND_FLOOR = frozenset({"errors", "config", "runtime", "types", "text", "history", "prompts",
-                          "params", "openai_client", "safety", "privacy"})
+                          "params", "openai_client", "safety", "privacy", "tracing"})
 ALLOWED_ROOMS: dict[str, frozenset[str]] = {
     **{room: frozenset({"errors"}) for room in GROUND_FLOOR},
     "openai_client": frozenset({"errors", "config"}),  # endpoints are read from Settings

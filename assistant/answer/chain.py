@@ -49,6 +49,7 @@ from assistant.retrieval.filters import Filters
 from assistant.retrieval.hybrid import Retrieval, Searcher
 from assistant.retrieval.retrievers import get_retriever
 from assistant.text import clean_question
+from assistant.tracing import set_attributes, span, traced
 from assistant.types import Answer, Chunk, Source
 
 if TYPE_CHECKING:
@@ -204,7 +205,11 @@ class Assistant:
         request = Request(question=question, history=tuple(history),
                           k=k or self.settings.k, filters=filters,
                           retriever=retriever or self.settings.retriever)
-        yield from self.chain.stream(request)
+        # One span for the question, current while each event is made (the web app
+        # pulls events on worker threads): the stages' spans nest under it.
+        yield from traced("assistant.question", self.chain.stream(request), k=request.k,
+                          retriever=request.retriever, mode=self.mode,
+                          history_turns=len(request.history))
 
     def ask(self, question: str, history: History = (), k: int | None = None,
             filters: Filters | dict[str, str] | None = None,
@@ -219,21 +224,29 @@ def build_chain(assistant: Assistant) -> Runnable[Request, Event]:
     def condense(state: Request) -> Condensed:
         question, history = state.question, state.history
         notice: str | None = None
-        standalone = condense_offline(question, history, assistant.retriever.names_municipality)
-        if assistant.chat_model is not None and history:
-            from assistant.answer.llm import condense
-            from assistant.errors import LLMError
+        with span("assistant.condense", history_turns=len(history)) as current:
+            standalone = condense_offline(question, history,
+                                          assistant.retriever.names_municipality)
+            if assistant.chat_model is not None and history:
+                from assistant.answer.llm import condense
+                from assistant.errors import LLMError
 
-            try:
-                standalone = condense(assistant.chat_model, question, history)
-            except LLMError as exc:
-                notice = exc.message_sv
+                try:
+                    with span("assistant.llm", purpose="condense",
+                              model=assistant.settings.llm_model):
+                        standalone = condense(assistant.chat_model, question, history)
+                except LLMError as exc:
+                    notice = exc.message_sv
+            set_attributes(current, rewritten=standalone != question)
         return _advance(state, Condensed, standalone=standalone, notice=notice)
 
     def retrieve(state: Condensed) -> Retrieved:
         t0 = time.perf_counter()
-        retrieval = assistant.retriever.retrieve(state.standalone, state.k,
-                                                 state.filters, state.retriever)
+        with span("assistant.retrieve", k=state.k, retriever=state.retriever,
+                  filtered=bool(state.filters)) as current:
+            retrieval = assistant.retriever.retrieve(state.standalone, state.k,
+                                                     state.filters, state.retriever)
+            set_attributes(current, passages=len(retrieval.chunks))
         sources = [source_as_data(Source.from_scored(n, sc))
                    for n, sc in enumerate(retrieval.chunks, start=1)]
         return _advance(state, Retrieved, retrieval=retrieval, sources=sources,
@@ -241,7 +254,16 @@ def build_chain(assistant: Assistant) -> Runnable[Request, Event]:
 
     def answer(states: Iterator[Retrieved]) -> Iterator[Event]:
         for state in states:
-            yield from _answer(assistant, state)
+            # LangChain resumes this generator in one context throughout, so the span
+            # may stay current across its yields.
+            with span("assistant.answer") as current:
+                for event in _answer(assistant, state):
+                    if event[0] == "done":
+                        done: Answer = event[1]
+                        set_attributes(current, outcome=done.outcome, mode=done.mode,
+                                       rule=(done.refusal or {}).get("rule"),
+                                       citations=len(done.citations))
+                    yield event
 
     return (
         RunnableLambda(condense, name="condense")
@@ -279,9 +301,11 @@ def _answer(assistant: Assistant, state: Retrieved) -> Iterator[Event]:
         _, included = fit_context(sources, assistant.settings.context_tokens)
         checker = StreamChecker.for_sources(included)
         try:
-            yield from _checked(checker, stream_generate(
-                assistant.chat_model, question, included, state.history, language,
-                assistant.settings.context_tokens))
+            with span("assistant.llm", purpose="answer", model=assistant.settings.llm_model,
+                      sources=len(included)):
+                yield from _checked(checker, stream_generate(
+                    assistant.chat_model, question, included, state.history, language,
+                    assistant.settings.context_tokens))
             text, model = checker.text.strip(), assistant.settings.llm_model
             refused = is_refusal(text)
             sources = list(included)
@@ -302,7 +326,10 @@ def _answer(assistant: Assistant, state: Retrieved) -> Iterator[Event]:
     citations: list[int] = []
     flagged: list[int] = []
     if not refused:
-        check = check_citations(text, sources)
+        with span("assistant.citations", sources=len(sources)) as current:
+            check = check_citations(text, sources)
+            set_attributes(current, cited=len(check.citations), flagged=len(check.flagged),
+                           sourced=check.sourced)
         text, citations, flagged = check.text, check.citations, check.flagged
         if not check.sourced:
             notice = NOT_SOURCED

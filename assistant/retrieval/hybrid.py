@@ -30,6 +30,7 @@ from assistant.retrieval.live import Live
 from assistant.retrieval.retrievers import DEFAULT_RETRIEVER, Pools, Query, get_retriever
 from assistant.retrieval.sentences import SentenceStats
 from assistant.retrieval.store import ChromaStore, DocRecord
+from assistant.tracing import set_attributes, span
 from assistant.types import Chunk, ScoredChunk
 
 if TYPE_CHECKING:
@@ -237,10 +238,14 @@ class Searcher:
         near-duplicates, keep ``k``."""
         params = self.fusion if fusion is None else fusion
         named = [] if found.filtered_by_municipality else found.municipalities
-        ordered = get_retriever(found.retriever).order(found, params)
-        fused = _boost(found.dense, found.lexical, ordered, params, named)
+        with span("assistant.retrieve.fusion", retriever=found.retriever,
+                  language=found.language) as current:
+            ordered = get_retriever(found.retriever).order(found, params)
+            fused = _boost(found.dense, found.lexical, ordered, params, named)
+            kept = _collapse(fused, k)
+            set_attributes(current, candidates=len(fused), kept=len(kept))
         best_dense = found.dense[0][1] if found.dense else 0.0
-        return Retrieval(found.question, _collapse(fused, k), found.municipalities, best_dense,
+        return Retrieval(found.question, kept, found.municipalities, best_dense,
                          found.query_vector, found.snapshot, _per_document(found.dense))
 
     def _lexical_top(self, snapshot: IndexSnapshot, question: str, pool: int,
@@ -281,14 +286,20 @@ class _Generation:
         return self.searcher.fusion
 
     def dense(self, query: Query) -> tuple[list[float], list[tuple[Chunk, float]]]:
-        vector = self.searcher.embeddings.embed_query(query.question)
-        hits = self.searcher.store.query(vector, query.pool, query.filters,
-                                         self.snapshot.manifest)
-        return vector, [(c, s) for c, s in hits if query.filters.matches(c)]
+        with span("assistant.retrieve.dense", pool=query.pool) as current:
+            vector = self.searcher.embeddings.embed_query(query.question)
+            hits = self.searcher.store.query(vector, query.pool, query.filters,
+                                             self.snapshot.manifest)
+            kept = [(c, s) for c, s in hits if query.filters.matches(c)]
+            set_attributes(current, hits=len(kept))
+        return vector, kept
 
     def lexical(self, query: Query) -> list[tuple[Chunk, float]]:
-        return self.searcher._lexical_top(self.snapshot, query.question, query.pool,
-                                          query.filters)
+        with span("assistant.retrieve.lexical", pool=query.pool) as current:
+            hits = self.searcher._lexical_top(self.snapshot, query.question, query.pool,
+                                              query.filters)
+            set_attributes(current, hits=len(hits))
+        return hits
 
     def best_sentences(self, vector: Sequence[float], chunk_ids: Sequence[str]
                        ) -> dict[str, float]:

@@ -13,6 +13,7 @@ from assistant.errors import ApiError
 from assistant.history import History, check_turns
 from assistant.web.observe import AnswerLog
 from assistant.web.security import question_problem
+from assistant.web.shutdown import Drain, until_cut
 
 if TYPE_CHECKING:
     from assistant.answer import Assistant
@@ -44,6 +45,8 @@ class ApiContext:
     ui_status: Callable[[], dict[str, Any]] | None = None
     # Each answer's log line and metrics (assistant.web.observe).
     answers: AnswerLog = field(default_factory=AnswerLog)
+    # The shutdown's clock (assistant.web.shutdown): readiness and streams follow it.
+    drain: Drain = field(default_factory=lambda: Drain(0.0))
 
     def question(self, text: str, history: History) -> str:
         """The stripped question, if it and the history are within the configured limits;
@@ -73,7 +76,8 @@ class ApiContext:
 
         The first event (the sources, after retrieval) is fetched before this returns,
         so a store outage raises here, while the route can still answer 503 with
-        Retry-After instead of a 200 stream; later failures are the stream's to report.
+        Retry-After instead of a 200 stream; later failures are the stream's to report,
+        among them the shutdown's cut (:func:`~assistant.web.shutdown.until_cut`).
         """
         events = iterate_in_threadpool(
             self.assistant.stream(question, history, k=k, filters=filters))
@@ -81,4 +85,4 @@ class ApiContext:
             first = await anext(events)
         except StopAsyncIteration:
             first = None
-        return _prepend(first, events, self.answers, channel)
+        return until_cut(_prepend(first, events, self.answers, channel), self.drain)

@@ -50,6 +50,8 @@ def readiness(ctx: ApiContext) -> dict[str, Any]:
         checks["manifest"]["error"] = "Inga dokument i indexet. Bygg det med: assistant ingest"
     if ctx.ui_status is not None:
         checks["ui"] = ctx.ui_status()
+    if ctx.drain.draining:  # first of all, so the load balancer stops sending questions
+        checks["shutdown"] = {"ok": False, "error": "Servern stängs av."}
     return checks
 
 

@@ -130,6 +130,12 @@ class RouteRule:
     issues_session: bool = False
     # Closed because it takes files (Gradio's uploads): 403 with a message, not 404.
     takes_files: bool = False
+    # Served while the server drains before it stops (assistant.web.shutdown); every
+    # other route then answers 503.
+    while_draining: bool = False
+    # Held open for as long as a page is shown, carrying no answer: a shutdown does not
+    # wait for it.
+    lingers: bool = False
     summary: str = ""
 
     @property
@@ -185,10 +191,11 @@ ROUTES: tuple[RouteRule, ...] = (
               summary="OpenAI-kompatibla svar"),
     RouteRule("/v1/models", _methods("GET"), SERVERS, _API, summary="Modellista"),
     # --- operations, the API reference and the widget
-    RouteRule("/healthz", None, PUBLIC, _PAGE, summary="Liveness"),
-    RouteRule("/readyz", None, PUBLIC, _PAGE, summary="Readiness"),
+    RouteRule("/healthz", None, PUBLIC, _PAGE, while_draining=True, summary="Liveness"),
+    RouteRule("/readyz", None, PUBLIC, _PAGE, while_draining=True, summary="Readiness"),
     RouteRule("/openapi.json", None, PUBLIC, _PAGE, summary="API-beskrivningen"),
-    RouteRule("/metrics", _READ, ADMIN, _PAGE, summary="Mätvärden (Prometheus)"),
+    RouteRule("/metrics", _READ, ADMIN, _PAGE, while_draining=True,
+              summary="Mätvärden (Prometheus)"),
     RouteRule("/docs", None, PUBLIC, _PAGE, issues_session=True, summary="API-referensen"),
     RouteRule("/widget-demo", None, PUBLIC, _PAGE, issues_session=True,
               summary="Widgetens demosida"),
@@ -205,7 +212,7 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule(GRADIO_API + "queue/data", _READ, UI, _QUEUE, streams=True,
               summary="Chattens svar"),
     RouteRule(GRADIO_API + "heartbeat/", _READ, UI, _QUEUE, prefix=True, streams=True,
-              summary="Chattsidans anslutning"),
+              lingers=True, summary="Chattsidans anslutning"),
     RouteRule(GRADIO_API + "cancel", _methods("POST"), UI, _QUEUE,
               summary="Avbryt ett svar"),
     # Everything else Gradio serves is closed: the routes that take files (our UI has no

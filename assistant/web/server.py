@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
+from assistant import tracing
 from assistant.config import Settings, parse_rate_limit
 from assistant.runtime import configure_logging, disable_telemetry
 from assistant.web.auth import (
@@ -45,6 +46,7 @@ from assistant.web.security import (
     SecurityMiddleware,
     SecurityPolicy,
 )
+from assistant.web.shutdown import Drain, DrainMiddleware, GracefulServer
 from assistant.web.sources import build_sources_router
 
 if TYPE_CHECKING:
@@ -53,6 +55,10 @@ if TYPE_CHECKING:
     from assistant.answer import Assistant
 
 log = logging.getLogger("assistant.web")
+
+# Seconds between the polls of Gradio's queue when it has nothing to do (see quiet_queue).
+GRADIO_IDLE_POLL = 0.05
+GRADIO_PROGRESS_POLL = 0.1
 
 API_DESCRIPTION = """\
 Svensk RAG-assistent för frågor om skolutveckling. Varje svar har numrerade
@@ -132,8 +138,9 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     app.state.feedback = feedback
     app.state.policy = policy
     app.state.metrics = metrics
+    app.state.drain = drain = Drain(settings.shutdown_seconds)
     install_error_handlers(app)
-    context = ApiContext(settings, assistant, feedback, ui.status, answers)
+    context = ApiContext(settings, assistant, feedback, ui.status, answers, drain)
     for build_router in (build_health_router, build_chat_router, build_sources_router,
                          build_openai_router):
         app.include_router(build_router(context))
@@ -149,6 +156,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     app.add_middleware(MethodGuard, api=app)
     # Outermost of the guards, so it guards the Gradio app too and sees every request first.
     app.add_middleware(SecurityMiddleware, policy=policy)
+    # While the server stops, new requests get 503 before any other check's work.
+    app.add_middleware(DrainMiddleware, drain=drain)
     # Around the guards: what they refuse is logged and counted and carries its id too.
     app.add_middleware(ObserveMiddleware, identity=policy.identity, metrics=metrics)
     return app
@@ -176,7 +185,21 @@ def _build_gradio(settings: Settings, assistant: Assistant, feedback: FeedbackSt
         mcp_server=False, enable_monitoring=False,
         root_path=settings.root_path.rstrip("/") or None,
     )
+    quiet_queue(blocks)
     return host
+
+
+def quiet_queue(blocks: Any) -> None:
+    """Let Gradio's queue poll at the pace Gradio itself uses on Windows.
+
+    On Linux its two loops wake every 1 and 10 ms while no question is queued: about a
+    thousand wake-ups a second, 6 % of a core for a server nobody uses (measured,
+    docs/benchmarks.md). A question in the chat UI now waits up to 50 ms more before it
+    starts, against answers of 50 ms and more.
+    """
+    queue = blocks._queue  # Gradio 6's; tests/web/test_server.py holds it to this
+    queue.sleep_when_free = GRADIO_IDLE_POLL
+    queue.progress_update_sleep_when_free = GRADIO_PROGRESS_POLL
 
 
 def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.Config:
@@ -204,7 +227,9 @@ def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicor
     options: dict[str, Any] = {
         "host": settings.host, "port": settings.port, "proxy_headers": False,
         "root_path": settings.root_path.rstrip("/"),
-        "log_level": "info", "timeout_graceful_shutdown": 5,
+        "log_level": "info",
+        # The drain (assistant.web.shutdown) sets what is left of the window when it ends.
+        "timeout_graceful_shutdown": max(1, round(settings.shutdown_seconds)),
         "http": head_deadline_protocol(settings.header_timeout),
         "h11_max_incomplete_event_size": 2 * settings.max_header_bytes,
     }
@@ -223,15 +248,19 @@ def serve(settings: Settings) -> None:
     own requests count as same-origin, and be listed in
     ASSISTANT_TRUSTED_PROXIES so that its ``X-Forwarded-For`` names the client
     for rate limits.
-    """
-    import uvicorn
 
+    SIGTERM drains first (``ASSISTANT_SHUTDOWN_SECONDS``, :mod:`assistant.web.shutdown`).
+    """
     from assistant.retrieval.embeddings import check_servable
 
     check_servable(settings)
     configure_logging(settings.log_format)
+    tracing.setup(settings.otel)  # once per process, never at import
     app = create_app(settings)
     shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     log.warning("Skolassistenten: http://%s:%d%s/ (läge: %s)", shown_host, settings.port,
                 settings.root_path.rstrip("/"), app.state.assistant.mode_label)
-    uvicorn.Server(uvicorn_config(app, settings)).run()
+    try:
+        GracefulServer(uvicorn_config(app, settings), app.state.drain).run()
+    finally:
+        tracing.shutdown()  # the spans still buffered (after a signal: GracefulServer)
