@@ -312,7 +312,10 @@ def admissible(chunks: Sequence[ScoredChunk], municipalities: Collection[str] = 
     """
     if not chunks:
         return set()
-    bar = chunks[0].score - tuning().extractive.passage_margin
+    # The margin is in cosine units: a ranking without a dense side (bm25, whose scores
+    # are BM25 sums) has nothing to hold it against, and keeps every passage.
+    bar = chunks[0].score - tuning().extractive.passage_margin \
+        if chunks[0].dense is not None else -math.inf
     named = {m.casefold() for m in municipalities}
     allowed = {n for n, sc in enumerate(chunks, start=1)
                if sc.score >= bar and not (named and sc.chunk.municipality

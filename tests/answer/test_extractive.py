@@ -189,11 +189,16 @@ def test_only_passages_near_the_best_and_of_the_asked_municipality_are_quoted() 
     margin = tuning().extractive.passage_margin
     lund, landskrona = _chunk("a", "lund.txt", "Lund"), _chunk("b", "la.txt", "Landskrona")
     general = _chunk("c", "skr.txt", None)
-    chunks = [ScoredChunk(lund, 0.88), ScoredChunk(landskrona, 0.879),
-              ScoredChunk(general, 0.87), ScoredChunk(lund, 0.88 - 2 * margin)]
+    scores = [0.88, 0.879, 0.87, 0.88 - 2 * margin]
+    chunks = [ScoredChunk(c, s, dense=s)
+              for c, s in zip([lund, landskrona, general, lund], scores, strict=True)]
     assert extractive.admissible(chunks) == {1, 2, 3}
     assert extractive.admissible(chunks, ["Lund"]) == {1, 3}
     assert extractive.admissible(chunks, ["Lund", "Landskrona"]) == {1, 2, 3}
+    # BM25 sums are no cosines: without a dense side the margin does not apply.
+    bm25 = [ScoredChunk(c, s * 10) for c, s in zip([lund, landskrona, general, lund], scores,
+                                                   strict=True)]
+    assert extractive.admissible(bm25) == {1, 2, 3, 4}
 
 
 def test_a_follow_up_keeps_only_sentences_about_what_it_asks() -> None:
