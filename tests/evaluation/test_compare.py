@@ -156,16 +156,17 @@ def test_different_corpora_warn(tmp_path: Path) -> None:
 
 
 def test_abstention_of_both_runs_side_by_side_on_the_shared_questions() -> None:
-    """The committed runs have no confidence (null) but the best_passage reference: both
-    runs' AUROC, from the questions, over the questions both runs answered."""
+    """Both runs' AUROC of confidence and of the best_passage reference, from the
+    questions, over the questions both runs answered."""
     base, new = load_run(f"{BASELINE}#dense"), load_run(f"{BASELINE}#hybrid")
     new[1]["questions"] = new[1]["questions"][:-1]  # one question only in the base
     comparison = compare_reports(base, new)
     assert comparison.abstention is not None
     before, after = comparison.abstention
     assert before.n == after.n == len(new[1]["questions"])
-    assert before.confidence.auroc is None and after.confidence.auroc is None
+    assert before.confidence.auroc is not None and after.confidence.auroc is not None
     assert before.reference.auroc is not None and after.reference.auroc is not None
+    assert after.confidence.auroc > after.reference.auroc  # the model beats one cosine
     assert 0.5 < after.reference.auroc < 1.0
     data = comparison.as_dict()["abstention"]
     assert data["new"]["scores"][1]["auroc"] == after.reference.auroc

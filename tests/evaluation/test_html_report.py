@@ -183,10 +183,12 @@ def test_compare_page_shows_both_runs_auroc(browser: Browser, tmp_path: Path) ->
                                  load_run(f"{baseline}#hybrid")).as_dict()
     before, after = (comparison["abstention"][side]["scores"][1]["auroc"]
                      for side in ("base", "new"))
+    sure_before, sure_after = (comparison["abstention"][side]["scores"][0]["auroc"]
+                               for side in ("base", "new"))
     page, _ = open_report(browser, write_compare_html(tmp_path / "c.html", comparison, "c"))
     expect(page.locator("#abstention")).to_be_visible()
     row = page.locator("tr[data-abstention='AUROC best_passage (referens)']")
     assert row.locator("td").all_text_contents()[:2] == [f"{before:.3f}", f"{after:.3f}"]
-    assert page.locator("tr[data-abstention='AUROC confidence'] td").all_text_contents() == [
-        "–", "–", "–"]
+    cells = page.locator("tr[data-abstention='AUROC confidence'] td").all_text_contents()
+    assert cells[:2] == [f"{sure_before:.3f}", f"{sure_after:.3f}"]
     page.close()
