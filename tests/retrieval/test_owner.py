@@ -156,7 +156,7 @@ def test_a_file_left_by_a_dead_process_is_ignored_and_replaced(
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     folder = own_index.index_dir / "apps"
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)  # an app served on the sample index may have made it
     stale = folder / f"{dead.pid}.json"
     stale.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(),
                                  "url": "http://127.0.0.1:7860",
