@@ -7,7 +7,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run index test lint typecheck unit eval-gate bench bench-scale bench-parallel chromium clean
+.PHONY: setup run index test lint typecheck unit eval-gate bench bench-scale bench-parallel chromium node clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -28,13 +28,23 @@ run: index
 chromium:
 	@command -v chromium >/dev/null 2>&1 || bash scripts/install-chromium.sh
 
+# axe-core for the browser tests' accessibility checks (tests/support/axe.py), pinned in
+# package-lock.json and installed from it; a test never downloads it.
+NODE_STAMP := node_modules/.stamp
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm saknas: kör 'sudo apt-get install -y npm' (behövs för tillgänglighetstesterna)." >&2; exit 1; }
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+node: $(NODE_STAMP)
+
 lint: setup
 	$(BIN)/ruff check .
 
 typecheck: setup
 	$(BIN)/mypy assistant app.py bench tests
 
-unit: setup chromium
+unit: setup chromium $(NODE_STAMP)
 	$(BIN)/pytest
 
 # Quality gate, extractive mode, thresholds just below the committed baselines

@@ -16,7 +16,9 @@ Hierarchy (``exit`` = CLI exit code, ``http`` = API status)::
     │   ├── HistoryError           a conversation history that breaks the rules (ValueError)
     │   ├── DatasetLineError       one bad line in an eval JSONL file (ValueError)
     │   ├── ReportError            an eval report that cannot be read or compared (ValueError)
-    │   └── ConversionError        rows that cannot be converted; lists each (ValueError)
+    │   ├── ConversionError        rows that cannot be converted; lists each (ValueError)
+    │   └── IndexInUseError        a running app serves the embedded index a command would
+    │                              write; exit 2, http 409
     ├── IndexUnavailableError      no usable index: run ``assistant ingest``; http 503
     │   ├── IndexMismatchError     index built with another model/schema: ``--rebuild``
     │   └── StoreUnavailableError  the vector store does not answer (Chroma down); http 503
@@ -53,6 +55,7 @@ __all__ = [
     "DraftError",
     "FilterError",
     "HistoryError",
+    "IndexInUseError",
     "IndexMismatchError",
     "IndexUnavailableError",
     "JudgeError",
@@ -74,6 +77,7 @@ __all__ = [
 ]
 
 EXIT_ERROR = 1  # CLI exit codes the errors carry; the rest are in assistant.cli.common
+EXIT_IN_USE = 2
 EXIT_PARTIAL = 3
 
 
@@ -148,6 +152,26 @@ class ConversionError(UserError, ValueError):
     def __init__(self, message: str, errors: Sequence[object] = ()) -> None:
         super().__init__(message)
         self.errors = list(errors)
+
+
+class IndexInUseError(UserError):
+    """A command would write an embedded index that a running app serves
+    (:mod:`assistant.retrieval.owner`): the app would not see the change, and two
+    processes would write one embedded store. One line, Swedish first, naming both fixes."""
+
+    exit_code = EXIT_IN_USE
+    http_status = 409
+    user_message = ("En körande app använder indexet: stoppa den och kör igen, eller använd "
+                    "en Chroma-server (ASSISTANT_CHROMA_URL). (A running app uses this index.)")
+
+    def __init__(self, pid: int, url: str, index: object, apps: int = 1) -> None:
+        who = f"pid {pid}, {url}" + (f", och {apps - 1} till" if apps > 1 else "")
+        super().__init__(
+            f"En körande app ({who}) använder indexet {index}: stoppa den och kör ingest "
+            f"igen, eller använd en Chroma-server (ASSISTANT_CHROMA_URL) så följer appen "
+            f"ändringarna. (A running app uses this index: stop it and run ingest again, or "
+            f"use a Chroma server (ASSISTANT_CHROMA_URL) so the app follows the changes.)")
+        self.pid, self.url = pid, url
 
 
 class IndexUnavailableError(AssistantError, RuntimeError):

@@ -50,6 +50,7 @@ ALLOWED: dict[str, str] = {
     "assistant.cli.common.EXIT_GATE": FORMAT,
     "assistant.cli.common.EXIT_INTERRUPTED": FORMAT,
     "assistant.errors.EXIT_ERROR": FORMAT,
+    "assistant.errors.EXIT_IN_USE": FORMAT,
     "assistant.errors.EXIT_PARTIAL": FORMAT,
     "assistant.evaluation.abstention.FRR_LEVELS": "measurement points of a report",
     "assistant.evaluation.abstention.FACT_BAR": "the definition of a correct answer in a report",

@@ -2,8 +2,9 @@
 
 Exit codes are part of the interface (CI and scripts key on them):
 0 = done, 1 = a problem the user fixes (bad option, setting, file, missing index),
-2 = ``eval`` fell short of a ``--min``/``--max`` threshold, 3 = ``ingest`` skipped
-files (partial), 130 = interrupted (Ctrl-C).
+2 = ``eval`` fell short of a ``--min``/``--max`` threshold, or ``ingest`` found a
+running app on its embedded index (:class:`assistant.errors.IndexInUseError`),
+3 = ``ingest`` skipped files (partial), 130 = interrupted (Ctrl-C).
 """
 
 from __future__ import annotations

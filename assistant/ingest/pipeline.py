@@ -32,6 +32,7 @@ from assistant.retrieval.lexical import (
     lexical_terms,
     saved_manifest,
 )
+from assistant.retrieval.owner import refuse_if_served
 from assistant.retrieval.sentences import SentenceStats
 from assistant.retrieval.store import ChromaStore, DocRecord, IndexState, SentencePack
 from assistant.text import encoding, sentence_spans, sha256
@@ -215,6 +216,9 @@ def ingest(
     embeddings: Embeddings | None = None,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> IngestSummary:
+    # An app serving this embedded index would not see the change: refuse before any work
+    # (assistant.retrieval.owner; with a Chroma server nothing is checked).
+    refuse_if_served(settings)
     started = time.perf_counter()
     summary = IngestSummary()
     corpus_dir = Path(settings.corpus_dir)

@@ -252,15 +252,21 @@ def serve(settings: Settings) -> None:
     SIGTERM drains first (``ASSISTANT_SHUTDOWN_SECONDS``, :mod:`assistant.web.shutdown`).
     """
     from assistant.retrieval.embeddings import check_servable
+    from assistant.retrieval.owner import register_app
 
     check_servable(settings)
     configure_logging(settings.log_format)
     tracing.setup(settings.otel)  # once per process, never at import
     app = create_app(settings)
     shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    log.warning("Skolassistenten: http://%s:%d%s/ (läge: %s)", shown_host, settings.port,
-                settings.root_path.rstrip("/"), app.state.assistant.mode_label)
+    url = f"http://{shown_host}:{settings.port}{settings.root_path.rstrip('/')}/"
+    log.warning("Skolassistenten: %s (läge: %s)", url, app.state.assistant.mode_label)
+    # On an embedded index this app now owns it: `assistant ingest` refuses while it runs
+    # (it would not see the change). Removed when the server stops, a signal included.
+    registration = register_app(settings, url.rstrip("/"))
     try:
-        GracefulServer(uvicorn_config(app, settings), app.state.drain).run()
+        GracefulServer(uvicorn_config(app, settings), app.state.drain,
+                       on_stopped=registration.remove).run()
     finally:
+        registration.remove()
         tracing.shutdown()  # the spans still buffered (after a signal: GracefulServer)

@@ -29,7 +29,7 @@ import contextlib
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import FrameType
 from typing import Any, TypeVar
 
@@ -184,9 +184,13 @@ class GracefulServer(uvicorn.Server):
     second, which uvicorn makes anyway), and uvicorn's exit is let through when the
     drain allows it."""
 
-    def __init__(self, config: uvicorn.Config, drain: Drain) -> None:
+    def __init__(self, config: uvicorn.Config, drain: Drain,
+                 on_stopped: Callable[[], None] | None = None) -> None:
         super().__init__(config)
         self.drain = drain
+        # Run once the server has stopped, before uvicorn raises the signal again (which
+        # ends the process before any ``finally`` of the caller runs).
+        self.on_stopped = on_stopped
         self._signal: tuple[int, FrameType | None] | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
@@ -207,6 +211,8 @@ class GracefulServer(uvicorn.Server):
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         await super().shutdown(sockets)
+        if self.on_stopped is not None:
+            self.on_stopped()
         # After a signal uvicorn raises it again once stopped, which ends the process
         # before serve()'s own clean-up: send the buffered spans now, within the window.
         with contextlib.suppress(TimeoutError):

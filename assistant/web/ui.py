@@ -162,7 +162,10 @@ def source_card(source: dict[str, Any], turn: int, cited: bool = True) -> str:
         f'<div class="sa-card-head"><span class="sa-n" aria-hidden="true">{n}</span>'
         f'<span class="sa-card-title"><span class="sa-sr">Källa {n}: </span>{e(title)}</span></div>'
         + (f'<p class="sa-meta">{meta}</p>' if meta else "")
-        + f'<blockquote class="sa-passage">{passage}</blockquote>'
+        # Focusable and named: the passage scrolls (max-height), and a scrollable region a
+        # keyboard cannot reach fails WCAG 2.1.1 (axe: scrollable-region-focusable).
+        + f'<blockquote class="sa-passage" tabindex="0" aria-label="Utdrag ur källa {n}">'
+        f'{passage}</blockquote>'
         f'<a class="sa-link" href="{e(href)}" target="_blank" rel="noopener noreferrer">'
         f'{label}<span class="sa-sr"> (öppnas i en ny flik)</span></a>'
         f"<span class=\"sa-id\">{e(doc_id)}</span></article>"

@@ -32,10 +32,28 @@
     const passage = card.querySelector('.sa-passage');
     if (mark && passage) passage.scrollTop = Math.max(0, mark.offsetTop - 8);
   }
+  // Gradio 6 renders the chatbot's example questions as role="list" holding buttons that
+  // are not list items (axe: aria-required-children, critical) and names each button
+  // "Select example N: …" in English, with no option to change either. A group with a
+  // Swedish name and Swedish button names instead; set only when different, so watching
+  // the attributes cannot loop.
+  function fixExamples() {
+    document.querySelectorAll('#chat .examples').forEach((list) => {
+      if (list.getAttribute('role') !== 'group') list.setAttribute('role', 'group');
+      if (list.getAttribute('aria-label') !== 'Exempelfrågor') list.setAttribute('aria-label', 'Exempelfrågor');
+      list.querySelectorAll('button.example').forEach((button, i) => {
+        const label = 'Exempelfråga ' + (i + 1) + ': ' + (button.textContent || '').trim();
+        if (button.getAttribute('aria-label') !== label) button.setAttribute('aria-label', label);
+      });
+    });
+  }
   new MutationObserver(() => {
     document.querySelectorAll('.sa-card:not([data-sa-shown])').forEach((card) => {
       card.setAttribute('data-sa-shown', '');
       showMark(card);
     });
-  }).observe(document.body, { childList: true, subtree: true });
+    fixExamples();
+  }).observe(document.body, { childList: true, subtree: true, attributes: true,
+                              attributeFilter: ['role', 'aria-label'] });
+  fixExamples();
 }

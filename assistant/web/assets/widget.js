@@ -25,7 +25,7 @@
       welcome: 'Hej! Ställ en fråga om skolutveckling så svarar jag utifrån artiklarna och visar källorna.',
       footer: 'Svaren bygger på publicerade artiklar. Kontrollera gärna källorna.',
       you: 'Du:', bot: 'Assistenten:', typing: 'Assistenten skriver…', source: 'Källa', sources: 'Källor',
-      openSource: 'Öppna källan', newTab: 'Öppnas i en ny flik',
+      openSource: 'Öppna källan', newTab: 'Öppnas i en ny flik', excerpt: 'Utdrag ur källa',
       extractive: 'Svar sammanställt ur artiklarna (utan språkmodell)', llm: 'Svar från språkmodell, med källor',
       forbidden: 'Den här webbplatsen har inte behörighet att använda assistenten.',
       unauthorized: 'Den här webbplatsen saknar en giltig nyckel till assistenten. Kontakta webbplatsens administratör.',
@@ -42,7 +42,7 @@
       welcome: 'Hi! Ask a question about school development and I will answer from the articles and show the sources.',
       footer: 'Answers are based on published articles. Please check the sources.',
       you: 'You:', bot: 'Assistant:', typing: 'The assistant is typing…', source: 'Source', sources: 'Sources',
-      openSource: 'Open source', newTab: 'Opens in a new tab',
+      openSource: 'Open source', newTab: 'Opens in a new tab', excerpt: 'Excerpt from source',
       extractive: 'Answer compiled from the articles (no language model)', llm: 'Answer from a language model, with sources',
       forbidden: 'This website is not allowed to use the assistant.',
       unauthorized: 'This site has no valid key for the assistant. Please contact the site administrator.',
@@ -185,7 +185,9 @@
     var meta = [s.municipality, s.date].filter(x => x).map(String).join(' · ');
     if (meta) c.appendChild(el('p', 'source-meta', meta));
     if (s.text) {
-      var q = el('blockquote', 'source-text'), chars = Array.from(String(s.text)), h = s.highlight;
+      // Focusable and named: the passage scrolls, and a scrollable region a keyboard cannot
+      // reach fails WCAG 2.1.1 (axe: scrollable-region-focusable).
+      var q = el('blockquote', 'source-text', null, { tabindex: '0', 'aria-label': S.excerpt + ' ' + s.n }), chars = Array.from(String(s.text)), h = s.highlight;
       if (Array.isArray(h) && h.length === 2 && h[0] >= 0 && h[0] < h[1] && h[1] <= chars.length) {
         q.append(chars.slice(0, h[0]).join(''), el('mark', null, chars.slice(h[0], h[1]).join('')), chars.slice(h[1]).join(''));
       } else q.textContent = chars.join('');
