@@ -7,8 +7,11 @@ be mounted, so it gets exactly the requests (and the scope) Gradio got, behind
 the same :class:`~assistant.web.security.SecurityMiddleware` and
 :class:`~assistant.web.contract.MethodGuard`: once the UI is ready every
 security rule applies to it unchanged. Until then it answers 503 with
-``Retry-After`` – a small Swedish "Startar…" page for a browser (it reloads
-itself), the project's JSON error for anything else – never a 500 or a 404.
+``Retry-After`` – a small Swedish "Startar…" page for a browser, the project's JSON
+error for anything else – never a 500 or a 404. A browser's page request is first
+held for up to :attr:`UiSlot.page_hold` seconds, so most visitors during a start get
+the chat page itself: the "Startar…" page has a link to try again, not a timed
+reload (WCAG 2.2.1; axe's ``meta-refresh``).
 
 The build runs on a daemon thread started from the app's lifespan (nothing at
 import or at ``create_app``); Gradio's own start-up (its queue) then runs on the
@@ -33,13 +36,15 @@ from assistant.web.error_payload import ErrorPayload, request_id_of
 from assistant.web.routes import GRADIO_API
 from assistant.web.security import route_path
 
-__all__ = ["LOADING_RETRY", "UiSlot", "UiState"]
+__all__ = ["LOADING_RETRY", "PAGE_HOLD", "UiSlot", "UiState"]
 
 log = logging.getLogger("assistant.web")
 
 UiState = Literal["loading", "ready", "failed"]
 # Seconds a client waits before asking again; the UI takes a few seconds to build.
 LOADING_RETRY = 2
+# Seconds a browser's page request waits for the build before it gets "Startar…".
+PAGE_HOLD = 10
 LOADING_MESSAGE = "Skolassistenten startar. Försök igen om några sekunder."
 FAILED_MESSAGE = ("Chattsidan kunde inte startas (se serverns logg). API:t fungerar; "
                   "starta om servern.")
@@ -54,10 +59,13 @@ class UiSlot:
     mount is the app that serves the UI from then on.
     """
 
+    page_hold: float = PAGE_HOLD
+
     def __init__(self, build: Callable[[], Any]) -> None:
         self._build = build
         self._app: ASGIApp | None = None
         self._done = threading.Event()
+        self._settled: asyncio.Event | None = None  # _done, on the server's event loop
         self.state: UiState = "loading"
         self.error: str | None = None
 
@@ -83,6 +91,7 @@ class UiSlot:
     async def running(self) -> AsyncIterator[None]:
         """The app's lifespan part: start the build; at shutdown let Gradio stop."""
         stopping = asyncio.Event()
+        self._settled = asyncio.Event()
         task = asyncio.create_task(self._serve(stopping), name="assistant-ui")
         try:
             yield
@@ -103,15 +112,24 @@ class UiSlot:
             except Exception as exc:  # a UI bug must not take the API down with it
                 log.exception("Chattsidan kunde inte byggas")
                 self.state, self.error = "failed", f"{type(exc).__name__}: {exc}"
-                self._done.set()
+                self._settle()
                 return
             self._app = gradio_app
             self.state = "ready"
-            self._done.set()
+            self._settle()
             log.info("Chattsidan är klar")
             await stopping.wait()
 
+    def _settle(self) -> None:
+        self._done.set()
+        if self._settled is not None:
+            self._settled.set()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self._app is None and self._wants_page(scope) \
+                and self._settled is not None:
+            with suppress(TimeoutError):  # still building: the "Startar…" page below
+                await asyncio.wait_for(self._settled.wait(), self.page_hold)
         app = self._app
         if app is not None:
             await app(scope, receive, send)
@@ -120,18 +138,22 @@ class UiSlot:
             return
         await self._not_yet(scope, send)
 
+    @staticmethod
+    def _wants_page(scope: Scope) -> bool:
+        """A browser asking for a page (not the API, not Gradio's calls)."""
+        path = route_path(scope)
+        return scope["method"] in ("GET", "HEAD") and not path.startswith(
+            ("/api/", "/v1/", GRADIO_API)) and (
+            path == "/" or "text/html" in Headers(scope=scope).get("accept", ""))
+
     async def _not_yet(self, scope: Scope, send: Send) -> None:
         """503 with Retry-After: the page for a browser, JSON for API-ish requests."""
         path = route_path(scope)
         message = FAILED_MESSAGE if self.state == "failed" else LOADING_MESSAGE
-        wants_page = scope["method"] in ("GET", "HEAD") and not path.startswith(
-            ("/api/", "/v1/", GRADIO_API)) and (
-            path == "/" or "text/html" in Headers(scope=scope).get("accept", ""))
-        if wants_page:
+        if self._wants_page(scope):
             from assistant.web.pages import render_template
 
-            body = render_template("loading.html", {
-                "RETRY": str(LOADING_RETRY), "MESSAGE": html.escape(message)}).encode()
+            body = render_template("loading.html", {"MESSAGE": html.escape(message)}).encode()
             kind = b"text/html; charset=utf-8"
         else:
             body = ErrorPayload(503, message, LOADING_RETRY).body(

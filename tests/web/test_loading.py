@@ -14,11 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser
 from pydantic import SecretStr
 
 import assistant.web.ui as ui_module
 from assistant.answer import Assistant
 from assistant.config import Settings
+from assistant.web.loading import UiSlot
+from tests.support.axe import assert_accessible
 from tests.web.conftest import QUESTION, LiveServer, configured, start_server
 
 KEY = "loading-test-key-0123456789"
@@ -39,6 +42,12 @@ def held_build(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Event]:
     monkeypatch.setattr(ui_module, "build_ui", held)
     yield release
     release.set()  # never leave a build thread waiting
+
+
+@pytest.fixture(autouse=True)
+def short_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page request is held a moment, not the ten seconds a visitor waits at most."""
+    monkeypatch.setattr(UiSlot, "page_hold", 0.3)
 
 
 @pytest.fixture
@@ -76,6 +85,8 @@ def test_the_api_answers_before_the_ui_is_built(held_server: LiveServer) -> None
         assert page.headers["retry-after"].isdigit()
         assert page.headers["content-type"].startswith("text/html")
         assert "Startar" in page.text and 'lang="sv"' in page.text
+        # No timed reload (WCAG 2.2.1, axe's meta-refresh): a link to try again.
+        assert 'http-equiv="refresh"' not in page.text and "Försök igen</a>" in page.text
         assert "set-cookie" not in page.headers  # the session starts with the real page
         head = client.head("/")
         assert head.status_code == 503 and head.content == b""
@@ -111,6 +122,30 @@ def test_the_ui_takes_over_without_an_error_in_between(held_server: LiveServer,
         client.cookies.clear()
         assert client.get("/config", headers=own_page).status_code == 401
         assert client.get("/config", headers={"X-API-Key": KEY}).status_code == 200
+
+
+def test_a_page_asked_for_during_the_build_waits_for_it(
+        held_server: LiveServer, held_build: threading.Event,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A visitor arriving while the UI builds gets the chat page once it is ready, not
+    "Startar…", when the build ends within the hold."""
+    monkeypatch.setattr(UiSlot, "page_hold", 60)
+    threading.Timer(0.5, held_build.set).start()
+    with httpx.Client(base_url=held_server.url, timeout=90) as client:
+        page = client.get("/", headers=HTML)
+        assert page.status_code == 200, page.text[:200]
+        assert "gradio" in page.text.lower()
+
+
+def test_the_starting_page_passes_axe(held_server: LiveServer, browser: Browser) -> None:
+    context = browser.new_context(locale="sv-SE")
+    try:
+        page = context.new_page()
+        response = page.goto(held_server.url + "/")
+        assert response is not None and response.status == 503
+        assert_accessible(page, "the Startar… page")
+    finally:
+        context.close()
 
 
 def test_a_failed_ui_build_leaves_the_api_up(
