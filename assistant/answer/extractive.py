@@ -320,7 +320,12 @@ def admissible(chunks: Sequence[ScoredChunk], municipalities: Collection[str] = 
     allowed = {n for n, sc in enumerate(chunks, start=1)
                if sc.score >= bar and not (named and sc.chunk.municipality
                                            and sc.chunk.municipality.casefold() not in named)}
-    return (allowed & set(anchors)) or allowed
+    # The anchors narrow the other documents only: the best-ranked one is retrieval's
+    # answer even when it does not repeat the term ("Vad är stambyte?" is answered by
+    # "Byte av gemensamma stammar …", a passage that never says "stambyte").
+    top = {n for n, sc in enumerate(chunks, start=1)
+           if sc.chunk.doc_id == chunks[0].chunk.doc_id}
+    return (allowed & (set(anchors) | top)) if allowed & set(anchors) else allowed
 
 
 def asked(ranked: Sequence[Candidate], attribute: Sequence[str]) -> list[Candidate]:
@@ -417,13 +422,16 @@ def compose_choice(extract: Extract, chunks: Sequence[ScoredChunk],
     # The lead is chosen first, among the sentences within the margin of the best one
     # (a follow-up's lead must be about what it asks); the rest as before, each adding
     # what is still missing.
-    leads = [c for c in ranked if c.score >= bar]
+    best_doc = chunks[0].chunk.doc_id
+    top = {n for n, sc in enumerate(chunks, start=1) if sc.chunk.doc_id == best_doc}
+    # The best-ranked document's own best sentence may always lead: retrieval weighed
+    # the whole passage, the sentence score only its words.
+    own_best = next((c for c in ranked if c.n in top), None)
+    leads = [c for c in ranked if c.score >= bar or c is own_best]
     if attribute:
         leads = asked(leads, attribute)
     if not leads:
         return Extract()
-    best_doc = chunks[0].chunk.doc_id
-    top = {n for n, sc in enumerate(chunks, start=1) if sc.chunk.doc_id == best_doc}
     slot = extract.slot
     if slot is None and lead is not None:  # asked for no slot, yet the lead has one to fill
         slot = lead

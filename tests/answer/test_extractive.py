@@ -282,3 +282,21 @@ def test_the_lead_of_a_who_question_names_someone() -> None:
                                     lead=lead_slot(question)).quotes
     assert led[0].text.startswith("Värd för besöket")
     assert len(led) == len(plain)  # reordered, nothing lost
+
+
+def test_the_best_ranked_document_may_lead_beyond_the_margin() -> None:
+    """"Vad är stambyte?": retrieval puts the article that defines it first, though its
+    sentence never says "stambyte"; another article's sentence that does scores far
+    higher on words. The best-ranked article still leads, and the other stays quoted
+    only because it scores above the lead."""
+    margin = tuning().extractive.margin
+    top, other = _chunk("x", "vvs-005.txt", None), _chunk("y", "vvs-003.txt", None)
+    chunks = [ScoredChunk(top, 0.826, dense=0.826), ScoredChunk(other, 0.826, dense=0.826)]
+    ranked = [_candidate(2, "Stambyte i flerfamiljshus planeras när systemen åldrats.", 1.10),
+              _candidate(1, "Byte av gemensamma stammar (vatten, avlopp) i flerbostadshus.",
+                         1.10 - 3 * margin)]
+    # Anchored on the passage holding the term, the best-ranked document stays admissible.
+    assert extractive.admissible(chunks, anchors={2}) == {1, 2}
+    quotes = extractive.compose_choice(extractive.select(ranked), chunks, anchors={2}).quotes
+    assert quotes[0].n == 1
+    assert [q.n for q in quotes] == [1, 2]
