@@ -7,7 +7,8 @@ rate and size limits), ``schemas`` (request models), ``errors`` (errors → JSON
 docs, source page), ``ui`` (Gradio), ``feedback`` (SQLite store), ``auth`` (hosts,
 clients, credentials), ``contract`` (405/HEAD, the OpenAPI additions), ``routes`` (each
 route's credentials and limits, declared once), ``transport`` (reading requests: h11
-with a deadline for the headers).
+with a deadline for the headers), ``workers`` (``serve --workers N``) and ``state``
+(what the workers share).
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     return _create_app(settings, assistant)
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, verbosity: int = 0) -> None:
     """See :func:`assistant.web.server.serve`."""
     from assistant.web.server import serve as _serve
 
-    _serve(settings)
+    _serve(settings, verbosity)

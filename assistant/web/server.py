@@ -41,6 +41,7 @@ from assistant.web.openai_compat import MODEL_ID, build_openai_router
 from assistant.web.pages import build_asset_router, build_docs_router
 from assistant.web.routes import body_limits
 from assistant.web.security import (
+    Limiter,
     OriginPolicy,
     RateLimiter,
     SecurityMiddleware,
@@ -48,6 +49,7 @@ from assistant.web.security import (
 )
 from assistant.web.shutdown import Drain, DrainMiddleware, GracefulServer
 from assistant.web.sources import build_sources_router
+from assistant.web.state import RATE_FILE, SharedRateLimiter
 
 if TYPE_CHECKING:
     import uvicorn
@@ -76,6 +78,15 @@ källhänvisningar `[n]` som pekar på artiklarna i `sources`.
 """
 
 
+def build_limiter(settings: Settings, name: str, rate: str) -> Limiter:
+    """A rate limit in this process's memory, or, with several workers, in the file they
+    share (:mod:`assistant.web.state`)."""
+    limit, window = parse_rate_limit(rate)
+    if settings.workers > 1:
+        return SharedRateLimiter(limit, window, settings.shared_state_dir / RATE_FILE, name)
+    return RateLimiter(limit, window)
+
+
 def build_policy(settings: Settings) -> SecurityPolicy:
     widget_keys = WidgetKeys(k.get_secret_value() for k in settings.widget_keys)
     secret = settings.session_secret.get_secret_value().encode() if settings.session_secret \
@@ -84,14 +95,14 @@ def build_policy(settings: Settings) -> SecurityPolicy:
         # An origin with a widget key is an allowed origin (its key is then its credential).
         origins=OriginPolicy([*settings.allowed_origins, *widget_keys.origins]),
         keys=ApiKeys(k.get_secret_value() for k in settings.api_keys),
-        limiter=RateLimiter(*parse_rate_limit(settings.rate_limit)),
+        limiter=build_limiter(settings, "client", settings.rate_limit),
         body_limits=body_limits(settings),
         hosts=HostPolicy(allowed_hosts(settings.allowed_hosts, settings.host)),
         identity=ClientIdentity(settings.trusted_proxies, settings.ipv6_prefix),
         widget_keys=widget_keys,
-        widget_limiter=RateLimiter(*parse_rate_limit(settings.widget_rate_limit)),
+        widget_limiter=build_limiter(settings, "widget", settings.widget_rate_limit),
         sessions=SessionCookies(secret, settings.session_ttl),
-        read_limiter=RateLimiter(*parse_rate_limit(settings.read_rate_limit)),
+        read_limiter=build_limiter(settings, "reads", settings.read_rate_limit),
         max_header_bytes=settings.max_header_bytes,
         frame_ancestors=tuple(settings.frame_ancestors),
         operator_keys=ApiKeys([settings.metrics_key.get_secret_value()]
@@ -239,8 +250,10 @@ def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicor
     return uvicorn.Config(app, **options)
 
 
-def serve(settings: Settings) -> None:
-    """Run the app with uvicorn on ``settings.host:settings.port``.
+def serve(settings: Settings, verbosity: int = 0) -> None:
+    """Run the app with uvicorn on ``settings.host:settings.port``; with
+    ``settings.workers`` above 1, that many processes on the port
+    (:mod:`assistant.web.workers`; ``verbosity`` is ``-v``'s, for their logging).
 
     Behind a reverse proxy that strips a public prefix (``/assistent/`` → ``/``)
     set ``ASSISTANT_ROOT_PATH=/assistent``. The proxy must pass the ``Host``
@@ -255,9 +268,17 @@ def serve(settings: Settings) -> None:
 
     check_servable(settings)
     configure_logging(settings.log_format)
+    shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    if settings.workers > 1:
+        from assistant.web.workers import serve_workers
+
+        log.warning("Skolassistenten: http://%s:%d%s/ (%d arbetsprocesser, läge: %s)",
+                    shown_host, settings.port, settings.root_path.rstrip("/"),
+                    settings.workers, settings.mode)
+        serve_workers(settings, verbosity)
+        return
     tracing.setup(settings.otel)  # once per process, never at import
     app = create_app(settings)
-    shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     log.warning("Skolassistenten: http://%s:%d%s/ (läge: %s)", shown_host, settings.port,
                 settings.root_path.rstrip("/"), app.state.assistant.mode_label)
     try:

@@ -1,0 +1,249 @@
+"""``assistant serve --workers N``: N server processes answering on one port.
+
+Why processes: answering is CPU-bound Python (retrieval, scoring), so one process uses
+about one core whatever the number of threads (docs/benchmarks.md#load). The parent binds
+the port once and starts N workers (``spawn``: each imports and opens the index itself),
+which accept from the same socket; the kernel hands each new connection to one of them.
+
+What would otherwise be one process's alone is shared:
+
+* rate limits: a SQLite file in the state folder (:mod:`assistant.web.state`);
+* sessions: the cookie is signed, and every worker gets the same secret
+  (``ASSISTANT_SESSION_SECRET``, or one the parent draws for this run);
+* metrics: prometheus_client's multiprocess mode, its files in the state folder
+  (:mod:`assistant.web.metrics`); a scrape reaching any worker reads them all.
+
+The state folder (``ASSISTANT_STATE_DIR``, by default ``<index_dir>/serve-<port>``) is
+emptied at start and removed at the end.
+
+What stays per worker: the chat UI's Gradio queue (see docs/operations.md#several-workers),
+the loaded index (each worker reloads a new generation by itself) and the feedback
+store's connection (one SQLite file, written by all).
+
+Signals: SIGTERM or SIGINT to the parent is passed on as SIGTERM to every worker, each of
+which drains as one server does (:mod:`assistant.web.shutdown`); the parent waits for them
+(the window and a margin), then stops. A second signal is passed on too, and the workers
+stop at once. The workers run in their own process group, so Ctrl+C in a terminal reaches
+them once, through the parent, and they get SIGTERM should the parent die.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import multiprocessing
+import os
+import secrets
+import shutil
+import signal
+import socket
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from pydantic import SecretStr
+
+from assistant.config import Settings
+from assistant.errors import UserError
+
+__all__ = ["METRICS_DIR", "prepare_state", "serve_workers"]
+
+log = logging.getLogger("assistant.web")
+
+METRICS_DIR = "metrics"
+# Seconds the parent waits for the workers beyond ASSISTANT_SHUTDOWN_SECONDS before it
+# kills what is left (uvicorn's own stop after the drain, the interpreter's exit).
+STOP_MARGIN = 5.0
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def prepare_state(settings: Settings) -> Path:
+    """The state folder, emptied (a previous run's limits and counts must not count)."""
+    state = settings.shared_state_dir
+    try:
+        if state.exists():
+            shutil.rmtree(state)
+        (state / METRICS_DIR).mkdir(parents=True, mode=0o700)
+    except OSError as exc:
+        raise UserError(
+            f"Mappen för arbetsprocessernas delade tillstånd, {state}, går inte att skapa "
+            f"({exc.strerror or exc}). Sätt ASSISTANT_STATE_DIR till en skrivbar mapp."
+        ) from None
+    return state
+
+
+def serve_workers(settings: Settings, verbosity: int) -> None:
+    """Bind the port, start ``settings.workers`` workers, pass signals on, wait for them.
+
+    A worker that fails to start (no index, a broken store) stops the others and raises
+    its error here, so ``serve`` exits with the usual ``fel: …`` line. One that dies later
+    is replaced.
+    """
+    import uvicorn
+
+    from assistant.web.metrics import MULTIPROC_ENV
+
+    state = prepare_state(settings)
+    secret = settings.session_secret or SecretStr(secrets.token_urlsafe(32))
+    settings = settings.model_copy(update={"session_secret": secret, "state_dir": state})
+    # Read by prometheus_client when a worker imports it (spawned workers inherit it).
+    os.environ[MULTIPROC_ENV] = str(state / METRICS_DIR)
+    # uvicorn binds it as it would for itself (address reuse, IPv6, the log line).
+    sock = uvicorn.Config("assistant.web.workers:serve_workers", host=settings.host,
+                          port=settings.port).bind_socket()
+    supervisor = _Supervisor(settings, sock, verbosity)
+    try:
+        supervisor.run()
+    finally:
+        sock.close()
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+class _Supervisor:
+    def __init__(self, settings: Settings, sock: socket.socket, verbosity: int) -> None:
+        self.settings = settings
+        self.sock = sock
+        self.verbosity = verbosity
+        self.context = multiprocessing.get_context("spawn")
+        self.workers: dict[int, tuple[Any, Connection]] = {}  # slot → (process, pipe)
+        self.signals = 0
+        self.ready: set[int] = set()
+
+    def _start(self, slot: int) -> None:
+        parent, child = self.context.Pipe(duplex=False)
+        process = self.context.Process(
+            target=_worker, args=(self.settings, self.sock, child, self.verbosity, slot),
+            name=f"assistant-worker-{slot}", daemon=False)
+        process.start()
+        child.close()
+        self.workers[slot] = (process, parent)
+
+    def _on_signal(self, sig: int, frame: FrameType | None) -> None:
+        self.signals += 1
+        for process, _ in self.workers.values():
+            if process.pid is not None and process.exitcode is None:
+                os.kill(process.pid, signal.SIGTERM)
+
+    def run(self) -> None:
+        wake_read, wake_write = os.pipe()
+        os.set_blocking(wake_read, False)
+        os.set_blocking(wake_write, False)
+        previous = {sig: signal.signal(sig, self._on_signal)
+                    for sig in (signal.SIGTERM, signal.SIGINT)}
+        old_wakeup = signal.set_wakeup_fd(wake_write)
+        try:
+            for slot in range(self.settings.workers):
+                self._start(slot)
+            self._watch(wake_read)
+        finally:
+            signal.set_wakeup_fd(old_wakeup)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            os.close(wake_read)
+            os.close(wake_write)
+            self._stop()
+
+    def _watch(self, wake_read: int) -> None:
+        """Until a signal: note each worker's start, re-raise a start-up error, replace a
+        worker that died after it started. Sleeps in ``wait`` (no polling while idle)."""
+        while not self.signals:
+            waitables: list[Any] = [wake_read]
+            for process, pipe in self.workers.values():
+                waitables.append(process.sentinel)
+                if not pipe.closed:
+                    waitables.append(pipe)
+            wait(waitables)
+            with contextlib.suppress(BlockingIOError):
+                os.read(wake_read, 512)  # drained; the handler already counted the signal
+            for slot in list(self.workers):
+                if self.signals:
+                    return
+                self._check(slot)
+
+    def _check(self, slot: int) -> None:
+        process, pipe = self.workers[slot]
+        if not pipe.closed and pipe.poll():
+            try:
+                kind, payload = pipe.recv()
+            except EOFError:
+                kind, payload = "gone", None
+            pipe.close()
+            if kind == "error":
+                raise payload
+            if kind == "ready":
+                self.ready.add(slot)
+        if process.exitcode is None:
+            return
+        if slot not in self.ready:
+            raise UserError(f"Arbetsprocess {slot} avslutades innan den startat "
+                            f"(kod {process.exitcode}); se loggen ovan.")
+        log.error("Arbetsprocess %d (pid %s) avslutades (kod %s); startar en ny.",
+                  slot, process.pid, process.exitcode)
+        _forget_metrics(process.pid)
+        self.ready.discard(slot)
+        self._start(slot)
+
+    def _stop(self) -> None:
+        """SIGTERM to what still runs (once; the signal handler may have sent it already),
+        wait for the drain, then kill."""
+        if not self.signals:
+            self._on_signal(signal.SIGTERM, None)
+        deadline = self.settings.shutdown_seconds + STOP_MARGIN
+        for process, pipe in self.workers.values():
+            process.join(deadline)
+            if process.exitcode is None:
+                log.error("Arbetsprocess %s stoppade inte i tid; avbryts.", process.pid)
+                process.kill()
+                process.join()
+            pipe.close()
+
+
+def _forget_metrics(pid: int | None) -> None:
+    """prometheus_client's clean-up for a dead worker (its live gauges; counts stay)."""
+    if pid is None:
+        return
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid)
+
+
+def _die_with_parent() -> None:
+    """SIGTERM (a drain) when the parent dies, even by SIGKILL (Linux; elsewhere nothing)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        pass
+
+
+def _worker(settings: Settings, sock: socket.socket, pipe: Connection, verbosity: int,
+            slot: int) -> None:
+    """One worker: its own app on the shared socket, served as one server is."""
+    os.setpgrp()  # Ctrl+C reaches the parent only, which passes it on once
+    _die_with_parent()
+    from assistant import tracing
+    from assistant.runtime import configure_logging, prepare_process
+    from assistant.web.server import create_app, uvicorn_config
+    from assistant.web.shutdown import GracefulServer
+
+    prepare_process(verbosity)
+    configure_logging(settings.log_format)
+    tracing.setup(settings.otel)
+    try:
+        app = create_app(settings)
+    except Exception as exc:  # the parent re-raises it: `fel: …` and exit 1
+        try:
+            pipe.send(("error", exc))
+        except Exception:  # not picklable: its message then
+            pipe.send(("error", UserError(str(exc))))
+        pipe.close()
+        raise SystemExit(1) from None
+    pipe.send(("ready", slot))
+    pipe.close()
+    try:
+        GracefulServer(uvicorn_config(app, settings), app.state.drain).run(sockets=[sock])
+    finally:
+        tracing.shutdown()
