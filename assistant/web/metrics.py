@@ -15,8 +15,9 @@ What is counted, and where:
   so what it refuses is counted too);
 * answers by channel and outcome (``answer``, ``refused``; ``hedged`` is reserved for
   answers that say they are unsure), refusals by rule, and the answer's own timings
-  (``retrieve``, ``generate``, ``total``) as histograms
-  (:class:`~assistant.web.observe.AnswerLog`);
+  (``retrieve``, ``generate``, ``total``) as histograms; from the answer's diagnostics,
+  citation markers the check removed, and failed model calls by step and kind with the
+  fallback each led to (:class:`~assistant.web.observe.AnswerLog`);
 * the index (generation, documents, passages), read when scraped, and build info.
 
 With several workers (``assistant serve --workers N``) each worker counts in files of
@@ -48,6 +49,7 @@ from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from assistant.answer import Assistant
+    from assistant.types import AnswerDiagnostics
 
 __all__ = ["ANSWER_STAGES", "MULTIPROC_ENV", "OUTCOMES", "Metrics", "build_metrics_router"]
 
@@ -113,6 +115,15 @@ class Metrics:
                                ["channel", "outcome"], registry=r)
         self.refusals = Counter("assistant_refusals", "Avböjda svar per regel", ["rule"],
                                 registry=r)
+        self.citations_dropped = Counter(
+            "assistant_citations_dropped", "Källhänvisningar som inte pekar på någon källa, "
+            "borttagna av kontrollen", ["channel"], registry=r)
+        self.llm_errors = Counter("assistant_llm_errors", "Misslyckade anrop till språkmodellen",
+                                  ["step", "kind"], registry=r)
+        self.llm_fallbacks = Counter(
+            "assistant_llm_fallbacks", "Steg som gick vidare utan språkmodellen efter ett fel "
+            "(condense: frågan som den är; answer: det extraktiva svaret)", ["step"],
+            registry=r)
         self.answer_seconds = Histogram("assistant_answer_duration_seconds",
                                         "Svarets tider per steg (timings_ms)", ["stage"],
                                         buckets=_BUCKETS, registry=r)
@@ -131,8 +142,15 @@ class Metrics:
             self.stream_disconnects.labels(route).inc()
 
     def answered(self, channel: str, outcome: str, rule: str | None,
-                 timings_ms: Mapping[str, float]) -> None:
+                 timings_ms: Mapping[str, float],
+                 diagnostics: AnswerDiagnostics | None = None) -> None:
         self.answers.labels(channel, outcome).inc()
+        if diagnostics is not None:
+            if diagnostics.dropped_citations:
+                self.citations_dropped.labels(channel).inc(diagnostics.dropped_citations)
+            for step, kind in diagnostics.llm_errors:
+                self.llm_errors.labels(step, kind).inc()
+                self.llm_fallbacks.labels(step).inc()
         if outcome == "refused":
             self.refusals.labels(rule or "unknown").inc()
         for stage in ANSWER_STAGES:
