@@ -89,7 +89,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides["port"] = args.port
     if getattr(args, "workers", None) is not None:
         overrides["workers"] = args.workers
-    from assistant.web.server import serve
+    from assistant.web import serve
 
     serve(load_settings(overrides), getattr(args, "verbose", 0))
     return EXIT_OK

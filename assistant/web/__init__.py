@@ -32,7 +32,13 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
 
 
 def serve(settings: Settings, verbosity: int = 0) -> None:
-    """See :func:`assistant.web.server.serve`."""
+    """:func:`assistant.web.server.serve`, or with ``settings.workers`` above 1
+    :func:`assistant.web.workers.serve_workers` (``verbosity``: ``-v``'s, for the workers)."""
+    if settings.workers > 1:
+        from assistant.web.workers import serve_workers
+
+        serve_workers(settings, verbosity)
+        return
     from assistant.web.server import serve as _serve
 
-    _serve(settings, verbosity)
+    _serve(settings)

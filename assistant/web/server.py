@@ -250,10 +250,9 @@ def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicor
     return uvicorn.Config(app, **options)
 
 
-def serve(settings: Settings, verbosity: int = 0) -> None:
-    """Run the app with uvicorn on ``settings.host:settings.port``; with
-    ``settings.workers`` above 1, that many processes on the port
-    (:mod:`assistant.web.workers`; ``verbosity`` is ``-v``'s, for their logging).
+def serve(settings: Settings) -> None:
+    """Run the app with uvicorn on ``settings.host:settings.port``, in this process
+    (several workers: :func:`assistant.web.workers.serve_workers`).
 
     Behind a reverse proxy that strips a public prefix (``/assistent/`` → ``/``)
     set ``ASSISTANT_ROOT_PATH=/assistent``. The proxy must pass the ``Host``
@@ -268,17 +267,9 @@ def serve(settings: Settings, verbosity: int = 0) -> None:
 
     check_servable(settings)
     configure_logging(settings.log_format)
-    shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    if settings.workers > 1:
-        from assistant.web.workers import serve_workers
-
-        log.warning("Skolassistenten: http://%s:%d%s/ (%d arbetsprocesser, läge: %s)",
-                    shown_host, settings.port, settings.root_path.rstrip("/"),
-                    settings.workers, settings.mode)
-        serve_workers(settings, verbosity)
-        return
     tracing.setup(settings.otel)  # once per process, never at import
     app = create_app(settings)
+    shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     log.warning("Skolassistenten: http://%s:%d%s/ (läge: %s)", shown_host, settings.port,
                 settings.root_path.rstrip("/"), app.state.assistant.mode_label)
     try:

@@ -83,8 +83,12 @@ def serve_workers(settings: Settings, verbosity: int) -> None:
     """
     import uvicorn
 
+    from assistant.retrieval.embeddings import check_servable
+    from assistant.runtime import configure_logging
     from assistant.web.metrics import MULTIPROC_ENV
 
+    check_servable(settings)
+    configure_logging(settings.log_format)
     state = prepare_state(settings)
     secret = settings.session_secret or SecretStr(secrets.token_urlsafe(32))
     settings = settings.model_copy(update={"session_secret": secret, "state_dir": state})
@@ -93,6 +97,10 @@ def serve_workers(settings: Settings, verbosity: int) -> None:
     # uvicorn binds it as it would for itself (address reuse, IPv6, the log line).
     sock = uvicorn.Config("assistant.web.workers:serve_workers", host=settings.host,
                           port=settings.port).bind_socket()
+    shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    log.warning("Skolassistenten: http://%s:%d%s/ (%d arbetsprocesser, läge: %s)",
+                shown_host, settings.port, settings.root_path.rstrip("/"), settings.workers,
+                settings.mode)
     supervisor = _Supervisor(settings, sock, verbosity)
     try:
         supervisor.run()
