@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
@@ -33,6 +34,7 @@ from assistant.web.context import ApiContext
 from assistant.web.contract import MethodGuard, document_contract
 from assistant.web.errors import install_error_handlers
 from assistant.web.feedback import FeedbackStore
+from assistant.web.forward import UiForward
 from assistant.web.health import build_health_router
 from assistant.web.loading import UiSlot
 from assistant.web.metrics import Metrics, build_metrics_router
@@ -53,6 +55,7 @@ from assistant.web.state import RATE_FILE, SharedRateLimiter
 
 if TYPE_CHECKING:
     import uvicorn
+    from starlette.types import ASGIApp
 
     from assistant.answer import Assistant
 
@@ -110,8 +113,12 @@ def build_policy(settings: Settings) -> SecurityPolicy:
     )
 
 
-def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAPI:
+def create_app(settings: Settings, assistant: Assistant | None = None,
+               ui_socket: Path | None = None) -> FastAPI:
     """The complete web app. Opens the index unless an ``assistant`` is given.
+
+    ``ui_socket``: this app builds no chat UI and passes the UI's requests on to that
+    socket, where another worker's UI answers (:mod:`assistant.web.forward`).
 
     Raises :class:`assistant.errors.IndexUnavailableError` when there is
     no index yet, so the operator learns at start-up (not at the first question)
@@ -132,7 +139,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     answers = AnswerLog(metrics, settings.log_questions)
     # The proxy prefix (root_path) is the server's business (see serve); Gradio is told
     # separately because it builds absolute asset URLs.
-    ui = UiSlot(lambda: _build_gradio(settings, assistant, feedback, policy, answers))
+    ui: UiSlot | UiForward = UiForward(ui_socket, settings.root_path) if ui_socket else \
+        UiSlot(lambda: _build_gradio(settings, assistant, feedback, policy, answers))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -213,7 +221,7 @@ def quiet_queue(blocks: Any) -> None:
     queue.progress_update_sleep_when_free = GRADIO_PROGRESS_POLL
 
 
-def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.Config:
+def uvicorn_config(app: ASGIApp, settings: Settings, **overrides: Any) -> uvicorn.Config:
     """How the app is served; the tests serve it the same way.
 
     ``proxy_headers=False``: uvicorn would otherwise rewrite the client address

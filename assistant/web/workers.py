@@ -16,9 +16,11 @@ What would otherwise be one process's alone is shared:
 The state folder (``ASSISTANT_STATE_DIR``, by default ``<index_dir>/serve-<port>``) is
 emptied at start and removed at the end.
 
-What stays per worker: the chat UI's Gradio queue (see docs/operations.md#several-workers),
-the loaded index (each worker reloads a new generation by itself) and the feedback
-store's connection (one SQLite file, written by all).
+The chat UI is built by the first worker only; the others pass its requests on to it
+over a private socket in the state folder (:mod:`assistant.web.forward`: Gradio keeps a
+page's queue in one process's memory). Each worker has its own loaded index (and reloads
+a new generation by itself) and its own connection to the feedback store (one SQLite
+file, written by all).
 
 Signals: SIGTERM or SIGINT to the parent is passed on as SIGTERM to every worker, each of
 which drains as one server does (:mod:`assistant.web.shutdown`); the parent waits for them
@@ -44,6 +46,7 @@ from types import FrameType
 from typing import Any
 
 from pydantic import SecretStr
+from starlette.types import ASGIApp
 
 from assistant.config import Settings
 from assistant.errors import UserError
@@ -57,6 +60,7 @@ METRICS_DIR = "metrics"
 # kills what is left (uvicorn's own stop after the drain, the interpreter's exit).
 STOP_MARGIN = 5.0
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
+_MAX_SOCKET_PATH = 107  # sun_path's 108 bytes, the last one for the terminating NUL
 
 
 def prepare_state(settings: Settings) -> Path:
@@ -65,7 +69,8 @@ def prepare_state(settings: Settings) -> Path:
     try:
         if state.exists():
             shutil.rmtree(state)
-        (state / METRICS_DIR).mkdir(parents=True, mode=0o700)
+        state.mkdir(parents=True, mode=0o700)  # the UI's socket is in it: ours alone
+        (state / METRICS_DIR).mkdir(mode=0o700)
     except OSError as exc:
         raise UserError(
             f"Mappen för arbetsprocessernas delade tillstånd, {state}, går inte att skapa "
@@ -227,6 +232,20 @@ def _die_with_parent() -> None:
         pass
 
 
+def _unix_socket(path: Path) -> socket.socket:
+    """The UI worker's private socket (a restarted worker's old one is replaced)."""
+    if len(os.fsencode(path)) > _MAX_SOCKET_PATH:
+        raise UserError(f"Sökvägen {path} är för lång för en Unix-socket (högst "
+                        f"{_MAX_SOCKET_PATH} byte). Sätt ASSISTANT_STATE_DIR till en kortare "
+                        "mapp, t.ex. /run/assistant.")
+    path.unlink(missing_ok=True)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind(str(path))
+    path.chmod(0o600)
+    sock.listen(128)
+    return sock
+
+
 def _worker(settings: Settings, sock: socket.socket, pipe: Connection, verbosity: int,
             slot: int) -> None:
     """One worker: its own app on the shared socket, served as one server is."""
@@ -234,14 +253,18 @@ def _worker(settings: Settings, sock: socket.socket, pipe: Connection, verbosity
     _die_with_parent()
     from assistant import tracing
     from assistant.runtime import configure_logging, prepare_process
+    from assistant.web.forward import UI_SOCKET, UiSocketApp
     from assistant.web.server import create_app, uvicorn_config
     from assistant.web.shutdown import GracefulServer
 
     prepare_process(verbosity)
     configure_logging(settings.log_format)
     tracing.setup(settings.otel)
+    ui_socket = settings.shared_state_dir / UI_SOCKET
     try:
-        app = create_app(settings)
+        # Slot 0 builds the chat UI, the others pass its requests on (assistant.web.forward).
+        app = create_app(settings, ui_socket=ui_socket if slot else None)
+        sockets = [sock, _unix_socket(ui_socket)] if slot == 0 else [sock]
     except Exception as exc:  # the parent re-raises it: `fel: …` and exit 1
         try:
             pipe.send(("error", exc))
@@ -249,9 +272,10 @@ def _worker(settings: Settings, sock: socket.socket, pipe: Connection, verbosity
             pipe.send(("error", UserError(str(exc))))
         pipe.close()
         raise SystemExit(1) from None
+    served: ASGIApp = UiSocketApp(app, app.state.ui, ui_socket) if slot == 0 else app
     pipe.send(("ready", slot))
     pipe.close()
     try:
-        GracefulServer(uvicorn_config(app, settings), app.state.drain).run(sockets=[sock])
+        GracefulServer(uvicorn_config(served, settings), app.state.drain).run(sockets=sockets)
     finally:
         tracing.shutdown()

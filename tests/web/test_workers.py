@@ -8,12 +8,14 @@ worker accepts first; the tests go on until both workers have answered what they
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +63,15 @@ class WorkersServer:
                 if sample.name == "assistant_http_requests_total"
                 and sample.labels["route"] == route
                 and (status is None or sample.labels["status"] == status))
+        return counts
+
+    def counted(self, route: str, total: float) -> dict[str, float]:
+        """:meth:`per_worker` once ``total`` requests to ``route`` are counted (a worker
+        counts a request after its response has gone out)."""
+        deadline = time.monotonic() + 30
+        while sum((counts := self.per_worker(route)).values()) < total:
+            assert time.monotonic() < deadline, (route, total, counts)
+            time.sleep(0.02)
         return counts
 
     def scrape(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -134,6 +145,7 @@ def test_the_rate_limit_holds_across_the_workers(workers: WorkersServer) -> None
             assert int(response.headers["retry-after"]) > 0
     assert statuses[:LIMIT] == [200] * LIMIT
     assert set(statuses[LIMIT:]) == {429}, statuses
+    workers.counted("/api/chat", len(statuses))
     answered = workers.per_worker("/api/chat", "200")
     refused = workers.per_worker("/api/chat", "429")
     assert len(answered) == 2 and sum(answered.values()) == LIMIT
@@ -159,8 +171,8 @@ def test_a_session_cookie_from_one_worker_is_valid_on_the_other(
     page = fresh_get(f"{workers.base}/docs")
     assert page.status_code == 200
     cookie = page.cookies[SESSION_COOKIE]
-    issuer = next(pid for pid, n in workers.per_worker("/docs").items()
-                  if n > before.get(pid, 0))
+    after = workers.counted("/docs", sum(before.values()) + 1)
+    issuer = next(pid for pid, n in after.items() if n > before.get(pid, 0))
     own_page = {"cookie": f"{SESSION_COOKIE}={cookie}", "sec-fetch-site": "same-origin"}
     # The chat UI's own call (its page's set-up, not rate limited): the cookie opens it on
     # whichever worker answers (200, or 503 while that worker still builds the UI).
@@ -224,3 +236,49 @@ def test_workers_out_of_range_name_the_fix(tmp_path: Path) -> None:
                           env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "ASSISTANT_WORKERS" in done.stderr and "--workers 2" in done.stderr
+
+
+def _ui_question(base: str, headers: dict[str, str], fn: int) -> list[object]:
+    """One chat-UI question in Gradio's queue protocol, as the page asks it, but with the
+    join and the event stream on separate fresh connections (a browser uses several)."""
+    session = uuid.uuid4().hex[:12]
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as client:
+        joined = client.post("/gradio_api/queue/join", json={
+            "data": [QUESTION, "", None], "fn_index": fn, "session_hash": session,
+            "event_data": None, "trigger_id": None})
+    assert joined.status_code == 200, joined.text
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as client, \
+            client.stream("GET", "/gradio_api/queue/data",
+                          params={"session_hash": session}) as stream:
+        assert stream.status_code == 200
+        for line in stream.iter_lines():
+            if line.startswith("data:"):
+                message = json.loads(line[5:])
+                if message.get("msg") == "process_completed":
+                    assert message.get("success"), message
+                    return list(message["output"]["data"])
+    raise AssertionError("the event never completed")
+
+
+def test_the_chat_ui_answers_whichever_worker_each_connection_reaches(
+        workers: WorkersServer) -> None:
+    """Only the first worker builds the UI; the other passes the UI's requests on to it, so
+    a question joined through one worker and streamed through another still arrives."""
+    key = {"authorization": f"Bearer {API_KEY}"}
+    config = fresh_get(f"{workers.base}/config", headers=key)
+    while config.status_code == 503:  # the UI worker still building it
+        time.sleep(0.5)
+        config = fresh_get(f"{workers.base}/config", headers=key)
+    fn = next(d["id"] for d in config.json()["dependencies"] if d.get("api_name") == "respond")
+    first = _ui_question(workers.base, key, fn)
+    assert "Trollhättan" in json.dumps(first, ensure_ascii=False)  # answered, with sources
+    for _ in range(MAX_TRIES):
+        # Past the client's rate limit the UI says so in its answer: an event all the same.
+        _ui_question(workers.base, key, fn)
+        joins = workers.per_worker("/gradio_api/queue/join", "200")
+        streams = workers.per_worker("/gradio_api/queue/data", "200")
+        if len([n for n in joins.values() if n]) == 2 and \
+                len([n for n in streams.values() if n]) == 2:
+            break
+    else:
+        pytest.fail(f"one worker never got the UI's calls: {joins} {streams}")
