@@ -45,6 +45,16 @@ class WorkersServer:
     state: Path
     log: IO[bytes]
 
+    def stop(self) -> None:
+        """SIGTERM to the parent (it stops its workers), SIGKILL if that is not enough."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
     def output(self) -> str:
         self.log.seek(0)
         return self.log.read().decode(errors="replace")
@@ -104,16 +114,21 @@ def start_workers(settings: Settings, tmp: Path, extra_env: dict[str, str]) -> W
                             stderr=subprocess.STDOUT, cwd=tmp)
     server = WorkersServer(proc, f"http://127.0.0.1:{port}", state, log)
     deadline = time.monotonic() + 180
-    # Both workers up: each has answered a health check (they count it in their files).
-    while len([n for n in server.per_worker("/healthz").values() if n]) < 2:
-        if proc.poll() is not None:
-            pytest.fail(f"server exited: {server.output()[-3000:]}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"both workers did not answer within 180 s: {server.output()[-3000:]}")
-        try:
-            fresh_get(f"{server.base}/healthz")
-        except httpx.TransportError:
-            time.sleep(0.2)
+    try:
+        # Both workers up: each has answered a health check (they count it in their files).
+        while len([n for n in server.per_worker("/healthz").values() if n]) < 2:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited: {server.output()[-3000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"both workers did not answer within 180 s: "
+                            f"{server.output()[-3000:]}")
+            try:
+                fresh_get(f"{server.base}/healthz")
+            except httpx.TransportError:
+                time.sleep(0.2)
+    except BaseException:
+        server.stop()
+        raise
     return server
 
 
@@ -124,9 +139,7 @@ def workers(sample_index: Settings, tmp_path_factory: pytest.TempPathFactory
     server = start_workers(sample_index, tmp, {"ASSISTANT_API_KEYS": API_KEY,
                                                "ASSISTANT_RATE_LIMIT": f"{LIMIT}/minute"})
     yield server
-    if server.proc.poll() is None:
-        server.proc.send_signal(signal.SIGTERM)
-        server.proc.wait(30)
+    server.stop()
 
 
 def test_the_rate_limit_holds_across_the_workers(workers: WorkersServer) -> None:
@@ -194,6 +207,13 @@ def test_a_session_cookie_from_one_worker_is_valid_on_the_other(
 def test_sigterm_to_the_parent_drains_every_worker_and_cleans_up(
         sample_index: Settings, tmp_path: Path) -> None:
     server = start_workers(sample_index, tmp_path, {"ASSISTANT_RATE_LIMIT": "off"})
+    try:
+        _drained(server)
+    finally:
+        server.stop()
+
+
+def _drained(server: WorkersServer) -> None:
     children = Path(f"/proc/{server.proc.pid}/task/{server.proc.pid}/children")
     pids = [int(pid) for pid in server.per_worker("/healthz")]
     assert len(pids) == 2 and set(pids) <= {int(p) for p in children.read_text().split()}
