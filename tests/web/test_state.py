@@ -71,3 +71,17 @@ def test_expired_hits_of_every_client_are_swept(tmp_path: Path) -> None:
         (rows,) = conn.execute("SELECT count(*) FROM hits").fetchone()
     assert rows <= 2, rows  # only the hits still in the window at the sweep
     limiter.close()
+
+
+def test_one_process_counts_in_memory_workers_in_the_shared_file(tmp_path: Path) -> None:
+    from assistant.config import Settings
+    from assistant.web.server import build_limiter
+
+    one = Settings(index_dir=tmp_path, rate_limit="5/minute")
+    assert isinstance(build_limiter(one, "client", one.rate_limit), RateLimiter)
+    two = one.model_copy(update={"workers": 2, "state_dir": tmp_path / "state"})
+    shared = build_limiter(two, "client", two.rate_limit)
+    assert isinstance(shared, SharedRateLimiter)
+    assert shared.path == tmp_path / "state" / "rate-limits.sqlite3"
+    assert (shared.limit, shared.window) == (5, 60.0)
+    assert Settings(index_dir=tmp_path, port=8123).shared_state_dir == tmp_path / "serve-8123"
