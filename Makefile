@@ -52,6 +52,8 @@ FAQ := --corpus eval/faq-dev/corpus --mode extractive --quiet
 
 # Then the same run against the committed baseline, question by question: a metric may
 # not drop by more than about one question (exit 2 otherwise). The HTML is a CI artifact.
+# Last, the calibration search must still pick the committed values (exit 2 otherwise:
+# re-run `assistant eval calibrate --write --doc` and regenerate the baselines).
 EVAL_TOLERANCE := --fail-on-regression hit@1=0.03 --fail-on-regression mrr=0.03 \
 	--fail-on-regression fact_coverage=0.03 --fail-on-regression refusal_accuracy \
 	--fail-on-regression false_refusal_rate=0.03
@@ -66,6 +68,7 @@ eval-gate: index
 		--out artifacts/eval-faq-sv.json $(FAQ_SV_GATE)
 	$(BIN)/assistant eval eval/faq-dev/questions-en.jsonl $(FAQ) \
 		--out artifacts/eval-faq-en.json $(FAQ_EN_GATE)
+	$(BIN)/assistant eval calibrate --check --markdown artifacts/calibration.md
 
 test: lint typecheck unit eval-gate
 

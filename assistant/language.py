@@ -301,9 +301,10 @@ def capitalised_words(text: str) -> list[str]:
     return _CAPITALISED.findall(text)
 
 
-def person_names(text: str) -> list[int]:
-    """Where each person's name ("Matz Nilsson", "Anna-Karin Ek") starts in ``text``."""
-    return [m.start() for m in _PERSON_NAME.finditer(text)]
+def person_names(text: str) -> list[tuple[int, str]]:
+    """Each person's name in ``text`` ("Matz Nilsson", "Anna-Karin Ek") and where it
+    starts."""
+    return [(m.start(), m.group()) for m in _PERSON_NAME.finditer(text)]
 
 
 # --------------------------------------------------------------------------- pointing back

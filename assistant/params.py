@@ -101,12 +101,12 @@ class FusionParams(_Section):
 
     SECTION: ClassVar[str] = "retrieval"
 
-    lexical_weight: float = 0.05
+    lexical_weight: float = 0.02
     lexical_weight_en: float = 0.02
     adaptive: bool = True  # scale the lexical bonus by the BM25 top-1 margin
     municipality_boost: float = 0.0  # added (cosine units) to passages of a named municipality
     sentence_weight: float = 0.0  # share of the best sentence cosine in the dense score
-    sentence_weight_en: float = 0.2
+    sentence_weight_en: float = 0.3
 
     @classmethod
     def dense_only(cls) -> FusionParams:

@@ -160,7 +160,8 @@ def test_names_in_a_sentence() -> None:
     assert capitalised_words("Skolan ligger i Essunga. Nossebro skola har Anna-Karin Ek.") == [
         "Essunga", "Anna-Karin", "Ek"]
     text = "Rektor är Anna-Karin Ek och biträdande rektor Matz Nilsson."
-    assert person_names(text) == [text.index("Anna"), text.index("Matz")]
+    assert person_names(text) == [(text.index("Anna"), "Anna-Karin Ek"),
+                                  (text.index("Matz"), "Matz Nilsson")]
 
 
 @pytest.mark.parametrize(("question", "pointing"), [

@@ -33,7 +33,7 @@ from assistant.answer.answerability import (
 from assistant.answer.condense import condense_offline
 from assistant.answer.confidence import ConfidenceModel
 from assistant.answer.policy import Decision, RefusalPolicy
-from assistant.answer.slots import asked_slot
+from assistant.answer.slots import asked_slot, lead_slot
 from assistant.citations import (
     REFUSAL_TEXT,
     StreamChecker,
@@ -422,4 +422,5 @@ def _extract(assistant: Assistant, state: Retrieved, retrieval: Retrieval,
     return extractive.compose_choice(extractive.select(ranked, slot=slot), chunks,
                                      retrieval.municipalities, asked,
                                      tuning().extractive.slot_sentences if few else None,
-                                     anchors, complementing_passages(question, passages))
+                                     anchors, complementing_passages(question, passages),
+                                     lead_slot(question, language))

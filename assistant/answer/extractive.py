@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 import numpy as np
@@ -400,12 +400,14 @@ def select(ranked: Sequence[Candidate], max_sentences: int | None = None,
 def compose_choice(extract: Extract, chunks: Sequence[ScoredChunk],
                    municipalities: Collection[str] = (), attribute: Sequence[str] = (),
                    max_sentences: int | None = None, anchors: Collection[int] = (),
-                   complements: Collection[int] = ()) -> Extract:
+                   complements: Collection[int] = (), lead: Slot | None = None) -> Extract:
     """``extract`` (the evidence the refusal policy judges, unchanged) with the sentences
     the answer quotes chosen anew: only from :func:`admissible` passages (``anchors``:
     those holding a distinctive term of the question), only sentences
     about ``attribute`` when given (a follow-up), at most ``max_sentences``, the one that
-    answers first (:func:`lead_first`). No sentence left: no evidence (an empty extract)."""
+    answers first (:func:`lead_first`; ``lead``: what that sentence should hold when it is
+    more than the asked slot, :func:`~assistant.answer.slots.lead_slot`). No sentence
+    left: no evidence (an empty extract)."""
     p = tuning().extractive
     allowed = admissible(chunks, municipalities, anchors)
     ranked = [c for c in extract.ranked if c.n in allowed]
@@ -422,13 +424,18 @@ def compose_choice(extract: Extract, chunks: Sequence[ScoredChunk],
         return Extract()
     best_doc = chunks[0].chunk.doc_id
     top = {n for n, sc in enumerate(chunks, start=1) if sc.chunk.doc_id == best_doc}
-    lead = lead_first(leads, extract.slot, top)[0]
-    bag = set(words(lead.text))
-    rest = [c for c in ranked if c is not lead and c.score >= bar
-            and (c.n in top or c.n in complements or c.score >= lead.score)
+    slot = extract.slot
+    if slot is None and lead is not None:  # asked for no slot, yet the lead has one to fill
+        slot = lead
+        leads = [replace(c, typed=lead.fills(c.text)) for c in leads]
+    first = lead_first(leads, slot, top)[0]
+    bag = set(words(first.text))
+    rest = [c for c in ranked if c.start != first.start or c.n != first.n]
+    rest = [c for c in rest if c.score >= bar
+            and (c.n in top or c.n in complements or c.score >= first.score)
             and jaccard(set(words(c.text)), bag) <= p.redundant_jaccard]
     more = (p.max_sentences if max_sentences is None else max_sentences) - 1
-    extract.quoted = [lead] + (select(rest, more, extract.slot).sentences if more > 0 else [])
+    extract.quoted = [first] + (select(rest, more, extract.slot).sentences if more > 0 else [])
     return extract
 
 

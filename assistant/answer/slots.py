@@ -48,7 +48,7 @@ from assistant.language import (
 )
 from assistant.params import tuning
 
-__all__ = ["Slot", "SlotKind", "asked_slot", "numbers"]
+__all__ = ["Slot", "SlotKind", "asked_slot", "lead_slot", "numbers"]
 
 SlotKind = Literal["count", "amount", "money", "year", "day", "date", "rank", "person",
                    "place", "name"]
@@ -141,6 +141,12 @@ _WHO_ROLE_Q = re.compile(r"^\W*(vem|vilka|who)\s+(är|var|blir|blev|is|was)\s+(t
 _WHICH_Q = re.compile(r"^\W*(vilken|vilket|vilka|which|what)\s+([\w-]+)(?:\s+([\w-]+))?",
                       re.IGNORECASE)
 _WHERE_Q = re.compile(r"^\W*(var|where)\s", re.IGNORECASE)
+# "Vem tog emot …?", "Vilka personer …?", "Vilka från lärarfacken …?", "Who met …?": a
+# person is asked about, by name; "vem får/kan/ansvarar …", "who can/is responsible …"
+# ask for a kind of person or a party, not a name.
+_WHO_NAMED_Q = re.compile(r"^\W*(?:vem|who|vilka\s+(?:personer|person|från|av|inom|vid|på)|"
+                          r"which\s+(?:people|persons|person))\s+(\w+)", re.IGNORECASE)
+_RESPONSIBLE = re.compile(r"\b(ansvar\w*|responsib\w*)", re.IGNORECASE)
 _WHO_LEADS_Q = re.compile(r"^\W*(vem|who)\s+(leder|ledde|leds|chairs|chaired|heads|headed|"
                           r"leads|led)\b", re.IGNORECASE)
 
@@ -171,6 +177,9 @@ class Slot:
 
     kind: SlotKind
     heads: frozenset[str] = frozenset()
+    # Stems of names the question itself gives: a sentence naming only them names no one
+    # new ("Vem är Karin Falck?" is not answered by "Karin Falck" alone).
+    given: frozenset[str] = frozenset()
 
     def attested(self, bags: Sequence[Collection[str]]) -> Slot:
         """This slot, without its heads if no candidate text uses them.
@@ -228,7 +237,8 @@ class Slot:
 
     def _person(self, text: str) -> bool:
         """A name ("Matz Nilsson"); in Swedish within ``role_window`` tokens of the role."""
-        names = person_names(text)
+        names = [start for start, name in person_names(text)
+                 if not self.given or not set(analyse(name)) <= self.given]
         if not names or not self.heads:
             return bool(names)
         spans = list(_TOKEN.finditer(text))
@@ -303,3 +313,21 @@ def _by_noun(text: str, swedish: bool) -> Slot | None:
         roles = _role_heads(role.group(4))
         return None if roles is None else Slot("person", roles if swedish else frozenset())
     return Slot("person") if _WHO_LEADS_Q.search(text) else None
+
+
+def lead_slot(question: str, language: Language | None = None) -> Slot | None:
+    """What the first sentence of an answer should hold: the :func:`asked_slot`, or for a
+    question about who did something ("Vem tog emot gästerna?", "Vilka från lärarfacken
+    kommenterade?") a person's name the question does not give.
+
+    Wider than :func:`asked_slot` on purpose: it only orders the sentences an answer
+    quotes, never refuses one (a "vem" question may be answered by a party or a role,
+    and the refusal rules must not demand a name there).
+    """
+    slot = asked_slot(question, language)
+    if slot is not None:
+        return slot
+    who = _WHO_NAMED_Q.search(question.strip())
+    if who is None or who.group(1).lower() in _CONDITIONAL or _RESPONSIBLE.search(question):
+        return None
+    return Slot("person", given=frozenset(question_names(question)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from assistant.answer import extractive
-from assistant.answer.slots import asked_slot
+from assistant.answer.slots import asked_slot, lead_slot
 from assistant.params import tuning
 from assistant.retrieval.lexical import LexicalIndex
 from assistant.text import sentence_spans
@@ -267,3 +267,18 @@ def test_a_name_the_best_article_lacks_brings_its_article() -> None:
     # Two questions in one: any article may answer a part.
     assert complementing_passages("Vem leder Lund och vad gör Landskrona?", passages) == \
         {1, 2, 3}
+
+
+def test_the_lead_of_a_who_question_names_someone() -> None:
+    """"Vem tog emot gästerna?" opens with the sentence naming a person, though another
+    sentence about the visit scores a little higher."""
+    chunks = [ScoredChunk(_chunk("x", "top.txt", None), 0.9)]
+    ranked = [_candidate(1, "Gästerna från nätverket fick ett varmt mottagande i staden.", 0.85),
+              _candidate(1, "Värd för besöket var Katarina Nyman, strateg i kommunen.", 0.83)]
+    question = "Vem tog emot gästerna från nätverket?"
+    plain = extractive.compose_choice(extractive.select(ranked), chunks).quotes
+    assert plain[0].text.startswith("Gästerna")
+    led = extractive.compose_choice(extractive.select(ranked), chunks,
+                                    lead=lead_slot(question)).quotes
+    assert led[0].text.startswith("Värd för besöket")
+    assert len(led) == len(plain)  # reordered, nothing lost

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.answer.slots import Slot, asked_slot, numbers
+from assistant.answer.slots import Slot, asked_slot, lead_slot, numbers
 
 
 @pytest.mark.parametrize(("question", "kind"), [
@@ -126,3 +126,30 @@ def test_listed_nouns_count_in_compounds() -> None:
         "Vilket genomsnittligt meritvärde fick eleverna?", "Vem är koncern-vd?"))
     assert meritvarde == Slot("amount")
     assert koncern_vd is not None and koncern_vd.kind == "person"
+
+
+@pytest.mark.parametrize(("question", "wanted"), [
+    ("Vem tog emot gästerna från SKR?", "person"),
+    ("Vilka från lärarfacken kommenterade arbetet?", "person"),
+    ("Vilka personer uttalar sig i artikeln?", "person"),
+    ("Who met the visitors?", "person"),
+    ("Vem är rektor på skolan?", "person"),  # the asked slot itself
+    ("Vem får bygga en altan utan bygglov?", None),  # a kind of person, not a name
+    ("Vem ansvarar för snöröjningen?", None),  # a party
+    ("Who is responsible for the roads?", None),
+    ("Vad gjorde Trollhättan mot segregation?", None),
+])
+def test_the_lead_of_a_who_question_names_someone(question: str, wanted: str | None) -> None:
+    slot = lead_slot(question)
+    assert (slot.kind if slot is not None else None) == wanted
+
+
+def test_the_lead_slot_only_orders_the_refusal_rules_ask_no_name() -> None:
+    assert asked_slot("Vem tog emot gästerna från SKR?") is None
+
+
+def test_a_name_the_question_gives_names_no_one_new() -> None:
+    slot = lead_slot("Vem intervjuade Karin Falck i Trollhättan?")
+    assert slot is not None
+    assert not slot.fills("Det säger Karin Falck, samordnare för nätverket.")
+    assert slot.fills("Karin Falck träffade Katarina Nyman, strateg i kommunen.")

@@ -121,7 +121,7 @@ def test_compare_page_shows_deltas_and_flips_side_by_side(browser: Browser,
     from assistant.evaluation.html_report import write_compare_html
 
     baseline = Path(__file__).resolve().parents[2] / "eval" / "baseline.json"
-    base, new = load_run(f"{baseline}#dense"), load_run(f"{baseline}#hybrid")
+    base, new = load_run(f"{baseline}#bm25"), load_run(f"{baseline}#hybrid")
     # A question that flips fail→pass between the committed runs carries the hostile text.
     first = compare_reports(base, new).as_dict()
     flip_id = next(f["id"] for f in first["flips"] if f["direction"] == "fail→pass")
@@ -132,7 +132,7 @@ def test_compare_page_shows_deltas_and_flips_side_by_side(browser: Browser,
     # A metric that moved between the runs (its delta is printed signed).
     moved = next(m for m in comparison["metrics"] if m["metric"] in ("hit@1", "mrr")
                  and m["new"] != m["base"])
-    path = write_compare_html(tmp_path / "cmp.html", comparison, "dense → hybrid")
+    path = write_compare_html(tmp_path / "cmp.html", comparison, "bm25 → hybrid")
     page, requests = open_report(browser, path)
     expect(page.locator("#metrics tbody tr")).to_have_count(len(comparison["metrics"]))
     expect(page.locator(f"tr[data-metric='{moved['metric']}']")).to_contain_text(

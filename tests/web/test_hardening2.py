@@ -16,6 +16,9 @@ Weaker spots ............................... test_ipv6_clients_count_per_network
    test_slow_headers_are_cut_off, test_forwarded_host_only_from_a_trusted_proxy,
    test_host_port_must_be_a_port, test_source_pages_are_rate_limited,
    test_pages_carry_a_csp_with_frame_ancestors, test_another_scheme_is_another_origin
+The threat model's other credentials ... test_secret_key_on_every_route,
+   test_metrics_key_on_every_route (docs/security.md's table against the declaration:
+   tests/web/test_routes.py::test_security_docs_table_lists_every_route_as_declared)
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from tests.web.conftest import (
 KEY = "sk-hardening2-0123456789"
 INTRANET = "https://intranat.kommun.se"
 WIDGET_KEY = "pk_hardening2_intranet"
+METRICS_KEY = "metrics-hardening2-0123456789"
 CHAT = {"question": QUESTION}
 V1 = {"model": "skolassistent", "messages": [{"role": "user", "content": QUESTION}]}
 FEEDBACK = {"question": "Fråga?", "answer": "Svar [1].", "rating": 1}
@@ -292,6 +296,28 @@ def test_session_cookie_needs_its_own_page(keyed: LiveServer) -> None:
     assert config({"Origin": keyed.url.replace("http://", "https://")}) == 403
 
 
+# --- the other credentials (docs/security.md's threat model) -----------------------------
+
+
+def test_secret_key_on_every_route(keyed: LiveServer) -> None:
+    """Over the route table: a secret key opens every route that is not closed, except
+    the operator's (/metrics: 404)."""
+    opens = {r.path for r in (*ROUTES, *FALLBACKS)
+             if not r.public and not r.closed and not r.operator_only}
+    wrong = _mismatches(keyed, "key", {"X-API-Key": KEY}, opens)
+    assert not wrong, wrong
+
+
+def test_metrics_key_on_every_route(server_factory: Any) -> None:
+    """Over the route table: the operator's metrics key opens /metrics and the public
+    routes, nothing that wants another credential."""
+    server = server_factory(api_keys=_keys(KEY), metrics_key=SecretStr(METRICS_KEY),
+                            read_rate_limit="off")
+    wrong = _mismatches(server, "admin", {"Authorization": f"Bearer {METRICS_KEY}"},
+                        {"/metrics"})
+    assert not wrong, wrong
+
+
 # --- weaker spots -----------------------------------------------------------------------------
 
 
@@ -408,7 +434,7 @@ def test_pages_carry_a_csp_with_frame_ancestors(server_factory: Any) -> None:
     for path in ("/", "/docs", "/widget-demo", f"/api/sources/{TROLLHATTAN_DOC}"):
         response = httpx.get(server.url + path, headers={"Accept": "text/html"})
         assert response.status_code == 200, path
-        policy = response.headers["content-security-policy"]
+        policy = response.headers.get("content-security-policy", "")
         assert policy.endswith("frame-ancestors 'self'"), (path, policy)
         assert "default-src" in policy and "script-src *" not in policy, path
     ui = httpx.get(server.url + "/").headers["content-security-policy"]

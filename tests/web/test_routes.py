@@ -10,6 +10,7 @@ over it refused.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,14 @@ from assistant.answer import Assistant
 from assistant.config import Settings
 from assistant.history import count_turns
 from assistant.web import create_app
-from assistant.web.routes import FALLBACKS, ROUTES, RouteRule, example_path, rule_for
+from assistant.web.routes import (
+    FALLBACKS,
+    OTHER,
+    ROUTES,
+    RouteRule,
+    example_path,
+    rule_for,
+)
 from tests.web.conftest import QUESTION, configured
 
 KEY = "sk-routes-0123456789"
@@ -198,3 +206,70 @@ def test_history_limit_is_not_published_as_turns(tmp_path: Path, sample_index: S
     app = create_app(configured(sample_index, tmp_path, max_history_turns=5), web_assistant)
     history = app.openapi()["components"]["schemas"]["ChatRequest"]["properties"]["history"]
     assert history["maxItems"] == 10
+
+
+# --- docs/security.md's table is the declaration (issue 16: "the table lists every route")
+
+SECURITY_DOC = Path(__file__).resolve().parents[2] / "docs" / "security.md"
+# The table's credential columns, by the credential kind (assistant.web.auth) they name.
+DOC_COLUMNS = {"Secret key": "key", "Session cookie": "session", "Widget key": "widget",
+               "Metrics key": "admin"}
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _doc_table() -> tuple[list[str], list[list[str]]]:
+    """The header and rows of the route table under "Who may call what"."""
+    text = SECURITY_DOC.read_text(encoding="utf-8")
+    section = text.split("## Who may call what", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("| ")]
+    cells = [[c.strip() for c in line.strip().strip("|").split(" | ")] for line in lines]
+    return cells[0], cells[1:]
+
+
+def _doc_rules(cell: str) -> set[RouteRule]:
+    """The rules the routes named in a table cell (`` `GET /config` ``, `` `/assets/*` ``,
+    `` `/pwa_icon*` ``, `` `/api/sources/{id}` ``) get: with every method where the cell
+    names none."""
+    rules = set()
+    for name in re.findall(r"`([^`]+)`", cell):
+        method, _, path = name.rpartition(" ")
+        if not path.startswith("/"):
+            continue  # `call`, `run`, … name parts of a path above
+        path = example_path(path).replace("*", "x")
+        rules |= {rule_for(m, path) for m in ((method,) if method else _METHODS)}
+    return rules
+
+
+def _doc_says(value: str, rule: RouteRule, kind: str) -> bool:
+    """Whether a cell (``yes``, ``public``, ``no: 404``, ``closed: 403`` …) describes
+    what the rule declares for a credential of ``kind``."""
+    word = value.split(None, 1)[0].rstrip(":")
+    return {"public": rule.public,
+            "yes": not rule.public and rule.admits(kind),
+            "no": not rule.public and not rule.admits(kind) and not rule.closed,
+            "closed": rule.closed}.get(word, False)
+
+
+def test_security_docs_table_lists_every_route_as_declared() -> None:
+    """Every declared route (the fallbacks included) is in docs/security.md's table, and
+    each row says for every credential what the declaration says; tests/web/
+    test_hardening2.py checks that the server does what the declaration says."""
+    header, rows = _doc_table()
+    assert [c for c in header if c in DOC_COLUMNS] == list(DOC_COLUMNS), header
+    columns = {header.index(name): kind for name, kind in DOC_COLUMNS.items()}
+    listed: set[RouteRule] = set()
+    wrong = []
+    for row in rows:
+        rules = _doc_rules(row[0])
+        assert rules, f"a row without a route: {row[0]}"
+        listed |= rules
+        if "unknown paths" in row[0] and "/api/" not in row[0]:
+            listed.add(OTHER)
+        for index, kind in columns.items():
+            wrong += [f"{rule.path} {sorted(rule.methods or ['*'])}, {header[index]}: "
+                      f"{row[index]!r}, declared {sorted(rule.access)}"
+                      for rule in rules if not _doc_says(row[index], rule, kind)]
+    assert not wrong, wrong
+    missing = [f"{r.path} {sorted(r.methods or ['*'])}" for r in (*ROUTES, *FALLBACKS)
+               if r not in listed]
+    assert not missing, f"declared routes missing from docs/security.md: {missing}"
