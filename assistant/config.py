@@ -15,6 +15,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+# ``assistant serve --workers N``: more processes than this only share out the same cores.
+MAX_WORKERS = 64
+
 
 def _split_csv(value: Any) -> Any:
     """Lists come from the environment as comma-separated text, not JSON."""
@@ -121,6 +124,12 @@ class Settings(BaseSettings):
     # Seconds from SIGTERM to exit: /readyz 503 and new requests refused at once, answers
     # being streamed end by 75 % of it (assistant/web/shutdown.py); 0 = stop at once.
     shutdown_seconds: float = Field(8.0, ge=0, le=600)
+    # Processes answering on the one port (``assistant serve --workers N``); rate limits,
+    # sessions and metrics hold across them (docs/operations.md#several-workers).
+    workers: int = 1
+    # What the workers share (rate limits, metrics): unset, ``<index_dir>/serve-<port>``;
+    # emptied when serve starts, removed when it stops.
+    state_dir: Path | None = None
     feedback_db: Path = Path("index/feedback.sqlite3")
     feedback_max_rows: int = Field(10_000, ge=1)
     # Observability (docs/operations.md#metrics-and-logs). Logs: ``text`` for people, ``json``
@@ -172,6 +181,15 @@ class Settings(BaseSettings):
         parse_rate_limit(value)
         return value
 
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, value: int) -> int:
+        if not 1 <= value <= MAX_WORKERS:
+            raise ValueError(
+                f"ska vara 1–{MAX_WORKERS}; en process per kärna räcker (t.ex. "
+                "ASSISTANT_WORKERS=2 eller assistant serve --workers 2)")
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: list[str]) -> list[str]:
@@ -206,6 +224,12 @@ class Settings(BaseSettings):
         if self.llm is None:
             self.llm = "openai" if (self.openai_api_key or self.llm_base_url) else "extractive"
         return self
+
+    @property
+    def shared_state_dir(self) -> Path:
+        """Where ``serve --workers`` keeps its workers' shared state (one folder per port,
+        so two servers on one index do not share limits)."""
+        return self.state_dir or self.index_dir / f"serve-{self.port}"
 
     @property
     def mode(self) -> Literal["extractive", "llm"]:

@@ -148,6 +148,18 @@ class Source:
                    url=c.url, chunk_id=c.chunk_id, score=round(scored.score, 4), text=c.text)
 
 
+@dataclass(frozen=True)
+class AnswerDiagnostics:
+    """What happened on the way to an answer, for the operator's metrics
+    (:mod:`assistant.web.metrics`); not part of the answer object clients get."""
+
+    # Citation markers naming no source, removed by the citation check.
+    dropped_citations: int = 0
+    # The steps (``condense``, ``answer``) whose model call failed, with the error's kind
+    # (:class:`assistant.errors.LLMError`); each fell back (offline condense, extractive answer).
+    llm_errors: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass
 class Answer:
     """The answer object (docs/architecture.md), shared by the CLI, the HTTP API and the harness.
@@ -175,9 +187,14 @@ class Answer:
     # "answer", "hedged" (the nearest quotes, marked uncertain) or "refused"; the chain
     # always sets it (None: an answer object from elsewhere that does not say).
     outcome: str | None = None
+    # For metrics only: left out of to_dict (the answer object's fields are a contract).
+    diagnostics: AnswerDiagnostics = field(default_factory=AnswerDiagnostics, repr=False,
+                                           compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        del data["diagnostics"]
+        return data
 
     @property
     def retrieved_ids(self) -> list[str]:

@@ -47,6 +47,7 @@ ALLOWED: dict[str, str] = {
     "assistant.citations.MAX_HELD": LIMIT,
     "assistant.safety.MAX_PASSES": LIMIT,
     "assistant.cli.common.EXIT_OK": FORMAT,
+    "assistant.config.MAX_WORKERS": LIMIT,
     "assistant.cli.common.EXIT_GATE": FORMAT,
     "assistant.cli.common.EXIT_INTERRUPTED": FORMAT,
     "assistant.errors.EXIT_ERROR": FORMAT,

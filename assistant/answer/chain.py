@@ -50,7 +50,7 @@ from assistant.retrieval.hybrid import Retrieval, Searcher
 from assistant.retrieval.retrievers import get_retriever
 from assistant.text import clean_question
 from assistant.tracing import set_attributes, span, traced
-from assistant.types import Answer, Chunk, Source
+from assistant.types import Answer, AnswerDiagnostics, Chunk, Source
 
 if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
@@ -96,6 +96,8 @@ class Condensed(Request):
 
     standalone: str
     notice: str | None = None  # a Swedish note for the user, e.g. the model failed
+    # Model calls that failed so far (step, kind): the answer's diagnostics.
+    llm_errors: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -224,6 +226,7 @@ def build_chain(assistant: Assistant) -> Runnable[Request, Event]:
     def condense(state: Request) -> Condensed:
         question, history = state.question, state.history
         notice: str | None = None
+        llm_errors: tuple[tuple[str, str], ...] = ()
         with span("assistant.condense", history_turns=len(history)) as current:
             standalone = condense_offline(question, history,
                                           assistant.retriever.names_municipality)
@@ -237,8 +240,10 @@ def build_chain(assistant: Assistant) -> Runnable[Request, Event]:
                         standalone = condense(assistant.chat_model, question, history)
                 except LLMError as exc:
                     notice = exc.message_sv
+                    llm_errors = (("condense", exc.kind),)
             set_attributes(current, rewritten=standalone != question)
-        return _advance(state, Condensed, standalone=standalone, notice=notice)
+        return _advance(state, Condensed, standalone=standalone, notice=notice,
+                        llm_errors=llm_errors)
 
     def retrieve(state: Condensed) -> Retrieved:
         t0 = time.perf_counter()
@@ -289,6 +294,8 @@ def _answer(assistant: Assistant, state: Retrieved) -> Iterator[Event]:
     hedged = supported and assistant.confidence is not None \
         and assistant.confidence.hedges(confidence)
     notice = state.notice
+    llm_errors = state.llm_errors
+    dropped = 0
     text, refused, model = REFUSAL_TEXT, True, None
     if hedged:
         text, refused = extractive.compose(extract, retrieval.chunks, language, hedge=True), False
@@ -309,9 +316,11 @@ def _answer(assistant: Assistant, state: Retrieved) -> Iterator[Event]:
             text, model = checker.text.strip(), assistant.settings.llm_model
             refused = is_refusal(text)
             sources = list(included)
+            dropped += len(checker.removed)
         except LLMError as exc:
             log.warning("LLM failed (%s); falling back to the extractive answer", exc.kind)
             notice = exc.message_sv
+            llm_errors = (*llm_errors, ("answer", exc.kind))
             text, refused = extractive.compose(extract, retrieval.chunks, language), False
     elif supported:
         text, refused = extractive.compose(extract, retrieval.chunks, language), False
@@ -322,6 +331,7 @@ def _answer(assistant: Assistant, state: Retrieved) -> Iterator[Event]:
         checker = StreamChecker.for_sources(sources)
         yield from _checked(checker, _PIECE.split(text))
         text = checker.text.strip()
+        dropped += len(checker.removed)
 
     citations: list[int] = []
     flagged: list[int] = []
@@ -331,6 +341,7 @@ def _answer(assistant: Assistant, state: Retrieved) -> Iterator[Event]:
             set_attributes(current, cited=len(check.citations), flagged=len(check.flagged),
                            sourced=check.sourced)
         text, citations, flagged = check.text, check.citations, check.flagged
+        dropped += len(check.removed)
         if not check.sourced:
             notice = NOT_SOURCED
     for cand in extract.quotes:
@@ -346,7 +357,8 @@ def _answer(assistant: Assistant, state: Retrieved) -> Iterator[Event]:
                           model=model, notice=notice, flagged=flagged,
                           refusal=_final(decision, refused).to_dict(),
                           confidence=None if confidence is None else round(confidence, 4),
-                          outcome="refused" if refused else "hedged" if hedged else "answer"))
+                          outcome="refused" if refused else "hedged" if hedged else "answer",
+                          diagnostics=AnswerDiagnostics(dropped, llm_errors)))
 
 
 def _checked(checker: StreamChecker, tokens: Iterable[str]) -> Iterator[Event]:

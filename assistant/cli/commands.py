@@ -87,9 +87,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides["host"] = args.host
     if args.port:
         overrides["port"] = args.port
-    from assistant.web.server import serve
+    if getattr(args, "workers", None) is not None:
+        overrides["workers"] = args.workers
+    from assistant.web import serve
 
-    serve(load_settings(overrides))
+    serve(load_settings(overrides), getattr(args, "verbose", 0))
     return EXIT_OK
 
 
@@ -158,6 +160,8 @@ def add_parsers(sub: Any) -> None:
     p = sub.add_parser("serve", help="starta webbappen (samma som python app.py)")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="antal processer på porten (standard ASSISTANT_WORKERS, 1)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("feedback", help="återkoppling från chatten (tumme upp/ned)")

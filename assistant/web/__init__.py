@@ -7,7 +7,8 @@ rate and size limits), ``schemas`` (request models), ``errors`` (errors → JSON
 docs, source page), ``ui`` (Gradio), ``feedback`` (SQLite store), ``auth`` (hosts,
 clients, credentials), ``contract`` (405/HEAD, the OpenAPI additions), ``routes`` (each
 route's credentials and limits, declared once), ``transport`` (reading requests: h11
-with a deadline for the headers).
+with a deadline for the headers), ``workers`` (``serve --workers N``) and ``state``
+(what the workers share).
 """
 
 from __future__ import annotations
@@ -30,8 +31,14 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     return _create_app(settings, assistant)
 
 
-def serve(settings: Settings) -> None:
-    """See :func:`assistant.web.server.serve`."""
+def serve(settings: Settings, verbosity: int = 0) -> None:
+    """:func:`assistant.web.server.serve`, or with ``settings.workers`` above 1
+    :func:`assistant.web.workers.serve_workers` (``verbosity``: ``-v``'s, for the workers)."""
+    if settings.workers > 1:
+        from assistant.web.workers import serve_workers
+
+        serve_workers(settings, verbosity)
+        return
     from assistant.web.server import serve as _serve
 
     _serve(settings)

@@ -15,13 +15,21 @@ What is counted, and where:
   so what it refuses is counted too);
 * answers by channel and outcome (``answer``, ``refused``; ``hedged`` is reserved for
   answers that say they are unsure), refusals by rule, and the answer's own timings
-  (``retrieve``, ``generate``, ``total``) as histograms
-  (:class:`~assistant.web.observe.AnswerLog`);
+  (``retrieve``, ``generate``, ``total``) as histograms; from the answer's diagnostics,
+  citation markers the check removed, and failed model calls by step and kind with the
+  fallback each led to (:class:`~assistant.web.observe.AnswerLog`);
 * the index (generation, documents, passages), read when scraped, and build info.
+
+With several workers (``assistant serve --workers N``) each worker counts in files of
+prometheus_client's multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, set by ``serve`` for
+its workers and emptied at start), and a scrape, whichever worker it reaches, reads every
+worker's files: counters and histograms are summed over the workers. The index gauges and
+build info are the scraped worker's own (every worker answers from the same index).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Mapping
 from importlib import metadata
 from typing import TYPE_CHECKING
@@ -41,8 +49,12 @@ from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from assistant.answer import Assistant
+    from assistant.types import AnswerDiagnostics
 
-__all__ = ["ANSWER_STAGES", "OUTCOMES", "Metrics", "build_metrics_router"]
+__all__ = ["ANSWER_STAGES", "MULTIPROC_ENV", "OUTCOMES", "Metrics", "build_metrics_router"]
+
+# prometheus_client's own variable: the folder its multiprocess mode counts in.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # The answer's timings_ms keys that get a histogram (others are not exported).
 ANSWER_STAGES = ("retrieve", "generate", "total")
@@ -71,12 +83,24 @@ class _IndexCollector(Collector):
 
 
 class Metrics:
-    """Every metric of one app, in its own registry."""
+    """Every metric of one app, in its own registry (what a scrape reads).
+
+    In multiprocess mode (:data:`MULTIPROC_ENV` set before prometheus_client was
+    imported, as ``serve`` does for its workers) the counters and histograms are kept out
+    of it: their values live in the shared files, which the registry's
+    ``MultiProcessCollector`` reads for every worker at once.
+    """
 
     def __init__(self, assistant: Assistant | None = None,
                  build: Mapping[str, str] | None = None) -> None:
         self.registry = CollectorRegistry()
-        r = self.registry
+        self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
+        r: CollectorRegistry | None = self.registry
+        if self.multiprocess:
+            from prometheus_client.multiprocess import MultiProcessCollector
+
+            MultiProcessCollector(self.registry)
+            r = None  # counted in the files, not collected from this process's memory
         self.requests = Counter("assistant_http_requests", "HTTP-förfrågningar",
                                 ["route", "method", "status"], registry=r)
         self.request_seconds = Histogram("assistant_http_request_duration_seconds",
@@ -91,13 +115,22 @@ class Metrics:
                                ["channel", "outcome"], registry=r)
         self.refusals = Counter("assistant_refusals", "Avböjda svar per regel", ["rule"],
                                 registry=r)
+        self.citations_dropped = Counter(
+            "assistant_citations_dropped", "Källhänvisningar som inte pekar på någon källa, "
+            "borttagna av kontrollen", ["channel"], registry=r)
+        self.llm_errors = Counter("assistant_llm_errors", "Misslyckade anrop till språkmodellen",
+                                  ["step", "kind"], registry=r)
+        self.llm_fallbacks = Counter(
+            "assistant_llm_fallbacks", "Steg som gick vidare utan språkmodellen efter ett fel "
+            "(condense: frågan som den är; answer: det extraktiva svaret)", ["step"],
+            registry=r)
         self.answer_seconds = Histogram("assistant_answer_duration_seconds",
                                         "Svarets tider per steg (timings_ms)", ["stage"],
                                         buckets=_BUCKETS, registry=r)
-        Info("assistant_build", "Version och läge", registry=r).info(
+        Info("assistant_build", "Version och läge", registry=self.registry).info(
             {"version": _version(), **(build or {})})
         if assistant is not None:
-            r.register(_IndexCollector(assistant))
+            self.registry.register(_IndexCollector(assistant))
 
     def request(self, route: str, method: str, status: int, seconds: float,
                 disconnected: bool = False) -> None:
@@ -109,8 +142,15 @@ class Metrics:
             self.stream_disconnects.labels(route).inc()
 
     def answered(self, channel: str, outcome: str, rule: str | None,
-                 timings_ms: Mapping[str, float]) -> None:
+                 timings_ms: Mapping[str, float],
+                 diagnostics: AnswerDiagnostics | None = None) -> None:
         self.answers.labels(channel, outcome).inc()
+        if diagnostics is not None:
+            if diagnostics.dropped_citations:
+                self.citations_dropped.labels(channel).inc(diagnostics.dropped_citations)
+            for step, kind in diagnostics.llm_errors:
+                self.llm_errors.labels(step, kind).inc()
+                self.llm_fallbacks.labels(step).inc()
         if outcome == "refused":
             self.refusals.labels(rule or "unknown").inc()
         for stage in ANSWER_STAGES:

