@@ -31,10 +31,10 @@ cli_env = test_evaluate.cli_env
 def test_compare_prints_deltas_with_cis_and_flips(capsys: pytest.CaptureFixture[str],
                                                   tmp_path: Path) -> None:
     out, html = tmp_path / "cmp.json", tmp_path / "cmp.html"
-    code = main(["eval", "compare", f"{BASELINE}#dense", f"{BASELINE}#hybrid",
+    code = main(["eval", "compare", f"{BASELINE}#bm25", f"{BASELINE}#hybrid",
                  "--out", str(out), "--html", str(html)])
     assert code == 0
-    assert "baseline.json#dense → baseline.json#hybrid" in html.read_text(encoding="utf-8")
+    assert "baseline.json#bm25 → baseline.json#hybrid" in html.read_text(encoding="utf-8")
     printed = capsys.readouterr()
     assert "95 % KI" in printed.out and "refusal_accuracy" in printed.out
     assert "Frågor som bytte" in printed.out

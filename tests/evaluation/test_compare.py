@@ -123,8 +123,9 @@ def test_load_run_errors_name_the_file(tmp_path: Path) -> None:
         load_run(write(tmp_path / "x.json", {"config": {}}))
 
 
-def test_committed_reports_compare_hybrid_against_dense() -> None:
-    comparison = compare_reports(load_run(f"{BASELINE}#dense"), load_run(f"{BASELINE}#hybrid"))
+def test_committed_reports_compare_hybrid_against_bm25() -> None:
+    # bm25, not dense: dense and hybrid now agree on every question's pass or fail
+    comparison = compare_reports(load_run(f"{BASELINE}#bm25"), load_run(f"{BASELINE}#hybrid"))
     names = [m.name for m in comparison.metrics]
     assert {"hit@1", "mrr", "refusal_accuracy", "total_ms"} <= set(names)
     refusal = comparison.metric("refusal_accuracy")
@@ -133,7 +134,7 @@ def test_committed_reports_compare_hybrid_against_dense() -> None:
     committed = {r["config"]["name"]: r["aggregate"] for r in
                  json.loads(BASELINE.read_text(encoding="utf-8"))["runs"]}
     assert refusal.new == pytest.approx(committed["hybrid"]["refusal_accuracy"])
-    assert refusal.base == pytest.approx(committed["dense"]["refusal_accuracy"])
+    assert refusal.base == pytest.approx(committed["bm25"]["refusal_accuracy"])
     assert comparison.flips  # the committed runs differ on some questions
     # both runs carry the same corpus fingerprint: nothing to warn about
     assert not comparison.warnings
