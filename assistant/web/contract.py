@@ -134,10 +134,19 @@ _SECURITY = {
                                "sidans egna anrop (Origin eller Sec-Fetch-Site: same-origin)."},
     "widgetKey": {"type": "apiKey", "in": "header", "name": "X-Widget-Key",
                   "description": "Publicerbar widgetnyckel, giltig bara från sitt ursprung."},
+    "adminKey": {"type": "http", "scheme": "bearer",
+                 "description": "Administratörsnyckel (ASSISTANT_ADMIN_KEYS), bara för "
+                                "/api/admin/*; 'Authorization: Bearer NYCKEL' eller "
+                                "'X-API-Key: NYCKEL'."},
+    "adminSession": {"type": "apiKey", "in": "cookie", "name": "sa_admin",
+                     "description": "Administrationssidans sessionskaka (efter inloggning "
+                                    "med en administratörsnyckel); ändringar kräver också "
+                                    "CSRF-token i X-CSRF-Token."},
 }
 # The security schemes that present each kind of credential a route may accept.
 _SCHEMES: dict[Access, tuple[str, ...]] = {
     "key": ("apiKey", "bearer"), "session": ("session",), "widget": ("widgetKey",),
+    "editor": ("adminKey",), "editor_session": ("adminSession",),
 }
 
 
@@ -225,7 +234,7 @@ def _credentials(rule: RouteRule, open_mode: bool) -> list[dict[str, list[str]]]
         return None
     credentials: list[dict[str, list[str]]] = [
         {name: []} for kind in sorted(rule.access) for name in _SCHEMES.get(kind, ())]
-    if open_mode:
+    if open_mode and not rule.editor_only:
         credentials.append({})  # open mode: the origin allowlist and limits protect
     return credentials
 
