@@ -185,7 +185,7 @@ class Corpus:
         name = safe_name(filename)
         suffix = Path(name).suffix.lower()
         if suffix not in SUPPORTED_SUFFIXES:
-            raise ApiError(415, f"Filtypen {suffix or '(ingen)'} stöds inte: ladda upp .txt, "
+            raise ApiError(422, f"Filtypen {suffix or '(ingen)'} stöds inte: ladda upp .txt, "
                                 ".md, .html, .pdf eller .docx (unsupported file type).")
         if name == self.metadata_name:
             raise ApiError(400, f"Filnamnet {name} är reserverat för metadatafilen.")

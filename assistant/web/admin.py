@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -71,6 +71,9 @@ KEEP_JOBS = 200
 AUDIT_PAGE = 200
 UNCHANGED = "Samma innehåll finns redan{where}: inget ändrades (unchanged)."
 JobState = Literal["queued", "running", "done", "failed"]
+# Documented beside the 202: the same content (and metadata) is already there.
+_UNCHANGED_REPLY: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Oförändrat: samma innehåll finns redan, inget jobb köades"}}
 
 
 def _now() -> str:
@@ -133,8 +136,15 @@ class Editor:
     # -- jobs -----------------------------------------------------------------------
 
     def submit(self, kind: Action, key_id: str, changes: list[Change]) -> Job:
+        """Queue a job; a re-index asked for while one is still queued is that one (the
+        second would rebuild the same files again)."""
         job = Job(secrets.token_hex(8), kind, key_id, changes)
         with self._lock:
+            if kind == "reindex":
+                waiting = [j for j in self._jobs.values()
+                           if j.kind == "reindex" and j.state == "queued"]
+                if waiting:
+                    return waiting[0]
             self._jobs[job.id] = job
             while len(self._jobs) > KEEP_JOBS:
                 self._jobs.popitem(last=False)
@@ -510,14 +520,14 @@ def _documents_router(editor_of: Callable[[], Editor]) -> APIRouter:
                             headers={"cache-control": "no-store"})
 
     @router.post("/api/admin/documents", summary="Ladda upp dokument",
-                 status_code=202)
+                 status_code=202, responses=_UNCHANGED_REPLY)
     async def upload(request: Request,
                      files: Annotated[list[UploadFile], File(description="En eller flera "
                                       "filer: .txt, .md, .html, .pdf, .docx")],
-                     title: Annotated[str | None, Form(max_length=500)] = None,
-                     municipality: Annotated[str | None, Form(max_length=500)] = None,
-                     date: Annotated[str | None, Form(max_length=500)] = None,
-                     url: Annotated[str | None, Form(max_length=500)] = None,
+                     title: Annotated[str, Form(max_length=500)] = "",
+                     municipality: Annotated[str, Form(max_length=500)] = "",
+                     date: Annotated[str, Form(max_length=500)] = "",
+                     url: Annotated[str, Form(max_length=500)] = "",
                      ) -> JSONResponse:
         """Kontrollerar varje fil (typ, storlek, läsbar) innan något skrivs, och köar ett
         indexeringsjobb för dem som går igenom. Metadata gäller alla filerna (titeln bara
@@ -529,10 +539,10 @@ def _documents_router(editor_of: Callable[[], Editor]) -> APIRouter:
             raise ApiError(422, "Välj minst en fil.")
         if len(files) > MAX_UPLOAD_FILES:
             raise ApiError(413, f"Högst {MAX_UPLOAD_FILES} filer åt gången.")
-        fields = {"title": title if len(files) == 1 else None,
+        fields = {"title": title if len(files) == 1 else "",
                   "municipality": municipality, "date": date, "url": url}
-        meta = clean_meta({k: v for k, v in fields.items() if v is not None}) \
-            if any(v for v in fields.values()) else None
+        meta = clean_meta({k: v for k, v in fields.items() if v}) \
+            if any(fields.values()) else None
         sent = [(f.filename or "", await _read_upload(f, editor.settings.max_upload_bytes))
                 for f in files]
         changes, unchanged, rejected = _plan_uploads(editor, sent, meta)
@@ -549,13 +559,13 @@ def _documents_router(editor_of: Callable[[], Editor]) -> APIRouter:
         return JSONResponse(editor_of().document(doc_id))
 
     @router.put("/api/admin/documents/{doc_id:path}", summary="Ersätt ett dokument",
-                status_code=202)
+                status_code=202, responses=_UNCHANGED_REPLY)
     async def replace(doc_id: str, request: Request,
                       file: Annotated[UploadFile, File(description="Den nya versionen")],
-                      title: Annotated[str | None, Form(max_length=500)] = None,
-                      municipality: Annotated[str | None, Form(max_length=500)] = None,
-                      date: Annotated[str | None, Form(max_length=500)] = None,
-                      url: Annotated[str | None, Form(max_length=500)] = None,
+                      title: Annotated[str, Form(max_length=500)] = "",
+                      municipality: Annotated[str, Form(max_length=500)] = "",
+                      date: Annotated[str, Form(max_length=500)] = "",
+                      url: Annotated[str, Form(max_length=500)] = "",
                       ) -> JSONResponse:
         """Ersätter dokumentets fil (samma filtyp); den gamla versionen svarar tills den
         nya är indexerad, och en fil som avvisas ändrar ingenting."""
@@ -567,13 +577,13 @@ def _documents_router(editor_of: Callable[[], Editor]) -> APIRouter:
         data = await _read_upload(file, editor.settings.max_upload_bytes)
         checked = editor.corpus.check(file.filename or path.name, data)
         if Path(checked.name).suffix.lower() != path.suffix.lower():
-            raise ApiError(415, f"Den nya versionen måste vara samma filtyp "
+            raise ApiError(422, f"Den nya versionen måste vara samma filtyp "
                                 f"({path.suffix}) som dokumentet.")
         fields = {"title": title, "municipality": municipality, "date": date, "url": url}
         meta = None
-        if any(v is not None for v in fields.values()):
+        if any(fields.values()):
             meta = {**editor.corpus.metadata().get(doc_id, {}),
-                    **clean_meta({k: v for k, v in fields.items() if v is not None})}
+                    **clean_meta({k: v for k, v in fields.items() if v})}
         planned = editor.plan_upload(checked, meta, doc_id=doc_id)
         if isinstance(planned, str):
             return JSONResponse({"job": None, "unchanged": [
@@ -589,7 +599,8 @@ def _edits_router(editor_of: Callable[[], Editor]) -> APIRouter:
     router = APIRouter()
 
     @router.patch("/api/admin/documents/{doc_id:path}",
-                  summary="Ändra ett dokuments metadata", status_code=202)
+                  summary="Ändra ett dokuments metadata", status_code=202,
+                  responses=_UNCHANGED_REPLY)
     async def edit(doc_id: str, body: MetadataEdit, request: Request) -> JSONResponse:
         """Titel, kommun, datum och länk i metadatafilen; dokumentet indexeras om."""
         key_id = _key_id(request)
@@ -639,12 +650,11 @@ def _jobs_router(editor_of: Callable[[], Editor]) -> APIRouter:
                             headers={"cache-control": "no-store"})
 
     @router.get("/api/admin/audit", summary="Ändringsloggen")
-    async def audit(request: Request, limit: int = AUDIT_PAGE) -> JSONResponse:
+    async def audit(request: Request,
+                    limit: Annotated[int, Query(ge=1, le=10_000)] = AUDIT_PAGE) -> JSONResponse:
         """De senaste ändringarna, nyast först: tid, nyckelns id (aldrig nyckeln), åtgärd,
         dokument, gammal och ny innehållshash, utfall."""
         _key_id(request)
-        if not 1 <= limit <= 10_000:
-            raise ApiError(422, "limit ska vara mellan 1 och 10000.")
         return JSONResponse({"entries": editor_of().audit.entries(limit)},
                             headers={"cache-control": "no-store"})
 

@@ -124,6 +124,17 @@ _EXTRA = {
     ("/api/sources/{doc_id}", "get"): {"404": "Källan finns inte i indexet"},
     ("/api/feedback", "post"): {"507": "Lagringen för återkoppling är full"},
 }
+# The knowledge base's admin routes (issue 21): what else they answer.
+_ADMIN_CODES = {
+    "401": "Administratörsnyckel eller administrationssidans session krävs",
+    "403": "Ursprunget är inte tillåtet, eller CSRF-token saknas (X-CSRF-Token)",
+    "404": "Dokumentet eller jobbet finns inte; hela /api/admin/ utan ASSISTANT_ADMIN_KEYS",
+    "409": "Samma filnamn två gånger i en uppladdning",
+    "413": "För stor fil (ASSISTANT_MAX_UPLOAD_BYTES) eller för många filer",
+    "422": "Filtypen stöds inte, filen går inte att läsa (tom, trasig, krypterad, binär) "
+           "eller ogiltig metadata",
+    "429": "För många förfrågningar (ASSISTANT_ADMIN_RATE_LIMIT); se Retry-After",
+}
 _SECURITY = {
     "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
                "description": "Hemlig nyckel för servrar (ASSISTANT_API_KEYS)."},
@@ -211,6 +222,8 @@ def _responses(path: str, method: str, operation: dict[str, Any], rule: RouteRul
     error = _OPENAI_ERROR if path.startswith("/v1/") else _ERROR
     responses = operation.setdefault("responses", {})
     codes = {**_COMMON, **_EXTRA.get((path, method), {})}
+    if path.startswith("/api/admin/"):
+        codes.update(_ADMIN_CODES)
     if method == "get":
         codes.pop("413", None)
         codes.pop("400", None)

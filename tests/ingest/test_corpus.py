@@ -39,7 +39,7 @@ def test_safe_name_refuses_what_is_no_name(raw: str) -> None:
 
 def test_check_refuses_before_writing(tmp_path: Path) -> None:
     corpus = Corpus(tmp_path, "metadata.json", 10_000)
-    cases = {("a.exe", TEXT): 415, ("a.txt", b"x" * 10_001): 413, ("a.txt", b"  \n"): 422,
+    cases = {("a.exe", TEXT): 422, ("a.txt", b"x" * 10_001): 413, ("a.txt", b"  \n"): 422,
              ("a.txt", bytes(range(256))): 422, ("a.pdf", b"%PDF-1.4 trasig"): 422}
     for (name, data), status in cases.items():
         with pytest.raises(ApiError) as info:

@@ -292,7 +292,7 @@ def _docx_bomb() -> bytes:
 
 
 BAD_INPUTS = {
-    "wrong type": ("program.exe", b"MZ\x90\x00 not an article", 415, "Filtypen .exe stöds inte"),
+    "wrong type": ("program.exe", b"MZ\x90\x00 not an article", 422, "Filtypen .exe stöds inte"),
     "oversized": ("stor.txt", b"a" * (MAX_UPLOAD + 1), 413, "Filen är för stor"),
     "empty": ("tom.txt", b"", 422, "Filen är tom"),
     "unreadable": ("binar.txt", bytes(range(256)) * 8, 422, "inte text"),
@@ -302,7 +302,7 @@ BAD_INPUTS = {
     "docx bomb": ("bomb.docx", _docx_bomb(), 422, "dekomprimeringsbomb"),
     "not a docx": ("falsk.docx", b"PK\x03\x04 not really a zip", 422, "Word-filen är trasig"),
     "hidden name": ("../.env", b"SECRET=1\n", 400, "Filnamnet"),
-    "metadata name": ("metadata.json", b"{}", 415, "Filtypen .json"),
+    "metadata name": ("metadata.json", b"{}", 422, "Filtypen .json"),
 }
 
 
