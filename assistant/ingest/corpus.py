@@ -160,6 +160,7 @@ class Corpus:
         self.metadata_name = metadata_name
         self.max_bytes = max_bytes
         self.lock = _LOCK
+        self._hashes: dict[str, tuple[tuple[int, int], str]] = {}
 
     # -- reading --------------------------------------------------------------------
 
@@ -174,8 +175,22 @@ class Corpus:
         return self.folder / rel
 
     def file_hash(self, doc_id: str) -> str | None:
+        """The file's SHA-256, or ``None`` without a file. Kept per (size, mtime), so
+        listing a large corpus again reads only the files that changed."""
         path = self.path_of(doc_id)
-        return content_hash(path.read_bytes()) if path.is_file() else None
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        if not path.is_file():
+            return None
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        cached = self._hashes.get(key[0])
+        if cached is not None and cached[0] == key[1:]:
+            return cached[1]
+        digest = content_hash(path.read_bytes())
+        self._hashes[key[0]] = (key[1:], digest)
+        return digest
 
     # -- checking -------------------------------------------------------------------
 

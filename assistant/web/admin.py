@@ -44,7 +44,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from assistant.errors import ApiError
+from assistant.errors import ApiError, AssistantError
 from assistant.ingest.audit import Action, AuditLog
 from assistant.ingest.corpus import Corpus, Upload, clean_meta, swedish_reason
 from assistant.web.auth import ADMIN_COOKIE, AdminSessions, session_from_cookie
@@ -162,15 +162,6 @@ class Editor:
             raise ApiError(404, "Jobbet finns inte (eller är för gammalt).")
         return found
 
-    def wait(self, job: Job, timeout: float = 60.0) -> Job:
-        """Block until ``job`` has finished (tests and the CLI-like callers)."""
-        import time
-
-        deadline = time.monotonic() + timeout
-        while job.state in ("queued", "running") and time.monotonic() < deadline:
-            time.sleep(0.02)
-        return job
-
     def _work(self) -> None:
         while True:
             job = self._queue.get()
@@ -178,8 +169,12 @@ class Editor:
                 self._run(job)
             except Exception as exc:  # the worker must outlive any one job
                 log.exception("admin job %s failed", job.id)
-                job.errors.append({"file": "", "error": "Indexeringen misslyckades: "
-                                   "se serverns logg (the ingest failed)."})
+                # Our own errors say what to do (another app on this embedded index, the
+                # store down); anything else is a bug whose details stay in the log.
+                message = str(exc) if isinstance(exc, AssistantError) \
+                    and exc.http_status != 500 else ("Indexeringen misslyckades: se "
+                                                     "serverns logg (the ingest failed).")
+                job.errors.append({"file": "", "error": message})
                 job.state = "failed"
                 self._audit(job, "failed", str(exc))
             finally:

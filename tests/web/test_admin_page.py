@@ -15,6 +15,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.support.axe import assert_accessible
 from tests.web.conftest import TROLLHATTAN_DOC, LiveServer
+from tests.web.test_accessibility import NARROW, assert_reflows
 from tests.web.test_admin import ADMIN_KEY, ASK_KIRUNA, KIRUNA, editable  # noqa: F401
 from tests.web.test_browser import Recorder, ask_ui, shot
 
@@ -148,3 +149,21 @@ def test_a_wrong_key_is_told_in_swedish(editable: LiveServer,  # noqa: F811
     expect(page.locator("#editor")).to_be_hidden()
     assert_accessible(page, "/admin, a wrong key")
     recorder.assert_only(editable.url)
+
+
+def test_the_admin_page_reflows_at_320_px(editable: LiveServer,  # noqa: F811
+                                          browser: Browser) -> None:
+    """WCAG 1.4.10 on a phone: signed in, with the table, nothing wider than the screen
+    (the table scrolls inside its own focusable region), and axe passes there too."""
+    context = browser.new_context(viewport=NARROW, locale="sv-SE")
+    try:
+        page = context.new_page()
+        page.goto(editable.url + "/admin")
+        assert_reflows(page, "/admin signed out")
+        page.locator("#key").fill(ADMIN_KEY)
+        page.locator("#key").press("Enter")
+        expect(page.locator("#docs tbody tr")).not_to_have_count(0)
+        assert_reflows(page, "/admin signed in")
+        assert_accessible(page, "/admin at 320 px")
+    finally:
+        context.close()
