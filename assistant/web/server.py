@@ -75,6 +75,9 @@ källhänvisningar `[n]` som pekar på artiklarna i `sources`.
   Med `ASSISTANT_API_KEYS` krävs alltid en nyckel: hemlig nyckel för servrar (alla vägar),
   sidans sessionskaka bara för chattsidans egna anrop, widgetnyckel (`X-Widget-Key`) från
   sitt eget ursprung bara för `/api/chat`.
+* `/api/admin/*` – kunskapsbanken (dokument, uppladdning, jobb, ändringslogg), bara med
+  en administratörsnyckel (`ASSISTANT_ADMIN_KEYS`) eller administrationssidans session;
+  utan administratörsnycklar finns vägarna inte (404).
 * Lagret otillgängligt: 503 med `Retry-After`; gränser: se `info.x-limits`.
 """
 
