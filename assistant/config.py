@@ -26,6 +26,10 @@ def _split_csv(value: Any) -> Any:
     return value
 
 
+# An admin key opens every change to the knowledge base: long enough not to be guessed.
+ADMIN_KEY_MIN_CHARS = 16
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="ASSISTANT_", env_file=".env", extra="ignore", validate_default=True
@@ -139,6 +143,17 @@ class Settings(BaseSettings):
     log_questions: bool = False
     # Opens GET /metrics (Authorization: Bearer KEY); unset, the route does not exist.
     metrics_key: SecretStr | None = None
+    # The editors' keys: open /admin and /api/admin/* (and nothing else); unset, those
+    # routes do not exist (404). Separate from api_keys on purpose (docs/security.md).
+    admin_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # Seconds an admin page's sign-in lasts (its own cookie, never renewed silently).
+    admin_session_ttl: int = Field(1800, ge=60, le=43_200)
+    # Every admin route counts here, per client (polling a job included).
+    admin_rate_limit: str = "300/minute"
+    # Largest file an editor may upload (bytes).
+    max_upload_bytes: int = Field(10_000_000, ge=1024, le=200_000_000)
+    # The admin audit log (JSON lines, append-only); unset: <index_dir>/admin/audit.jsonl.
+    audit_log: Path | None = None
     # OpenTelemetry traces over OTLP/HTTP to this base URL (``http://collector:4318``);
     # unset: OTEL_EXPORTER_OTLP_ENDPOINT if set, else no traces (assistant/tracing.py).
     otel: str | None = None
@@ -148,7 +163,7 @@ class Settings(BaseSettings):
     feedback_retention_days: int = Field(365, ge=0, le=36_500)
 
     @field_validator("allowed_origins", "allowed_hosts", "api_keys", "widget_keys",
-                     "trusted_proxies", "frame_ancestors", mode="before")
+                     "admin_keys", "trusted_proxies", "frame_ancestors", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:
         return _split_csv(value)
@@ -175,7 +190,7 @@ class Settings(BaseSettings):
                     "'none' or origins, e.g. 'self',https://intranat.kommun.se")
         return value or ["'none'"]
 
-    @field_validator("rate_limit", "widget_rate_limit", "read_rate_limit")
+    @field_validator("rate_limit", "widget_rate_limit", "read_rate_limit", "admin_rate_limit")
     @classmethod
     def _rate(cls, value: str) -> str:
         parse_rate_limit(value)
@@ -213,6 +228,35 @@ class Settings(BaseSettings):
                     "https://intranat.kommun.se=pk_live_abc123")
         return value
 
+    @field_validator("admin_keys")
+    @classmethod
+    def _admin_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
+        for item in value:
+            key = item.get_secret_value()
+            if len(key) < ADMIN_KEY_MIN_CHARS or any(c.isspace() or c in ",=" for c in key):
+                raise ValueError(
+                    f"ASSISTANT_ADMIN_KEYS: varje nyckel ska vara minst {ADMIN_KEY_MIN_CHARS} "
+                    "tecken utan blanksteg, komma eller likhetstecken, t.ex. en från "
+                    "'python -c \"import secrets; print(secrets.token_urlsafe(32))\"' "
+                    f"(each key needs at least {ADMIN_KEY_MIN_CHARS} characters, no spaces, "
+                    "commas or '=')")
+        return value
+
+    @model_validator(mode="after")
+    def _admin_keys_apart(self) -> Settings:
+        """An admin key that is also an API key (or the metrics key) would let every
+        server holding it edit the knowledge base: refused, so the roles stay apart."""
+        admin = {k.get_secret_value() for k in self.admin_keys}
+        others = {k.get_secret_value() for k in self.api_keys}
+        if self.metrics_key:
+            others.add(self.metrics_key.get_secret_value())
+        if admin & others:
+            raise ValueError(
+                "ASSISTANT_ADMIN_KEYS: en administratörsnyckel får inte också vara en "
+                "API-nyckel eller mätvärdesnyckel (an admin key must not also be an API or "
+                "metrics key)")
+        return self
+
     @model_validator(mode="after")
     def _feedback_follows_index(self) -> Settings:
         if "feedback_db" not in self.model_fields_set:
@@ -230,6 +274,17 @@ class Settings(BaseSettings):
         """Where ``serve --workers`` keeps its workers' shared state (one folder per port,
         so two servers on one index do not share limits)."""
         return self.state_dir or self.index_dir / f"serve-{self.port}"
+
+    @property
+    def audit_path(self) -> Path:
+        """Where the admin audit log is: its setting, or beside the index (a property, not
+        a validator, so a copy with another ``index_dir`` follows it)."""
+        return self.audit_log or Path(self.index_dir) / "admin" / "audit.jsonl"
+
+    @property
+    def admin_state_dir(self) -> Path:
+        """The admin API's own state (per-document status, upload staging is elsewhere)."""
+        return self.audit_path.parent
 
     @property
     def mode(self) -> Literal["extractive", "llm"]:

@@ -136,6 +136,22 @@ def cmd_feedback_delete(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    """The admin audit log as JSON lines, oldest first: for an archive or a review of who
+    changed the knowledge base (the key ids, never the keys; docs/operations.md)."""
+    from assistant.ingest.audit import AuditLog
+
+    log = AuditLog(load_settings().audit_path)
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as out:
+            count = sum(1 for line in log.lines() if out.write(line + "\n"))
+        print(f"{count} rader skrivna till {args.out}", file=sys.stderr)
+    else:
+        for line in log.lines():
+            print(line)
+    return EXIT_OK
+
+
 def add_parsers(sub: Any) -> None:
     """Register the commands on the ``assistant`` parser's subcommands, in help order."""
     p = sub.add_parser("ingest", help="läs in artiklar i indexet (inkrementellt)")
@@ -178,3 +194,9 @@ def add_parsers(sub: Any) -> None:
         "delete", help="ta bort ett sparat svar (på en persons begäran)")
     fp.add_argument("--id", type=int, required=True, help="återkopplingens id")
     fp.set_defaults(func=cmd_feedback_delete)
+
+    p = sub.add_parser("audit", help="ändringsloggen för kunskapsbanken (/admin)")
+    audit_sub = p.add_subparsers(dest="audit_command", required=True)
+    ap = audit_sub.add_parser("export", help="ändringarna som JSON-rader, äldst först")
+    ap.add_argument("--out", help="fil att skriva (standard: stdout)")
+    ap.set_defaults(func=cmd_audit_export)

@@ -345,11 +345,38 @@ def _pdf_to_text(data: bytes) -> tuple[str, str | None]:
     return text, title
 
 
+# A docx is a zip: refused when its parts would unpack to more than this, or at a
+# higher ratio than this (a decompression bomb), before any XML is parsed.
+DOCX_MAX_UNCOMPRESSED = 50_000_000
+DOCX_MAX_RATIO = 100
+DOCX_MAX_MEMBERS = 2_000
+
+
+def check_docx_zip(data: bytes) -> None:
+    """Refuse a docx whose parts unpack to too much (:class:`LoadError`), reading only
+    the zip's directory: a 40 kB file that inflates to gigabytes is never parsed, by
+    the ingest or by an upload's check."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
+    except (zipfile.BadZipFile, ValueError) as exc:
+        raise LoadError(f"corrupt DOCX (not a valid Word file): {_short(exc)}") from exc
+    total = sum(i.file_size for i in infos)
+    packed = max(1, sum(i.compress_size for i in infos))
+    if len(infos) > DOCX_MAX_MEMBERS or total > DOCX_MAX_UNCOMPRESSED \
+            or total / packed > DOCX_MAX_RATIO:
+        raise LoadError(f"docx decompression bomb: {total} bytes from {packed} "
+                        f"in {len(infos)} parts")
+
+
 def _docx_to_text(data: bytes) -> tuple[str, str | None]:
     import docx
     from docx.table import Table
     from docx.text.paragraph import Paragraph
 
+    check_docx_zip(data)
     try:
         document = docx.Document(io.BytesIO(data))
         blocks: list[str] = []

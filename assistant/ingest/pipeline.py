@@ -215,10 +215,18 @@ def ingest(
     progress: bool = True,
     embeddings: Embeddings | None = None,
     on_batch: Callable[[int, int], None] | None = None,
+    on_document: Callable[[str], None] | None = None,
+    in_app: bool = False,
 ) -> IngestSummary:
+    """Bring the index in line with the files (see the module docstring).
+
+    ``on_document`` is called with each document's id as it is reached (the admin API's
+    progress); ``in_app`` says the serving app itself runs this ingest (its admin API),
+    which is allowed on its own embedded index because it reloads its snapshot after.
+    """
     # An app serving this embedded index would not see the change: refuse before any work
     # (assistant.retrieval.owner; with a Chroma server nothing is checked).
-    refuse_if_served(settings)
+    refuse_if_served(settings, in_app=in_app)
     started = time.perf_counter()
     summary = IngestSummary()
     corpus_dir = Path(settings.corpus_dir)
@@ -243,6 +251,8 @@ def ingest(
     # writer, which embeds and stores bounded groups; memory does not grow with the corpus.
     # A skipped file stays out of ``seen``, so it loses its old chunks below too.
     for doc_id, path in discover(roots, corpus_dir, settings.metadata_file):
+        if on_document is not None:
+            on_document(doc_id)
         loaded = _load(doc_id, path, summary)
         if loaded is None:
             continue

@@ -107,10 +107,13 @@ def live_apps(settings: Settings) -> list[AppRecord]:
     return sorted(found, key=lambda r: r.started)
 
 
-def refuse_if_served(settings: Settings) -> None:
+def refuse_if_served(settings: Settings, in_app: bool = False) -> None:
     """Raise :class:`IndexInUseError` when an app serves this embedded index; called by
-    every command that writes the index, before it opens the store."""
-    apps = live_apps(settings)
+    every command that writes the index, before it opens the store. ``in_app``: the
+    caller is the serving app itself (its admin API), which reloads its own snapshot
+    after the change, so only *other* apps on this index refuse it."""
+    me = (os.getpid(), socket.gethostname())
+    apps = [a for a in live_apps(settings) if not (in_app and (a.pid, a.host) == me)]
     if apps:
         first = apps[0]
         raise IndexInUseError(first.pid, first.url, Path(settings.index_dir) / "chroma",

@@ -39,6 +39,11 @@ __all__ = [
     "SessionCookies",
     "WIDGET_KEY_HEADER",
     "WidgetKeys",
+    "ADMIN_COOKIE",
+    "AdminKeys",
+    "AdminSessions",
+    "CSRF_HEADER",
+    "admin_key_id",
     "allowed_hosts",
     "forwarded_address",
     "host_name",
@@ -47,9 +52,14 @@ __all__ = [
 ]
 
 KeyVerdict = Literal["none", "valid", "invalid"]
-CredentialKind = Literal["none", "key", "session", "widget", "admin", "invalid"]
+CredentialKind = Literal["none", "key", "session", "widget", "admin", "editor",
+                         "editor_session", "invalid"]
 
 SESSION_COOKIE = "sa_session"
+# The admin page's sign-in: a cookie of its own, so the chat page's cookie (which anyone
+# who loads / gets) can never stand in for it.
+ADMIN_COOKIE = "sa_admin"
+CSRF_HEADER = "x-csrf-token"
 WIDGET_KEY_HEADER = "x-widget-key"
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 _ANY_ADDRESS = ("0.0.0.0", "::", "")
@@ -306,6 +316,101 @@ class SessionCookies:
         return cookie + ("; Secure" if secure else "")
 
 
+def admin_key_id(key: str) -> str:
+    """What the audit log and the admin session name a key by: a short prefix of its
+    SHA-256, never the key (12 hex digits tell a handful of editors' keys apart)."""
+    return "ak_" + hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:12]
+
+
+class AdminKeys:
+    """The editors' keys (``ASSISTANT_ADMIN_KEYS``), each known by its id."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self._by_digest = {_digest(k): admin_key_id(k) for k in keys if k}
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._by_digest)
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return frozenset(self._by_digest.values())
+
+    def check(self, key: str | None) -> str | None:
+        """The key's id when ``key`` is an admin key, else ``None`` (constant time over
+        the keys: no early exit)."""
+        if key is None or not self._by_digest:
+            return None
+        digest = _digest(key)
+        found: str | None = None
+        for known, key_id in self._by_digest.items():
+            if hmac.compare_digest(digest, known):
+                found = key_id
+        return found
+
+
+class AdminSessions:
+    """The admin page's signed sign-in: ``a1.<issued>.<key id>.<nonce>.<mac>``.
+
+    Why its own format and secret (derived from the session secret with a label): a chat
+    session token can then never verify as an admin one, even though both are signed by
+    the same configured secret. It expires after ``ttl`` and is not renewed: an editor
+    signs in again. The key id inside lets a removed admin key end its sessions at once.
+    The CSRF token is a MAC of the session token, so it is bound to that one sign-in and
+    needs no server-side state (any replica with the same secret checks it).
+    """
+
+    def __init__(self, secret: bytes | None, ttl: int) -> None:
+        base = secret or secrets.token_bytes(32)
+        self._secret = hmac.new(base, b"assistant-admin-session", hashlib.sha256).digest()
+        self.ttl = ttl
+
+    def _mac(self, label: str, payload: str) -> str:
+        return hmac.new(self._secret, f"{label}:{payload}".encode(),
+                        hashlib.sha256).hexdigest()
+
+    def issue(self, key_id: str, now: float | None = None) -> str:
+        issued = int(time.time() if now is None else now)
+        payload = f"a1.{issued}.{key_id}.{secrets.token_hex(8)}"
+        return f"{payload}.{self._mac('session', payload)}"
+
+    def check(self, token: str | None, key_ids: frozenset[str],
+              now: float | None = None) -> str | None:
+        """The key id of a valid, unexpired token whose key is still configured."""
+        if not token:
+            return None
+        payload, _, mac = token.rpartition(".")
+        parts = payload.split(".")
+        if len(parts) != 4 or parts[0] != "a1" or not parts[1].isdigit():
+            return None
+        if not hmac.compare_digest(self._mac("session", payload), mac):
+            return None
+        age = (time.time() if now is None else now) - int(parts[1])
+        if age < -60 or age > self.ttl or parts[2] not in key_ids:
+            return None
+        return parts[2]
+
+    def csrf(self, token: str) -> str:
+        """The CSRF token of a session: the page sends it in ``X-CSRF-Token``."""
+        return self._mac("csrf", token)
+
+    def csrf_ok(self, token: str | None, presented: str | None) -> bool:
+        if not token or not presented:
+            return False
+        return hmac.compare_digest(self.csrf(token), presented.strip())
+
+    def set_cookie(self, token: str, secure: bool) -> str:
+        """HttpOnly, SameSite=Strict, Path=/ (the page and its API), expiring with it."""
+        cookie = (f"{ADMIN_COOKIE}={token}; Path=/; Max-Age={self.ttl}; HttpOnly; "
+                  "SameSite=Strict")
+        return cookie + ("; Secure" if secure else "")
+
+    @staticmethod
+    def clear_cookie(secure: bool) -> str:
+        cookie = f"{ADMIN_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict"
+        return cookie + ("; Secure" if secure else "")
+
+
 @dataclass(frozen=True)
 class Credential:
     """What a request showed. ``bucket`` names the key for per-key limits."""
@@ -315,16 +420,21 @@ class Credential:
     key_bucket: str | None = None
     widget_origin: str | None = None
     renew_session: bool = False
+    # An editor's key id (admin key or admin session): what the audit log records.
+    admin_key_id: str | None = None
+    # The admin session's token (for the CSRF check of a write from the page).
+    admin_token: str | None = None
 
     @property
     def authenticated(self) -> bool:
         return self.kind in ("key", "session", "widget")
 
 
-def session_from_cookie(headers: Headers) -> str | None:
-    """Our session token from the ``Cookie`` header, if present."""
+def session_from_cookie(headers: Headers, cookie: str = SESSION_COOKIE) -> str | None:
+    """Our session token (or, with ``cookie``, another of ours) from the ``Cookie``
+    header, if present."""
     for part in headers.get("cookie", "").split(";"):
         name, _, value = part.strip().partition("=")
-        if name == SESSION_COOKIE:
+        if name == cookie:
             return value.strip()
     return None

@@ -124,6 +124,17 @@ _EXTRA = {
     ("/api/sources/{doc_id}", "get"): {"404": "Källan finns inte i indexet"},
     ("/api/feedback", "post"): {"507": "Lagringen för återkoppling är full"},
 }
+# The knowledge base's admin routes (issue 21): what else they answer.
+_ADMIN_CODES = {
+    "401": "Administratörsnyckel eller administrationssidans session krävs",
+    "403": "Ursprunget är inte tillåtet, eller CSRF-token saknas (X-CSRF-Token)",
+    "404": "Dokumentet eller jobbet finns inte; hela /api/admin/ utan ASSISTANT_ADMIN_KEYS",
+    "409": "Samma filnamn två gånger i en uppladdning",
+    "413": "För stor fil (ASSISTANT_MAX_UPLOAD_BYTES) eller för många filer",
+    "422": "Filtypen stöds inte, filen går inte att läsa (tom, trasig, krypterad, binär) "
+           "eller ogiltig metadata",
+    "429": "För många förfrågningar (ASSISTANT_ADMIN_RATE_LIMIT); se Retry-After",
+}
 _SECURITY = {
     "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
                "description": "Hemlig nyckel för servrar (ASSISTANT_API_KEYS)."},
@@ -134,10 +145,19 @@ _SECURITY = {
                                "sidans egna anrop (Origin eller Sec-Fetch-Site: same-origin)."},
     "widgetKey": {"type": "apiKey", "in": "header", "name": "X-Widget-Key",
                   "description": "Publicerbar widgetnyckel, giltig bara från sitt ursprung."},
+    "adminKey": {"type": "http", "scheme": "bearer",
+                 "description": "Administratörsnyckel (ASSISTANT_ADMIN_KEYS), bara för "
+                                "/api/admin/*; 'Authorization: Bearer NYCKEL' eller "
+                                "'X-API-Key: NYCKEL'."},
+    "adminSession": {"type": "apiKey", "in": "cookie", "name": "sa_admin",
+                     "description": "Administrationssidans sessionskaka (efter inloggning "
+                                    "med en administratörsnyckel); ändringar kräver också "
+                                    "CSRF-token i X-CSRF-Token."},
 }
 # The security schemes that present each kind of credential a route may accept.
 _SCHEMES: dict[Access, tuple[str, ...]] = {
     "key": ("apiKey", "bearer"), "session": ("session",), "widget": ("widgetKey",),
+    "editor": ("adminKey",), "editor_session": ("adminSession",),
 }
 
 
@@ -202,6 +222,8 @@ def _responses(path: str, method: str, operation: dict[str, Any], rule: RouteRul
     error = _OPENAI_ERROR if path.startswith("/v1/") else _ERROR
     responses = operation.setdefault("responses", {})
     codes = {**_COMMON, **_EXTRA.get((path, method), {})}
+    if path.startswith("/api/admin/"):
+        codes.update(_ADMIN_CODES)
     if method == "get":
         codes.pop("413", None)
         codes.pop("400", None)
@@ -225,7 +247,7 @@ def _credentials(rule: RouteRule, open_mode: bool) -> list[dict[str, list[str]]]
         return None
     credentials: list[dict[str, list[str]]] = [
         {name: []} for kind in sorted(rule.access) for name in _SCHEMES.get(kind, ())]
-    if open_mode:
+    if open_mode and not rule.editor_only:
         credentials.append({})  # open mode: the origin allowlist and limits protect
     return credentials
 

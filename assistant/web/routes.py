@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ADMIN",
+    "EDITOR",
     "ASKS",
     "CLOSED",
     "SERVERS",
@@ -65,16 +66,20 @@ __all__ = [
 # cookie, "widget" a widget key from its own origin, "admin" an operator's credential
 # (ASSISTANT_METRICS_KEY). No access at all closes a route; a route only an operator may
 # call is closed (404) to everyone else, keys or not (RouteRule.operator_only).
-Access = Literal["public", "session", "widget", "key", "admin"]
+# "editor" is an editor's admin key (ASSISTANT_ADMIN_KEYS) and "editor_session" the admin
+# page's own signed sign-in cookie: the knowledge base's admin routes take only those.
+Access = Literal["public", "session", "widget", "key", "admin", "editor", "editor_session"]
 # Which body-size limit applies: "api" = ASSISTANT_MAX_BODY_BYTES, "page" = what else the
 # UI loads (at least OTHER_BODY_BYTES).
-BodyLimit = Literal["api", "page"]
+# "upload" = what an admin upload may carry (ASSISTANT_MAX_UPLOAD_BYTES per file).
+BodyLimit = Literal["api", "page", "upload"]
 # Which rate-limit bucket counts a request: "client" = the client's (or its secret key's)
 # ASSISTANT_RATE_LIMIT bucket plus a widget key's own budget, counted by the middleware;
 # "handler" = the same client bucket, counted by the chat UI's event handlers, where the
 # event is known; "reads" = the client's ASSISTANT_READ_RATE_LIMIT bucket (pages a person
-# opens, not questions); None = not counted.
-RateBucket = Literal["client", "handler", "reads"]
+# opens, not questions); "admin" = the client's ASSISTANT_ADMIN_RATE_LIMIT bucket (every
+# admin route, the sign-in included); None = not counted.
+RateBucket = Literal["client", "handler", "reads", "admin"]
 
 PUBLIC: frozenset[Access] = frozenset({"public"})
 # Asking a question: servers, the widget (a widget key, or the session cookie of our own
@@ -85,11 +90,17 @@ UI: frozenset[Access] = frozenset({"key", "session"})
 # Only servers: /v1 and the JSON feedback route (the UI's feedback goes through its queue).
 SERVERS: frozenset[Access] = frozenset({"key"})
 ADMIN: frozenset[Access] = frozenset({"admin"})  # operator routes: /metrics
+# The knowledge base's editors: an admin key (scripts) or the admin page's session.
+EDITOR: frozenset[Access] = frozenset({"editor", "editor_session"})
 CLOSED: frozenset[Access] = frozenset()
 
 GRADIO_API = "/gradio_api/"
 # Body limit outside /api, /v1 and /gradio_api (the UI's other requests), at least this large.
 OTHER_BODY_BYTES = 2_000_000
+# Files one admin upload may carry; the upload body limit is this many largest files.
+MAX_UPLOAD_FILES = 10
+# Room for the multipart framing and the metadata fields beside the files.
+UPLOAD_OVERHEAD_BYTES = 256_000
 _READ = frozenset({"GET", "HEAD"})
 _PARAM = re.compile(r"\{[^}]*\}")
 
@@ -111,6 +122,9 @@ _READ_API = Limits(body="api")
 _READS = Limits(body="api", rate="reads")
 _PAGE = Limits(body="page")
 _QUEUE = Limits(body="api", rate="handler")
+_ADMIN = Limits(body="api", rate="admin")
+_ADMIN_PAGE = Limits(body="page", rate="admin")
+_UPLOAD = Limits(body="upload", rate="admin")
 
 
 @dataclass(frozen=True)
@@ -136,6 +150,9 @@ class RouteRule:
     # Held open for as long as a page is shown, carrying no answer: a shutdown does not
     # wait for it.
     lingers: bool = False
+    # The knowledge base's admin area: it does not exist (404) unless ASSISTANT_ADMIN_KEYS
+    # is set, whatever the request shows.
+    admin_area: bool = False
     summary: str = ""
 
     @property
@@ -151,6 +168,12 @@ class RouteRule:
         """Only the operator's credential opens it; to anyone else it does not exist
         (404), whether or not ``ASSISTANT_API_KEYS`` is set, so a scan learns nothing."""
         return self.access == ADMIN
+
+    @property
+    def editor_only(self) -> bool:
+        """Only an editor's credential opens it, with or without ``ASSISTANT_API_KEYS``:
+        the knowledge base is never open to anonymous callers."""
+        return bool(self.access) and self.access <= EDITOR
 
     def matches(self, method: str, path: str) -> bool:
         if self.methods is not None and method not in self.methods:
@@ -201,6 +224,31 @@ ROUTES: tuple[RouteRule, ...] = (
               summary="Widgetens demosida"),
     RouteRule("/widget.js", None, PUBLIC, _PAGE, any_origin=True, summary="Widgeten"),
     RouteRule("/widget.css", None, PUBLIC, _PAGE, any_origin=True, summary="Widgeten"),
+    # --- the knowledge base's admin page and API (issue 21): editors only, and only when
+    # ASSISTANT_ADMIN_KEYS is set (else 404); every request counts against the admin limit
+    RouteRule("/admin", _READ, PUBLIC, _ADMIN_PAGE, admin_area=True,
+              summary="Kunskapsbankens administration"),
+    *(RouteRule(f"/admin/{name}", _READ, PUBLIC, _ADMIN_PAGE, admin_area=True,
+                summary="Administrationssidans filer") for name in ("admin.js", "admin.css")),
+    RouteRule("/api/admin/session", _methods("POST"), PUBLIC, _ADMIN, admin_area=True,
+              summary="Logga in med en administratörsnyckel"),
+    RouteRule("/api/admin/session", _methods("GET", "HEAD", "DELETE"), EDITOR, _ADMIN,
+              admin_area=True, summary="Inloggningen: visa eller logga ut"),
+    RouteRule("/api/admin/documents", _methods("GET", "HEAD"), EDITOR, _ADMIN,
+              admin_area=True, summary="Dokumenten i kunskapsbanken"),
+    RouteRule("/api/admin/documents", _methods("POST"), EDITOR, _UPLOAD, admin_area=True,
+              summary="Ladda upp dokument"),
+    RouteRule("/api/admin/documents/", _methods("PUT"), EDITOR, _UPLOAD, prefix=True,
+              admin_area=True, summary="Ersätt ett dokument"),
+    RouteRule("/api/admin/documents/", _methods("GET", "HEAD", "PATCH", "DELETE"), EDITOR,
+              _ADMIN, prefix=True, admin_area=True,
+              summary="Ett dokument: visa, ändra metadata, ta bort"),
+    RouteRule("/api/admin/reindex", _methods("POST"), EDITOR, _ADMIN, admin_area=True,
+              summary="Indexera om allt"),
+    RouteRule("/api/admin/jobs/", _READ, EDITOR, _ADMIN, prefix=True, admin_area=True,
+              summary="Ett indexeringsjobb"),
+    RouteRule("/api/admin/audit", _READ, EDITOR, _ADMIN, admin_area=True,
+              summary="Ändringsloggen"),
     # --- the chat UI (Gradio, mounted at /): the page, its files, and the calls it makes
     RouteRule("/", None, PUBLIC, _PAGE, issues_session=True, summary="Chattsidan"),
     *_public_files(("/favicon.ico", "/robots.txt", "/theme.css", "/manifest.json")),
@@ -226,6 +274,7 @@ ROUTES: tuple[RouteRule, ...] = (
 )
 # What a wrong method or an unknown path under /v1 and /api gets, and then anything else.
 FALLBACKS: tuple[RouteRule, ...] = (
+    RouteRule("/api/admin/", None, EDITOR, _ADMIN, prefix=True, admin_area=True),
     RouteRule("/v1/", _methods("OPTIONS", "HEAD"), SERVERS, _READ_API, prefix=True),
     RouteRule("/v1/", None, SERVERS, _API, prefix=True),
     RouteRule("/api/", _methods("POST"), SERVERS, _API, prefix=True),
@@ -252,4 +301,5 @@ def example_path(template: str) -> str:
 def body_limits(settings: Settings) -> dict[BodyLimit, int]:
     """Each body-size limit in bytes, from its setting."""
     return {"api": settings.max_body_bytes,
-            "page": max(settings.max_body_bytes, OTHER_BODY_BYTES)}
+            "page": max(settings.max_body_bytes, OTHER_BODY_BYTES),
+            "upload": settings.max_upload_bytes * MAX_UPLOAD_FILES + UPLOAD_OVERHEAD_BYTES}

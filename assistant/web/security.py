@@ -38,9 +38,13 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from assistant.web.auth import (
+    ADMIN_COOKIE,
+    CSRF_HEADER,
     DEFAULT_PORTS,
     LOOPBACK_NAMES,
     WIDGET_KEY_HEADER,
+    AdminKeys,
+    AdminSessions,
     ApiKeys,
     ClientIdentity,
     Credential,
@@ -209,6 +213,12 @@ class SecurityPolicy:
     frame_ancestors: tuple[str, ...] = ("'self'",)
     # The operator's key (ASSISTANT_METRICS_KEY): opens the operator's routes, nothing else.
     operator_keys: ApiKeys = field(default_factory=lambda: ApiKeys(()))
+    # The editors' keys (ASSISTANT_ADMIN_KEYS), the admin page's sign-ins and the admin
+    # routes' own rate limit (ASSISTANT_ADMIN_RATE_LIMIT).
+    admin_keys: AdminKeys = field(default_factory=lambda: AdminKeys(()))
+    admin_sessions: AdminSessions = field(
+        default_factory=lambda: AdminSessions(None, 1800))
+    admin_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0, 60.0))
 
     @property
     def auth_required(self) -> bool:
@@ -225,6 +235,8 @@ class SecurityPolicy:
             return False
         if credential.kind == "invalid":
             return True
+        if rule.editor_only:  # the knowledge base: an editor's credential, always
+            return credential.kind not in rule.access
         return self.auth_required and not rule.admits(credential.kind)
 
     def scheme(self, scope: Scope, headers: Headers) -> str:
@@ -238,9 +250,15 @@ class SecurityPolicy:
         """Rate-limit bucket of a client address (see :class:`ClientIdentity`)."""
         return "ip:" + self.identity.resolve(peer, forwarded_for)
 
-    def credential(self, headers: Headers, verdict: OriginVerdict) -> Credential:
-        """The credential a request shows; ``invalid`` is refused on every guarded route."""
+    def credential(self, headers: Headers, verdict: OriginVerdict,
+                   rule: RouteRule | None = None) -> Credential:
+        """The credential a request shows; ``invalid`` is refused on every guarded route.
+        The admin page's cookie is read only on the admin routes (``rule``), so it never
+        stands in for the chat page's, nor the other way round."""
         key = self.keys.presented(headers)
+        key_id = self.admin_keys.check(key)
+        if key_id is not None:
+            return Credential("editor", admin_key_id=key_id)
         if key is not None and self.operator_keys.enabled \
                 and self.operator_keys.check(key) == "valid":
             return Credential("admin")
@@ -258,6 +276,13 @@ class SecurityPolicy:
                 return Credential("widget", widget_origin=norm)
             return Credential("invalid", "Widgetnyckeln gäller inte för den här webbplatsen "
                                          "(eller har återkallats).")
+        if rule is not None and rule.admin_area and self.admin_keys.enabled:
+            admin_token = session_from_cookie(headers, ADMIN_COOKIE)
+            if admin_token and from_own_page(headers, verdict):
+                key_id = self.admin_sessions.check(admin_token, self.admin_keys.ids)
+                if key_id is not None:
+                    return Credential("editor_session", admin_key_id=key_id,
+                                      admin_token=admin_token)
         token = session_from_cookie(headers)
         # SameSite=Strict already keeps other sites from sending it; checked here again,
         # and a request must say it comes from the page itself: a script that fetched a
@@ -308,6 +333,11 @@ MISSING_CREDENTIAL = (
     "NYCKEL'. I webbläsaren: ladda om sidan (sessionen har gått ut). Widgeten behöver "
     "webbplatsens widgetnyckel (data-key)."
 )
+MISSING_ADMIN = ("Administratörsnyckel krävs: logga in på /admin, eller skicka "
+                 "'Authorization: Bearer NYCKEL' med en nyckel ur ASSISTANT_ADMIN_KEYS.")
+BAD_CSRF = ("CSRF-token saknas eller stämmer inte (X-CSRF-Token). Ladda om "
+            "administrationssidan och försök igen.")
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 BAD_HOST = ("Okänd värd i Host-huvudet. Servern svarar bara på sina egna namn; "
             "administratören kan lägga till namnet i ASSISTANT_ALLOWED_HOSTS.")
 
@@ -346,13 +376,16 @@ class SecurityMiddleware:
                 and verdict != "denied":
             await self._preflight(send, cors_origin)
             return
-        credential = self.policy.credential(headers, verdict)
         rule = rule_for(method, path)
+        credential = self.policy.credential(headers, verdict, rule)
         refusal = self._refusal(scope, headers, rule, verdict, credential)
         if refusal is not None:
             payload, extra = refusal
             await self._reply(scope, send, path, payload, cors_origin, extra)
             return
+        if credential.admin_key_id is not None:
+            # Who made a change, for the audit log (assistant.web.admin): the key's id.
+            scope.setdefault("state", {})["admin_key_id"] = credential.admin_key_id
         cookie = self._session_cookie(scope, headers, method, rule, credential)
         await self._limit_body(scope, receive, send, path, rule, cors_origin, cookie)
 
@@ -366,12 +399,25 @@ class SecurityMiddleware:
                 f"Webbplatsen {headers.get('origin')} har inte behörighet att använda "
                 "assistenten. Be administratören lägga till den i "
                 "ASSISTANT_ALLOWED_ORIGINS.")), {}
-        if rule.closed or (rule.operator_only and credential.kind != "admin"):
+        if rule.closed or (rule.operator_only and credential.kind != "admin") \
+                or (rule.admin_area and not self.policy.admin_keys.enabled):
             return (ErrorPayload(403, CLOSED_MESSAGE) if rule.takes_files
                     else ErrorPayload(404, NOT_FOUND)), {}
+        if rule.limits.rate == "admin":  # before the credential: sign-in guesses count
+            retry = self.policy.admin_limiter.hit(self.client_id(scope, headers))
+            if retry is not None:
+                seconds = max(1, math.ceil(retry))
+                return ErrorPayload(
+                    429, f"För många förfrågningar. Försök igen om {seconds} sekunder.",
+                    seconds), {}
         if self.policy.refuses(rule, credential):
-            return ErrorPayload(401, credential.message or MISSING_CREDENTIAL), \
+            message = MISSING_ADMIN if rule.editor_only else MISSING_CREDENTIAL
+            return ErrorPayload(401, credential.message or message), \
                 {"www-authenticate": "Bearer"}
+        if credential.kind == "editor_session" and scope["method"] not in SAFE_METHODS \
+                and not self.policy.admin_sessions.csrf_ok(credential.admin_token,
+                                                           headers.get(CSRF_HEADER)):
+            return ErrorPayload(403, BAD_CSRF), {}
         if rule.limits.rate in ("client", "reads"):
             retry = self._limited(scope, headers, credential, rule.limits.rate == "reads")
             if retry is not None:

@@ -21,7 +21,10 @@ from fastapi import FastAPI
 from assistant import tracing
 from assistant.config import Settings, parse_rate_limit
 from assistant.runtime import configure_logging, disable_telemetry
+from assistant.web.admin import Editor, build_admin_router
 from assistant.web.auth import (
+    AdminKeys,
+    AdminSessions,
     ApiKeys,
     ClientIdentity,
     HostPolicy,
@@ -77,6 +80,9 @@ källhänvisningar `[n]` som pekar på artiklarna i `sources`.
   Med `ASSISTANT_API_KEYS` krävs alltid en nyckel: hemlig nyckel för servrar (alla vägar),
   sidans sessionskaka bara för chattsidans egna anrop, widgetnyckel (`X-Widget-Key`) från
   sitt eget ursprung bara för `/api/chat`.
+* `/api/admin/*` – kunskapsbanken (dokument, uppladdning, jobb, ändringslogg), bara med
+  en administratörsnyckel (`ASSISTANT_ADMIN_KEYS`) eller administrationssidans session;
+  utan administratörsnycklar finns vägarna inte (404).
 * Lagret otillgängligt: 503 med `Retry-After`; gränser: se `info.x-limits`.
 """
 
@@ -110,6 +116,9 @@ def build_policy(settings: Settings) -> SecurityPolicy:
         frame_ancestors=tuple(settings.frame_ancestors),
         operator_keys=ApiKeys([settings.metrics_key.get_secret_value()]
                               if settings.metrics_key else ()),
+        admin_keys=AdminKeys(k.get_secret_value() for k in settings.admin_keys),
+        admin_sessions=AdminSessions(secret, settings.admin_session_ttl),
+        admin_limiter=RateLimiter(*parse_rate_limit(settings.admin_rate_limit)),
     )
 
 
@@ -165,6 +174,10 @@ def create_app(settings: Settings, assistant: Assistant | None = None,
         app.include_router(build_router(context))
     app.include_router(build_asset_router())
     app.include_router(build_metrics_router(metrics))
+    # The knowledge base's admin page and API; without ASSISTANT_ADMIN_KEYS the security
+    # middleware answers 404 before any of it runs.
+    app.state.editor = editor = Editor(settings, assistant)
+    app.include_router(build_admin_router(lambda: editor, policy, policy.admin_sessions))
     # Our own /docs: Swagger UI would need a CDN.
     app.include_router(build_docs_router(app, MODEL_ID))
 

@@ -93,6 +93,13 @@ def serve_workers(settings: Settings, verbosity: int) -> None:
     from assistant.runtime import configure_logging
 
     check_servable(settings)
+    if settings.admin_keys and not settings.chroma_url:
+        # Each worker would apply admin changes with its own job queue: two processes
+        # writing one embedded store.
+        raise UserError(
+            "Administrationen (ASSISTANT_ADMIN_KEYS) med flera arbetsprocesser kräver en "
+            "Chroma-server (ASSISTANT_CHROMA_URL); kör annars en process (--workers 1). "
+            "(The admin API with several workers needs a Chroma server.)")
     configure_logging(settings.log_format)
     socks: list[socket.socket] = []
     try:

@@ -89,3 +89,34 @@ def test_missing_index_exits_1_with_the_fix(tmp_path, monkeypatch, capsys) -> No
     monkeypatch.delenv("ASSISTANT_CHROMA_URL", raising=False)
     assert main(["ask", "Vem leder skolbiblioteket?"]) == EXIT_ERROR
     assert "assistant ingest" in capsys.readouterr().err
+
+
+def test_audit_export_prints_the_log_as_json_lines(tmp_path, monkeypatch, capsys) -> None:
+    from assistant.ingest.audit import AuditLog
+
+    path = tmp_path / "audit.jsonl"
+    AuditLog(path).record("ak_0123456789ab", "upload", "a.txt", None, "h1", "ok")
+    AuditLog(path).record("ak_0123456789ab", "delete", "a.txt", "h1", None, "ok")
+    monkeypatch.setenv("ASSISTANT_AUDIT_LOG", str(path))
+    assert main(["audit", "export"]) == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["action"] for line in lines] == ["upload", "delete"]
+    out = tmp_path / "export.jsonl"
+    assert main(["audit", "export", "--out", str(out)]) == EXIT_OK
+    assert out.read_text(encoding="utf-8").splitlines() == lines
+    assert "2 rader" in capsys.readouterr().err
+
+
+def test_admin_keys_are_checked_in_swedish(monkeypatch, capsys) -> None:
+    monkeypatch.setenv("ASSISTANT_ADMIN_KEYS", "kort")
+    assert main(["config"]) == EXIT_ERROR
+    err = capsys.readouterr().err
+    assert "ASSISTANT_ADMIN_KEYS: varje nyckel ska vara minst 16 tecken" in err
+    monkeypatch.setenv("ASSISTANT_ADMIN_KEYS", "samma-nyckel-0123456789")
+    monkeypatch.setenv("ASSISTANT_API_KEYS", "samma-nyckel-0123456789")
+    assert main(["config"]) == EXIT_ERROR
+    assert "får inte också vara en API-nyckel" in capsys.readouterr().err
+    monkeypatch.delenv("ASSISTANT_API_KEYS")
+    assert main(["config"]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "samma-nyckel-0123456789" not in out and json.loads(out)["admin_keys"] == ["***"]

@@ -41,3 +41,27 @@ def test_widget_keys_belong_to_one_origin() -> None:
     assert keys.check("pk_b", None) == "invalid"
     assert keys.check(None, "https://b.se") == "none"
     assert keys.origins == {"https://intra.kommun.se", "https://b.se"}
+
+
+def test_admin_sessions_are_their_own_and_expire() -> None:
+    """Issue 21: an admin session verifies only with its own secret, expires, ends when
+    its key is removed, and its CSRF token is bound to that one session."""
+    from assistant.web.auth import AdminKeys, AdminSessions, SessionCookies, admin_key_id
+
+    keys = AdminKeys(["redaktor-nyckel-0123456789"])
+    key_id = admin_key_id("redaktor-nyckel-0123456789")
+    assert keys.check("redaktor-nyckel-0123456789") == key_id and keys.check("x") is None
+    secret = b"s" * 32
+    sessions = AdminSessions(secret, ttl=600)
+    token = sessions.issue(key_id, now=1_000_000)
+    assert sessions.check(token, keys.ids, now=1_000_100) == key_id
+    assert sessions.check(token, keys.ids, now=1_000_601) is None  # expired
+    assert sessions.check(token, frozenset(), now=1_000_100) is None  # key removed
+    assert AdminSessions(b"t" * 32, 600).check(token, keys.ids, now=1_000_100) is None
+    chat = SessionCookies(secret, 600).issue(now=1_000_000)
+    assert sessions.check(chat, keys.ids, now=1_000_100) is None
+    other = sessions.issue(key_id, now=1_000_000)
+    assert sessions.csrf_ok(token, sessions.csrf(token))
+    assert not sessions.csrf_ok(token, sessions.csrf(other))
+    assert not sessions.csrf_ok(token, None) and not sessions.csrf_ok(None, "x")
+    assert "redaktor" not in token and key_id.startswith("ak_") and len(key_id) == 15

@@ -17,7 +17,9 @@ Weaker spots ............................... test_ipv6_clients_count_per_network
    test_host_port_must_be_a_port, test_source_pages_are_rate_limited,
    test_pages_carry_a_csp_with_frame_ancestors, test_another_scheme_is_another_origin
 The threat model's other credentials ... test_secret_key_on_every_route,
-   test_metrics_key_on_every_route (docs/security.md's table against the declaration:
+   test_metrics_key_on_every_route, test_admin_key_on_every_route,
+   test_admin_session_on_every_route (issue 21; docs/security.md's table against the
+   declaration:
    tests/web/test_routes.py::test_security_docs_table_lists_every_route_as_declared)
 """
 
@@ -49,6 +51,8 @@ from tests.web.conftest import (
     configured,
     start_server,
 )
+from tests.web.test_admin import ADMIN_KEY, editable, page_headers, sign_in  # noqa: F401  (fixture)
+from tests.web.test_admin import API_KEY as EDITABLE_API_KEY
 
 KEY = "sk-hardening2-0123456789"
 INTRANET = "https://intranat.kommun.se"
@@ -70,7 +74,8 @@ def keyed(web_assistant: Assistant, sample_index: Settings,
     """Keys required, a widget key for INTRANET, no rate limits in the way."""
     settings = configured(sample_index, tmp_path_factory.mktemp("hardening2"),
                           api_keys=_keys(KEY), widget_keys=_keys(f"{INTRANET}={WIDGET_KEY}"),
-                          widget_rate_limit="off", read_rate_limit="off")
+                          widget_rate_limit="off", read_rate_limit="off",
+                          admin_keys=_keys(ADMIN_KEY), admin_rate_limit="off")
     server = start_server(settings, web_assistant)
     yield server
     server.stop()
@@ -303,16 +308,42 @@ def test_secret_key_on_every_route(keyed: LiveServer) -> None:
     """Over the route table: a secret key opens every route that is not closed, except
     the operator's (/metrics: 404)."""
     opens = {r.path for r in (*ROUTES, *FALLBACKS)
-             if not r.public and not r.closed and not r.operator_only}
+             if not r.public and not r.closed and not r.operator_only and not r.editor_only}
     wrong = _mismatches(keyed, "key", {"X-API-Key": KEY}, opens)
     assert not wrong, wrong
+
+
+# The knowledge base's admin routes (issue 21): an editor's credential opens them and
+# nothing else; every other credential is refused there (the tests above).
+EDITOR_OPENS = {r.path for r in (*ROUTES, *FALLBACKS) if r.editor_only}
+
+
+def test_admin_key_on_every_route(editable: LiveServer) -> None:  # noqa: F811
+    """Over the route table, on a server with a corpus of its own (the admin routes
+    write): an admin key opens the admin routes and the public ones, nothing else."""
+    wrong = _mismatches(editable, "editor", {"Authorization": f"Bearer {ADMIN_KEY}"},
+                        EDITOR_OPENS)
+    assert not wrong, wrong
+
+
+def test_admin_session_on_every_route(editable: LiveServer) -> None:  # noqa: F811
+    """The admin page's session (with its CSRF token, as the page sends it) opens the
+    admin routes and the public ones, never the chat's, /v1 or the feedback API."""
+    cookie, csrf = sign_in(editable)
+    wrong = _mismatches(editable, "editor_session", page_headers(editable, cookie, csrf),
+                        EDITOR_OPENS)
+    assert not wrong, wrong
+    # And the API key of that server opens none of them.
+    assert _status(editable, "GET", "/api/admin/documents",
+                   {"X-API-Key": EDITABLE_API_KEY}) == 401
 
 
 def test_metrics_key_on_every_route(server_factory: Any) -> None:
     """Over the route table: the operator's metrics key opens /metrics and the public
     routes, nothing that wants another credential."""
     server = server_factory(api_keys=_keys(KEY), metrics_key=SecretStr(METRICS_KEY),
-                            read_rate_limit="off")
+                            read_rate_limit="off", admin_keys=_keys(ADMIN_KEY),
+                            admin_rate_limit="off")
     wrong = _mismatches(server, "admin", {"Authorization": f"Bearer {METRICS_KEY}"},
                         {"/metrics"})
     assert not wrong, wrong

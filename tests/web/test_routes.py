@@ -56,9 +56,11 @@ def _walk(routes: Iterable[BaseRoute]) -> Iterator[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def app_and_client(web_assistant: Assistant, sample_index: Settings,
                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, TestClient]]:
-    """The app with keys required, small limits, and the chat UI built."""
+    """The app with keys (admin keys too) required, small limits, and the chat UI built."""
     settings = configured(sample_index, tmp_path_factory.mktemp("routes"),
                           api_keys=[SecretStr(KEY)], allowed_hosts=["testserver"],
+                          admin_keys=[SecretStr("routes-admin-key-0123456789")],
+                          admin_rate_limit="off",
                           max_history_turns=TURNS, max_body_bytes=BODY_BYTES)
     app = create_app(settings, web_assistant)
     with TestClient(app) as client:
@@ -213,7 +215,7 @@ def test_history_limit_is_not_published_as_turns(tmp_path: Path, sample_index: S
 SECURITY_DOC = Path(__file__).resolve().parents[2] / "docs" / "security.md"
 # The table's credential columns, by the credential kind (assistant.web.auth) they name.
 DOC_COLUMNS = {"Secret key": "key", "Session cookie": "session", "Widget key": "widget",
-               "Metrics key": "admin"}
+               "Metrics key": "admin", "Admin key": "editor", "Admin session": "editor_session"}
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 

@@ -260,6 +260,21 @@ def test_workers_out_of_range_name_the_fix(tmp_path: Path) -> None:
     assert "ASSISTANT_WORKERS" in done.stderr and "--workers 2" in done.stderr
 
 
+def test_the_admin_api_on_an_embedded_index_needs_one_worker(
+        sample_index: Settings, tmp_path: Path) -> None:
+    """Each worker would run its own admin jobs: two writers of one embedded store."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ASSISTANT_")}
+    env.update({"ASSISTANT_INDEX_DIR": str(sample_index.index_dir), "ASSISTANT_CORPUS_DIR":
+                str(sample_index.corpus_dir), "ASSISTANT_LLM": "extractive",
+                "ASSISTANT_ADMIN_KEYS": "admin-key-for-the-workers-test"})
+    done = subprocess.run([sys.executable, "-m", "assistant.cli", "serve", "--workers", "2",
+                           "--port", str(free_port())], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "ASSISTANT_CHROMA_URL" in done.stderr and "--workers 1" in done.stderr
+    assert "Traceback" not in done.stderr, done.stderr[-3000:]
+
+
 def _ui_question(base: str, headers: dict[str, str], fn: int) -> list[object]:
     """One chat-UI question in Gradio's queue protocol, as the page asks it, but with the
     join and the event stream on separate fresh connections (a browser uses several)."""

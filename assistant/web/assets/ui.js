@@ -56,4 +56,19 @@
   }).observe(document.body, { childList: true, subtree: true, attributes: true,
                               attributeFilter: ['role', 'aria-label'] });
   fixExamples();
+  // "Fråga om artikeln" on the admin page links here with ?fraga=…: the question is put
+  // in the box (not sent), so the editor sees it and sends it with Enter.
+  const asked = new URLSearchParams(window.location.search).get('fraga');
+  if (asked) {
+    let tries = 0;
+    const fill = () => {
+      const box = find('question');
+      const input = box && box.querySelector('textarea');
+      if (!input) { if (tries++ < 100) setTimeout(fill, 100); return; }
+      input.value = asked.slice(0, 2000);
+      input.dispatchEvent(new Event('input', { bubbles: true }));
+      input.focus();
+    };
+    fill();
+  }
 }
