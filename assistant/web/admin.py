@@ -34,6 +34,7 @@ import queue
 import secrets
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -121,9 +122,12 @@ class Editor:
     """The admin API's state: the corpus, the audit log, the job queue and its worker,
     and each document's indexing status (``<admin state dir>/status.json``)."""
 
-    def __init__(self, settings: Settings, assistant: Assistant) -> None:
+    def __init__(self, settings: Settings, assistant: Assistant,
+                 on_finished: Callable[[str, str, float], None] | None = None) -> None:
         self.settings = settings
         self.assistant = assistant
+        # (kind, final state, seconds) of each job that ended: the metrics.
+        self.on_finished = on_finished
         self.corpus = Corpus(Path(settings.corpus_dir), settings.metadata_file,
                              settings.max_upload_bytes)
         self.audit = AuditLog(settings.audit_path)
@@ -165,6 +169,7 @@ class Editor:
     def _work(self) -> None:
         while True:
             job = self._queue.get()
+            started = time.monotonic()
             try:
                 self._run(job)
             except Exception as exc:  # the worker must outlive any one job
@@ -180,6 +185,8 @@ class Editor:
             finally:
                 job.finished = _now()
                 job.current = None
+                if self.on_finished is not None:
+                    self.on_finished(job.kind, job.state, time.monotonic() - started)
 
     def _run(self, job: Job) -> None:
         from assistant.ingest.pipeline import discover, ingest

@@ -18,6 +18,7 @@ What is counted, and where:
   (``retrieve``, ``generate``, ``total``) as histograms; from the answer's diagnostics,
   citation markers the check removed, and failed model calls by step and kind with the
   fallback each led to (:class:`~assistant.web.observe.AnswerLog`);
+* admin ingest jobs by kind and outcome, and their duration;
 * the index (generation, documents, passages), read when scraped, and build info.
 
 With several workers (``assistant serve --workers N``) each worker counts in files of
@@ -124,6 +125,12 @@ class Metrics:
             "assistant_llm_fallbacks", "Steg som gick vidare utan språkmodellen efter ett fel "
             "(condense: frågan som den är; answer: det extraktiva svaret)", ["step"],
             registry=r)
+        self.ingest_jobs = Counter("assistant_ingest_jobs", "Indexeringsjobb från "
+                                   "administrationen per slag och utfall", ["kind", "outcome"],
+                                   registry=r)
+        self.ingest_seconds = Histogram("assistant_ingest_job_duration_seconds",
+                                        "Tid per indexeringsjobb (från start till klart)",
+                                        ["kind"], buckets=_BUCKETS, registry=r)
         self.answer_seconds = Histogram("assistant_answer_duration_seconds",
                                         "Svarets tider per steg (timings_ms)", ["stage"],
                                         buckets=_BUCKETS, registry=r)
@@ -157,6 +164,11 @@ class Metrics:
             value = timings_ms.get(stage)
             if isinstance(value, (int, float)):
                 self.answer_seconds.labels(stage).observe(value / 1000)
+
+    def ingested(self, kind: str, outcome: str, seconds: float) -> None:
+        """One admin ingest job ended (:class:`assistant.web.admin.Editor`)."""
+        self.ingest_jobs.labels(kind, outcome).inc()
+        self.ingest_seconds.labels(kind).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

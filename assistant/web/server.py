@@ -176,7 +176,7 @@ def create_app(settings: Settings, assistant: Assistant | None = None,
     app.include_router(build_metrics_router(metrics))
     # The knowledge base's admin page and API; without ASSISTANT_ADMIN_KEYS the security
     # middleware answers 404 before any of it runs.
-    app.state.editor = editor = Editor(settings, assistant)
+    app.state.editor = editor = Editor(settings, assistant, metrics.ingested)
     app.include_router(build_admin_router(lambda: editor, policy, policy.admin_sessions))
     # Our own /docs: Swagger UI would need a CDN.
     app.include_router(build_docs_router(app, MODEL_ID))

@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from pydantic import SecretStr
 
 from assistant.answer import Assistant
@@ -111,6 +112,15 @@ def finished(server: LiveServer, job: dict[str, Any], timeout: float = 60) -> di
     return job
 
 
+def ingest_jobs(server: LiveServer) -> float:
+    """Finished admin ingest jobs with outcome "done", from the app's own /metrics text."""
+    text = server.app.state.metrics.render().decode()
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               if family.name == "assistant_ingest_jobs" for sample in family.samples
+               if sample.name == "assistant_ingest_jobs_total"
+               and sample.labels.get("outcome") == "done")
+
+
 def upload(server: LiveServer, files: list[tuple[str, bytes]], headers: dict[str, str]
            | None = None, **meta: str) -> httpx.Response:
     return httpx.post(server.url + "/api/admin/documents", headers=headers or ADMIN,
@@ -151,6 +161,7 @@ def test_upload_is_answered_and_delete_withdraws_it(editable: LiveServer) -> Non
     5 s of the job ending, and no longer cited within 5 s of its deletion."""
     cookie, csrf = sign_in(editable)
     headers = page_headers(editable, cookie, csrf)
+    jobs_before = ingest_jobs(editable)
     response = upload(editable, [("kiruna.txt", KIRUNA.encode())], headers=headers,
                       municipality="Kiruna", date="2026-11-30")
     assert response.status_code == 202, response.text
@@ -170,6 +181,11 @@ def test_upload_is_answered_and_delete_withdraws_it(editable: LiveServer) -> Non
     response = httpx.delete(editable.url + "/api/admin/documents/kiruna.txt", headers=headers)
     assert response.status_code == 202, response.text
     assert finished(editable, response.json()["job"])["state"] == "done"
+    # The operator sees both jobs in /metrics (issue 17: ingest jobs and their duration).
+    deadline = time.monotonic() + 5
+    while ingest_jobs(editable) - jobs_before < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # counted as the worker thread leaves the job
+    assert ingest_jobs(editable) - jobs_before == 2
     started = time.monotonic()
     assert "kiruna.txt" not in cited(ask(editable, ASK_KIRUNA))
     assert time.monotonic() - started < 5
