@@ -437,6 +437,7 @@ def build_admin_router(editor_of: Callable[[], Editor], policy: SecurityPolicy,
     router.include_router(_page_router())
     router.include_router(_session_router(policy, sessions))
     router.include_router(_documents_router(editor_of))
+    router.include_router(_analyse_router(editor_of))
     router.include_router(_edits_router(editor_of))
     router.include_router(_jobs_router(editor_of))
     return router
@@ -593,6 +594,32 @@ def _documents_router(editor_of: Callable[[], Editor]) -> APIRouter:
                  "message": UNCHANGED.format(where="")}], "rejected": []})
         planned.action = "replace"
         return _queued(editor.submit("replace", key_id, [planned]))
+
+    return router
+
+
+def _analyse_router(editor_of: Callable[[], Editor]) -> APIRouter:
+    router = APIRouter()
+
+    @router.post("/api/admin/analyse", summary="Läs titel och datum ur en fil "
+                 "(ingenting sparas)")
+    async def analyse(request: Request,
+                      file: Annotated[UploadFile, File(description="En fil: .txt, .md, "
+                                      ".html, .pdf, .docx")]) -> JSONResponse:
+        """Vad indexeringen själv skulle läsa ur filen: titel och datum (kommunen står
+        inte i texten på ett sätt den kan lita på, så den fylls inte i). Samma kontroller
+        som vid uppladdning; ingenting skrivs. Administrationssidan fyller i tomma fält med
+        svaret."""
+        from assistant.ingest.metadata import document_meta
+
+        _key_id(request)
+        editor = editor_of()
+        checked = editor.corpus.check(
+            file.filename or "", await _read_upload(file, editor.settings.max_upload_bytes))
+        meta = document_meta(checked.name, checked.loaded.text, {}, checked.loaded.title_hint)
+        return JSONResponse({"file": checked.name, "title": meta.title,
+                             "municipality": meta.municipality, "date": meta.date},
+                            headers={"cache-control": "no-store"})
 
     return router
 

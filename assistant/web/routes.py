@@ -243,6 +243,8 @@ ROUTES: tuple[RouteRule, ...] = (
     RouteRule("/api/admin/documents/", _methods("GET", "HEAD", "PATCH", "DELETE"), EDITOR,
               _ADMIN, prefix=True, admin_area=True,
               summary="Ett dokument: visa, ändra metadata, ta bort"),
+    RouteRule("/api/admin/analyse", _methods("POST"), EDITOR, _UPLOAD, admin_area=True,
+              summary="Läs titel och datum ur en fil (ingenting sparas)"),
     RouteRule("/api/admin/reindex", _methods("POST"), EDITOR, _ADMIN, admin_area=True,
               summary="Indexera om allt"),
     RouteRule("/api/admin/jobs/", _READ, EDITOR, _ADMIN, prefix=True, admin_area=True,

@@ -227,6 +227,29 @@ def test_rebuild_from_the_files_alone_reproduces_the_index(
     assert rebuilt["rebuild.md"].municipality == "Gnosjö"
 
 
+def test_analyse_reads_title_and_date_and_writes_nothing(editable: LiveServer) -> None:
+    """What the admin page prefills: the ingest's own reading of the file."""
+    corpus = Path(editable.settings.corpus_dir)
+
+    def files() -> list[str]:  # the loaders read from a hidden staging folder, emptied
+        return sorted(str(p.relative_to(corpus)) for p in corpus.rglob("*") if p.is_file())
+
+    before = files()
+    text = "# Skolbiblioteket i Boden\n\nPublicerad 2026-10-02. Boden öppnar ett nytt bibliotek."
+    response = httpx.post(editable.url + "/api/admin/analyse", headers=ADMIN, timeout=60,
+                          files={"file": ("boden.md", text.encode())})
+    assert response.status_code == 200, response.text
+    found = response.json()
+    assert found["title"] == "Skolbiblioteket i Boden" and found["date"] == "2026-10-02"
+    assert found["municipality"] is None  # the text is no reliable source of it
+    assert files() == before
+    bad = httpx.post(editable.url + "/api/admin/analyse", headers=ADMIN, timeout=60,
+                     files={"file": ("x.exe", b"MZ\x00\x01")})
+    assert 400 <= bad.status_code < 500 and "error" in bad.json()
+    assert httpx.post(editable.url + "/api/admin/analyse", timeout=60,
+                      files={"file": ("boden.md", text.encode())}).status_code == 401
+
+
 def test_two_concurrent_uploads_both_land(editable: LiveServer) -> None:
     texts = {f"samtidig-{i}.txt": (f"Samtidig uppladdning {i}\n\nSkolan i Ort{i} har "
                                     f"startat läxhjälp nummer {i} på biblioteket.\n").encode()

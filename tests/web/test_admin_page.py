@@ -87,6 +87,8 @@ def test_editor_uploads_and_deletes_and_the_chat_follows(
 
     admin.locator("#files").set_input_files(
         {"name": "kiruna.txt", "mimeType": "text/plain", "buffer": KIRUNA.encode()})
+    # The title the ingest reads from the file is filled in before the editor types.
+    expect(admin.locator("#title")).to_have_value("Kiruna bygger en ny skola")
     admin.locator("#municipality").fill("Kiruna")
     admin.locator("#upload-form button[type=submit]").press("Enter")
     expect(admin.locator("#messages")).to_contain_text("Klart", timeout=60_000)

@@ -242,13 +242,34 @@
   $('search').addEventListener('input', render);
   $('filter-municipality').addEventListener('change', render);
 
+  // What the ingest itself reads from a chosen file (title, date) fills the empty fields;
+  // what the editor typed is never overwritten.
+  async function prefill() {
+    const files = $('files').files;
+    if (files.length !== 1) return;
+    const form = new FormData();
+    form.append('file', files[0], files[0].name);
+    try {
+      const found = await call('POST', 'analyse', form, true);
+      for (const name of ['title', 'municipality', 'date']) {
+        if (found[name] && !$(name).value.trim()) $(name).value = found[name];
+      }
+    } catch (e) {
+      showErrors([{ file: files[0].name, error: e.message }]);
+    }
+  }
+  $('files').addEventListener('change', prefill);
+
   const drop = $('drop');
   drop.addEventListener('dragover', (ev) => { ev.preventDefault(); drop.classList.add('over'); });
   drop.addEventListener('dragleave', () => drop.classList.remove('over'));
   drop.addEventListener('drop', (ev) => {
     ev.preventDefault();
     drop.classList.remove('over');
-    if (ev.dataTransfer && ev.dataTransfer.files.length) $('files').files = ev.dataTransfer.files;
+    if (ev.dataTransfer && ev.dataTransfer.files.length) {
+      $('files').files = ev.dataTransfer.files;
+      prefill();
+    }
   });
 
   tryResume();
