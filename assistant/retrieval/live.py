@@ -7,6 +7,12 @@ the current snapshot once and uses it throughout, so a swap in the middle of a r
 never mixes two generations. The probe runs at most every ``interval`` seconds (one
 small read by id), and the next snapshot is built on a background thread while the old
 one keeps answering: no request waits for a rebuild, none is dropped.
+
+A serving app :meth:`Live.follow`\ s: it probes on a thread of its own, so the first
+question after someone else's change already meets the new snapshot. Checked only when
+a request came (a CLI's way), that first question would trigger the rebuild and still be
+answered from the old one: an editor asking once right after an upload would be told
+the article is not there.
 """
 
 from __future__ import annotations
@@ -35,11 +41,40 @@ class Live(Generic[T]):
         self._checked = time.monotonic()
         self._lock = threading.Lock()  # one check or rebuild at a time
         self._busy = False
+        self._following: threading.Event | None = None
 
     def current(self) -> T:
-        if self.interval > 0 and time.monotonic() - self._checked >= self.interval:
+        if (self.interval > 0 and self._following is None
+                and time.monotonic() - self._checked >= self.interval):
             self._start_check()
         return self._snapshot
+
+    def follow(self) -> Callable[[], None]:
+        """Probe every ``interval`` seconds on a daemon thread until the returned function
+        is called (it waits for the thread). One small read per interval is all an idle
+        server spends on it. With ``interval`` 0 nothing is started."""
+        stop = threading.Event()
+        if self.interval <= 0:
+            return stop.set
+
+        def run() -> None:
+            while not stop.wait(self.interval):
+                with self._lock:
+                    if self._busy:
+                        continue
+                    self._busy = True
+                self._check()
+
+        self._following = stop
+        thread = threading.Thread(target=run, name="index-follow", daemon=True)
+        thread.start()
+
+        def halt() -> None:
+            stop.set()
+            thread.join(timeout=1)  # a rebuild in progress finishes on its own (daemon)
+            self._following = None
+
+        return halt
 
     def _start_check(self) -> None:
         with self._lock:

@@ -50,6 +50,11 @@ FAILED_MESSAGE = ("Chattsidan kunde inte startas (se serverns logg). API:t funge
                   "starta om servern.")
 T = TypeVar("T")
 
+# Gradio keeps the Blocks being built in a process-wide context, so two UIs built at once
+# (two apps in one process: tests, an embedding host) put components into each other's
+# page. Builds take turns.
+_BUILDING = threading.Lock()
+
 
 class UiSlot:
     """The ASGI app at ``/``: a loading answer until ``build`` has made the UI, then the UI.
@@ -101,12 +106,16 @@ class UiSlot:
                 task.cancel()
             await asyncio.wait({task}, timeout=5)
 
+    def _build_alone(self) -> Any:
+        with _BUILDING:
+            return self._build()
+
     async def _serve(self, stopping: asyncio.Event) -> None:
         """Build, run Gradio's start-up (its queue) and keep its lifespan open until the
         server stops, all in this one task (a lifespan is left where it was entered)."""
         async with AsyncExitStack() as stack:
             try:
-                host = await _in_thread(self._build)
+                host = await _in_thread(self._build_alone)
                 gradio_app = next(r.app for r in host.routes if isinstance(r, Mount))
                 await stack.enter_async_context(host.router.lifespan_context(host))
             except Exception as exc:  # a UI bug must not take the API down with it

