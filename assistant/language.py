@@ -61,6 +61,7 @@ __all__ = [
     "question_words",
     "stopwords",
     "term_match",
+    "TermMatcher",
     "token_pattern",
     "tokens",
     "words",
@@ -231,6 +232,31 @@ def term_match(term: str, bag: Collection[str]) -> float:
     if any(compound_match(term, token) for token in bag):
         return limits().expanded_match
     return 0.0
+
+
+class TermMatcher:
+    """:func:`term_match` for a few terms against many bags drawn from one vocabulary.
+
+    Scoring a question's sentences asks the same terms of a hundred bags that share most
+    of their words (a passage's title, heading and neighbours are in each sentence's
+    context). Which vocabulary words extend each term is found once, and a bag then
+    matches by one set intersection in C. A bag with a word outside ``vocabulary`` is
+    answered by :func:`term_match` itself, so the answers are always the same.
+    """
+
+    def __init__(self, terms: Iterable[str], vocabulary: Iterable[str]) -> None:
+        self._vocabulary = frozenset(vocabulary)
+        self._extending = {t: frozenset(w for w in self._vocabulary
+                                        if w != t and compound_match(t, w))
+                           for t in set(terms)}
+
+    def __call__(self, term: str, bag: Collection[str]) -> float:
+        if term in bag:
+            return 1.0
+        extending = self._extending.get(term)
+        if extending is None or not self._vocabulary.issuperset(bag):
+            return term_match(term, bag)
+        return 0.0 if extending.isdisjoint(bag) else limits().expanded_match
 
 
 # --------------------------------------------------------------------------- language

@@ -13,6 +13,7 @@ from assistant.citations import supports
 from assistant.language import (
     FIGURE_JOINERS,
     POINTING_BACK,
+    TermMatcher,
     analyse,
     capitalised_words,
     compound_match,
@@ -68,6 +69,25 @@ def test_term_match_weights_exact_over_expanded() -> None:
     assert term_match("lund", {"lund"}) == 1.0
     assert term_match("lund", {"lundalärare"}) == limits().expanded_match
     assert term_match("lund", {"malmö"}) == 0.0
+
+
+def test_term_matcher_answers_exactly_as_term_match() -> None:
+    """Every term against every bag, the bags drawn from the vocabulary or not (a word it
+    never saw, a term's own word, a hyphenated term): the same value as term_match."""
+    vocabulary = {"lund", "lundalärare", "skolsegregationen", "segregation", "nätverket",
+                  "skr", "malmö", "kunskapslyftet", "fokus", "skolsegregation"}
+    terms = ["lund", "segregation", "skolsegregation", "skr-nätverket", "kunskapslyft",
+             "fokuser", "saknas"]
+    bags = [set(), {"lund"}, {"lundalärare", "malmö"}, {"skolsegregationen"},
+            {"nätverket", "skr"}, {"kunskapslyftet"}, {"fokus", "malmö"}, {"skolsegregation"},
+            {"lundaskolan"},                      # a word outside the vocabulary
+            {"segregationen", "lund"}]            # another outside word with a known one
+    match = TermMatcher(terms, vocabulary)
+    for term in terms + ["okänd"]:               # and a term it was not built for
+        for bag in bags:
+            assert match(term, bag) == term_match(term, bag), (term, bag)
+    assert match("lund", {"lundalärare"}) == limits().expanded_match  # not all zeros
+    assert match("segregation", {"skolsegregation"}) == limits().expanded_match
 
 
 def test_jaccard() -> None:

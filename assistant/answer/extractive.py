@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
@@ -50,7 +50,14 @@ from assistant.citations import (
     plain_place_and_date,
     plain_text,
 )
-from assistant.language import analyse, jaccard, opens_pointing_back, term_match, words
+from assistant.language import (
+    TermMatcher,
+    analyse,
+    jaccard,
+    opens_pointing_back,
+    term_match,
+    words,
+)
 from assistant.params import ExtractiveParams, tuning
 from assistant.retrieval.lexical import QueryTerms
 from assistant.text import paragraph_spans, sentence_spans
@@ -207,12 +214,13 @@ def coverage(matches: dict[str, float], weights: dict[str, float]) -> float:
     return sum(weights[t] * matches.get(t, 0.0) for t in weights) / total if total else 0.0
 
 
-def term_weights(terms: QueryTerms, bags: Sequence[set[str]]) -> dict[str, float]:
+def term_weights(terms: QueryTerms, bags: Sequence[set[str]],
+                 match: Callable[[str, set[str]], float] = term_match) -> dict[str, float]:
     """IDF of each question term over the candidate sentences (with their context)."""
     n = len(bags)
     weights: dict[str, float] = {}
     for term in terms.exact:
-        df = sum(1 for bag in bags if term_match(term, bag) > 0)
+        df = sum(1 for bag in bags if match(term, bag) > 0)
         weights[term] = math.log(1.0 + (n + 1) / (df + 1))
     return weights
 
@@ -279,13 +287,14 @@ def candidates(
             if dense is None:
                 continue
             raw.append((n, unit, dense, analysed.own, analysed.context))
-    weights = term_weights(terms, [own | ctx for _, _, _, own, ctx in raw])
+    bags = [own | ctx for _, _, _, own, ctx in raw]
+    match = TermMatcher(terms.exact, set().union(*bags))
+    weights = term_weights(terms, bags, match)
     if slot is not None:
         slot = slot.attested([own for _, _, _, own, _ in raw])
     out: list[Candidate] = []
     for n, unit, dense, own, ctx in raw:
-        matches = {t: max(term_match(t, own),
-                          p.context_weight * term_match(t, ctx))
+        matches = {t: max(match(t, own), p.context_weight * match(t, ctx))
                    for t in terms.exact}
         lexical = coverage(matches, weights)
         typed = slot is None or slot.fills(unit.text)

@@ -289,7 +289,7 @@ class _Generation:
         with span("assistant.retrieve.dense", pool=query.pool) as current:
             vector = self.searcher.embeddings.embed_query(query.question)
             hits = self.searcher.store.query(vector, query.pool, query.filters,
-                                             self.snapshot.manifest)
+                                             self.snapshot.manifest, self.searcher.chunks)
             kept = [(c, s) for c, s in hits if query.filters.matches(c)]
             set_attributes(current, hits=len(kept))
         return vector, kept

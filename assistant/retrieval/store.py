@@ -471,11 +471,15 @@ class ChromaStore:
         n: int,
         filters: Filters | None = None,
         manifest: dict[str, DocRecord] | None = None,
+        fetch: Callable[[Sequence[str]], list[Chunk]] | None = None,
     ) -> list[tuple[Chunk, float]]:
         """Nearest chunks with cosine similarity; uncommitted chunks are skipped.
 
         ``filters`` pre-filter by municipality and document inside Chroma; dates are not
-        translated (callers check them with :meth:`Filters.matches`)."""
+        translated (callers check them with :meth:`Filters.matches`). Chroma is asked for
+        ids and distances only; the chunks come from ``fetch`` (a server's cache: ids name
+        a document version, so a cached chunk is never stale) or :meth:`get_chunks`.
+        Reading the metadata with the query cost more than half of its time."""
         manifest = self.manifest() if manifest is None else manifest
         # Over-fetch a little: stale chunks of an interrupted ingest are filtered below.
         # No count() first: Chroma caps n_results at the collection size itself (an empty
@@ -485,15 +489,13 @@ class ChromaStore:
             query_embeddings=np.asarray([vector], dtype=np.float32),
             n_results=n + 10,
             where=chroma_where(filters),
-            include=["metadatas", "distances"],
+            include=["distances"],
         )
-        out: list[tuple[Chunk, float]] = []
-        for cid, meta, dist in zip(got["ids"][0], (got["metadatas"] or [[]])[0],
-                                   (got["distances"] or [[]])[0], strict=True):
-            chunk = _chunk(cid, meta)
-            if _is_live(chunk, manifest):
-                out.append((chunk, 1.0 - float(dist)))
-        return out[:n]
+        ids = got["ids"][0]
+        similarity = {cid: 1.0 - float(dist)
+                      for cid, dist in zip(ids, (got["distances"] or [[]])[0], strict=True)}
+        chunks = (fetch or self.get_chunks)(ids)
+        return [(c, similarity[c.chunk_id]) for c in chunks if _is_live(c, manifest)][:n]
 
     def stats(self) -> dict[str, Any]:
         manifest = self.manifest()

@@ -78,7 +78,7 @@ class _Store:
         return None
 
     def query(self, vector: object, n: int, filters: Filters | None = None,
-              manifest: object = None) -> list[tuple[Chunk, float]]:
+              manifest: object = None, fetch: object = None) -> list[tuple[Chunk, float]]:
         """Pre-filters like the real store: exact municipality and doc_id, no dates."""
         self.filters.append(filters)
         wanted = {"municipality": filters.municipality, "doc_id": filters.doc_id} \

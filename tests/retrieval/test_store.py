@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -162,6 +163,29 @@ def test_reads_only_trust_committed_chunks(tmp_path: Path) -> None:
     # Unknown documents are never returned either.
     store.forget_doc("a.txt")
     assert store.query(_vector(1, 0), n=5) == []
+
+
+def test_query_takes_its_chunks_from_the_callers_cache(tmp_path: Path) -> None:
+    """Chroma is asked for ids and distances; the chunks come from ``fetch`` when given
+    (a server's chunk cache), with the same answer as reading them from the store, and
+    uncommitted chunks are still skipped."""
+    store = _store(tmp_path)
+    old = [_chunk("a.txt", "1" * 64, 0, "Gammal text om skolan."),
+           _chunk("b.txt", "3" * 64, 0, "Annan text.")]
+    store.upsert(old, [_vector(1, 0), _vector(0, 1)])
+    store.commit_doc(_record("a.txt", "1" * 64, 1))
+    store.commit_doc(_record("b.txt", "3" * 64, 1))
+    store.upsert([_chunk("a.txt", "2" * 64, 0, "Ny text.")], [_vector(1, 0.01)])  # uncommitted
+    asked: list[list[str]] = []
+
+    def fetch(ids: Sequence[str]) -> list[Chunk]:
+        asked.append(list(ids))
+        return store.get_chunks(ids)
+
+    via_cache = store.query(_vector(1, 0), n=5, fetch=fetch)
+    assert via_cache == store.query(_vector(1, 0), n=5)
+    assert [c.chunk_id for c, _ in via_cache] == [old[0].chunk_id, old[1].chunk_id]
+    assert len(asked) == 1 and len(asked[0]) == 3  # the uncommitted one was fetched, dropped
 
 
 def test_query_where_filter_and_empty_index(tmp_path: Path) -> None:
