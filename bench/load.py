@@ -159,6 +159,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to ``assistant serve`` (the parent stops its workers), SIGKILL if that is
+    not enough within 30 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
 class Server:
     """``assistant serve --workers N`` as a subprocess, stopped with SIGTERM."""
 
@@ -200,13 +212,7 @@ class Server:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_server(self.proc)
 
 
 def load_questions(path: Path = QUESTIONS) -> list[str]:

@@ -29,6 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from assistant.config import Settings
 from assistant.web.auth import SESSION_COOKIE
 from assistant.web.workers import METRICS_DIR
+from bench.load import stop_server
 from tests.web.conftest import QUESTION, free_port
 
 API_KEY = "test-secret-key"
@@ -46,14 +47,7 @@ class WorkersServer:
     log: IO[bytes]
 
     def stop(self) -> None:
-        """SIGTERM to the parent (it stops its workers), SIGKILL if that is not enough."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_server(self.proc)
 
     def output(self) -> str:
         self.log.seek(0)
