@@ -42,7 +42,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from assistant.answer.slots import Slot
+from assistant.answer.slots import Cue, Slot
 from assistant.citations import (
     HEDGE_TEXT,
     HEDGE_TEXT_EN,
@@ -86,6 +86,7 @@ class Candidate:
     typed: bool = True  # fills the slot the question asks for (a count, a date, a name)
     weights: dict[str, float] = field(default_factory=dict)  # shared by one ranking
     leans: bool = False  # quoted with the sentence before it, which it points back to
+    sentence: str = ""  # the sentence itself, when ``text`` quotes more around it
 
 
 @dataclass
@@ -294,7 +295,7 @@ def candidates(
         start, end = unit.quote or (unit.start, unit.end)
         text = unit.text if unit.quote is None else chunks[n - 1].chunk.text[start:end]
         out.append(Candidate(n, start, end, text, dense, lexical, score, matches, typed,
-                             weights, start < unit.start))
+                             weights, start < unit.start, unit.text))
     out.sort(key=lambda c: -c.score)
     return out
 
@@ -342,15 +343,27 @@ def _own_terms(text: str) -> frozenset[str]:
 
 
 def lead_first(chosen: Sequence[Candidate], slot: Slot | None = None,
-               top: Collection[int] = ()) -> list[Candidate]:
+               top: Collection[int] = (), cue: Cue | None = None) -> list[Candidate]:
     """``chosen`` with the one that best fills what is asked first: a sentence with the
     asked slot (a name, a date, a count) before one without, one that stands on its own
     before one quoted with the sentence it points back to, one from the best-ranked
-    document (``top``: its passage numbers) before one from another, then by score."""
+    document (``top``: its passage numbers) before one from another, then one showing
+    the question's ``cue`` (a reason for "varför", the expansion of an abbreviation …),
+    then by score.
+
+    A sentence showing the cue may point back: "Därför är utbytet viktigt" quoted with
+    the reason before it answers "Varför …?", and "Det säger Karin Falck" with her
+    quotation answers "Hur beskrev Karin Falck …?". The cue orders sentences within the
+    best-ranked document only, so it never changes which articles are cited first.
+    """
     if not chosen:
         return []
-    lead = max(chosen, key=lambda c: (slot is None or c.typed, not c.leans, c.n in top,
-                                      c.score))
+
+    def key(c: Candidate) -> tuple[bool, bool, bool, bool, float]:
+        shows = cue is not None and cue.holds(c.sentence or c.text)
+        return (slot is None or c.typed, shows or not c.leans, c.n in top, shows, c.score)
+
+    lead = max(chosen, key=key)
     return [lead] + [c for c in chosen if c is not lead]
 
 
@@ -405,14 +418,16 @@ def select(ranked: Sequence[Candidate], max_sentences: int | None = None,
 def compose_choice(extract: Extract, chunks: Sequence[ScoredChunk],
                    municipalities: Collection[str] = (), attribute: Sequence[str] = (),
                    max_sentences: int | None = None, anchors: Collection[int] = (),
-                   complements: Collection[int] = (), lead: Slot | None = None) -> Extract:
+                   complements: Collection[int] = (), lead: Slot | None = None,
+                   cue: Cue | None = None) -> Extract:
     """``extract`` (the evidence the refusal policy judges, unchanged) with the sentences
     the answer quotes chosen anew: only from :func:`admissible` passages (``anchors``:
     those holding a distinctive term of the question), only sentences
     about ``attribute`` when given (a follow-up), at most ``max_sentences``, the one that
     answers first (:func:`lead_first`; ``lead``: what that sentence should hold when it is
-    more than the asked slot, :func:`~assistant.answer.slots.lead_slot`). No sentence
-    left: no evidence (an empty extract)."""
+    more than the asked slot, :func:`~assistant.answer.slots.lead_slot`; ``cue``: what
+    shows it answers, :func:`~assistant.answer.slots.lead_cue`). No sentence left: no
+    evidence (an empty extract)."""
     p = tuning().extractive
     allowed = admissible(chunks, municipalities, anchors)
     ranked = [c for c in extract.ranked if c.n in allowed]
@@ -436,15 +451,28 @@ def compose_choice(extract: Extract, chunks: Sequence[ScoredChunk],
     if slot is None and lead is not None:  # asked for no slot, yet the lead has one to fill
         slot = lead
         leads = [replace(c, typed=lead.fills(c.text)) for c in leads]
-    first = lead_first(leads, slot, top)[0]
+    first = lead_first(leads, slot, top, cue)[0]
+    # Another article is quoted where it scores above the lead the cue did not choose:
+    # the cue reorders the best-ranked article's sentences, not which articles are cited.
+    # A sentence the cue chose inside a quotation opens the answer; the quotation's
+    # earlier sentences are not printed before it.
+    plain = lead_first(leads, slot, top)[0] if cue is not None else first
     bag = set(words(first.text))
     rest = [c for c in ranked if c.start != first.start or c.n != first.n]
     rest = [c for c in rest if c.score >= bar
-            and (c.n in top or c.n in complements or c.score >= first.score)
-            and jaccard(set(words(c.text)), bag) <= p.redundant_jaccard]
+            and (c.n in top or c.n in complements or c.score >= plain.score)
+            and jaccard(set(words(c.text)), bag) <= p.redundant_jaccard
+            and not (first is not plain and _opens_before(c, first))]
     more = (p.max_sentences if max_sentences is None else max_sentences) - 1
     extract.quoted = [first] + (select(rest, more, extract.slot).sentences if more > 0 else [])
     return extract
+
+
+def _opens_before(c: Candidate, first: Candidate) -> bool:
+    """``c`` would print a sentence before the lead: a quotation whose span holds the
+    lead's sentence but starts earlier ("– Modellklasserna har … Fokus har legat på …,
+    säger …" when "Fokus har legat på …" leads)."""
+    return c.n == first.n and c.start < first.start < c.end
 
 
 def compose(extract: Extract, chunks: Sequence[ScoredChunk], language: str,

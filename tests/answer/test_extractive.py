@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from assistant.answer import extractive
-from assistant.answer.slots import asked_slot, lead_slot
+from assistant.answer.slots import asked_slot, lead_cue, lead_slot
 from assistant.params import tuning
 from assistant.retrieval.lexical import LexicalIndex
 from assistant.text import sentence_spans
@@ -300,3 +300,61 @@ def test_the_best_ranked_document_may_lead_beyond_the_margin() -> None:
     quotes = extractive.compose_choice(extractive.select(ranked), chunks, anchors={2}).quotes
     assert quotes[0].n == 1
     assert [q.n for q in quotes] == [1, 2]
+
+
+def test_a_reason_leads_a_why_question_with_what_it_points_back_to() -> None:
+    """"Varför …?" is answered by "Därför …" with the reason before it, though a
+    sentence standing on its own scores higher."""
+    text = ("Elevantalet har ökat snabbt i stadsdelen de senaste åren. Därför bygger "
+            "kommunen en ny skola vid torget.\n\n"
+            "Den nya skolan vid torget ska stå klar hösten efter nästa.")
+    question = "Varför bygger kommunen en ny skola?"
+    ranked = sorted(_ranked(text, question), key=lambda c: -c.score)
+    because = next(c for c in ranked if "Därför" in c.text)
+    assert because.leans and because.text.startswith("Elevantalet")
+    alone = next(c for c in ranked if c.text.startswith("Den nya skolan"))
+    alone.score = because.score + 0.01
+    ranked.sort(key=lambda c: -c.score)
+    chunks = [ScoredChunk(_chunk(text), 1.0)]
+    plain = extractive.compose_choice(extractive.select(ranked), chunks).quotes
+    assert plain[0] is alone
+    cued = extractive.compose_choice(extractive.select(ranked), chunks,
+                                     cue=lead_cue(question))
+    answer = extractive.compose(cued, chunks, "sv")
+    assert answer.split("\n", 1)[1].startswith("Elevantalet har ökat snabbt")
+
+
+def test_the_cue_orders_the_best_article_and_cites_no_other() -> None:
+    """The cue picks the lead among the best-ranked article's sentences; another
+    article is quoted only where it scores above the lead the cue did not pick."""
+    top, other = _chunk("x", "top.txt", None), _chunk("y", "other.txt", None)
+    chunks = [ScoredChunk(top, 0.90), ScoredChunk(other, 0.895)]
+    ranked = [_candidate(1, "Skolan byggs om under sommaren och hösten.", 0.84),
+              _candidate(2, "Skolan byggs om eftersom eleverna blir fler.", 0.83),
+              _candidate(1, "Den byggs om eftersom ventilationen är gammal.", 0.80)]
+    for c in ranked:
+        c.score = c.dense
+    cue = lead_cue("Varför byggs skolan om?")
+    quotes = extractive.compose_choice(extractive.select(ranked), chunks, cue=cue).quotes
+    assert quotes[0].text.startswith("Den byggs om eftersom")  # the best article's reason
+    assert {q.n for q in quotes} == {1}  # the other article is below the uncued lead
+
+
+def test_a_lead_inside_a_quotation_is_not_preceded_by_its_opening() -> None:
+    """"Vad har projektet fokuserat på?": the quotation's second sentence says it; the
+    first, quoted with it up to the speaker, is not printed before it."""
+    text = ("– Projektet har haft ett nära samarbete med forskare från högskolan. Fokus har "
+            "legat på högläsning och skrivande i alla ämnen, säger Eva Lund.\n\n"
+            "Projektet startade för tre år sedan i två skolor.")
+    question = "Vad har projektet fokuserat på?"
+    ranked = sorted(_ranked(text, question), key=lambda c: -c.score)
+    opening = next(c for c in ranked if c.text.startswith("– Projektet"))
+    assert "Fokus har legat" in opening.text  # quoted up to its speaker
+    opening.score = max(c.score for c in ranked) + 0.01
+    ranked.sort(key=lambda c: -c.score)
+    chunks = [ScoredChunk(_chunk(text), 1.0)]
+    extract = extractive.compose_choice(extractive.select(ranked), chunks,
+                                        cue=lead_cue(question))
+    answer = extractive.compose(extract, chunks, "sv")
+    assert answer.split("\n", 1)[1].startswith("Fokus har legat på högläsning")
+    assert "nära samarbete" not in answer
