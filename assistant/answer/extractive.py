@@ -359,9 +359,14 @@ def lead_first(chosen: Sequence[Candidate], slot: Slot | None = None,
     if not chosen:
         return []
 
-    def key(c: Candidate) -> tuple[bool, bool, bool, bool, float]:
+    def key(c: Candidate) -> tuple[bool, bool, bool, bool, float, float]:
         shows = cue is not None and cue.holds(c.sentence or c.text)
-        return (slot is None or c.typed, shows or not c.leans, c.n in top, shows, c.score)
+        # A predicate ("fokus", "viktigast") answers when said of the asked subject: of
+        # the sentences saying it, the one covering more of the question (the subject
+        # in it or in the sentence before it) leads.
+        said_of = c.lexical if shows and cue is not None and cue.kind == "predicate" else 0.0
+        return (slot is None or c.typed, shows or not c.leans, c.n in top, shows, said_of,
+                c.score)
 
     lead = max(chosen, key=key)
     return [lead] + [c for c in chosen if c is not lead]
@@ -443,6 +448,10 @@ def compose_choice(extract: Extract, chunks: Sequence[ScoredChunk],
     # the whole passage, the sentence score only its words.
     own_best = next((c for c in ranked if c.n in top), None)
     leads = [c for c in ranked if c.score >= bar or c is own_best]
+    # A quotation's own sentences may lead in its place ("…, säger Tomas Hartikainen" for
+    # "Vem menar att …?"): they are quoted with it anyway.
+    leads += [c for c in ranked if c.score < bar and c is not own_best
+              and any(_within(c, q) for q in leads)]
     if attribute:
         leads = asked(leads, attribute)
     if not leads:
@@ -450,22 +459,34 @@ def compose_choice(extract: Extract, chunks: Sequence[ScoredChunk],
     slot = extract.slot
     if slot is None and lead is not None:  # asked for no slot, yet the lead has one to fill
         slot = lead
-        leads = [replace(c, typed=lead.fills(c.text)) for c in leads]
+        # Its own sentence, as the asked slot's: a quotation's speaker, named only in the
+        # sentence it is quoted up to, did not "ta emot gästerna".
+        fills = [lead.fills(c.sentence or c.text) for c in leads]
+        if lead.heads and not any(fills):  # no one named beside the body: anyone named
+            loose = Slot(lead.kind, given=lead.given)
+            fills = [loose.fills(c.sentence or c.text) for c in leads]
+        leads = [replace(c, typed=f) for c, f in zip(leads, fills, strict=True)]
     first = lead_first(leads, slot, top, cue)[0]
     # Another article is quoted where it scores above the lead the cue did not choose:
     # the cue reorders the best-ranked article's sentences, not which articles are cited.
-    # A sentence the cue chose inside a quotation opens the answer; the quotation's
-    # earlier sentences are not printed before it.
     plain = lead_first(leads, slot, top)[0] if cue is not None else first
+    # A lead chosen for what its own sentence holds (the slot, the cue) opens the answer:
+    # the quotation around it is not printed from its start, before it.
+    chosen_for_itself = first is not plain or (slot is not None and first.typed)
     bag = set(words(first.text))
     rest = [c for c in ranked if c.start != first.start or c.n != first.n]
     rest = [c for c in rest if c.score >= bar
             and (c.n in top or c.n in complements or c.score >= plain.score)
             and jaccard(set(words(c.text)), bag) <= p.redundant_jaccard
-            and not (first is not plain and _opens_before(c, first))]
+            and not (chosen_for_itself and _opens_before(c, first))]
     more = (p.max_sentences if max_sentences is None else max_sentences) - 1
     extract.quoted = [first] + (select(rest, more, extract.slot).sentences if more > 0 else [])
     return extract
+
+
+def _within(c: Candidate, outer: Candidate) -> bool:
+    """``c``'s sentence lies inside what ``outer`` quotes (a quotation's later sentence)."""
+    return c.n == outer.n and outer.start <= c.start and c.end <= outer.end and c is not outer
 
 
 def _opens_before(c: Candidate, first: Candidate) -> bool:

@@ -36,6 +36,7 @@ from typing import Literal
 
 from assistant.language import (
     FIGURE_JOINERS,
+    POSSESSIVE,
     Language,
     analyse,
     capitalised_words,
@@ -148,6 +149,12 @@ _WHERE_Q = re.compile(r"^\W*(var|where)\s", re.IGNORECASE)
 # ask for a kind of person or a party, not a name.
 _WHO_NAMED_Q = re.compile(r"^\W*(?:vem|who|vilka\s+(?:personer|person|från|av|inom|vid|på)|"
                           r"which\s+(?:people|persons|person))\s+(\w+)", re.IGNORECASE)
+# "Vem/Vilka (personer) från/inom/vid/hos <body>": where the asked person comes from.
+_FROM_Q = re.compile(r"^\W*(?:vem|vilka|vilken)(?:\s+personer|\s+person)?\s+"
+                     r"(?:från|inom|vid|hos)\s+([\w:-]+)(?:\s+([\w:-]+))?(?:\s+([\w:-]+))?",
+                     re.IGNORECASE)
+POSSESSIVE_S = re.compile(r"(?::s|s)$")
+_COORDINATORS = frozenset(("och", "eller", "respektive"))
 _RESPONSIBLE = re.compile(r"\b(ansvar\w*|responsib\w*)", re.IGNORECASE)
 _WHO_LEADS_Q = re.compile(r"^\W*(vem|who)\s+(leder|ledde|leds|chairs|chaired|heads|headed|"
                           r"leads|led)\b", re.IGNORECASE)
@@ -332,12 +339,25 @@ def lead_slot(question: str, language: Language | None = None) -> Slot | None:
     who = _WHO_NAMED_Q.search(question.strip())
     if who is None or who.group(1).lower() in _CONDITIONAL or _RESPONSIBLE.search(question):
         return None
-    return Slot("person", given=frozenset(question_names(question)))
+    given = frozenset(question_names(question))
+    swedish = (language or detect_language(question)) == "sv"
+    where = _FROM_Q.search(question.strip()) if swedish else None
+    if where is None:
+        return Slot("person", given=given)
+    # "Vilka personer från Landskronas utbildningsförvaltning …": someone named next to
+    # the body they come from (the noun, past an owner's possessive), as next to a role.
+    owner, noun, other = where.group(1, 2, 3)
+    if noun and noun.lower() in _COORDINATORS:  # "från SKL respektive SKR": both
+        bodies = [owner, other or ""]
+    else:
+        bodies = [noun if noun and POSSESSIVE_S.search(owner) else owner]
+    heads = frozenset(s for body in bodies for s in analyse(POSSESSIVE.sub("", body)))
+    return Slot("person", heads, given - heads) if heads else Slot("person", given=given)
 
 
 # --------------------------------------------------------------------------- lead cues
 
-CueKind = Literal["kind", "reason", "expansion", "besides", "said", "predicate"]
+CueKind = Literal["kind", "reason", "expansion", "besides", "said", "ordinal", "predicate"]
 
 # "Vad står PRIO för?", "What does BBR stand for?", "Vad betyder förkortningen OVK?"
 _EXPANSION_Q = re.compile(
@@ -360,6 +380,14 @@ _SAYING = re.compile(r"\b(säger|sa|sade|menar|menade|berättar|berättade|konst
                      r"konstaterade|förklarar|förklarade|tycker|anser|beskriver|beskrev|"
                      r"påpekade|says|said)\b", re.IGNORECASE)
 _QUOTATION = re.compile(r"^\s*[-–—”\"]")
+# "det första seminariet", "the second meeting": which one of several is asked about,
+# in both languages, since an English question is answered from Swedish texts.
+_ORDINALS = (("första", "first"), ("andra", "second"), ("tredje", "third"),
+             ("fjärde", "fourth"), ("femte", "fifth"), ("sista", "last"))
+# ("andra" is also "other": only "den/det andra" is the second one.)
+_ORDINAL_Q = re.compile(
+    rf"\b({'|'.join(w for pair in _ORDINALS for w in pair if w != 'andra')}|"
+    rf"(?<=den |det )andra)\b(?=\s+\w)", re.IGNORECASE)
 # "Vad är viktigast …", "Vad har varit prioriterat …": what is said of the asked thing.
 _COPULA_Q = re.compile(r"^\W*vad\s+(?:är|var|blir|blev|(?:har|hade)\s+(?:varit|blivit))\s+"
                        r"([\w-]+)", re.IGNORECASE)
@@ -390,6 +418,8 @@ class Cue:
     * ``expansion``: "vad står PRIO för" by words whose initials spell it;
     * ``besides``: "utöver X"/"besides X" by a sentence that does not restate X;
     * ``said``: "hur beskrev/vad säger <person>" by that person's attributed words;
+    * ``ordinal``: "the first seminar", "det andra mötet" by a sentence about that one
+      ("Under det första seminariet …"), not the one about all of them;
     * ``predicate``: "vad är viktigast", "vad har de fokuserat på" by a sentence that
       says it of something ("… är det viktigaste", "Fokus har legat på …"), rather
       than one that only names the subject.
@@ -407,6 +437,8 @@ class Cue:
             return self._expands(text)
         if self.kind == "kind":
             return self._names_kind(text)
+        if self.kind == "ordinal":
+            return any(re.search(rf"\b{w}\b", text, re.IGNORECASE) for w in self.terms)
         bag = _stems_of(text)
         if self.kind == "besides":  # restating most of what the asker already has
             share = sum(term_match(t, bag) > 0 for t in self.terms) / len(self.terms)
@@ -488,6 +520,10 @@ def lead_cue(question: str, language: Language | None = None) -> Cue | None:
     people = frozenset(s for _, name in person_names(text) for s in analyse(name))
     if people and _SAID_Q.search(text):
         return Cue("said", people)
+    ordinal = _ORDINAL_Q.search(text)
+    if ordinal:
+        word = ordinal.group(1).lower()
+        return Cue("ordinal", next(frozenset(p) for p in _ORDINALS if word in p))
     if not swedish:
         return None
     which = _WHICH_Q.search(text)

@@ -358,3 +358,75 @@ def test_a_lead_inside_a_quotation_is_not_preceded_by_its_opening() -> None:
     answer = extractive.compose(extract, chunks, "sv")
     assert answer.split("\n", 1)[1].startswith("Fokus har legat på högläsning")
     assert "nära samarbete" not in answer
+
+
+def test_a_who_question_is_not_answered_by_a_quotations_speaker() -> None:
+    """"Vem öppnade skolan?" asks who did it: a quotation's speaker, named only in the
+    sentence the quotation is quoted up to, did not; a sentence naming the one who did
+    leads, though the quotation scores higher."""
+    text = ("– Det här är en dag vi har väntat länge på. Nu får eleverna äntligen moderna "
+            "lokaler, säger Lena Dahl, rektor.\n\n"
+            "Skolan öppnades av kommunstyrelsens ordförande Olle Berg på måndagen.")
+    question = "Vem öppnade den nya skolan?"
+    ranked = sorted(_ranked(text, question), key=lambda c: -c.score)
+    quotation = next(c for c in ranked if c.text.startswith("– Det här"))
+    assert "Lena Dahl" in quotation.text and "Lena Dahl" not in quotation.sentence
+    quotation.score = max(c.score for c in ranked) + 0.01
+    ranked.sort(key=lambda c: -c.score)
+    chunks = [ScoredChunk(_chunk(text), 1.0)]
+    quotes = extractive.compose_choice(extractive.select(ranked), chunks,
+                                       lead=lead_slot(question)).quotes
+    assert quotes[0].text.startswith("Skolan öppnades av")
+
+
+def test_who_said_a_quotation_is_answered_by_its_speaker() -> None:
+    """"Vem menar att …?" quotes the quotation's own words: the sentence naming who
+    says them leads, and the quotation is not printed from its start before it."""
+    text = ("– Läsning är nyckeln till allt annat i skolan. Nu satsar vi på "
+            "skolbiblioteken, säger Lena Dahl, rektor.\n\n"
+            "Skolbiblioteken har fått nya böcker under året.")
+    question = "Vem menar att läsning är nyckeln till allt annat i skolan?"
+    ranked = sorted(_ranked(text, question), key=lambda c: -c.score)
+    quotation = next(c for c in ranked if c.text.startswith("– Läsning"))
+    quotation.score = max(c.score for c in ranked) + 1.0  # far above the rest
+    ranked.sort(key=lambda c: -c.score)
+    chunks = [ScoredChunk(_chunk(text), 1.0)]
+    extract = extractive.compose_choice(extractive.select(ranked), chunks,
+                                        lead=lead_slot(question))
+    answer = extractive.compose(extract, chunks, "sv").split("\n", 1)[1]
+    assert answer.startswith("Nu satsar vi på skolbiblioteken, säger Lena Dahl")
+
+
+def test_a_person_from_a_body_leads_or_anyone_named_when_none_is() -> None:
+    chunks = [ScoredChunk(_chunk("x", "top.txt", None), 0.9)]
+    ranked = [_candidate(1, "Lena Dahl, rektor på Ekbackeskolan, inledde dagen med ett "
+                         "tal om läsning i alla ämnen.", 0.85),
+              _candidate(1, "Från utbildningsförvaltningen talade Olle Berg om läsning.", 0.83),
+              _candidate(1, "Dagen handlade om läsning i alla ämnen och alla åldrar.", 0.84)]
+    for c in ranked:
+        c.score = c.dense
+    question = "Vilka personer från kommunens utbildningsförvaltning talade?"
+    quotes = extractive.compose_choice(extractive.select(ranked), chunks,
+                                       lead=lead_slot(question)).quotes
+    assert quotes[0].text.startswith("Från utbildningsförvaltningen")
+    ranked.pop(1)  # no one named beside the body: anyone named leads
+    quotes = extractive.compose_choice(extractive.select(ranked), chunks,
+                                       lead=lead_slot(question)).quotes
+    assert quotes[0].text.startswith("Lena Dahl")
+
+
+def test_a_predicate_leads_where_it_is_said_of_the_asked_subject() -> None:
+    """"Vad har läsombuden arbetat med?": of two sentences with "arbete", the one about
+    the läsombud (named in the sentence before it) leads, not the one about others."""
+    chunks = [ScoredChunk(_chunk("x", "top.txt", None), 0.9)]
+    ranked = [_candidate(1, "Lärarna i kommunen har arbetat med bedömning i flera år.", 0.85),
+              _candidate(1, "Arbetet har främst handlat om högläsning i förskoleklass.", 0.83)]
+    ranked[0].lexical, ranked[1].lexical = 0.3, 0.6  # the subject via the sentence before
+    for c in ranked:
+        c.score = c.dense
+    cue = lead_cue("Vad har läsombuden arbetat med?")
+    assert cue is not None and cue.kind == "predicate"
+    quotes = extractive.compose_choice(extractive.select(ranked), chunks, cue=cue).quotes
+    assert quotes[0].text.startswith("Arbetet har främst")
+    plain = extractive.compose_choice(extractive.select(ranked), chunks).quotes
+    assert plain[0].text.startswith("Lärarna i kommunen")

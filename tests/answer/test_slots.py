@@ -226,3 +226,39 @@ def test_a_predicate_is_shown_by_a_sentence_saying_it() -> None:
     assert not cue.holds("De nya lärarna började i augusti.")
     supine = lead_cue("Vad har läsombuden arbetat med?")
     assert supine is not None and supine.holds("Arbetet har handlat om högläsning.")
+
+
+@pytest.mark.parametrize(("question", "heads"), [
+    ("Vilka personer från kommunens utbildningsförvaltning deltar?", {"utbildningsförvaltning"}),
+    ("Vilka personer från Malmös utbildningsförvaltning deltar?", {"utbildningsförvaltning"}),
+    ("Vem från Skolinspektionen talade?", {"skolinspektion"}),
+    ("Vilka från Unicef respektive Rädda Barnen medverkar?", {"unicef", "rädd"}),
+    ("Vem tog emot gästerna från förvaltningen?", set()),  # the guests came from it
+])
+def test_a_person_from_a_body_is_named_beside_it(question: str, heads: set[str]) -> None:
+    slot = lead_slot(question)
+    assert slot is not None and slot.kind == "person" and slot.heads == frozenset(heads)
+
+
+def test_a_person_from_a_body_fills_beside_it_only() -> None:
+    slot = lead_slot("Vilka personer från Malmös utbildningsförvaltning deltar?")
+    assert slot is not None
+    assert slot.fills("Chefen för utbildningsförvaltningen Lena Dahl inledde dagen.")
+    assert not slot.fills("Lena Dahl, rektor på Ekbackeskolan, inledde dagen med ett tal "
+                          "om läsning och därefter talade förvaltningen.")
+
+
+@pytest.mark.parametrize(("question", "words"), [
+    ("What was the first workshop about?", {"första", "first"}),
+    ("Vad handlade det andra mötet om?", {"andra", "second"}),
+    ("Vad gör andra kommuner mot segregation?", None),  # "andra" as "other"
+])
+def test_an_ordinal_picks_which_one_is_asked(question: str, words: set[str] | None) -> None:
+    cue = lead_cue(question)
+    if words is None:
+        assert cue is None or cue.kind != "ordinal"
+    else:
+        assert cue is not None and cue.kind == "ordinal" and cue.terms == frozenset(words)
+        assert cue.holds("Under det första passet talade rektorn." if "first" in words
+                         else "Det andra mötet handlade om läxor.")
+        assert not cue.holds("Kommunen höll tre möten under året.")
