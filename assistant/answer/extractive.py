@@ -24,7 +24,9 @@ is one candidate, so a list question gets the whole list.
 What is quoted is chosen apart from the evidence the refusal policy judges
 (:func:`compose_choice`): the sentence that best fills what is asked leads (a slot
 filler, one that stands on its own rather than one quoted with the sentence it points
-back to); sentences come only from passages near the best one and of the municipality
+back to, then within the best-ranked article one showing the question's lead cue:
+a reason for "varför", the words of an abbreviation, :func:`~assistant.answer.slots.lead_cue`);
+sentences come only from passages near the best one and of the municipality
 the question names; a "vem/när/hur många" question gets one or two; a follow-up only
 sentences about what it asks ("Vilka resultat fick de?"), or none. A sentence opening
 by pointing back ("Hon …", "Det säger Karin Falck, …") is quoted with the sentence

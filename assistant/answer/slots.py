@@ -390,11 +390,17 @@ _ORDINAL_Q = re.compile(
     rf"(?<=den |det )andra)\b(?=\s+\w)", re.IGNORECASE)
 # "Vad är viktigast …", "Vad har varit prioriterat …": what is said of the asked thing.
 _COPULA_Q = re.compile(r"^\W*vad\s+(?:är|var|blir|blev|(?:har|hade)\s+(?:varit|blivit))\s+"
-                       r"([\w-]+)", re.IGNORECASE)
+                       r"([\w-]+)(?=\s*(?:[?,.!]|$)|\s+(?:för|att|i|på|om|med|när|enligt|som|"
+                       r"av|inom|hos|vid|till|mot|under)\b)", re.IGNORECASE)
 # "Vad har modellklasserna fokuserat på?": a supine closing the question, with its particle.
 _SUPINE_Q = re.compile(r"^\W*vad\s+(?:har|hade)\s+.+?\s([\w-]{4,}(?:at|it|tt))"
                        r"(?:\s+(?:på|om|för|till|med|åt|av|mot|in|ut|fram))?\s*\?*\s*$",
                        re.IGNORECASE)
+# After "vad är" an adjective or participle is said of something ("viktigast",
+# "prioriterat", "avgörande"); a noun is the subject asked to be defined ("Vad är stambyte?").
+# (A noun ending so is rare; "-at"/"-ad" alone are nouns too: "certifikat", "fasad".)
+_SAID_OF = re.compile(r"\w{3,}(?:ast|aste|igt?|iga|iskt?|iska|bart?|bara|erat|erad|erade|"
+                      r"ande|ende)$", re.IGNORECASE)
 # Words after "vad är" that open the subject, not a predicate ("Vad är en bostadsrätt?").
 _NOT_PREDICATE_WORDS = (
     "en ett den det de detta denna dessa man vi ni du jag han hon hen mitt min mina ditt din "
@@ -532,7 +538,8 @@ def lead_cue(question: str, language: Language | None = None) -> Cue | None:
     predicate = _COPULA_Q.search(text) or _SUPINE_Q.search(text)
     if predicate:
         word = predicate.group(1)
-        if word.lower() not in _NOT_PREDICATES and not word[0].isupper():
+        if word.lower() not in _NOT_PREDICATES and not word[0].isupper() and \
+                (predicate.re is _SUPINE_Q or _SAID_OF.fullmatch(word)):
             stems = frozenset(analyse(word))
             return Cue("predicate", stems) if stems else None
     return None

@@ -168,6 +168,10 @@ def test_a_name_the_question_gives_names_no_one_new() -> None:
     ("Vad är svårast för de nya lärarna?", "predicate"),
     ("Vad har läsombuden arbetat med?", "predicate"),
     ("Vad är en lärarlegitimation?", None),  # the subject, not said of it
+    ("Vad är lärarlegitimation?", None),
+    ("Vad är skolskjutsreglemente?", None),
+    ("Vad är legitimerad lärare?", None),  # an adjective of the subject
+    ("Vad är avgörande för resultaten?", "predicate"),
     ("Vad är KFU?", None),  # a name
     ("Hur många lärare deltar?", None),
     ("Which schools take part?", None),  # English nouns are not in the Swedish texts
