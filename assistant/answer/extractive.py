@@ -487,8 +487,9 @@ def compose_choice(extract: Extract, chunks: Sequence[ScoredChunk],
 
 
 def _within(c: Candidate, outer: Candidate) -> bool:
-    """``c``'s sentence lies inside what ``outer`` quotes (a quotation's later sentence)."""
-    return c.n == outer.n and outer.start <= c.start and c.end <= outer.end and c is not outer
+    """``c``'s sentence lies inside what ``outer`` quotes, after its opening (a
+    quotation's later sentence, not the sentence a back-pointer is quoted with)."""
+    return c.n == outer.n and outer.start < c.start and c.end <= outer.end
 
 
 def _opens_before(c: Candidate, first: Candidate) -> bool:

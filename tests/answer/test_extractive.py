@@ -430,3 +430,19 @@ def test_a_predicate_leads_where_it_is_said_of_the_asked_subject() -> None:
     assert quotes[0].text.startswith("Arbetet har främst")
     plain = extractive.compose_choice(extractive.select(ranked), chunks).quotes
     assert plain[0].text.startswith("Lärarna i kommunen")
+
+
+def test_a_back_pointers_antecedent_does_not_lead_alone() -> None:
+    """Only a quotation's later sentences may lead in its place: "Det är en av tankarna
+    bakom …" keeps the sentence it points back to, and the answer both."""
+    text = ("Den som läser mycket skriver också bättre. Det är en av tankarna bakom "
+            "kommunens läslyft för mellanstadiet.")
+    ranked = sorted(_ranked(text, "Vilken tanke ligger bakom kommunens läslyft?"),
+                    key=lambda c: -c.score)
+    leaning = next(c for c in ranked if c.leans)
+    leaning.score = max(c.score for c in ranked) + 1.0
+    ranked.sort(key=lambda c: -c.score)
+    chunks = [ScoredChunk(_chunk(text), 1.0)]
+    extract = extractive.compose_choice(extractive.select(ranked), chunks)
+    answer = extractive.compose(extract, chunks, "sv").split("\n", 1)[1]
+    assert answer.startswith("Den som läser mycket") and "en av tankarna bakom" in answer
