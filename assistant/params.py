@@ -210,6 +210,11 @@ class SlotParams(_Section):
     count_window: int = 3  # tokens after a number in which the counted noun must stand
     role_window: int = 8  # tokens between a role and its holder: "Värd för SKR:s besök i X var Y Z"
     no_filler_gap: float = 1.0  # the slot gap when no retrieved sentence fills the slot at all
+    # Lead cues (slots.Cue), which only order the quoted sentences:
+    besides_words: int = 5  # "utöver ny skollag och läroplaner": longer has run into the clause
+    besides_share: float = 0.5  # a sentence holding more of those words restates them
+    inflection_letters: int = 3  # endings after a noun's stem: "skol" → "skolorna", "kommunen"
+    list_names: int = 3  # names beside the asked noun that make a list of its instances
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from assistant.answer.answerability import (
 from assistant.answer.condense import condense_offline
 from assistant.answer.confidence import ConfidenceModel
 from assistant.answer.policy import Decision, RefusalPolicy
-from assistant.answer.slots import asked_slot, lead_slot
+from assistant.answer.slots import asked_slot, lead_cue, lead_slot
 from assistant.citations import (
     REFUSAL_TEXT,
     StreamChecker,
@@ -423,4 +423,5 @@ def _extract(assistant: Assistant, state: Retrieved, retrieval: Retrieval,
                                      retrieval.municipalities, asked,
                                      tuning().extractive.slot_sentences if few else None,
                                      anchors, complementing_passages(question, passages),
-                                     lead_slot(question, language))
+                                     lead_slot(question, language),
+                                     lead_cue(question, language))

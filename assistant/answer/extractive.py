@@ -24,7 +24,9 @@ is one candidate, so a list question gets the whole list.
 What is quoted is chosen apart from the evidence the refusal policy judges
 (:func:`compose_choice`): the sentence that best fills what is asked leads (a slot
 filler, one that stands on its own rather than one quoted with the sentence it points
-back to); sentences come only from passages near the best one and of the municipality
+back to, then within the best-ranked article one showing the question's lead cue:
+a reason for "varför", the words of an abbreviation, :func:`~assistant.answer.slots.lead_cue`);
+sentences come only from passages near the best one and of the municipality
 the question names; a "vem/när/hur många" question gets one or two; a follow-up only
 sentences about what it asks ("Vilka resultat fick de?"), or none. A sentence opening
 by pointing back ("Hon …", "Det säger Karin Falck, …") is quoted with the sentence
@@ -42,7 +44,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from assistant.answer.slots import Slot
+from assistant.answer.slots import Cue, Slot
 from assistant.citations import (
     HEDGE_TEXT,
     HEDGE_TEXT_EN,
@@ -93,6 +95,7 @@ class Candidate:
     typed: bool = True  # fills the slot the question asks for (a count, a date, a name)
     weights: dict[str, float] = field(default_factory=dict)  # shared by one ranking
     leans: bool = False  # quoted with the sentence before it, which it points back to
+    sentence: str = ""  # the sentence itself, when ``text`` quotes more around it
 
 
 @dataclass
@@ -303,7 +306,7 @@ def candidates(
         start, end = unit.quote or (unit.start, unit.end)
         text = unit.text if unit.quote is None else chunks[n - 1].chunk.text[start:end]
         out.append(Candidate(n, start, end, text, dense, lexical, score, matches, typed,
-                             weights, start < unit.start))
+                             weights, start < unit.start, unit.text))
     out.sort(key=lambda c: -c.score)
     return out
 
@@ -351,15 +354,32 @@ def _own_terms(text: str) -> frozenset[str]:
 
 
 def lead_first(chosen: Sequence[Candidate], slot: Slot | None = None,
-               top: Collection[int] = ()) -> list[Candidate]:
+               top: Collection[int] = (), cue: Cue | None = None) -> list[Candidate]:
     """``chosen`` with the one that best fills what is asked first: a sentence with the
     asked slot (a name, a date, a count) before one without, one that stands on its own
     before one quoted with the sentence it points back to, one from the best-ranked
-    document (``top``: its passage numbers) before one from another, then by score."""
+    document (``top``: its passage numbers) before one from another, then one showing
+    the question's ``cue`` (a reason for "varför", the expansion of an abbreviation …),
+    then by score.
+
+    A sentence showing the cue may point back: "Därför är utbytet viktigt" quoted with
+    the reason before it answers "Varför …?", and "Det säger Karin Falck" with her
+    quotation answers "Hur beskrev Karin Falck …?". The cue orders sentences within the
+    best-ranked document only, so it never changes which articles are cited first.
+    """
     if not chosen:
         return []
-    lead = max(chosen, key=lambda c: (slot is None or c.typed, not c.leans, c.n in top,
-                                      c.score))
+
+    def key(c: Candidate) -> tuple[bool, bool, bool, bool, float, float]:
+        shows = cue is not None and cue.holds(c.sentence or c.text)
+        # A predicate ("fokus", "viktigast") answers when said of the asked subject: of
+        # the sentences saying it, the one covering more of the question (the subject
+        # in it or in the sentence before it) leads.
+        said_of = c.lexical if shows and cue is not None and cue.kind == "predicate" else 0.0
+        return (slot is None or c.typed, shows or not c.leans, c.n in top, shows, said_of,
+                c.score)
+
+    lead = max(chosen, key=key)
     return [lead] + [c for c in chosen if c is not lead]
 
 
@@ -414,14 +434,16 @@ def select(ranked: Sequence[Candidate], max_sentences: int | None = None,
 def compose_choice(extract: Extract, chunks: Sequence[ScoredChunk],
                    municipalities: Collection[str] = (), attribute: Sequence[str] = (),
                    max_sentences: int | None = None, anchors: Collection[int] = (),
-                   complements: Collection[int] = (), lead: Slot | None = None) -> Extract:
+                   complements: Collection[int] = (), lead: Slot | None = None,
+                   cue: Cue | None = None) -> Extract:
     """``extract`` (the evidence the refusal policy judges, unchanged) with the sentences
     the answer quotes chosen anew: only from :func:`admissible` passages (``anchors``:
     those holding a distinctive term of the question), only sentences
     about ``attribute`` when given (a follow-up), at most ``max_sentences``, the one that
     answers first (:func:`lead_first`; ``lead``: what that sentence should hold when it is
-    more than the asked slot, :func:`~assistant.answer.slots.lead_slot`). No sentence
-    left: no evidence (an empty extract)."""
+    more than the asked slot, :func:`~assistant.answer.slots.lead_slot`; ``cue``: what
+    shows it answers, :func:`~assistant.answer.slots.lead_cue`). No sentence left: no
+    evidence (an empty extract)."""
     p = tuning().extractive
     allowed = admissible(chunks, municipalities, anchors)
     ranked = [c for c in extract.ranked if c.n in allowed]
@@ -437,6 +459,10 @@ def compose_choice(extract: Extract, chunks: Sequence[ScoredChunk],
     # the whole passage, the sentence score only its words.
     own_best = next((c for c in ranked if c.n in top), None)
     leads = [c for c in ranked if c.score >= bar or c is own_best]
+    # A quotation's own sentences may lead in its place ("…, säger Tomas Hartikainen" for
+    # "Vem menar att …?"): they are quoted with it anyway.
+    leads += [c for c in ranked if c.score < bar and c is not own_best
+              and any(_within(c, q) for q in leads)]
     if attribute:
         leads = asked(leads, attribute)
     if not leads:
@@ -444,16 +470,42 @@ def compose_choice(extract: Extract, chunks: Sequence[ScoredChunk],
     slot = extract.slot
     if slot is None and lead is not None:  # asked for no slot, yet the lead has one to fill
         slot = lead
-        leads = [replace(c, typed=lead.fills(c.text)) for c in leads]
-    first = lead_first(leads, slot, top)[0]
+        # Its own sentence, as the asked slot's: a quotation's speaker, named only in the
+        # sentence it is quoted up to, did not "ta emot gästerna".
+        fills = [lead.fills(c.sentence or c.text) for c in leads]
+        if lead.heads and not any(fills):  # no one named beside the body: anyone named
+            loose = Slot(lead.kind, given=lead.given)
+            fills = [loose.fills(c.sentence or c.text) for c in leads]
+        leads = [replace(c, typed=f) for c, f in zip(leads, fills, strict=True)]
+    first = lead_first(leads, slot, top, cue)[0]
+    # Another article is quoted where it scores above the lead the cue did not choose:
+    # the cue reorders the best-ranked article's sentences, not which articles are cited.
+    plain = lead_first(leads, slot, top)[0] if cue is not None else first
+    # A lead chosen for what its own sentence holds (the slot, the cue) opens the answer:
+    # the quotation around it is not printed from its start, before it.
+    chosen_for_itself = first is not plain or (slot is not None and first.typed)
     bag = set(words(first.text))
     rest = [c for c in ranked if c.start != first.start or c.n != first.n]
     rest = [c for c in rest if c.score >= bar
-            and (c.n in top or c.n in complements or c.score >= first.score)
-            and jaccard(set(words(c.text)), bag) <= p.redundant_jaccard]
+            and (c.n in top or c.n in complements or c.score >= plain.score)
+            and jaccard(set(words(c.text)), bag) <= p.redundant_jaccard
+            and not (chosen_for_itself and _opens_before(c, first))]
     more = (p.max_sentences if max_sentences is None else max_sentences) - 1
     extract.quoted = [first] + (select(rest, more, extract.slot).sentences if more > 0 else [])
     return extract
+
+
+def _within(c: Candidate, outer: Candidate) -> bool:
+    """``c``'s sentence lies inside what ``outer`` quotes, after its opening (a
+    quotation's later sentence, not the sentence a back-pointer is quoted with)."""
+    return c.n == outer.n and outer.start < c.start and c.end <= outer.end
+
+
+def _opens_before(c: Candidate, first: Candidate) -> bool:
+    """``c`` would print a sentence before the lead: a quotation whose span holds the
+    lead's sentence but starts earlier ("– Modellklasserna har … Fokus har legat på …,
+    säger …" when "Fokus har legat på …" leads)."""
+    return c.n == first.n and c.start < first.start < c.end
 
 
 def compose(extract: Extract, chunks: Sequence[ScoredChunk], language: str,

@@ -36,19 +36,22 @@ from typing import Literal
 
 from assistant.language import (
     FIGURE_JOINERS,
+    POSSESSIVE,
     Language,
     analyse,
     capitalised_words,
     detect_language,
+    frame_stems,
     has_listed_tail,
     person_names,
     question_names,
     term_match,
     token_pattern,
+    tokens,
 )
 from assistant.params import tuning
 
-__all__ = ["Slot", "SlotKind", "asked_slot", "lead_slot", "numbers"]
+__all__ = ["Cue", "CueKind", "Slot", "SlotKind", "asked_slot", "lead_cue", "lead_slot", "numbers"]
 
 SlotKind = Literal["count", "amount", "money", "year", "day", "date", "rank", "person",
                    "place", "name"]
@@ -146,6 +149,12 @@ _WHERE_Q = re.compile(r"^\W*(var|where)\s", re.IGNORECASE)
 # ask for a kind of person or a party, not a name.
 _WHO_NAMED_Q = re.compile(r"^\W*(?:vem|who|vilka\s+(?:personer|person|från|av|inom|vid|på)|"
                           r"which\s+(?:people|persons|person))\s+(\w+)", re.IGNORECASE)
+# "Vem/Vilka (personer) från/inom/vid/hos <body>": where the asked person comes from.
+_FROM_Q = re.compile(r"^\W*(?:vem|vilka|vilken)(?:\s+personer|\s+person)?\s+"
+                     r"(?:från|inom|vid|hos)\s+([\w:-]+)(?:\s+([\w:-]+))?(?:\s+([\w:-]+))?",
+                     re.IGNORECASE)
+POSSESSIVE_S = re.compile(r"(?::s|s)$")
+_COORDINATORS = frozenset(("och", "eller", "respektive"))
 _RESPONSIBLE = re.compile(r"\b(ansvar\w*|responsib\w*)", re.IGNORECASE)
 _WHO_LEADS_Q = re.compile(r"^\W*(vem|who)\s+(leder|ledde|leds|chairs|chaired|heads|headed|"
                           r"leads|led)\b", re.IGNORECASE)
@@ -330,4 +339,207 @@ def lead_slot(question: str, language: Language | None = None) -> Slot | None:
     who = _WHO_NAMED_Q.search(question.strip())
     if who is None or who.group(1).lower() in _CONDITIONAL or _RESPONSIBLE.search(question):
         return None
-    return Slot("person", given=frozenset(question_names(question)))
+    given = frozenset(question_names(question))
+    swedish = (language or detect_language(question)) == "sv"
+    where = _FROM_Q.search(question.strip()) if swedish else None
+    if where is None:
+        return Slot("person", given=given)
+    # "Vilka personer från Landskronas utbildningsförvaltning …": someone named next to
+    # the body they come from (the noun, past an owner's possessive), as next to a role.
+    owner, noun, other = where.group(1, 2, 3)
+    if noun and noun.lower() in _COORDINATORS:  # "från SKL respektive SKR": both
+        bodies = [owner, other or ""]
+    else:
+        bodies = [noun if noun and POSSESSIVE_S.search(owner) else owner]
+    heads = frozenset(s for body in bodies for s in analyse(POSSESSIVE.sub("", body)))
+    return Slot("person", heads, given - heads) if heads else Slot("person", given=given)
+
+
+# --------------------------------------------------------------------------- lead cues
+
+CueKind = Literal["kind", "reason", "expansion", "besides", "said", "ordinal", "predicate"]
+
+# "Vad står PRIO för?", "What does BBR stand for?", "Vad betyder förkortningen OVK?"
+_EXPANSION_Q = re.compile(
+    r"(?i:\bvad\s+(?:står|betyder)\s+(?:förkortningen\s+)?)([A-ZÅÄÖ]{3,8})\b|"
+    r"(?i:\bwhat\s+does\s+(?:the\s+)?(?:abbreviation\s+|acronym\s+)?)([A-Z]{3,8})"
+    r"(?i:\s+(?:stand\s+for|mean))")
+# Words an expansion may have between its initials' words ("… Initiativ och Organisation").
+_EXPANSION_JOINERS = frozenset(("och", "and", "of", "for", "för", "i", "in", "the", "av"))
+_REASON_Q = re.compile(r"\b(varför|why)\b", re.IGNORECASE)
+_REASON = re.compile(r"\b(därför|eftersom|på grund av|beror på|orsaken|anledningen|"
+                     r"because|since|therefore|due to|the reason)\b", re.IGNORECASE)
+# "… utöver ny skollag och läroplaner?", "Besides PRIO, which …": up to a comma or the end.
+_BESIDES_Q = re.compile(r"\b(?:utöver|förutom|bortsett från|besides|apart from|aside from|"
+                        r"other than|except(?: for)?)\s+([^,?.;:]+)", re.IGNORECASE)
+# "Hur beskrev Karin Falck …?", "Vad säger Tomas Johansson om …?", "What did X say …?"
+_SAID_Q = re.compile(r"\b(beskrev|beskriver|sa|sade|säger|tycker|tyckte|anser|ansåg|menar|"
+                     r"menade|berättade|berättar|describe|described|describes|say|said|says|"
+                     r"think|thought|thinks)\b", re.IGNORECASE)
+_SAYING = re.compile(r"\b(säger|sa|sade|menar|menade|berättar|berättade|konstaterar|"
+                     r"konstaterade|förklarar|förklarade|tycker|anser|beskriver|beskrev|"
+                     r"påpekade|says|said)\b", re.IGNORECASE)
+_QUOTATION = re.compile(r"^\s*[-–—”\"]")
+# "det första seminariet", "the second meeting": which one of several is asked about,
+# in both languages, since an English question is answered from Swedish texts.
+_ORDINALS = (("första", "first"), ("andra", "second"), ("tredje", "third"),
+             ("fjärde", "fourth"), ("femte", "fifth"), ("sista", "last"))
+# ("andra" is also "other": only "den/det andra" is the second one.)
+_ORDINAL_Q = re.compile(
+    rf"\b({'|'.join(w for pair in _ORDINALS for w in pair if w != 'andra')}|"
+    rf"(?<=den |det )andra)\b(?=\s+\w)", re.IGNORECASE)
+# "Vad är viktigast …", "Vad har varit prioriterat …": what is said of the asked thing.
+_COPULA_Q = re.compile(r"^\W*vad\s+(?:är|var|blir|blev|(?:har|hade)\s+(?:varit|blivit))\s+"
+                       r"([\w-]+)(?=\s*(?:[?,.!]|$)|\s+(?:för|att|i|på|om|med|när|enligt|som|"
+                       r"av|inom|hos|vid|till|mot|under)\b)", re.IGNORECASE)
+# "Vad har modellklasserna fokuserat på?": a supine closing the question, with its particle.
+_SUPINE_Q = re.compile(r"^\W*vad\s+(?:har|hade)\s+.+?\s([\w-]{4,}(?:at|it|tt))"
+                       r"(?:\s+(?:på|om|för|till|med|åt|av|mot|in|ut|fram))?\s*\?*\s*$",
+                       re.IGNORECASE)
+# After "vad är" an adjective or participle is said of something ("viktigast",
+# "prioriterat", "avgörande"); a noun is the subject asked to be defined ("Vad är stambyte?").
+# (A noun ending so is rare; "-at"/"-ad" alone are nouns too: "certifikat", "fasad".)
+_SAID_OF = re.compile(r"\w{3,}(?:ast|aste|igt?|iga|iskt?|iska|bart?|bara|erat|erad|erade|"
+                      r"ande|ende)$", re.IGNORECASE)
+# Words after "vad är" that open the subject, not a predicate ("Vad är en bostadsrätt?").
+_NOT_PREDICATE_WORDS = (
+    "en ett den det de detta denna dessa man vi ni du jag han hon hen mitt min mina ditt din "
+    "dina sitt sin sina vår vårt våra er ert era deras hans hennes dess skillnaden "
+    "syftet målet orsaken anledningen"
+)
+_NOT_PREDICATES = frozenset(_NOT_PREDICATE_WORDS.split())
+
+
+@dataclass(frozen=True)
+class Cue:
+    """What shows that a sentence answers the question, beyond the slot it fills.
+
+    Only orders the sentences an answer quotes (which one leads); the refusal rules
+    never read it. Each kind is a way questions and answers are phrased, in any corpus:
+
+    * ``kind``: "vilka skolor …" is answered by a sentence naming a school as one
+      ("Kronans skola", "Paradisskolan"), or listing names beside the noun, not by any
+      sentence with a capitalised word;
+    * ``reason``: "varför"/"why" by a sentence giving a reason ("därför", "eftersom");
+    * ``expansion``: "vad står PRIO för" by words whose initials spell it;
+    * ``besides``: "utöver X"/"besides X" by a sentence that does not restate X;
+    * ``said``: "hur beskrev/vad säger <person>" by that person's attributed words;
+    * ``ordinal``: "the first seminar", "det andra mötet" by a sentence about that one
+      ("Under det första seminariet …"), not the one about all of them;
+    * ``predicate``: "vad är viktigast", "vad har de fokuserat på" by a sentence that
+      says it of something ("… är det viktigaste", "Fokus har legat på …"), rather
+      than one that only names the subject.
+    """
+
+    kind: CueKind
+    terms: frozenset[str] = frozenset()  # stems: the noun, predicate, excluded or named words
+    letters: str = ""  # the abbreviation an expansion spells
+
+    def holds(self, text: str) -> bool:
+        """``text`` (one sentence, or a quotation with its speaker) shows the cue."""
+        if self.kind == "reason":
+            return bool(_REASON.search(text))
+        if self.kind == "expansion":
+            return self._expands(text)
+        if self.kind == "kind":
+            return self._names_kind(text)
+        if self.kind == "ordinal":
+            return any(re.search(rf"\b{w}\b", text, re.IGNORECASE) for w in self.terms)
+        bag = _stems_of(text)
+        if self.kind == "besides":  # restating most of what the asker already has
+            share = sum(term_match(t, bag) > 0 for t in self.terms) / len(self.terms)
+            return share <= tuning().slots.besides_share
+        found = any(term_match(t, bag) > 0 for t in self.terms)
+        if self.kind == "said":
+            return found and bool(_SAYING.search(text) or _QUOTATION.match(text))
+        return found  # predicate
+
+    def _expands(self, text: str) -> bool:
+        """Words whose initials spell the abbreviation: capitalised ("Planering,
+        Resultat, Initiativ och Organisation"), or any words in the brackets right after
+        it ("OVK (obligatorisk ventilations kontroll)"); lower-case words elsewhere spell
+        it by chance ("Kommunen följer upp")."""
+        letters = self.letters
+        after = re.search(rf"{re.escape(letters)}\S*\s*\(([^)]*)\)", text, re.IGNORECASE)
+        spans = [(after.group(1), False)] if after else []
+        spans.append((text, True))
+        for span, capitalised in spans:
+            found = [w for w in re.findall(r"[^\W\d_]+", span)
+                     if w.lower() not in _EXPANSION_JOINERS]
+            for i in range(len(found) - len(letters) + 1):
+                run = found[i:i + len(letters)]
+                if "".join(w[0] for w in run).upper() == letters and \
+                        run[0].upper() != letters and \
+                        (not capitalised or all(w[0].isupper() for w in run)):
+                    return True
+        return False
+
+    def _names_kind(self, text: str) -> bool:
+        """A name of the asked kind: a capitalised compound ending in the noun
+        ("Paradisskolan"), a name before the noun ("Kronans skola", "Lunds kommun"), or
+        the noun beside a list of names ("Deltagande kommuner är: Sundsvall, Gävle, …")."""
+        def is_kind(word: str) -> bool:
+            low, ending = word.lower(), tuning().slots.inflection_letters
+            return any(stem in low[-len(stem) - ending:] for stem in self.terms)
+
+        names = set(capitalised_words(text))
+        toks = tokens(text)
+        for i, tok in enumerate(toks):
+            if not is_kind(tok):
+                continue
+            if tok[0].isupper() and not any(tok.lower().startswith(s) for s in self.terms):
+                return True  # a compound name
+            if i > 0 and toks[i - 1] in names:
+                return True
+            if _name_list(tuning().slots.list_names).search(text, text.find(tok)):
+                return True
+        return False
+
+
+@lru_cache(maxsize=4)
+def _name_list(n: int) -> re.Pattern[str]:
+    """``n`` or more capitalised words in a row, separated by commas: a list of names."""
+    name = r"[A-ZÅÄÖ][\w-]+"
+    return re.compile(rf"{name}(?:\s*,\s*{name}){{{n - 1},}}")
+
+
+@lru_cache(maxsize=4096)
+def _stems_of(text: str) -> frozenset[str]:
+    return frozenset(analyse(text))
+
+
+def lead_cue(question: str, language: Language | None = None) -> Cue | None:
+    """What the lead sentence should show beyond the asked slot (:class:`Cue`), from the
+    question's phrase alone, or None."""
+    text = question.strip()
+    swedish = (language or detect_language(text)) == "sv"
+    expansion = _EXPANSION_Q.search(text)
+    if expansion:
+        return Cue("expansion", letters=(expansion.group(1) or expansion.group(2)).upper())
+    if _REASON_Q.search(text):
+        return Cue("reason")
+    besides = _BESIDES_Q.search(text)
+    if besides and len(besides.group(1).split()) <= tuning().slots.besides_words:
+        excluded = frozenset(analyse(besides.group(1))) - frame_stems()
+        if excluded:
+            return Cue("besides", excluded)
+    people = frozenset(s for _, name in person_names(text) for s in analyse(name))
+    if people and _SAID_Q.search(text):
+        return Cue("said", people)
+    ordinal = _ORDINAL_Q.search(text)
+    if ordinal:
+        word = ordinal.group(1).lower()
+        return Cue("ordinal", next(frozenset(p) for p in _ORDINALS if word in p))
+    if not swedish:
+        return None
+    which = _WHICH_Q.search(text)
+    if which and has_listed_tail(which.group(2).lower(), _NAMED.split()):
+        return Cue("kind", frozenset(analyse(which.group(2))))
+    predicate = _COPULA_Q.search(text) or _SUPINE_Q.search(text)
+    if predicate:
+        word = predicate.group(1)
+        if word.lower() not in _NOT_PREDICATES and not word[0].isupper() and \
+                (predicate.re is _SUPINE_Q or _SAID_OF.fullmatch(word)):
+            stems = frozenset(analyse(word))
+            return Cue("predicate", stems) if stems else None
+    return None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from assistant.answer import extractive
-from assistant.answer.slots import asked_slot, lead_slot
+from assistant.answer.slots import asked_slot, lead_cue, lead_slot
 from assistant.params import tuning
 from assistant.retrieval.lexical import LexicalIndex
 from assistant.text import sentence_spans
@@ -300,3 +300,149 @@ def test_the_best_ranked_document_may_lead_beyond_the_margin() -> None:
     quotes = extractive.compose_choice(extractive.select(ranked), chunks, anchors={2}).quotes
     assert quotes[0].n == 1
     assert [q.n for q in quotes] == [1, 2]
+
+
+def test_a_reason_leads_a_why_question_with_what_it_points_back_to() -> None:
+    """"Varför …?" is answered by "Därför …" with the reason before it, though a
+    sentence standing on its own scores higher."""
+    text = ("Elevantalet har ökat snabbt i stadsdelen de senaste åren. Därför bygger "
+            "kommunen en ny skola vid torget.\n\n"
+            "Den nya skolan vid torget ska stå klar hösten efter nästa.")
+    question = "Varför bygger kommunen en ny skola?"
+    ranked = sorted(_ranked(text, question), key=lambda c: -c.score)
+    because = next(c for c in ranked if "Därför" in c.text)
+    assert because.leans and because.text.startswith("Elevantalet")
+    alone = next(c for c in ranked if c.text.startswith("Den nya skolan"))
+    alone.score = because.score + 0.01
+    ranked.sort(key=lambda c: -c.score)
+    chunks = [ScoredChunk(_chunk(text), 1.0)]
+    plain = extractive.compose_choice(extractive.select(ranked), chunks).quotes
+    assert plain[0] is alone
+    cued = extractive.compose_choice(extractive.select(ranked), chunks,
+                                     cue=lead_cue(question))
+    answer = extractive.compose(cued, chunks, "sv")
+    assert answer.split("\n", 1)[1].startswith("Elevantalet har ökat snabbt")
+
+
+def test_the_cue_orders_the_best_article_and_cites_no_other() -> None:
+    """The cue picks the lead among the best-ranked article's sentences; another
+    article is quoted only where it scores above the lead the cue did not pick."""
+    top, other = _chunk("x", "top.txt", None), _chunk("y", "other.txt", None)
+    chunks = [ScoredChunk(top, 0.90), ScoredChunk(other, 0.895)]
+    ranked = [_candidate(1, "Skolan byggs om under sommaren och hösten.", 0.84),
+              _candidate(2, "Skolan byggs om eftersom eleverna blir fler.", 0.83),
+              _candidate(1, "Den byggs om eftersom ventilationen är gammal.", 0.80)]
+    for c in ranked:
+        c.score = c.dense
+    cue = lead_cue("Varför byggs skolan om?")
+    quotes = extractive.compose_choice(extractive.select(ranked), chunks, cue=cue).quotes
+    assert quotes[0].text.startswith("Den byggs om eftersom")  # the best article's reason
+    assert {q.n for q in quotes} == {1}  # the other article is below the uncued lead
+
+
+def test_a_lead_inside_a_quotation_is_not_preceded_by_its_opening() -> None:
+    """"Vad har projektet fokuserat på?": the quotation's second sentence says it; the
+    first, quoted with it up to the speaker, is not printed before it."""
+    text = ("– Projektet har haft ett nära samarbete med forskare från högskolan. Fokus har "
+            "legat på högläsning och skrivande i alla ämnen, säger Eva Lund.\n\n"
+            "Projektet startade för tre år sedan i två skolor.")
+    question = "Vad har projektet fokuserat på?"
+    ranked = sorted(_ranked(text, question), key=lambda c: -c.score)
+    opening = next(c for c in ranked if c.text.startswith("– Projektet"))
+    assert "Fokus har legat" in opening.text  # quoted up to its speaker
+    opening.score = max(c.score for c in ranked) + 0.01
+    ranked.sort(key=lambda c: -c.score)
+    chunks = [ScoredChunk(_chunk(text), 1.0)]
+    extract = extractive.compose_choice(extractive.select(ranked), chunks,
+                                        cue=lead_cue(question))
+    answer = extractive.compose(extract, chunks, "sv")
+    assert answer.split("\n", 1)[1].startswith("Fokus har legat på högläsning")
+    assert "nära samarbete" not in answer
+
+
+def test_a_who_question_is_not_answered_by_a_quotations_speaker() -> None:
+    """"Vem öppnade skolan?" asks who did it: a quotation's speaker, named only in the
+    sentence the quotation is quoted up to, did not; a sentence naming the one who did
+    leads, though the quotation scores higher."""
+    text = ("– Det här är en dag vi har väntat länge på. Nu får eleverna äntligen moderna "
+            "lokaler, säger Lena Dahl, rektor.\n\n"
+            "Skolan öppnades av kommunstyrelsens ordförande Olle Berg på måndagen.")
+    question = "Vem öppnade den nya skolan?"
+    ranked = sorted(_ranked(text, question), key=lambda c: -c.score)
+    quotation = next(c for c in ranked if c.text.startswith("– Det här"))
+    assert "Lena Dahl" in quotation.text and "Lena Dahl" not in quotation.sentence
+    quotation.score = max(c.score for c in ranked) + 0.01
+    ranked.sort(key=lambda c: -c.score)
+    chunks = [ScoredChunk(_chunk(text), 1.0)]
+    quotes = extractive.compose_choice(extractive.select(ranked), chunks,
+                                       lead=lead_slot(question)).quotes
+    assert quotes[0].text.startswith("Skolan öppnades av")
+
+
+def test_who_said_a_quotation_is_answered_by_its_speaker() -> None:
+    """"Vem menar att …?" quotes the quotation's own words: the sentence naming who
+    says them leads, and the quotation is not printed from its start before it."""
+    text = ("– Läsning är nyckeln till allt annat i skolan. Nu satsar vi på "
+            "skolbiblioteken, säger Lena Dahl, rektor.\n\n"
+            "Skolbiblioteken har fått nya böcker under året.")
+    question = "Vem menar att läsning är nyckeln till allt annat i skolan?"
+    ranked = sorted(_ranked(text, question), key=lambda c: -c.score)
+    quotation = next(c for c in ranked if c.text.startswith("– Läsning"))
+    quotation.score = max(c.score for c in ranked) + 1.0  # far above the rest
+    ranked.sort(key=lambda c: -c.score)
+    chunks = [ScoredChunk(_chunk(text), 1.0)]
+    extract = extractive.compose_choice(extractive.select(ranked), chunks,
+                                        lead=lead_slot(question))
+    answer = extractive.compose(extract, chunks, "sv").split("\n", 1)[1]
+    assert answer.startswith("Nu satsar vi på skolbiblioteken, säger Lena Dahl")
+
+
+def test_a_person_from_a_body_leads_or_anyone_named_when_none_is() -> None:
+    chunks = [ScoredChunk(_chunk("x", "top.txt", None), 0.9)]
+    ranked = [_candidate(1, "Lena Dahl, rektor på Ekbackeskolan, inledde dagen med ett "
+                         "tal om läsning i alla ämnen.", 0.85),
+              _candidate(1, "Från utbildningsförvaltningen talade Olle Berg om läsning.", 0.83),
+              _candidate(1, "Dagen handlade om läsning i alla ämnen och alla åldrar.", 0.84)]
+    for c in ranked:
+        c.score = c.dense
+    question = "Vilka personer från kommunens utbildningsförvaltning talade?"
+    quotes = extractive.compose_choice(extractive.select(ranked), chunks,
+                                       lead=lead_slot(question)).quotes
+    assert quotes[0].text.startswith("Från utbildningsförvaltningen")
+    ranked.pop(1)  # no one named beside the body: anyone named leads
+    quotes = extractive.compose_choice(extractive.select(ranked), chunks,
+                                       lead=lead_slot(question)).quotes
+    assert quotes[0].text.startswith("Lena Dahl")
+
+
+def test_a_predicate_leads_where_it_is_said_of_the_asked_subject() -> None:
+    """"Vad har läsombuden arbetat med?": of two sentences with "arbete", the one about
+    the läsombud (named in the sentence before it) leads, not the one about others."""
+    chunks = [ScoredChunk(_chunk("x", "top.txt", None), 0.9)]
+    ranked = [_candidate(1, "Lärarna i kommunen har arbetat med bedömning i flera år.", 0.85),
+              _candidate(1, "Arbetet har främst handlat om högläsning i förskoleklass.", 0.83)]
+    ranked[0].lexical, ranked[1].lexical = 0.3, 0.6  # the subject via the sentence before
+    for c in ranked:
+        c.score = c.dense
+    cue = lead_cue("Vad har läsombuden arbetat med?")
+    assert cue is not None and cue.kind == "predicate"
+    quotes = extractive.compose_choice(extractive.select(ranked), chunks, cue=cue).quotes
+    assert quotes[0].text.startswith("Arbetet har främst")
+    plain = extractive.compose_choice(extractive.select(ranked), chunks).quotes
+    assert plain[0].text.startswith("Lärarna i kommunen")
+
+
+def test_a_back_pointers_antecedent_does_not_lead_alone() -> None:
+    """Only a quotation's later sentences may lead in its place: "Det är en av tankarna
+    bakom …" keeps the sentence it points back to, and the answer both."""
+    text = ("Den som läser mycket skriver också bättre. Det är en av tankarna bakom "
+            "kommunens läslyft för mellanstadiet.")
+    ranked = sorted(_ranked(text, "Vilken tanke ligger bakom kommunens läslyft?"),
+                    key=lambda c: -c.score)
+    leaning = next(c for c in ranked if c.leans)
+    leaning.score = max(c.score for c in ranked) + 1.0
+    ranked.sort(key=lambda c: -c.score)
+    chunks = [ScoredChunk(_chunk(text), 1.0)]
+    extract = extractive.compose_choice(extractive.select(ranked), chunks)
+    answer = extractive.compose(extract, chunks, "sv").split("\n", 1)[1]
+    assert answer.startswith("Den som läser mycket") and "en av tankarna bakom" in answer

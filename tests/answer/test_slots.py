@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.answer.slots import Slot, asked_slot, lead_slot, numbers
+from assistant.answer.slots import Slot, asked_slot, lead_cue, lead_slot, numbers
 
 
 @pytest.mark.parametrize(("question", "kind"), [
@@ -153,3 +153,116 @@ def test_a_name_the_question_gives_names_no_one_new() -> None:
     assert slot is not None
     assert not slot.fills("Det säger Karin Falck, samordnare för nätverket.")
     assert slot.fills("Karin Falck träffade Katarina Nyman, strateg i kommunen.")
+
+
+@pytest.mark.parametrize(("question", "kind"), [
+    ("Vad står förkortningen KFU för?", "expansion"),
+    ("What does the abbreviation KFU stand for?", "expansion"),
+    ("Varför flyttades mottagningsenheten?", "reason"),
+    ("Why was the reception unit moved?", "reason"),
+    ("Vilka satsningar görs utöver nya lokaler och fler lärare?", "besides"),
+    ("Besides the new premises, what did the school get?", "besides"),
+    ("Hur beskrev Anna Berg läsfrämjandet i kommunen?", "said"),
+    ("Vad tycker Per Ek om läxhjälpen?", "said"),
+    ("Vilka gymnasieskolor deltar i projektet?", "kind"),
+    ("Vad är svårast för de nya lärarna?", "predicate"),
+    ("Vad har läsombuden arbetat med?", "predicate"),
+    ("Vad är en lärarlegitimation?", None),  # the subject, not said of it
+    ("Vad är lärarlegitimation?", None),
+    ("Vad är skolskjutsreglemente?", None),
+    ("Vad är legitimerad lärare?", None),  # an adjective of the subject
+    ("Vad är avgörande för resultaten?", "predicate"),
+    ("Vad är KFU?", None),  # a name
+    ("Hur många lärare deltar?", None),
+    ("Which schools take part?", None),  # English nouns are not in the Swedish texts
+])
+def test_the_question_phrase_names_the_lead_cue(question: str, kind: str | None) -> None:
+    cue = lead_cue(question)
+    assert (cue.kind if cue is not None else None) == kind
+
+
+def test_an_expansion_is_spelled_by_its_words_initials() -> None:
+    cue = lead_cue("Vad står KFU för?")
+    assert cue is not None
+    assert cue.holds("Projektet KFU (Kompetens, Fortbildning och Uppföljning) startar i höst.")
+    assert not cue.holds("KFU:s mål är att alla lärare ska få fortbildning.")
+    assert not cue.holds("Kommunen följer upp KFU varje år.")  # the abbreviation itself
+
+
+def test_a_reason_is_shown_by_its_connective() -> None:
+    cue = lead_cue("Varför byggs skolan om?")
+    assert cue is not None
+    assert cue.holds("Därför byggs skolan om under sommaren.")
+    assert cue.holds("Skolan byggs om eftersom ventilationen är gammal.")
+    assert not cue.holds("Skolan byggs om under sommaren.")
+
+
+def test_besides_is_answered_by_what_the_question_does_not_already_give() -> None:
+    cue = lead_cue("Vilka satsningar görs utöver nya lokaler och fler lärare?")
+    assert cue is not None and cue.kind == "besides"
+    assert not cue.holds("Skolan får nya lokaler och fler lärare under året.")
+    # One of the words alone is no restatement: "nya" is everywhere.
+    assert cue.holds("Dessutom införs nya läxhjälpsgrupper på eftermiddagarna.")
+
+
+def test_what_a_named_person_said_is_their_attributed_words() -> None:
+    cue = lead_cue("Hur beskrev Anna Berg läsfrämjandet i kommunen?")
+    assert cue is not None and cue.kind == "said"
+    assert cue.holds("Det säger Anna Berg, bibliotekarie i kommunen.")
+    assert not cue.holds("Anna Berg är bibliotekarie i kommunen sedan länge.")
+    assert not cue.holds("Det säger Per Ek, rektor på skolan.")
+
+
+def test_a_kind_is_named_by_a_name_of_that_kind() -> None:
+    cue = lead_cue("Vilka skolor deltar i projektet?")
+    assert cue is not None and cue.kind == "kind"
+    assert cue.holds("Först ut är Ekbackeskolan och Norra gymnasiet.")  # a compound name
+    assert cue.holds("Projektet startar på Björkens skola i höst.")  # a name before the noun
+    assert cue.holds("Skolor som deltar är: Ekbacken, Norrgården, Solhem och Åsen.")  # a list
+    assert not cue.holds("Projektet om Läslyftet startar i skolan i höst.")  # no school named
+    assert not cue.holds("Projektet når elever i Malmö, Lund och Ystad i skolan.")
+
+
+def test_a_predicate_is_shown_by_a_sentence_saying_it() -> None:
+    cue = lead_cue("Vad är svårast för de nya lärarna?")
+    assert cue is not None and cue.kind == "predicate"
+    assert cue.holds("Det svåraste är att hinna med bedömningen.")
+    assert not cue.holds("De nya lärarna började i augusti.")
+    supine = lead_cue("Vad har läsombuden arbetat med?")
+    assert supine is not None and supine.holds("Arbetet har handlat om högläsning.")
+
+
+@pytest.mark.parametrize(("question", "heads"), [
+    ("Vilka personer från kommunens utbildningsförvaltning deltar?", {"utbildningsförvaltning"}),
+    ("Vilka personer från Malmös utbildningsförvaltning deltar?", {"utbildningsförvaltning"}),
+    ("Vem från Skolinspektionen talade?", {"skolinspektion"}),
+    ("Vilka från Unicef respektive Rädda Barnen medverkar?", {"unicef", "rädd"}),
+    ("Vem tog emot gästerna från förvaltningen?", set()),  # the guests came from it
+])
+def test_a_person_from_a_body_is_named_beside_it(question: str, heads: set[str]) -> None:
+    slot = lead_slot(question)
+    assert slot is not None and slot.kind == "person" and slot.heads == frozenset(heads)
+
+
+def test_a_person_from_a_body_fills_beside_it_only() -> None:
+    slot = lead_slot("Vilka personer från Malmös utbildningsförvaltning deltar?")
+    assert slot is not None
+    assert slot.fills("Chefen för utbildningsförvaltningen Lena Dahl inledde dagen.")
+    assert not slot.fills("Lena Dahl, rektor på Ekbackeskolan, inledde dagen med ett tal "
+                          "om läsning och därefter talade förvaltningen.")
+
+
+@pytest.mark.parametrize(("question", "words"), [
+    ("What was the first workshop about?", {"första", "first"}),
+    ("Vad handlade det andra mötet om?", {"andra", "second"}),
+    ("Vad gör andra kommuner mot segregation?", None),  # "andra" as "other"
+])
+def test_an_ordinal_picks_which_one_is_asked(question: str, words: set[str] | None) -> None:
+    cue = lead_cue(question)
+    if words is None:
+        assert cue is None or cue.kind != "ordinal"
+    else:
+        assert cue is not None and cue.kind == "ordinal" and cue.terms == frozenset(words)
+        assert cue.holds("Under det första passet talade rektorn." if "first" in words
+                         else "Det andra mötet handlade om läxor.")
+        assert not cue.holds("Kommunen höll tre möten under året.")
