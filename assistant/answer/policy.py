@@ -303,9 +303,9 @@ def refusal_rule(name: str, reads: tuple[str, ...], params: tuple[Param, ...],
 
 
 @refusal_rule("weak_evidence", ("language", "best_passage", "best_lexical", "exact_terms"), (
-    Param("min_evidence", 0.815, 0.815, (0.0, 0.78, 0.79, 0.80, 0.81, 0.815, 0.82, 0.83, 0.84)),
+    Param("min_evidence", 0.83, 0.815, (0.0, 0.78, 0.79, 0.80, 0.81, 0.815, 0.82, 0.83, 0.84)),
     Param("min_evidence_en", 0.76, 0.75, (0.0, 0.72, 0.74, 0.75, 0.76, 0.78, 0.80)),
-    Param("min_lexical", 0.5, 0.5, (0.3, 0.4, 0.5, 0.6, 0.7, 1.01)),
+    Param("min_lexical", 0.7, 0.5, (0.3, 0.4, 0.5, 0.6, 0.7, 1.01)),
 ), switch="min_evidence")
 def _weak_evidence(ev: Evidence, t: Thresholds) -> Verdict | None:
     if ev.best_passage is None or ev.exact_terms:
@@ -388,7 +388,7 @@ def _missing_attribute(ev: Evidence, t: Thresholds) -> Verdict | None:
 
 
 @refusal_rule("low_confidence", ("confidence",), (
-    Param("min_confidence", 0.08, None, (None, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3)),
+    Param("min_confidence", None, None, (None, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3)),
 ), switch="min_confidence")
 def _low_confidence(ev: Evidence, t: Thresholds) -> Verdict | None:
     """The calibrated model (:mod:`assistant.answer.confidence`) finds an answer unlikely.

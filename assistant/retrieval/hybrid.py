@@ -242,7 +242,7 @@ class Searcher:
                   language=found.language) as current:
             ordered = get_retriever(found.retriever).order(found, params)
             fused = _boost(found.dense, found.lexical, ordered, params, named)
-            kept = _collapse(fused, k)
+            kept = _cover(_collapse(fused, None if len(named) > 1 else k), named, k)
             set_attributes(current, candidates=len(fused), kept=len(kept))
         best_dense = found.dense[0][1] if found.dense else 0.0
         return Retrieval(found.question, kept, found.municipalities, best_dense,
@@ -332,6 +332,30 @@ def _per_document(dense: list[tuple[Chunk, float]]) -> list[float]:
     for chunk, sim in dense:
         best.setdefault(chunk.doc_id, sim)
     return sorted(best.values(), reverse=True)
+
+
+def _cover(ranked: list[ScoredChunk], named: list[str], k: int) -> list[ScoredChunk]:
+    """The ``k`` best, except that a question naming several municipalities ("Landskronas
+    och Lunds arbete …") keeps each one's best passage: otherwise the articles of the
+    one that scores a little higher fill every place, and the answer (and the refusal
+    check, which looks for every name in the evidence) never sees the other. Kept in
+    ranked order."""
+    if len(named) < 2:
+        return ranked[:k]
+    firsts: dict[str | None, str] = {}
+    for item in ranked:
+        if item.chunk.municipality in named:
+            firsts.setdefault(item.chunk.municipality, item.chunk.chunk_id)
+    reserved = set(list(firsts.values())[:k])
+    free = k - len(reserved)
+    kept: list[ScoredChunk] = []
+    for item in ranked:
+        if item.chunk.chunk_id in reserved:
+            kept.append(item)
+        elif free > 0:
+            kept.append(item)
+            free -= 1
+    return kept
 
 
 def _collapse(ranked: list[ScoredChunk], limit: int | None = None) -> list[ScoredChunk]:

@@ -10,15 +10,33 @@ import pytest
 
 from assistant.retrieval.filters import Filters
 from assistant.retrieval.fusion import FusionParams
-from assistant.retrieval.hybrid import Searcher, _collapse
+from assistant.retrieval.hybrid import Searcher, _collapse, _cover
 from assistant.retrieval.store import DocRecord, IndexState, SentencePack
 from assistant.types import Chunk, ScoredChunk
 
 
-def _sc(i: int, text: str, score: float) -> ScoredChunk:
+def _sc(i: int, text: str, score: float, municipality: str | None = None) -> ScoredChunk:
     chunk = Chunk(chunk_id=f"c{i}", doc_id=f"d{i}.txt", doc_hash="h", ordinal=0, text=text,
-                  start=0, end=len(text), content_hash=f"x{i}", title="T")
+                  start=0, end=len(text), content_hash=f"x{i}", title="T",
+                  municipality=municipality)
     return ScoredChunk(chunk, score)
+
+
+def test_a_question_naming_two_municipalities_keeps_the_best_passage_of_each() -> None:
+    ranked = [_sc(0, "a", 0.9, "Landskrona"), _sc(1, "b", 0.89, "Landskrona"),
+              _sc(2, "c", 0.88, "Landskrona"), _sc(3, "d", 0.87, "Malmö"),
+              _sc(4, "e", 0.86, "Lund"), _sc(5, "f", 0.85, "Lund")]
+    ids = [s.chunk.chunk_id for s in _cover(ranked, ["Landskrona", "Lund"], 3)]
+    assert ids == ["c0", "c1", "c4"]  # Lund's best replaces the last free place, in order
+    # One municipality named (or none): simply the k best.
+    assert [s.chunk.chunk_id for s in _cover(ranked, ["Lund"], 3)] == ["c0", "c1", "c2"]
+    assert [s.chunk.chunk_id for s in _cover(ranked, [], 2)] == ["c0", "c1"]
+    # A named municipality with no passage in the pool reserves nothing.
+    assert [s.chunk.chunk_id for s in _cover(ranked, ["Landskrona", "Kiruna"], 3)] == [
+        "c0", "c1", "c2"]
+    # More names than places: the first k names in rank order, nothing else.
+    assert [s.chunk.chunk_id for s in _cover(ranked, ["Landskrona", "Malmö", "Lund"], 2)
+            ] == ["c0", "c3"]
 
 
 def test_near_duplicates_are_collapsed() -> None:
