@@ -56,7 +56,7 @@ unit: setup chromium $(NODE_STAMP)
 EVAL_GATE := --min hit@1=0.97 --min hit@k=0.97 --min mrr=0.97 --min fact_coverage=0.90 \
 	--min citation_precision=0.93 --min citation_validity=1.0 --min refusal_accuracy=0.80 \
 	--max false_refusal_rate=0.05
-FAQ_SV_GATE := --min hit@1=0.63 --min recall@k=0.85 --min mrr=0.72 --max false_refusal_rate=0.03
+FAQ_SV_GATE := --min hit@1=0.63 --min recall@k=0.85 --min mrr=0.72 --max false_refusal_rate=0.04
 FAQ_EN_GATE := --min hit@1=0.42 --min recall@k=0.73 --min mrr=0.53 --max false_refusal_rate=0.01
 FAQ := --corpus eval/faq-dev/corpus --mode extractive --quiet
 

@@ -82,9 +82,10 @@ DOC_END = "<!-- calibrate:end -->"
 # what --write rewrites; the rest is hand-set
 CALIBRATED_SECTIONS = ("retrieval", "refusal", "confidence")
 
-# Constraints of the refusal search (on the training folds; the acceptance targets
-# are own false refusals <= 0.05, FAQ <= 0.03, own fact coverage >= 0.90).
-FALSE_REFUSAL_CAP = {"own": 0.04, "faq-sv": 0.025, "faq-en": 0.025}
+# Constraints of the refusal search (on the training folds). The acceptance target is
+# at most 3 % false refusals out of fold on every dev corpus: the cap is that target for
+# the own set and a little below it for the FAQ suites. Own fact coverage >= FACT_FLOOR.
+FALSE_REFUSAL_CAP = {"own": 0.03, "faq-sv": 0.025, "faq-en": 0.025}
 FACT_FLOOR = 0.89
 PENALTY = 5.0
 GRID = FusionGrid()
