@@ -246,9 +246,18 @@ class TermMatcher:
 
     def __init__(self, terms: Iterable[str], vocabulary: Iterable[str]) -> None:
         self._vocabulary = frozenset(vocabulary)
-        self._extending = {t: frozenset(w for w in self._vocabulary
-                                        if w != t and compound_match(t, w))
-                           for t in set(terms)}
+        self._extending = {t: self._words_extending(t) for t in set(terms)}
+
+    def _words_extending(self, term: str) -> frozenset[str]:
+        # compound_match(term, w) needs one of the words to begin or end with the other,
+        # unless a part of a hyphenated term matches: a cheap test first, then the rule.
+        if hyphen_parts(term, limits().min_prefix):
+            return frozenset(w for w in self._vocabulary
+                             if w != term and compound_match(term, w))
+        return frozenset(w for w in self._vocabulary
+                         if w != term and (w.startswith(term) or w.endswith(term)
+                                           or term.startswith(w))
+                         and compound_match(term, w))
 
     def __call__(self, term: str, bag: Collection[str]) -> float:
         if term in bag:
