@@ -340,6 +340,18 @@ def test_the_cue_orders_the_best_article_and_cites_no_other() -> None:
     assert {q.n for q in quotes} == {1}  # the other article is below the uncued lead
 
 
+def _ranked_with_top(
+    text: str, question: str, opening: str, above: float = 0.01,
+) -> tuple[list[extractive.Candidate], list[ScoredChunk], extractive.Candidate]:
+    """``text``'s candidates with the one starting ``opening`` scored ``above`` the best,
+    as if retrieval had liked it most; the passage as the answer's only chunk."""
+    ranked = sorted(_ranked(text, question), key=lambda c: -c.score)
+    top = next(c for c in ranked if c.text.startswith(opening))
+    top.score = max(c.score for c in ranked) + above
+    ranked.sort(key=lambda c: -c.score)
+    return ranked, [ScoredChunk(_chunk(text), 1.0)], top
+
+
 def test_a_lead_inside_a_quotation_is_not_preceded_by_its_opening() -> None:
     """"Vad har projektet fokuserat på?": the quotation's second sentence says it; the
     first, quoted with it up to the speaker, is not printed before it."""
@@ -347,12 +359,8 @@ def test_a_lead_inside_a_quotation_is_not_preceded_by_its_opening() -> None:
             "legat på högläsning och skrivande i alla ämnen, säger Eva Lund.\n\n"
             "Projektet startade för tre år sedan i två skolor.")
     question = "Vad har projektet fokuserat på?"
-    ranked = sorted(_ranked(text, question), key=lambda c: -c.score)
-    opening = next(c for c in ranked if c.text.startswith("– Projektet"))
+    ranked, chunks, opening = _ranked_with_top(text, question, "– Projektet")
     assert "Fokus har legat" in opening.text  # quoted up to its speaker
-    opening.score = max(c.score for c in ranked) + 0.01
-    ranked.sort(key=lambda c: -c.score)
-    chunks = [ScoredChunk(_chunk(text), 1.0)]
     extract = extractive.compose_choice(extractive.select(ranked), chunks,
                                         cue=lead_cue(question))
     answer = extractive.compose(extract, chunks, "sv")
@@ -368,12 +376,8 @@ def test_a_who_question_is_not_answered_by_a_quotations_speaker() -> None:
             "lokaler, säger Lena Dahl, rektor.\n\n"
             "Skolan öppnades av kommunstyrelsens ordförande Olle Berg på måndagen.")
     question = "Vem öppnade den nya skolan?"
-    ranked = sorted(_ranked(text, question), key=lambda c: -c.score)
-    quotation = next(c for c in ranked if c.text.startswith("– Det här"))
+    ranked, chunks, quotation = _ranked_with_top(text, question, "– Det här")
     assert "Lena Dahl" in quotation.text and "Lena Dahl" not in quotation.sentence
-    quotation.score = max(c.score for c in ranked) + 0.01
-    ranked.sort(key=lambda c: -c.score)
-    chunks = [ScoredChunk(_chunk(text), 1.0)]
     quotes = extractive.compose_choice(extractive.select(ranked), chunks,
                                        lead=lead_slot(question)).quotes
     assert quotes[0].text.startswith("Skolan öppnades av")
@@ -386,11 +390,7 @@ def test_who_said_a_quotation_is_answered_by_its_speaker() -> None:
             "skolbiblioteken, säger Lena Dahl, rektor.\n\n"
             "Skolbiblioteken har fått nya böcker under året.")
     question = "Vem menar att läsning är nyckeln till allt annat i skolan?"
-    ranked = sorted(_ranked(text, question), key=lambda c: -c.score)
-    quotation = next(c for c in ranked if c.text.startswith("– Läsning"))
-    quotation.score = max(c.score for c in ranked) + 1.0  # far above the rest
-    ranked.sort(key=lambda c: -c.score)
-    chunks = [ScoredChunk(_chunk(text), 1.0)]
+    ranked, chunks, _ = _ranked_with_top(text, question, "– Läsning", above=1.0)  # far above
     extract = extractive.compose_choice(extractive.select(ranked), chunks,
                                         lead=lead_slot(question))
     answer = extractive.compose(extract, chunks, "sv").split("\n", 1)[1]
