@@ -11,6 +11,7 @@ Weights, boosts and pool sizes are parameters (:mod:`assistant.params`, read fro
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import threading
 from collections import OrderedDict
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
     from assistant.config import Settings
+
+log = logging.getLogger("assistant.retrieval")
 
 # Fusion weights (score-based, query-adaptive; retrieval/fusion.py), the pool size and
 # the near-duplicate threshold come from assistant/calibration.json (assistant/params.py).
@@ -137,6 +140,12 @@ class Searcher:
         self.store = store
         self.embeddings = embeddings
         self.lexical_dir = lexical_dir
+        # The vector index loads on a thread of its own while this one reads the manifest
+        # and the lexical index (and a CLI imports the answering chain): at 30,000
+        # documents that load is the largest part of a cold `assistant ask`.
+        self.warmed = threading.Thread(target=_warm, args=(store,), name="index-warm",
+                                       daemon=True)
+        self.warmed.start()
         self.fusion = FusionParams.from_calibration() if fusion is None else fusion
         generation = store.state().generation
         snapshot = IndexSnapshot.build(store, generation, None, lexical_dir, manifest)
@@ -274,6 +283,15 @@ class Searcher:
         return filters
 
 
+def _warm(store: ChromaStore) -> None:
+    """:meth:`ChromaStore.warm`, on a thread: a failure here is the first question's to
+    report (it queries the same index), so it is only logged."""
+    try:
+        store.warm()
+    except Exception:
+        log.debug("could not warm the vector index", exc_info=True)
+
+
 @dataclass(frozen=True)
 class _Generation:
     """One index generation as a retriever's :class:`~assistant.retrieval.retrievers.Sources`."""
@@ -288,6 +306,8 @@ class _Generation:
     def dense(self, query: Query) -> tuple[list[float], list[tuple[Chunk, float]]]:
         with span("assistant.retrieve.dense", pool=query.pool) as current:
             vector = self.searcher.embeddings.embed_query(query.question)
+            # Not alongside the warm-up's load: the first query waits for it instead.
+            self.searcher.warmed.join()
             hits = self.searcher.store.query(vector, query.pool, query.filters,
                                              self.snapshot.manifest, self.searcher.chunks)
             kept = [(c, s) for c, s in hits if query.filters.matches(c)]
