@@ -31,6 +31,7 @@ from assistant.retrieval.lexical import (
     LexicalIndex,
     lexical_path,
     lexical_terms,
+    save_built,
     saved_manifest,
 )
 from assistant.retrieval.owner import refuse_if_served
@@ -563,8 +564,7 @@ class _Writer:
         assert self.stats is not None and self.lexical is not None
         self.store.save_stats(self.stats)
         generation = self.state.generation + 1
-        LexicalIndex(bm25=self.lexical.build()).save(lexical_path(self.settings), generation,
-                                                     self.manifest)
+        save_built(self.lexical, lexical_path(self.settings), generation, self.manifest)
         self.store.set_state(IndexState(generation, dirty=False))
 
 
