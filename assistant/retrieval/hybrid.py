@@ -140,12 +140,6 @@ class Searcher:
         self.store = store
         self.embeddings = embeddings
         self.lexical_dir = lexical_dir
-        # The vector index loads on a thread of its own while this one reads the manifest
-        # and the lexical index (and a CLI imports the answering chain): at 30,000
-        # documents that load is the largest part of a cold `assistant ask`.
-        self.warmed = threading.Thread(target=_warm, args=(store,), name="index-warm",
-                                       daemon=True)
-        self.warmed.start()
         self.fusion = FusionParams.from_calibration() if fusion is None else fusion
         generation = store.state().generation
         snapshot = IndexSnapshot.build(store, generation, None, lexical_dir, manifest)
@@ -153,6 +147,14 @@ class Searcher:
                          self._next_snapshot, reload_seconds)
         self._chunk_cache: OrderedDict[str, Chunk] = OrderedDict()
         self._cache_lock = threading.Lock()
+        # The vector index loads on a thread of its own while the caller goes on (a CLI
+        # imports the answering chain, a server its web stack): at 30,000 documents that
+        # load is the largest part of a cold `assistant ask` that grows with the corpus.
+        # Started last: Chroma makes other calls wait while it loads, and the manifest,
+        # state and statistics above are such calls.
+        self.warmed = threading.Thread(target=_warm, args=(store,), name="index-warm",
+                                       daemon=True)
+        self.warmed.start()
 
     def _next_snapshot(self, previous: IndexSnapshot, generation: int) -> IndexSnapshot:
         return IndexSnapshot.build(self.store, generation, previous, self.lexical_dir)
