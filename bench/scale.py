@@ -57,8 +57,19 @@ def _cli(*args: str) -> list[str]:
     return [sys.executable, "-m", "assistant.cli", *args]
 
 
-def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MiB, stdout) of one child process."""
+@dataclass(frozen=True)
+class ChildRun:
+    """One child process: wall seconds, CPU seconds (user + system, every thread of
+    it), peak RSS in MiB, and its stdout. CPU and RSS hardly depend on what else the
+    shared machine runs; wall-clock does."""
+
+    wall: float
+    cpu: float
+    rss_mib: float
+    out: str
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> ChildRun:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, cwd=ROOT)
@@ -70,7 +81,8 @@ def _run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
         if proc.returncode not in (0, 3):
             raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n"
                                f"{err.read().decode()[-2000:]}")
-        return wall, usage.ru_maxrss / 1024, out.read().decode()
+        return ChildRun(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024,
+                        out.read().decode())
 
 
 def _du_mib(path: Path) -> float:
@@ -205,23 +217,29 @@ def bench_size(size: int, workdir: Path, n_questions: int, repeats: int,
         first = min(corpus.glob("*.txt"))
         first.write_text(first.read_text(encoding="utf-8") + f"\n\nTillägg {time.time()}.\n",
                          encoding="utf-8")
-    wall, rss, out = _run(_cli("ingest", "--quiet", "--json"), env)
-    summary = json.loads(out.strip().splitlines()[-1])
-    result.update(ingest_s=wall, ingest_rss_mib=rss, ingest_summary=summary,
+    first_run = _run(_cli("ingest", "--quiet", "--json"), env)
+    summary = json.loads(first_run.out.strip().splitlines()[-1])
+    result.update(ingest_s=first_run.wall, ingest_cpu_s=first_run.cpu,
+                  ingest_rss_mib=first_run.rss_mib, ingest_summary=summary,
                   index_mib=_du_mib(index))
-    print(f"  [{size}] {'one changed document: ' if reuse else ''}ingest {wall:.1f} s, "
-          f"peak RSS {rss:.0f} MiB", flush=True)
+    print(f"  [{size}] {'one changed document: ' if reuse else ''}ingest "
+          f"{first_run.wall:.1f} s (CPU {first_run.cpu:.1f} s), peak RSS "
+          f"{first_run.rss_mib:.0f} MiB", flush=True)
 
-    reingest = [_run(_cli("ingest", "--quiet", "--json"), env)[0] for _ in range(repeats)]
-    result["reingest_s"] = statistics.median(reingest)
-    print(f"  [{size}] unchanged re-ingest {reingest}", flush=True)
+    reingest = [_run(_cli("ingest", "--quiet", "--json"), env) for _ in range(repeats)]
+    result["reingest_s"] = statistics.median(r.wall for r in reingest)
+    result["reingest_cpu_s"] = statistics.median(r.cpu for r in reingest)
+    print(f"  [{size}] unchanged re-ingest {[round(r.wall, 2) for r in reingest]} s, CPU "
+          f"{[round(r.cpu, 2) for r in reingest]} s", flush=True)
 
     retrievers = retriever_names()  # every registered retriever gets a server of its own
     asked = questions(n_questions * (len(retrievers) + 1) + repeats + len(retrievers), seed,
                       size)
-    cold = [_run(_cli("ask", asked[i], "--json"), env)[0] for i in range(repeats)]
-    result["cold_ask_s"] = statistics.median(cold)
-    print(f"  [{size}] cold ask {cold}", flush=True)
+    cold = [_run(_cli("ask", asked[i], "--json"), env) for i in range(repeats)]
+    result["cold_ask_s"] = statistics.median(r.wall for r in cold)
+    result["cold_ask_cpu_s"] = statistics.median(r.cpu for r in cold)
+    print(f"  [{size}] cold ask {[round(r.wall, 2) for r in cold]} s, CPU "
+          f"{[round(r.cpu, 2) for r in cold]} s", flush=True)
     rest = asked[repeats:]
 
     runs = []
@@ -271,10 +289,14 @@ def render(results: list[dict[str, Any]]) -> str:
                   + ("–" if r.get("reused") else f"{r['sentence_vectors']:,}"))
     add("ingest wall (texts/s)", lambda r: f"{r['ingest_s']:.1f} s ({r['texts_per_s']:,.0f})"
         + (" one changed doc" if r.get("reused") else ""))
+    add("ingest CPU (texts per CPU second)",
+        lambda r: f"{r['ingest_cpu_s']:.1f} s ({r['texts'] / max(r['ingest_cpu_s'], 1e-9):,.0f})")
     add("ingest peak RSS", lambda r: f"{r['ingest_rss_mib']:.0f} MiB")
     add("index on disk", lambda r: f"{r['index_mib']:.0f} MiB")
-    add("unchanged re-ingest", lambda r: f"{r['reingest_s']:.1f} s")
-    add("cold `assistant ask`", lambda r: f"{r['cold_ask_s']:.1f} s")
+    add("unchanged re-ingest (CPU)",
+        lambda r: f"{r['reingest_s']:.1f} s ({r['reingest_cpu_s']:.1f} s)")
+    add("cold `assistant ask` (CPU)",
+        lambda r: f"{r['cold_ask_s']:.1f} s ({r['cold_ask_cpu_s']:.1f} s)")
     for name in results[0]["servers"] if results else ():  # the retrievers the run served
         add(f"{name}: start → first answer",
             lambda r, m=name: f"{r['servers'][m]['start_s']:.1f} s")

@@ -41,6 +41,8 @@ DATA = "a data table (calendar months, rating values), not a threshold"
 ALLOWED: dict[str, str] = {
     "assistant.answer.chain.SENTENCE_CACHE_CHUNKS": CACHE,
     "assistant.answer.extractive.UNIT_CACHE_CHUNKS": CACHE,
+    "assistant.retrieval.bm25._SLICE": CACHE,
+    "assistant.retrieval.bm25._BUCKET": CACHE,
     "assistant.answer.llm.HISTORY_CHARS": LIMIT,
     "assistant.answer.llm.NONCE_BYTES": FORMAT,
     "assistant.citations._MAX_RANGE": LIMIT,

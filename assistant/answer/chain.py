@@ -158,13 +158,18 @@ class Assistant:
         return out
 
     @classmethod
-    def from_settings(cls, settings: Settings, embeddings: Embeddings | None = None) -> Assistant:
+    def from_settings(cls, settings: Settings, embeddings: Embeddings | None = None,
+                      retriever: Searcher | None = None) -> Assistant:
+        """``retriever``: an index the caller opened already (the CLI opens it before it
+        imports this module, so the vector index loads while the chain is imported)."""
         chat = None
         if settings.llm == "openai":
             from assistant.answer.llm import build_chat_model
 
             chat = build_chat_model(settings)
-        return cls(settings, Searcher.from_settings(settings, embeddings), chat)
+        if retriever is None:
+            retriever = Searcher.from_settings(settings, embeddings)
+        return cls(settings, retriever, chat)
 
     @property
     def store(self) -> ChromaStore:

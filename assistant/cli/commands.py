@@ -54,16 +54,21 @@ def read_history(path: str | None) -> tuple[Message, ...]:
 
 
 def cmd_ask(args: argparse.Namespace) -> int:
-    from assistant.answer import Assistant
-    from assistant.citations import render_sources_text
     from assistant.retrieval.filters import Filters
+    from assistant.retrieval.hybrid import Searcher
 
     settings = load_settings()
     # Bad input fails before the index and model are loaded.
     filters = Filters.parse(args.filter)
     history = list(read_history(args.history))
-    answer = Assistant.from_settings(settings).ask(args.question, history, k=args.k,
-                                                   filters=filters)
+    # The index first: its vectors load on a thread (Searcher) while the answering chain
+    # and LangChain are imported here, instead of after them.
+    searcher = Searcher.from_settings(settings)
+    from assistant.answer import Assistant
+    from assistant.citations import render_sources_text
+
+    answer = Assistant.from_settings(settings, retriever=searcher).ask(
+        args.question, history, k=args.k, filters=filters)
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
         return EXIT_OK

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -30,6 +31,7 @@ from assistant.retrieval.lexical import (
     LexicalIndex,
     lexical_path,
     lexical_terms,
+    save_built,
     saved_manifest,
 )
 from assistant.retrieval.owner import refuse_if_served
@@ -101,21 +103,52 @@ class _Prepared:
 def discover(paths: Sequence[Path], corpus_dir: Path, sidecar_name: str) -> Iterator[
     tuple[str, Path]
 ]:
-    """(doc id, path) for every candidate file; ids are relative to the corpus dir."""
+    """(doc id, path) for every candidate file; ids are relative to the corpus dir.
+
+    Files in the order of their paths' parts, hidden ones (a part beginning with ".")
+    and the metadata sidecar left out; symlinked directories are not followed, symlinked
+    files are. Below a directory the walk uses the directory entries' own types and
+    builds ids as text: at 30,000 files, a ``Path`` per step and a ``stat`` per file
+    were a quarter of an unchanged re-ingest."""
     for root in paths:
-        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
         base = (corpus_dir if _is_under(root, corpus_dir) else
                 (root if root.is_dir() else root.parent)).resolve()
+        if not root.is_dir():
+            if root.name != sidecar_name and not _hidden(root.parts):
+                yield root.resolve().relative_to(base).as_posix(), root
+            continue
         # Ids are relative to the corpus dir; below a scanned dir the path itself says
         # where a file is, so only the dir is resolved (once, not per file).
-        prefix = root.resolve().relative_to(base) if root.is_dir() else None
-        for path in files:
-            if path.name == sidecar_name or any(part.startswith(".") for part in path.parts
-                                                  if part not in (".", "..")):
+        prefix = root.resolve().relative_to(base).as_posix()
+        if _hidden(root.parts):
+            continue
+        for parts in sorted(_walk(str(root), ())):
+            if parts[-1] == sidecar_name:
                 continue
-            rel = prefix / path.relative_to(root) if prefix is not None else \
-                path.resolve().relative_to(base)
-            yield rel.as_posix(), path
+            rel = "/".join(parts)
+            yield (rel if prefix == "." else f"{prefix}/{rel}"), root.joinpath(*parts)
+
+
+def _hidden(parts: Sequence[str]) -> bool:
+    return any(part.startswith(".") for part in parts if part not in (".", ".."))
+
+
+def _walk(directory: str, parts: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    """The relative parts of every file below ``directory`` that is not hidden."""
+    with os.scandir(directory) as entries:
+        found = list(entries)
+    for entry in found:
+        if entry.name.startswith("."):
+            continue
+        try:
+            is_dir = entry.is_dir() and not entry.is_symlink()
+            is_file = not is_dir and entry.is_file()
+        except OSError:
+            continue
+        if is_dir:
+            yield from _walk(entry.path, (*parts, entry.name))
+        elif is_file:
+            yield (*parts, entry.name)
 
 
 def _is_under(path: Path, parent: Path) -> bool:
@@ -137,6 +170,10 @@ def recipe(settings: Settings, patterns: Sequence[re.Pattern[str]]) -> str:
     if settings.clean_patterns_file is not None:
         parts.append(sha256("\n".join(p.pattern for p in patterns)))
     return "|".join(parts)
+
+
+# ``json.dumps(value, sort_keys=True)``, without a new encoder per call (one per document).
+_meta_json = json.JSONEncoder(sort_keys=True).encode
 
 
 def fingerprint(raw_text: str, meta_json: str, recipe: str) -> str:
@@ -256,8 +293,7 @@ def ingest(
         loaded = _load(doc_id, path, summary)
         if loaded is None:
             continue
-        doc_hash = fingerprint(loaded.text, json.dumps(sidecar.get(doc_id), sort_keys=True),
-                               how.text)
+        doc_hash = fingerprint(loaded.text, _meta_json(sidecar.get(doc_id)), how.text)
         old = manifest.get(doc_id)
         if old is not None and old.doc_hash == doc_hash and not rebuild:
             # The hash covers text, metadata and recipe: nothing to clean or chunk.
@@ -528,8 +564,7 @@ class _Writer:
         assert self.stats is not None and self.lexical is not None
         self.store.save_stats(self.stats)
         generation = self.state.generation + 1
-        LexicalIndex(bm25=self.lexical.build()).save(lexical_path(self.settings), generation,
-                                                     self.manifest)
+        save_built(self.lexical, lexical_path(self.settings), generation, self.manifest)
         self.store.set_state(IndexState(generation, dirty=False))
 
 

@@ -11,6 +11,7 @@ Weights, boosts and pool sizes are parameters (:mod:`assistant.params`, read fro
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import threading
 from collections import OrderedDict
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from langchain_core.embeddings import Embeddings
 
     from assistant.config import Settings
+
+log = logging.getLogger("assistant.retrieval")
 
 # Fusion weights (score-based, query-adaptive; retrieval/fusion.py), the pool size and
 # the near-duplicate threshold come from assistant/calibration.json (assistant/params.py).
@@ -144,6 +147,14 @@ class Searcher:
                          self._next_snapshot, reload_seconds)
         self._chunk_cache: OrderedDict[str, Chunk] = OrderedDict()
         self._cache_lock = threading.Lock()
+        # The vector index loads on a thread of its own while the caller goes on (a CLI
+        # imports the answering chain, a server its web stack): at 30,000 documents that
+        # load is the largest part of a cold `assistant ask` that grows with the corpus.
+        # Started last: Chroma makes other calls wait while it loads, and the manifest,
+        # state and statistics above are such calls.
+        self.warmed = threading.Thread(target=_warm, args=(store,), name="index-warm",
+                                       daemon=True)
+        self.warmed.start()
 
     def _next_snapshot(self, previous: IndexSnapshot, generation: int) -> IndexSnapshot:
         return IndexSnapshot.build(self.store, generation, previous, self.lexical_dir)
@@ -274,6 +285,15 @@ class Searcher:
         return filters
 
 
+def _warm(store: ChromaStore) -> None:
+    """:meth:`ChromaStore.warm`, on a thread: a failure here is the first question's to
+    report (it queries the same index), so it is only logged."""
+    try:
+        store.warm()
+    except Exception:
+        log.debug("could not warm the vector index", exc_info=True)
+
+
 @dataclass(frozen=True)
 class _Generation:
     """One index generation as a retriever's :class:`~assistant.retrieval.retrievers.Sources`."""
@@ -288,6 +308,8 @@ class _Generation:
     def dense(self, query: Query) -> tuple[list[float], list[tuple[Chunk, float]]]:
         with span("assistant.retrieve.dense", pool=query.pool) as current:
             vector = self.searcher.embeddings.embed_query(query.question)
+            # Not alongside the warm-up's load: the first query waits for it instead.
+            self.searcher.warmed.join()
             hits = self.searcher.store.query(vector, query.pool, query.filters,
                                              self.snapshot.manifest, self.searcher.chunks)
             kept = [(c, s) for c, s in hits if query.filters.matches(c)]

@@ -10,7 +10,7 @@ keeps the index small and needs no external lexicon.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -171,24 +171,7 @@ class LexicalIndex:
         reader never sees half an index; the generation says which index state it is.
         The manifest of that generation is kept with it: reading 10k records back from
         Chroma takes seconds, this file a few milliseconds."""
-        import json
-        import shutil
-        import tempfile
-        from dataclasses import asdict
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
-        self.bm25.save(tmp)
-        if manifest is not None:
-            (tmp / "manifest.json").write_text(json.dumps(
-                [asdict(r) for r in manifest.values()], ensure_ascii=False), encoding="utf-8")
-        (tmp / "generation.json").write_text(json.dumps({"generation": generation}))
-        old = path.with_name(f".{path.name}-old")
-        shutil.rmtree(old, ignore_errors=True)
-        if path.exists():
-            path.rename(old)
-        tmp.rename(path)
-        shutil.rmtree(old, ignore_errors=True)
+        _publish(self.bm25.save, path, generation, manifest)
 
     @classmethod
     def load(cls, path: Path) -> tuple[LexicalIndex, int] | None:
@@ -200,6 +183,37 @@ class LexicalIndex:
             return cls(bm25=Bm25Index.load(path)), generation
         except (OSError, ValueError, KeyError):
             return None
+
+
+def save_built(builder: Bm25Builder, path: Path, generation: int,
+               manifest: dict[str, DocRecord] | None = None) -> None:
+    """What :meth:`LexicalIndex.save` does, for an index still to be built: the builder
+    writes its arrays straight into the new copy, a slice at a time (an ingest never
+    holds the whole index in memory)."""
+    _publish(builder.build, path, generation, manifest)
+
+
+def _publish(write: Callable[[Path], object], path: Path, generation: int,
+             manifest: dict[str, DocRecord] | None) -> None:
+    """``write`` fills a temporary directory beside ``path``, which then replaces it."""
+    import json
+    import shutil
+    import tempfile
+    from dataclasses import asdict
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+    write(tmp)
+    if manifest is not None:
+        (tmp / "manifest.json").write_text(json.dumps(
+            [asdict(r) for r in manifest.values()], ensure_ascii=False), encoding="utf-8")
+    (tmp / "generation.json").write_text(json.dumps({"generation": generation}))
+    old = path.with_name(f".{path.name}-old")
+    shutil.rmtree(old, ignore_errors=True)
+    if path.exists():
+        path.rename(old)
+    tmp.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def saved_generation(path: Path) -> int | None:

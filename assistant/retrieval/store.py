@@ -379,6 +379,18 @@ class ChromaStore:
 
     # -- chunks and their sentence packs ---------------------------------------------------
 
+    def warm(self) -> None:
+        """Load the vector index into memory now rather than at the first question.
+
+        Chroma reads a collection's HNSW graph on its first query: 1.5 s of CPU at
+        30,000 documents, in native code that releases the GIL, so it can run on a
+        thread while the process imports and loads the rest (see
+        :class:`assistant.retrieval.hybrid.Searcher`)."""
+        dim = int(self.index_info().get("embedding_dim") or 0)
+        if dim > 0:
+            self._chunk_col.query(query_embeddings=np.eye(1, dim, dtype=np.float32),
+                                  n_results=1, include=[])
+
     def existing_ids(self, ids: Sequence[str]) -> set[str]:
         """The chunk ids among ``ids`` that the index holds."""
         return _existing(self._chunk_col, ids)
@@ -519,7 +531,7 @@ def _chunk(cid: str, meta: Any) -> Chunk:
 
 for _name in ("exists", "outdated", "open", "create_or_open", "index_info", "manifest",
               "commit_docs", "commit_doc", "forget_docs", "forget_doc", "state", "set_state",
-              "load_stats", "save_stats", "existing_ids", "upsert", "sentence_packs",
+              "load_stats", "save_stats", "warm", "existing_ids", "upsert", "sentence_packs",
               "sentence_vectors", "get_chunks", "document_chunks", "delete_ids", "all_ids",
               "prune", "live_chunks", "query", "stats"):
     setattr(ChromaStore, _name, _guarded(getattr(ChromaStore, _name)))

@@ -39,6 +39,13 @@ def serve(settings: Settings, verbosity: int = 0) -> None:
 
         serve_workers(settings, verbosity)
         return
+    from assistant.retrieval.embeddings import check_servable
+    from assistant.retrieval.hybrid import Searcher
+
+    check_servable(settings)
+    # The index first: its vectors load on a thread (Searcher) while the web stack and the
+    # answering chain are imported, instead of at the first question.
+    retriever = Searcher.from_settings(settings)
     from assistant.web.server import serve as _serve
 
-    _serve(settings)
+    _serve(settings, retriever)

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp
 
     from assistant.answer import Assistant
+    from assistant.retrieval.hybrid import Searcher
 
 log = logging.getLogger("assistant.web")
 
@@ -279,7 +280,7 @@ def uvicorn_config(app: ASGIApp, settings: Settings, **overrides: Any) -> uvicor
     return uvicorn.Config(app, **options)
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, retriever: Searcher | None = None) -> None:
     """Run the app with uvicorn on ``settings.host:settings.port``, in this process
     (several workers: :func:`assistant.web.workers.serve_workers`).
 
@@ -291,6 +292,7 @@ def serve(settings: Settings) -> None:
     for rate limits.
 
     SIGTERM drains first (``ASSISTANT_SHUTDOWN_SECONDS``, :mod:`assistant.web.shutdown`).
+    ``retriever``: the index, opened by the caller already (see :func:`assistant.web.serve`).
     """
     from assistant.retrieval.embeddings import check_servable
     from assistant.retrieval.owner import register_app
@@ -298,7 +300,12 @@ def serve(settings: Settings) -> None:
     check_servable(settings)
     configure_logging(settings.log_format)
     tracing.setup(settings.otel)  # once per process, never at import
-    app = create_app(settings)
+    if retriever is None:
+        app = create_app(settings)
+    else:
+        from assistant.answer import Assistant
+
+        app = create_app(settings, Assistant.from_settings(settings, retriever=retriever))
     shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     url = f"http://{shown_host}:{settings.port}{settings.root_path.rstrip('/')}/"
     log.warning("Skolassistenten: %s (läge: %s)", url, app.state.assistant.mode_label)

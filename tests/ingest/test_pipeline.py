@@ -362,3 +362,46 @@ def test_document_id_with_hash_sign_keeps_its_sentences(tmp_path: Path,
     assert index_state(store) == (chunks, sentences, manifest)
     chunk = store.live_chunks()[0]
     assert len(store.sentence_vectors([chunk])) == 3
+
+
+def _discover_by_rglob(paths: list[Path], corpus_dir: Path, sidecar: str) -> list[tuple[str, Path]]:
+    """What discovery returned before it walked directory entries itself: the reference."""
+    out = []
+    for root in paths:
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+        inside = root.resolve().is_relative_to(corpus_dir.resolve())
+        base = (corpus_dir if inside else (root if root.is_dir() else root.parent)).resolve()
+        prefix = root.resolve().relative_to(base) if root.is_dir() else None
+        for path in files:
+            if path.name == sidecar or any(part.startswith(".") for part in path.parts
+                                           if part not in (".", "..")):
+                continue
+            rel = prefix / path.relative_to(root) if prefix is not None else \
+                path.resolve().relative_to(base)
+            out.append((rel.as_posix(), path))
+    return out
+
+
+def test_discovery_finds_what_a_recursive_glob_finds(tmp_path: Path) -> None:
+    """Ids, paths and order as ``Path.rglob`` gave them: parts order ("a/b.txt" before
+    "a-b.txt", though "-" sorts before "/" as text), hidden files and folders and the
+    sidecar left out, a symlinked file kept, a symlinked folder not followed."""
+    from assistant.ingest.pipeline import discover
+
+    corpus = tmp_path / "corpus"
+    for name in ("b.txt", "a/b.txt", "a-b.txt", "a/c/d.md", ".hidden.txt", ".git/x.txt",
+                 "a/.cache/y.txt", "metadata.json", "a/metadata.json", "Z.txt"):
+        (corpus / name).parent.mkdir(parents=True, exist_ok=True)
+        (corpus / name).write_text("text", encoding="utf-8")
+    (corpus / "link.txt").symlink_to(corpus / "b.txt")
+    (corpus / "linkdir").symlink_to(corpus / "a", target_is_directory=True)
+    (corpus / "broken.txt").symlink_to(corpus / "missing.txt")
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (outside / "e.txt").write_text("text", encoding="utf-8")
+    for roots in ([corpus], [corpus / "a"], [corpus / "a" / "b.txt"], [outside],
+                  [outside / "e.txt", corpus / "a"], [corpus / ".git"]):
+        got = list(discover(roots, corpus, "metadata.json"))
+        assert got == _discover_by_rglob(roots, corpus, "metadata.json"), roots
+    ids = [doc_id for doc_id, _ in discover([corpus], corpus, "metadata.json")]
+    assert ids == ["Z.txt", "a/b.txt", "a/c/d.md", "a-b.txt", "b.txt", "link.txt"]

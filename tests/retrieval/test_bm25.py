@@ -8,7 +8,7 @@ import bm25s
 import numpy as np
 import pytest
 
-from assistant.retrieval.bm25 import Bm25Index
+from assistant.retrieval.bm25 import Bm25Builder, Bm25Index
 from assistant.retrieval.lexical import analyse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,3 +75,43 @@ def test_vocabulary_search_by_prefix_and_suffix() -> None:
     assert index.with_suffix("verket") == ["nätverket", "skr-nätverket"]
     assert index.has_prefix_of("lundaskolan", 4) and not index.has_prefix_of("lunxa", 4)
     assert index.with_prefix("zzz") == [] and index.with_suffix("zzz") == []
+
+
+def _same(a: Bm25Index, b: Bm25Index) -> None:
+    assert (a.chunk_ids, a.doc_ids, a.vocab) == (b.chunk_ids, b.doc_ids, b.vocab)
+    for name in ("chunk_docs", "lengths", "p_chunk", "p_term", "p_tf", "indptr", "indices",
+                 "data"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+def test_a_build_in_small_slices_and_buckets_writes_the_same_index(tmp_path: Path) -> None:
+    """The build reads postings a slice at a time and scores the terms in buckets, so
+    that its memory stays flat; with slices of 97 postings and buckets of 12 (many passes,
+    terms with more postings than a bucket) it must write exactly the one-pass index."""
+    passages = _passages()
+    first = [p for p in passages if not p[1].startswith("004")]
+    later = [p for p in passages if p[1].startswith("004")]
+    whole = Bm25Index.build(first)
+    assert int(np.diff(whole.indptr).max()) > 12  # some term alone overflows a bucket
+    builder = Bm25Builder(Bm25Index.empty(), slice_size=97, bucket_size=12)
+    for n in range(0, len(first), 5):  # an ingest adds groups
+        builder.add(first[n:n + 5])
+    small = builder.build(tmp_path / "first")
+    assert small.source == tmp_path / "first"
+    _same(small, whole)
+    _same(Bm25Index.load(tmp_path / "first"), whole)
+    # An update of the saved index (read through its files) in small pieces too.
+    dropped = {"002_14c7ea9898707bbb.txt"}
+    update = Bm25Builder(Bm25Index.load(tmp_path / "first"), slice_size=97, bucket_size=12)
+    update.drop(dropped)
+    update.add(later)
+    _same(update.build(), whole.updated(dropped, later))
+
+
+def test_a_builder_leaves_no_spill_files(tmp_path: Path) -> None:
+    builder = Bm25Builder(Bm25Index.empty())
+    builder.add(_passages())
+    spill = Path(builder._spill_dir.name)
+    assert spill.is_dir()
+    builder.build(tmp_path / "index")
+    assert not spill.exists()

@@ -378,3 +378,25 @@ def test_bad_chroma_url_is_reported(tmp_path: Path) -> None:
     with pytest.raises(IndexUnavailableError, match="ASSISTANT_CHROMA_URL"):
         make_client(_settings(tmp_path / "index", chroma_url="not a url"))
     assert not (tmp_path / "index").exists()
+
+
+def test_warming_loads_the_vector_index_and_changes_no_answer(tmp_path: Path) -> None:
+    """A server or CLI warms the vector index on a thread while it loads the rest; the
+    first query waits for it and answers as an unwarmed one does."""
+    from assistant.retrieval.embeddings import FakeEmbeddings
+
+    store = _store(tmp_path)
+    store.warm()  # nothing stored yet: nothing to load, no error
+    chunks = [_chunk("a.txt", "1" * 64, 0, "Lund satsar på läsning."),
+              _chunk("b.txt", "2" * 64, 0, "Malmö bygger skolor.")]
+    store.upsert(chunks, [_vector(1, 0), _vector(0, 1)])
+    store.commit_doc(_record("a.txt", "1" * 64, 1))
+    store.commit_doc(_record("b.txt", "2" * 64, 1))
+    unwarmed = store.query(_vector(1, 0.2), n=2)
+    store.warm()
+    assert store.query(_vector(1, 0.2), n=2) == unwarmed
+    searcher = Searcher(store, FakeEmbeddings(size=DIM))
+    searcher.warmed.join(timeout=30)
+    assert not searcher.warmed.is_alive()
+    found = searcher.retrieve("Lund läsning", k=2).chunks
+    assert sorted(s.chunk.doc_id for s in found) == ["a.txt", "b.txt"]
