@@ -505,7 +505,10 @@ class _Writer:
             else:
                 shared[w.chunk.doc_id][where] = vector
         ready: list[_Work] = []
-        for doc_id in {w.chunk.doc_id for w, _, _ in call}:
+        # In the order the call holds them (not a set's, which changes with each process's
+        # string hashing): the store's insertion order and the lexical index's passage
+        # order, which breaks BM25 ties, are then the same in every ingest.
+        for doc_id in dict.fromkeys(w.chunk.doc_id for w, _, _ in call):
             have = shared[doc_id]
             for w in work[doc_id]:
                 if not w.stored and w.vector is not None and all(sp in have for sp in w.spans):
