@@ -144,14 +144,18 @@ class _Supervisor:
         self.socks = socks
         self.verbosity = verbosity
         self.context = multiprocessing.get_context("spawn")
+        # Requests in progress per worker, in shared memory (assistant.web.rebalance).
+        self.load = self.context.Array("i", settings.workers, lock=False)
         self.workers: dict[int, tuple[Any, Connection]] = {}  # slot → (process, pipe)
         self.signals = 0
         self.ready: set[int] = set()
 
     def _start(self, slot: int) -> None:
+        self.load[slot] = 0  # a replaced worker's requests died with it
         parent, child = self.context.Pipe(duplex=False)
         process = self.context.Process(
-            target=_worker, args=(self.settings, self.socks[slot], child, self.verbosity, slot),
+            target=_worker, args=(self.settings, self.socks[slot], child, self.verbosity, slot,
+                                  self.load),
             name=f"assistant-worker-{slot}", daemon=False)
         process.start()
         child.close()
@@ -297,13 +301,14 @@ def _unix_socket(path: Path) -> socket.socket:
 
 
 def _worker(settings: Settings, sock: socket.socket, pipe: Connection, verbosity: int,
-            slot: int) -> None:
+            slot: int, load: Any) -> None:
     """One worker: its own app on the shared socket, served as one server is."""
     os.setpgrp()  # Ctrl+C reaches the parent only, which passes it on once
     _die_with_parent()
     from assistant import tracing
     from assistant.runtime import configure_logging, prepare_process
     from assistant.web.forward import UI_SOCKET, UiSocketApp
+    from assistant.web.rebalance import Rebalance
     from assistant.web.server import create_app, uvicorn_config
     from assistant.web.shutdown import GracefulServer
 
@@ -323,6 +328,7 @@ def _worker(settings: Settings, sock: socket.socket, pipe: Connection, verbosity
         pipe.close()
         raise SystemExit(1) from None
     served: ASGIApp = UiSocketApp(app, app.state.ui, ui_socket) if slot == 0 else app
+    served = Rebalance(served, load, slot)
     pipe.send(("ready", slot))
     pipe.close()
     try:
